@@ -1,0 +1,421 @@
+/**
+ * Raw engine throughput and latency: what the inference layer can do before HTTP and
+ * preprocessing are added. Run it directly (`node --import tsx bench/engine.ts --help`) or
+ * call measureEngineThroughput / measureBatcherThroughput from the bench orchestrator.
+ *
+ * Inputs are synthetic (standard-normal values, every stay `hours` long), which is what
+ * the cost depends on: an LSTM's work is set by batch, hours and sizes, not by the values.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import ort from 'onnxruntime-node';
+import { Batcher } from '../src/inference/batcher.js';
+import { type EngineBatch, type ProviderName, createEngine, defaultEngineThreads } from '../src/inference/engine.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const TINY_MODEL = join(ROOT, 'test/fixtures/tiny-model/model.onnx');
+
+export interface EngineBenchOptions {
+  /** model.onnx; default: the highest version under models/icu-mortality/, else the tiny test model. */
+  modelPath?: string;
+  batchSizes?: number[];
+  /** Hours of every stay (the tensor's time dimension). */
+  hours?: number;
+  workers?: number;
+  intraOpThreads?: number;
+  allowSpinning?: boolean;
+  providers?: ProviderName[];
+  /** Least time spent timing each batch size. */
+  minSeconds?: number;
+  /** Single-stay runs timed for the latency percentiles. */
+  latencyRuns?: number;
+}
+
+export interface ThroughputRow {
+  batchSize: number;
+  runs: number;
+  msPerBatch: number;
+  staysPerSecond: number;
+  /** Why this size could not be measured (staysPerSecond is NaN then). */
+  error?: string;
+}
+
+export interface EngineBenchResult {
+  modelPath: string;
+  provider: string;
+  nInputs: number;
+  hours: number;
+  workers: number;
+  intraOpThreads: number;
+  allowSpinning: boolean;
+  throughput: ThroughputRow[];
+  /** engine.run() of one stay, round trip through the worker. */
+  singleStayMs: { p50: number; p99: number; mean: number };
+}
+
+interface ModelInfo {
+  modelPath: string;
+  inputNames: { x: string; lengths: string };
+  outputName: string;
+  nInputs: number;
+  maxHours: number;
+}
+
+const compareVersions = (a: string, b: string): number => {
+  const pa = a.split(/[.-]/).map((p) => Number.parseInt(p, 10) || 0);
+  const pb = b.split(/[.-]/).map((p) => Number.parseInt(p, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+};
+
+export function defaultModelPath(): string {
+  const dir = join(ROOT, 'models/icu-mortality');
+  if (existsSync(dir)) {
+    const versions = readdirSync(dir)
+      .filter((v) => existsSync(join(dir, v, 'model.onnx')))
+      .sort(compareVersions);
+    const latest = versions.at(-1);
+    if (latest !== undefined) return join(dir, latest, 'model.onnx');
+  }
+  return TINY_MODEL;
+}
+
+/** Names and sizes from the manifest beside the model, or from the graph when there is none. */
+async function describeModel(modelPath: string): Promise<ModelInfo> {
+  const manifestPath = join(modelPath, '..', 'manifest.json');
+  if (existsSync(manifestPath)) {
+    const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+      onnx: { inputs: { x: string; lengths: string }; output: string };
+      architecture: { nInputs: number };
+      maxHours: number;
+    };
+    return { modelPath, inputNames: m.onnx.inputs, outputName: m.onnx.output, nInputs: m.architecture.nInputs, maxHours: m.maxHours };
+  }
+  const session = await ort.InferenceSession.create(modelPath);
+  try {
+    const x = session.inputMetadata[0];
+    const width = x?.isTensor ? x.shape.at(-1) : undefined;
+    if (typeof width !== 'number') throw new Error(`cannot tell the input width of ${modelPath}`);
+    return {
+      modelPath,
+      inputNames: { x: session.inputNames[0] ?? 'x', lengths: session.inputNames[1] ?? 'lengths' },
+      outputName: session.outputNames[0] ?? 'probability',
+      nInputs: width,
+      maxHours: 48,
+    };
+  } finally {
+    await session.release();
+  }
+}
+
+/** Standard-normal values from a small deterministic generator (no Math.random: runs repeat). */
+function syntheticValues(n: number, seed = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  const next = (): number => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s + 1) / 4294967297;
+  };
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(next()));
+    const t = 2 * Math.PI * next();
+    out[i] = r * Math.cos(t);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(t);
+  }
+  return out;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
+}
+
+function batchOf(template: Float32Array, batch: number, hours: number, nInputs: number): EngineBatch {
+  // run() takes ownership of the buffers, so every run gets its own copy.
+  const x = new Float32Array(batch * hours * nInputs);
+  for (let off = 0; off < x.length; off += template.length) x.set(template.subarray(0, Math.min(template.length, x.length - off)), off);
+  return { x, lengths: new Int32Array(batch).fill(hours), batch, time: hours, nInputs };
+}
+
+export async function measureEngineThroughput(opts: EngineBenchOptions = {}): Promise<EngineBenchResult> {
+  const model = await describeModel(opts.modelPath ?? defaultModelPath());
+  const hours = opts.hours ?? model.maxHours;
+  const defaults = defaultEngineThreads();
+  const workers = opts.workers ?? defaults.workers;
+  const intraOpThreads = opts.intraOpThreads ?? defaults.intraOpThreads;
+  const allowSpinning = opts.allowSpinning ?? false;
+  const minSeconds = opts.minSeconds ?? 2;
+  const engine = await createEngine({
+    modelPath: model.modelPath,
+    inputNames: model.inputNames,
+    outputName: model.outputName,
+    providers: opts.providers ?? ['cpu'],
+    intraOpThreads,
+    workers,
+    allowSpinning,
+  });
+  try {
+    const template = syntheticValues(64 * hours * model.nInputs);
+    const throughput: ThroughputRow[] = [];
+    async function timeBatchSize(size: number): Promise<ThroughputRow> {
+      for (let w = 0; w < 2; w++) await engine.run(batchOf(template, size, hours, model.nInputs));
+      // Keep every worker busy: `workers` runs in flight, each timed from hand-over to result.
+      let runs = 0;
+      const started = performance.now();
+      let elapsed = 0;
+      while (elapsed < minSeconds * 1000 || runs < 3) {
+        const inFlight = Array.from({ length: workers }, () => batchOf(template, size, hours, model.nInputs));
+        const t0 = performance.now();
+        await Promise.all(inFlight.map((b) => engine.run(b)));
+        elapsed += performance.now() - t0;
+        runs += workers;
+        if (performance.now() - started > minSeconds * 4000 && runs >= 3) break;
+      }
+      return {
+        batchSize: size,
+        runs,
+        msPerBatch: (elapsed / runs) * workers,
+        staysPerSecond: (runs * size) / (elapsed / 1000),
+      };
+    }
+
+    for (const size of opts.batchSizes ?? [1, 64, 512, 4096]) {
+      try {
+        throughput.push(await timeBatchSize(size));
+      } catch (error) {
+        // A size the device cannot hold (e.g. a WebGPU buffer limit) should not hide the others.
+        const reason = error instanceof Error ? error.message : String(error);
+        throughput.push({ batchSize: size, runs: 0, msPerBatch: Number.NaN, staysPerSecond: Number.NaN, error: reason });
+      }
+    }
+
+    const latencies: number[] = [];
+    const single = (): EngineBatch => batchOf(template, 1, hours, model.nInputs);
+    for (let w = 0; w < 20; w++) await engine.run(single());
+    for (let i = 0; i < (opts.latencyRuns ?? 500); i++) {
+      const b = single();
+      const t0 = performance.now();
+      await engine.run(b);
+      latencies.push(performance.now() - t0);
+    }
+    latencies.sort((a, b) => a - b);
+    return {
+      modelPath: model.modelPath,
+      provider: engine.provider,
+      nInputs: model.nInputs,
+      hours,
+      workers,
+      intraOpThreads,
+      allowSpinning,
+      throughput,
+      singleStayMs: {
+        p50: percentile(latencies, 0.5),
+        p99: percentile(latencies, 0.99),
+        mean: latencies.reduce((a, b) => a + b, 0) / latencies.length,
+      },
+    };
+  } finally {
+    await engine.close();
+  }
+}
+
+export interface BatcherBenchOptions extends Omit<EngineBenchOptions, 'batchSizes' | 'latencyRuns'> {
+  /** Clients, each submitting one stay, waiting for it, and submitting the next. */
+  clients?: number;
+  maxBatchSize?: number;
+  maxQueueDelayMs?: number;
+  seconds?: number;
+}
+
+export interface BatcherBenchResult {
+  provider: string;
+  workers: number;
+  intraOpThreads: number;
+  allowSpinning: boolean;
+  clients: number;
+  maxBatchSize: number;
+  maxQueueDelayMs: number;
+  staysPerSecond: number;
+  latencyMs: { p50: number; p99: number };
+  meanBatchSize: number;
+}
+
+/** Throughput through the dynamic batcher with many concurrent single-stay requests: the service's inference path. */
+export async function measureBatcherThroughput(opts: BatcherBenchOptions = {}): Promise<BatcherBenchResult> {
+  const model = await describeModel(opts.modelPath ?? defaultModelPath());
+  const hours = opts.hours ?? model.maxHours;
+  const defaults = defaultEngineThreads();
+  const workers = opts.workers ?? defaults.workers;
+  const intraOpThreads = opts.intraOpThreads ?? defaults.intraOpThreads;
+  const allowSpinning = opts.allowSpinning ?? false;
+  const clients = opts.clients ?? 256;
+  const maxBatchSize = opts.maxBatchSize ?? 256;
+  const maxQueueDelayMs = opts.maxQueueDelayMs ?? 2;
+  const engine = await createEngine({
+    modelPath: model.modelPath,
+    inputNames: model.inputNames,
+    outputName: model.outputName,
+    providers: opts.providers ?? ['cpu'],
+    intraOpThreads,
+    workers,
+    allowSpinning,
+  });
+  const template = syntheticValues(hours * model.nInputs);
+  let batches = 0;
+  let batchedStays = 0;
+  const batcher = new Batcher<number>({
+    engine,
+    // Building a tensor is part of the path measured here, as it is in the service.
+    buildBatch: (stays) => batchOf(template, stays.length, hours, model.nInputs),
+    maxBatchSize,
+    maxQueueDelayMs,
+    maxQueueSize: clients * 2,
+    lengthOf: () => hours,
+    observer: {
+      batchRun: (size) => {
+        batches++;
+        batchedStays += size;
+      },
+    },
+  });
+  try {
+    const latencies: number[] = [];
+    const deadline = performance.now() + (opts.seconds ?? 5) * 1000;
+    let done = 0;
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (performance.now() < deadline) {
+          const t0 = performance.now();
+          await batcher.submit([0]);
+          latencies.push(performance.now() - t0);
+          done++;
+        }
+      }),
+    );
+    const seconds = (opts.seconds ?? 5) + Math.max(0, (performance.now() - deadline) / 1000);
+    latencies.sort((a, b) => a - b);
+    return {
+      provider: engine.provider,
+      workers,
+      intraOpThreads,
+      allowSpinning,
+      clients,
+      maxBatchSize,
+      maxQueueDelayMs,
+      staysPerSecond: done / seconds,
+      latencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) },
+      meanBatchSize: batches === 0 ? 0 : batchedStays / batches,
+    };
+  } finally {
+    await batcher.drain();
+    await engine.close();
+  }
+}
+
+function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+function printEngine(r: EngineBenchResult): void {
+  console.log(
+    `\nengine: ${r.modelPath}\nprovider ${r.provider}, ${r.workers} worker(s) x ${r.intraOpThreads} intra-op thread(s), spinning ${r.allowSpinning ? 'on' : 'off'}, ${r.hours}-hour stays, ${r.nInputs} inputs`,
+  );
+  console.log('| batch | runs | ms/batch | stays/s |\n| ---: | ---: | ---: | ---: |');
+  for (const row of r.throughput) {
+    if (row.error !== undefined) console.log(`| ${row.batchSize} | failed: ${row.error} | | |`);
+    else console.log(`| ${row.batchSize} | ${row.runs} | ${fmt(row.msPerBatch, 2)} | ${fmt(row.staysPerSecond)} |`);
+  }
+  console.log(`single stay: p50 ${fmt(r.singleStayMs.p50, 3)} ms, p99 ${fmt(r.singleStayMs.p99, 3)} ms, mean ${fmt(r.singleStayMs.mean, 3)} ms`);
+}
+
+function printBatcher(r: BatcherBenchResult): void {
+  console.log(
+    `batcher: ${r.workers}x${r.intraOpThreads} spin ${r.allowSpinning ? 'on' : 'off'}, ${r.clients} clients, maxBatch ${r.maxBatchSize}, delay ${r.maxQueueDelayMs} ms: ` +
+      `${fmt(r.staysPerSecond)} stays/s, latency p50 ${fmt(r.latencyMs.p50, 1)} ms p99 ${fmt(r.latencyMs.p99, 1)} ms, mean batch ${fmt(r.meanBatchSize, 1)}`,
+  );
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      model: { type: 'string' },
+      batch: { type: 'string', default: '1,64,512,4096' },
+      hours: { type: 'string' },
+      workers: { type: 'string' },
+      threads: { type: 'string' },
+      spin: { type: 'boolean', default: false },
+      providers: { type: 'string', default: 'cpu' },
+      seconds: { type: 'string', default: '2' },
+      compare: { type: 'boolean', default: false },
+      batcher: { type: 'boolean', default: false },
+      clients: { type: 'string', default: '256' },
+      'max-batch': { type: 'string', default: '256' },
+      delay: { type: 'string', default: '2' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(`usage: node --import tsx bench/engine.ts [options]
+  --model PATH        model.onnx (default: latest models/icu-mortality/<version>/, else the tiny test model)
+  --batch 1,64,...    batch sizes (default 1,64,512,4096)
+  --hours N           stay length (default: the manifest's maxHours)
+  --workers N --threads N --spin   engine layout (default ${JSON.stringify(defaultEngineThreads())}, spinning off)
+  --providers a,b     execution providers in preference order (cpu, webgpu, cuda)
+  --seconds S         least time per batch size (default 2)
+  --compare           engine layouts side by side (1x cores, spin on/off, cores x 1)
+  --batcher           also measure through the dynamic batcher with --clients concurrent single-stay requests
+                      (--max-batch, default 256, and --delay ms, default 2, as MAX_BATCH_SIZE and MAX_QUEUE_DELAY_MS)
+  --json              print JSON instead of tables`);
+    return;
+  }
+  const base: EngineBenchOptions = {
+    modelPath: values.model === undefined ? defaultModelPath() : resolve(values.model),
+    batchSizes: values.batch.split(',').map(Number),
+    minSeconds: Number(values.seconds),
+    providers: values.providers.split(',') as ProviderName[],
+    allowSpinning: values.spin,
+    ...(values.hours === undefined ? {} : { hours: Number(values.hours) }),
+    ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
+    ...(values.threads === undefined ? {} : { intraOpThreads: Number(values.threads) }),
+  };
+  const cores = availableParallelism();
+  console.error(`machine: ${cores} cores (${cpus()[0]?.model ?? 'unknown CPU'}), node ${process.version}`);
+  const layouts: EngineBenchOptions[] = values.compare
+    ? [
+        { workers: 1, intraOpThreads: cores, allowSpinning: false },
+        { workers: 1, intraOpThreads: cores, allowSpinning: true },
+        { workers: cores, intraOpThreads: 1, allowSpinning: false },
+        { workers: 1, intraOpThreads: 1, allowSpinning: false },
+      ]
+    : [{}];
+  const results: Array<EngineBenchResult | BatcherBenchResult> = [];
+  for (const layout of layouts) {
+    const r = await measureEngineThroughput({ ...base, ...layout });
+    results.push(r);
+    if (!values.json) printEngine(r);
+    if (values.batcher) {
+      const b = await measureBatcherThroughput({
+        ...base,
+        ...layout,
+        clients: Number(values.clients),
+        maxBatchSize: Number(values['max-batch']),
+        maxQueueDelayMs: Number(values.delay),
+        seconds: Number(values.seconds) * 2,
+      });
+      results.push(b);
+      if (!values.json) printBatcher(b);
+    }
+  }
+  if (values.json) console.log(JSON.stringify(results, null, 2));
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await main();
+}

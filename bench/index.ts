@@ -1,0 +1,47 @@
+/**
+ * `npm run bench`: in one run on this machine, the raw engine (stays/s at batch 1, 64, 512,
+ * 48 hours each), then end-to-end HTTP against a real server process on 127.0.0.1: batch
+ * requests (256 stays each), single-stay latency at 1 and 64 concurrent clients, and the same
+ * 64 clients against a server with maxBatchSize=1. Prints the figures and the targets.
+ * Bounded: about 2 minutes with the default 10 s per measurement (BENCH_SECONDS to change).
+ */
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { measureEngineThroughput } from './engine.js';
+import { measureHttp } from './http.js';
+import { formatCliStream, measureCliAndStream } from './cli-stream.js';
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+process.stdout.write(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), node ${process.version}, load average at start ${loadavg()[0]?.toFixed(1)}\n\n`);
+
+const engine = await measureEngineThroughput({ batchSizes: [1, 64, 512], hours: 48, minSeconds: Math.min(3, seconds) });
+process.stdout.write(`raw engine (${engine.modelPath}, ${engine.provider}, ${engine.workers} worker x ${engine.intraOpThreads} threads, ${engine.hours} h stays):\n`);
+for (const row of engine.throughput) process.stdout.write(`  batch ${String(row.batchSize).padStart(4)}: ${fmt(row.staysPerSecond).padStart(8)} stays/s  (${fmt(row.msPerBatch, 2)} ms/batch)\n`);
+const rawBest = Math.max(...engine.throughput.map((r) => r.staysPerSecond));
+const rawBatch1 = engine.throughput.find((r) => r.batchSize === 1)?.staysPerSecond ?? Number.NaN;
+
+const http = await measureHttp({ seconds });
+const line = (label: string, r: typeof http.batch): string =>
+  `  ${label.padEnd(44)} ${fmt(r.staysPerSecond).padStart(8)} stays/s  p50 ${fmt(r.latencyMs.p50, 1)} ms  p99 ${fmt(r.latencyMs.p99, 1)} ms  (non-2xx ${r.non2xx}, errors ${r.errors})\n`;
+process.stdout.write(`\nend-to-end HTTP (POST /v1/predict, ${seconds} s each, server on 127.0.0.1):\n`);
+process.stdout.write(line('batch requests, 256 stays x 48 h, 2 clients', http.batch));
+process.stdout.write(line('single stay, 1 client', http.single1));
+process.stdout.write(line('single stay, 64 clients', http.single64));
+process.stdout.write(line('single stay, 64 clients, maxBatchSize=1', http.single64NoBatching));
+process.stdout.write(line('single stay, 64 clients, bare Fastify (ceiling)', http.single64Bare));
+
+const ratio = http.batch.staysPerSecond / rawBest;
+const speedup = http.single64.staysPerSecond / http.single64NoBatching.staysPerSecond;
+const check = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
+process.stdout.write('\ntargets:\n');
+process.stdout.write(`  [${check(ratio >= 0.7)}] end-to-end batch / best raw engine = ${fmt(ratio * 100, 1)}% (>= 70%)\n`);
+process.stdout.write(`  [${check(http.single64.latencyMs.p99 <= 15)}] single-stay p99 at 64 clients = ${fmt(http.single64.latencyMs.p99, 1)} ms (<= 15 ms)\n`);
+process.stdout.write(`  [${check(speedup >= 5)}] dynamic batching speed-up at 64 clients = ${fmt(speedup, 1)}x over maxBatchSize=1 (>= 5x)\n`);
+process.stdout.write(`  (raw engine batch 1: ${fmt(rawBatch1)} stays/s)\n`);
+process.stdout.write(
+  `  (context: the service at 64 single-stay clients runs at ${fmt((100 * http.single64.staysPerSecond) / http.single64Bare.staysPerSecond, 0)}% of a bare Fastify server parsing the same body on this machine, load average ${loadavg()[0]?.toFixed(1)})\n`,
+);
+
+// Cohort re-scoring: CLI and POST /v1/predict/stream over BENCH_COHORT_STAYS (default 100,000) 48-hour stays.
+process.stdout.write(`\n${formatCliStream(await measureCliAndStream({ stays: Number(process.env.BENCH_COHORT_STAYS ?? 100_000) }))}`);

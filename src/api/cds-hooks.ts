@@ -1,0 +1,209 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { AppConfig } from '../config.js';
+import { assess } from '../fhir/assess.js';
+import { hookRequestSchema, modelCardLink, PREFETCH, riskCard, serviceDescription, SERVICE_ID, type HookRequest } from '../fhir/cds.js';
+import { createFhirClient, FhirFetchError, originAllowed } from '../fhir/client.js';
+import { gatherResources } from '../fhir/gather.js';
+import { FhirInputError } from '../fhir/outcome.js';
+import { ModelNotFoundError } from '../model/repository.js';
+import { recordAudit } from '../plugins/app/audit.js';
+import { ApiError, errorSchema } from './errors.js';
+import { mapScoringError, requestSignal } from './predict.js';
+import './scope.js';
+
+/**
+ * CDS Hooks 2.0 service: `GET /cds-services` (discovery) and `POST /cds-services/icu-mortality`
+ * (hook `patient-view`), plus the optional feedback endpoint. The EHR authenticates every call,
+ * discovery included, with a signed JWT (scope `cds` via CDS_HOOKS_ISSUERS).
+ *
+ * Data: the prefetch (Patient, vital-sign and laboratory Observations); keys the EHR could not
+ * fill are fetched from `fhirServer` with `fhirAuthorization` when that server's origin is
+ * allow-listed (CDS_FHIR_SERVERS). Without the Patient and the vital signs the answer is
+ * 412 Precondition Failed with the reason, as CDS Hooks 2.0 specifies for missing data
+ * (no cards, no retries, logged once at info level).
+ */
+
+const callResponseSchema = z.object({ cards: z.array(z.looseObject({ uuid: z.string(), summary: z.string() })) });
+const discoveryResponseSchema = z.object({ services: z.array(z.looseObject({ hook: z.string(), id: z.string(), description: z.string() })) });
+
+const CALL_DESCRIPTION = `CDS Hooks 2.0 \`patient-view\`: answers \`{ cards: [card] }\` with the mortality probability (summary),
+an indicator from RISK_MODERATE_THRESHOLD / RISK_HIGH_THRESHOLD (info / warning / critical) and a source naming the model
+with a link to its model card (MODEL_CARD_URL).
+
+Data come from \`prefetch.patient\`, \`prefetch.vitals\`, \`prefetch.labs\` (and \`prefetch.encounter\` if an EHR sends it).
+Missing keys are fetched from \`fhirServer\` with \`fhirAuthorization.access_token\` when that server is allow-listed (CDS_FHIR_SERVERS);
+the Encounter \`context.encounterId\` is fetched the same way and gives the ICU admission time.
+**412** when the Patient or the vital signs are neither prefetched nor fetchable (reason in \`message\`).
+**200 with no cards** when the data hold nothing the model can use, the patient is outside the model's age range,
+or CDS_SILENT=true (shadow mode: scored and audited, not shown). The mapping rules are those of \`POST /fhir/RiskAssessment/$predict\`.`;
+
+interface Collected {
+  bundle: { resourceType: 'Bundle'; type: 'collection'; entry: Array<{ resource: unknown }> };
+  notes: string[];
+}
+
+function preconditionFailed(message: string): ApiError {
+  return new ApiError(412, 'precondition_failed', message);
+}
+
+function asResources(value: unknown): unknown[] {
+  if (typeof value !== 'object' || value === null) return [];
+  const v = value as { resourceType?: unknown; entry?: Array<{ resource?: unknown; search?: { mode?: string } }> };
+  if (v.resourceType === 'Bundle') return (v.entry ?? []).filter((e) => e.resource !== undefined && e.search?.mode !== 'outcome').map((e) => e.resource);
+  return [value];
+}
+
+async function collect(body: HookRequest, config: AppConfig, signal: AbortSignal): Promise<Collected> {
+  const prefetch = body.prefetch ?? {};
+  const have = (key: string): boolean => prefetch[key] !== undefined && prefetch[key] !== null;
+  const notes: string[] = [];
+  const entries: unknown[] = [];
+  const missing = (['patient', 'vitals', 'labs'] as const).filter((k) => !have(k));
+  const wantEncounter = body.context.encounterId !== undefined && !have('encounter');
+  for (const key of ['patient', 'vitals', 'labs', 'encounter']) if (have(key)) entries.push(...asResources(prefetch[key]));
+
+  if (missing.length > 0 || wantEncounter) {
+    const token = body.fhirAuthorization?.access_token;
+    const server = body.fhirServer;
+    const canFetch = server !== undefined && token !== undefined && originAllowed(server, config.fhir.cdsFhirServers);
+    if (canFetch) {
+      const client = createFhirClient({ baseUrl: server, accessToken: token, allowedOrigins: config.fhir.cdsFhirServers, signal });
+      const patientId = encodeURIComponent(body.context.patientId);
+      const fill = (template: string): string => template.replaceAll('{{context.patientId}}', patientId);
+      try {
+        const fetched = await Promise.all([
+          ...missing.map((key) => (key === 'patient' ? client.read(fill(PREFETCH.patient)).then((r) => [r]) : client.search(fill(PREFETCH[key])))),
+          ...(wantEncounter ? [client.read(`Encounter/${encodeURIComponent(body.context.encounterId as string)}`).then((r) => [r])] : []),
+        ]);
+        for (const resources of fetched) entries.push(...resources);
+      } catch (error) {
+        if (error instanceof FhirFetchError) throw preconditionFailed(`prefetch incomplete (${missing.join(', ') || 'encounter'}) and fetching from fhirServer failed: ${error.message}`);
+        throw error;
+      }
+    } else if (missing.includes('patient') || missing.includes('vitals')) {
+      const why =
+        server === undefined || token === undefined
+          ? 'no fhirServer with fhirAuthorization was given'
+          : 'fhirServer is not on this service\'s allow-list (CDS_FHIR_SERVERS)';
+      throw preconditionFailed(`prefetch lacks ${missing.join(', ')} and ${why}`);
+    } else if (missing.includes('labs')) {
+      notes.push('Laboratory results were not available to the service (no prefetch, no FHIR server access).');
+    }
+  }
+  // A prefetch for another patient than the hook's context is an EHR error, not something to score.
+  for (const r of entries) {
+    const res = r as { resourceType?: unknown; id?: unknown };
+    if (res?.resourceType === 'Patient' && typeof res.id === 'string' && res.id !== body.context.patientId) {
+      throw new ApiError(400, 'invalid_prefetch', 'the prefetched Patient is not context.patientId', [{ path: 'prefetch.patient.id', message: 'does not match context.patientId' }]);
+    }
+  }
+  return { bundle: { resourceType: 'Bundle', type: 'collection', entry: entries.map((resource) => ({ resource })) }, notes };
+}
+
+export interface CdsHooksRoutesOptions {
+  config: AppConfig;
+  now?: () => Date;
+}
+
+export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesOptions): Promise<void> {
+  const { config } = opts;
+  const now = opts.now ?? (() => new Date());
+
+  app.get(
+    '/cds-services',
+    {
+      config: { scope: 'cds' },
+      schema: { tags: ['cds-hooks'], summary: 'CDS Hooks 2.0 discovery', description: 'Lists the patient-view service with its prefetch templates. Requires the EHR\'s JWT (scope cds).', response: { 200: discoveryResponseSchema } },
+    },
+    async () => {
+      const model = app.models.active;
+      return { services: [serviceDescription(model ? { name: model.name, version: model.version } : undefined)] };
+    },
+  );
+
+  app.post(
+    `/cds-services/${SERVICE_ID}`,
+    {
+      config: { scope: 'cds', audit: true },
+      bodyLimit: config.fhir.bodyLimitBytes,
+      schema: {
+        tags: ['cds-hooks'],
+        summary: 'CDS Hooks 2.0 patient-view: ICU mortality risk card',
+        description: CALL_DESCRIPTION,
+        body: hookRequestSchema,
+        response: { 200: callResponseSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema, 412: errorSchema, 503: errorSchema },
+      },
+      serializerCompiler: () => (data) => JSON.stringify(data),
+    },
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      const body = request.body as HookRequest;
+      recordAudit(request, { patients: 1 });
+      if (body.hook !== 'patient-view') throw new ApiError(400, 'unsupported_hook', `this service answers the patient-view hook, not "${body.hook}"`, [{ path: 'hook', message: 'expected patient-view' }]);
+      const signal = requestSignal(request, reply, config.requestTimeoutMs);
+      const fetchDeadline = AbortSignal.any([signal.signal, AbortSignal.timeout(config.fhir.fetchTimeoutMs)]);
+      try {
+        const collected = await collect(body, config, fetchDeadline);
+        let assessment;
+        try {
+          assessment = await assess(gatherResources(collected.bundle), { models: app.models, now: now(), thresholds: config.fhir.thresholds, signal: signal.signal, metrics: app.metrics });
+        } catch (error) {
+          if (error instanceof FhirInputError) {
+            const reason = error.issues.find((i) => i.severity === 'error')?.message ?? error.message;
+            if (error.statusCode === 400) throw new ApiError(400, 'invalid_prefetch', `the prefetched resources are not valid FHIR: ${reason}`);
+            request.log.info({ cds: 'no-card', reason }, 'CDS hook answered without cards');
+            return reply.send({ cards: [] });
+          }
+          throw error;
+        }
+        const { result, mapped } = assessment;
+        recordAudit(request, { model: `${result.model.name}@${result.model.version}` });
+        if (config.fhir.cdsSilent) return reply.send({ cards: [] });
+        const model = app.models.active;
+        const cardUrl = modelCardLink(config.fhir.modelCardUrl, result.model);
+        const card = riskCard({
+          result,
+          thresholds: config.fhir.thresholds,
+          ...(cardUrl ? { modelCardUrl: cardUrl } : {}),
+          bootstrap: model?.manifest.bootstrap ?? false,
+          warnings: mapped.issues.filter((i) => i.severity === 'warning').length,
+          notes: collected.notes,
+        });
+        return reply.send({ cards: [card] });
+      } catch (error) {
+        if (error instanceof ApiError) {
+          if (error.statusCode === 412) request.log.info({ cds: 'precondition-failed' }, 'CDS hook without the data it needs');
+          throw error;
+        }
+        if (error instanceof ModelNotFoundError) throw new ApiError(503, 'model_changed', 'the serving model changed during the request; retry', [], 1);
+        throw mapScoringError(error, signal, app);
+      } finally {
+        signal.dispose();
+      }
+    },
+  );
+
+  app.post(
+    `/cds-services/${SERVICE_ID}/feedback`,
+    {
+      config: { scope: 'cds' },
+      schema: {
+        tags: ['cds-hooks'],
+        summary: 'CDS Hooks 2.0 feedback: whether a card was accepted or overridden',
+        body: z.object({
+          feedback: z
+            .array(z.looseObject({ card: z.string(), outcome: z.enum(['accepted', 'overridden']), outcomeTimestamp: z.string(), overrideReason: z.looseObject({}).optional() }))
+            .min(1)
+            .max(1000),
+        }),
+      },
+    },
+    async (request, reply) => {
+      const { feedback } = request.body as { feedback: Array<{ outcome: 'accepted' | 'overridden' }> };
+      // Counts only: card ids and reasons may identify a patient encounter.
+      const accepted = feedback.filter((f) => f.outcome === 'accepted').length;
+      request.log.info({ cds: 'feedback', accepted, overridden: feedback.length - accepted }, 'CDS card feedback');
+      return reply.code(200).send();
+    },
+  );
+}

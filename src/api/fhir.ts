@@ -1,0 +1,145 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { AppConfig } from '../config.js';
+import { assess } from '../fhir/assess.js';
+import { gatherResources } from '../fhir/gather.js';
+import { FhirInputError, operationOutcome, type InputIssue } from '../fhir/outcome.js';
+import { ModelNotFoundError } from '../model/repository.js';
+import { recordAudit } from '../plugins/app/audit.js';
+import { ApiError, errorHandler, errorSchema } from './errors.js';
+import { mapScoringError, requestSignal } from './predict.js';
+import './scope.js';
+
+/**
+ * FHIR R4 entry point: `POST /fhir/RiskAssessment/$predict`, an operation on the
+ * RiskAssessment type (FHIR's `$` convention for operations). Speaks FHIR: accepts and answers
+ * `application/fhir+json` (plain `application/json` too), errors are OperationOutcome.
+ * Authentication failures (401/403) come before the route and use the service's error shape.
+ */
+
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+const DESCRIPTION = `FHIR R4 operation: predicts in-hospital mortality from the Observations of one ICU stay and answers a **RiskAssessment**.
+
+**Request** (\`application/fhir+json\`): a \`Bundle\` (type \`collection\` or \`searchset\`) or a \`Parameters\` resource whose
+parameters carry the resources (or a Bundle); \`Parameters\` may also give \`predictionTime\` (valueDateTime).
+It must hold exactly **one Patient** (age in completed years at the prediction time from \`birthDate\`; sex from \`gender\`),
+optionally an **Encounter** whose \`period.start\` is the ICU admission (ICU type from a coding in
+\`urn:icu-mortality:fhir:icu-type\`, codes 1-4), and **Observations**.
+
+**Observations** are matched by **code, never by display text**: the LOINC codes the model manifest lists
+(vital-signs profile codes: heart rate 8867-4, oxygen saturation 2708-6, mean arterial pressure 8478-0, respiratory rate 9279-1,
+body temperature 8310-5; lactate 2524-7/32693-4/2518-9, GCS 9269-2, BUN 3094-0, creatinine 2160-0 and the other labs; body height 8302-2,
+body weight 29463-7), or a coding in \`urn:icu-mortality:fhir:variable\` whose code is a model variable name, which wins when present
+(needed for mechanical ventilation, \`MechVent\`, and for invasive pressures \`SysABP\`/\`DiasABP\`/\`MAP\`: the generic blood pressure
+codes 8480-6/8462-4/8478-0 alone are read as the non-invasive cuff series). Panels with **components** (blood pressure 85354-9) are read
+component by component. Pulse-oximetry SpO2 (59408-5) is **not** used: the model was trained on arterial SaO2.
+Values must be \`valueQuantity\` with a **UCUM** code; units are converted only through the manifest's alternative units
+(e.g. [degF], lactate mg/dL, FiO2 %). Status must be final, amended, corrected or preliminary; time from effectiveDateTime,
+effectiveInstant or effectivePeriod (end), with a time zone.
+
+**Time.** Time zero is \`Encounter.period.start\` when given, else the earliest usable observation. Observations before time zero or
+after the prediction time are not used. Observations are binned into hours by the same code as training
+(src/clinical/binning.ts: last value of the hour, urine summed), and the model reads the last maxHours hours.
+
+**Nothing is used silently:** every Observation not used (unknown code, unconvertible unit, implausible value, wrong status,
+no time, other subject) is listed, with its location, in an \`OperationOutcome\` contained in the RiskAssessment and referenced by
+the extension \`urn:icu-mortality:fhir:StructureDefinition:input-warnings\`.
+
+**Response**: RiskAssessment (status final, subject, encounter, occurrenceDateTime = prediction time, method = model name and
+version, basis = the Patient, Encounter and Observations used, prediction with outcome "in-hospital death" (SNOMED CT 419099009),
+\`probabilityDecimal\` **between 0 and 1** (not a percentage) and \`qualitativeRisk\` low/moderate/high from
+RISK_MODERATE_THRESHOLD/RISK_HIGH_THRESHOLD).
+
+**Errors**: 400 malformed Bundle/Parameters (OperationOutcome with FHIRPath expressions); 422 nothing usable, no Patient or
+age outside the model's range; 503 overloaded. Scope: \`predict\`.`;
+
+const requestSchema = z
+  .looseObject({
+    resourceType: z.enum(['Bundle', 'Parameters']),
+  })
+  .meta({ description: 'FHIR R4 Bundle or Parameters (see the operation description).' });
+
+const riskAssessmentSchema = z
+  .looseObject({ resourceType: z.literal('RiskAssessment') })
+  .meta({ description: 'FHIR R4 RiskAssessment; input warnings in a contained OperationOutcome.' });
+
+const operationOutcomeSchema = z.looseObject({ resourceType: z.literal('OperationOutcome') }).meta({ description: 'FHIR R4 OperationOutcome' });
+
+function sendOutcome(reply: FastifyReply, status: number, issues: InputIssue[]): FastifyReply {
+  return reply.code(status).type(FHIR_JSON).serializer(JSON.stringify).send(operationOutcome(issues));
+}
+
+/** Client errors of FHIR routes as OperationOutcome; 5xx go to the service's error handler (logged, message hidden). */
+export function fhirErrorHandler(this: FastifyInstance, err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err instanceof FhirInputError) return sendOutcome(reply, err.statusCode, err.issues);
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    return sendOutcome(
+      reply,
+      400,
+      err.validation.map((v) => ({ severity: 'error', code: 'structure', message: `${v.instancePath || '/'}: ${v.message}`, expression: [v.instancePath.split('/').filter(Boolean).join('.') || 'resourceType'] })),
+    );
+  }
+  if (err instanceof ApiError && err.statusCode < 500) {
+    return sendOutcome(reply, err.statusCode, [{ severity: 'error', code: 'processing', message: err.message }]);
+  }
+  const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    // Parser errors: generic texts (Node's JSON.parse message quotes the body).
+    const message =
+      err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? 'request body is larger than the configured limit'
+        : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? 'send the request body as application/fhir+json'
+          : err instanceof SyntaxError || err.code?.startsWith('FST_ERR_CTP_')
+            ? 'request body is not valid JSON'
+            : 'the request cannot be processed';
+    return sendOutcome(reply, status, [{ severity: 'error', code: status === 413 ? 'too-costly' : 'structure', message }]);
+  }
+  return errorHandler.call(this, err, request, reply);
+}
+
+export interface FhirRoutesOptions {
+  config: AppConfig;
+  /** Wall clock: the prediction time (age, occurrenceDateTime). */
+  now?: () => Date;
+}
+
+export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions): Promise<void> {
+  const { config } = opts;
+  const now = opts.now ?? (() => new Date());
+  app.addContentTypeParser('application/fhir+json', { parseAs: 'string', bodyLimit: config.fhir.bodyLimitBytes }, app.getDefaultJsonParser('error', 'error'));
+  app.setErrorHandler(fhirErrorHandler);
+
+  app.post(
+    '/fhir/RiskAssessment/$predict',
+    {
+      config: { scope: 'predict' },
+      bodyLimit: config.fhir.bodyLimitBytes,
+      schema: {
+        tags: ['fhir'],
+        summary: 'FHIR R4: predict in-hospital mortality from a Bundle of Observations; answers a RiskAssessment',
+        description: DESCRIPTION,
+        body: requestSchema,
+        response: { 200: riskAssessmentSchema, 400: operationOutcomeSchema, 401: errorSchema, 403: errorSchema, 413: operationOutcomeSchema, 422: operationOutcomeSchema, 503: errorSchema },
+      },
+      serializerCompiler: () => (data) => JSON.stringify(data),
+    },
+    async (request, reply) => {
+      recordAudit(request, { patients: 1 });
+      const gathered = gatherResources(request.body);
+      const signal = requestSignal(request, reply, config.requestTimeoutMs);
+      try {
+        const { riskAssessment, result } = await assess(gathered, { models: app.models, now: now(), thresholds: config.fhir.thresholds, signal: signal.signal, metrics: app.metrics });
+        recordAudit(request, { model: `${result.model.name}@${result.model.version}` });
+        return reply.code(200).type(FHIR_JSON).send(riskAssessment);
+      } catch (error) {
+        if (error instanceof ModelNotFoundError) throw new ApiError(503, 'model_changed', 'the serving model changed during the request; retry', [], 1);
+        throw mapScoringError(error, signal, app);
+      } finally {
+        signal.dispose();
+      }
+    },
+  );
+}

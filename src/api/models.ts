@@ -1,0 +1,111 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { ModelLoadError, ModelNotFoundError } from '../model/repository.js';
+import { ApiError, errorSchema } from './errors.js';
+import { reloadRequestSchema } from './schemas.js';
+import './scope.js';
+
+const boundsSchema = z.object({ min: z.number(), max: z.number() });
+
+const modelDescriptionSchema = z
+  .object({
+    name: z.string(),
+    version: z.string(),
+    serving: z.boolean(),
+    bootstrap: z.boolean().meta({ description: 'True for an untrained placeholder model: its probabilities mean nothing' }),
+    description: z.string(),
+    createdAt: z.string(),
+    executionProvider: z.string(),
+    maxHours: z.number().int(),
+    loadedAt: z.string(),
+    features: z.array(
+      z.object({
+        name: z.string(),
+        label: z.string(),
+        unit: z.string(),
+        loinc: z.array(z.string()),
+        bounds: boundsSchema,
+        alternativeUnits: z.array(z.string()),
+      }),
+    ),
+    statics: z.array(z.object({ name: z.string(), kind: z.string(), unit: z.string().optional(), bounds: boundsSchema.optional(), labels: z.array(z.string()).optional() })),
+    decisionThreshold: z.number(),
+    provenance: z.record(z.string(), z.unknown()),
+    metrics: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'ModelDescription' });
+
+const modelsResponseSchema = z.object({
+  models: z.array(modelDescriptionSchema),
+  available: z.array(z.string()).meta({ description: 'Versions found on disk' }),
+});
+
+const reloadResponseSchema = z.object({
+  changed: z.boolean(),
+  previous: z.string().optional(),
+  current: z.string(),
+});
+
+export async function modelRoutes(app: FastifyInstance): Promise<void> {
+  app.get(
+    '/v1/models',
+    {
+      config: { scope: 'models:read' },
+      schema: { tags: ['models'], summary: 'The serving model: features with units and bounds, provenance, metrics, execution provider', response: { 200: modelsResponseSchema } },
+    },
+    async () => {
+      const model = app.models.active;
+      const available = await app.models.versions();
+      if (!model) return { models: [], available };
+      const m = model.manifest;
+      return {
+        available,
+        models: [
+          {
+            name: model.name,
+            version: model.version,
+            serving: true,
+            bootstrap: m.bootstrap,
+            description: m.description,
+            createdAt: m.createdAt,
+            executionProvider: model.provider,
+            maxHours: m.maxHours,
+            loadedAt: model.loadedAt.toISOString(),
+            features: m.variables.map((v) => ({ name: v.name, label: v.label, unit: v.unit, loinc: v.loinc, bounds: v.bounds, alternativeUnits: v.alternativeUnits.map((a) => a.unit) })),
+            statics: m.statics.map((s) => (s.kind === 'numeric' ? { name: s.name, kind: s.kind, unit: s.unit, bounds: s.bounds } : { name: s.name, kind: s.kind, labels: s.labels })),
+            decisionThreshold: m.decisionThreshold,
+            provenance: m.provenance,
+            metrics: m.metrics,
+          },
+        ],
+      };
+    },
+  );
+
+  app.post(
+    '/admin/models/reload',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['models'],
+        summary: 'Load the configured (or given) model version, warm it up and switch to it atomically',
+        description: 'In-flight requests finish on the old version, which is closed afterwards. A model that fails to load or warm up is rejected (422) and the serving one keeps serving.',
+        body: reloadRequestSchema,
+        response: { 200: reloadResponseSchema, 404: errorSchema, 422: errorSchema },
+      },
+    },
+    async (request) => {
+      const body = (request.body ?? {}) as { version?: string; force?: boolean };
+      try {
+        const outcome = await app.models.reload(body);
+        app.metrics.reloads.inc({ outcome: outcome.changed ? 'changed' : 'unchanged' });
+        return outcome.previous === undefined ? { changed: outcome.changed, current: outcome.current } : outcome;
+      } catch (error) {
+        app.metrics.reloads.inc({ outcome: 'failed' });
+        if (error instanceof ModelNotFoundError) throw new ApiError(404, 'model_not_found', error.message);
+        if (error instanceof ModelLoadError) throw new ApiError(422, 'model_load_failed', error.message);
+        throw error;
+      }
+    },
+  );
+}

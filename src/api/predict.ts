@@ -1,0 +1,148 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { validatorCompiler } from 'fastify-type-provider-zod';
+import type { ZodType } from 'zod';
+import type { AppConfig } from '../config.js';
+import { QueueFullError } from '../inference/errors.js';
+import { recordAudit } from '../plugins/app/audit.js';
+import { ModelNotFoundError } from '../model/repository.js';
+import { ApiError, errorSchema, issuesToDetails } from './errors.js';
+import { predictEnvelopeSchema, predictRequestSchema, predictResponseSchema } from './schemas.js';
+import { scorePatients, type ScoreResponse } from './scorer.js';
+import './scope.js';
+
+const DESCRIPTION = `Scores one or many ICU stays.
+
+**Validation.** Each patient is validated against the serving model's manifest: unknown measurement names,
+wrong types, non-finite numbers, values outside the physiological bounds (checked in the canonical unit,
+after converting any unit named in \`units\`) and empty \`hours\` are errors, each reported with its JSON path.
+- A structurally unusable body (not an object, \`patients\` missing, empty, not an array or longer than the limit) is **400**.
+- When **every** patient is invalid the answer is **400** with all the details (paths such as \`patients.3.hours.2.HR\`).
+- When **some** patients are valid the answer is **200**: valid patients get a result, invalid ones an entry
+  \`{ index, id?, error: { error, message, details } }\` with paths relative to the patient (\`hours.2.HR\`).
+
+**Aliases are rejected, not mapped.** A measurement sent under another name (e.g. \`SpO2\`) is an unknown measurement;
+the message names the model's variable. SpO2 (pulse oximetry) is not the arterial SaO2 the model was trained on, so the
+client has to decide whether to send it as \`SaO2\`.
+
+**Long stays** are scored on their last maxHours rows (\`truncated: true\`). The static \`weight\` is an observation
+of the model's weight variable at hour 0 when the first row has none.
+
+**Load.** A full queue or an overloaded service answers 503 with \`Retry-After\`.`;
+
+interface PredictBody {
+  patients: unknown[];
+  model?: string;
+  version?: string;
+}
+
+export async function predictRoutes(app: FastifyInstance, opts: { config: AppConfig }): Promise<void> {
+  const { config } = opts;
+  const manifest = app.models.active?.manifest;
+  if (!manifest) throw new Error('predict routes need a loaded model');
+  const envelope = predictEnvelopeSchema(config.maxPatientsPerRequest);
+
+  app.post(
+    '/v1/predict',
+    {
+      config: { scope: 'predict' },
+      schema: {
+        tags: ['predict'],
+        summary: 'Predict in-hospital mortality for one or many ICU stays',
+        description: DESCRIPTION,
+        body: predictRequestSchema(manifest, config.maxPatientsPerRequest),
+        response: {
+          200: predictResponseSchema,
+          400: errorSchema,
+          404: errorSchema,
+          413: errorSchema,
+          503: errorSchema,
+        },
+      },
+      // The documented schema is the full patient schema; the request itself is checked for
+      // its envelope only, so that patients can be validated (and fail) one by one.
+      validatorCompiler: (route) => validatorCompiler({ ...route, schema: (route.httpPart === 'body' ? envelope : route.schema) as ZodType }),
+      // Results are built by the handler from validated data: plain JSON.stringify is enough and fast.
+      serializerCompiler: () => (data) => JSON.stringify(data),
+    },
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      const body = request.body as PredictBody;
+      const signal = requestSignal(request, reply, config.requestTimeoutMs);
+      let scored: ScoreResponse;
+      try {
+        scored = await scorePatients(app.models, body.patients, { model: body.model, version: body.version, signal: signal.signal, metrics: app.metrics });
+      } catch (error) {
+        throw mapScoringError(error, signal, app);
+      } finally {
+        signal.dispose();
+      }
+      recordAudit(request, { patients: body.patients.length, model: `${scored.model.name}@${scored.model.version}` });
+      if (scored.scored === 0) {
+        const details = scored.outcomes.flatMap((o) => (o.ok ? [] : issuesToDetails(o.issues, ['patients', o.index])));
+        throw new ApiError(400, 'validation_failed', `none of the ${body.patients.length} patients is valid`, details);
+      }
+      return reply.send({
+        model: scored.model,
+        results: scored.outcomes.map((o) =>
+          o.ok
+            ? { index: o.index, ...o.result }
+            : {
+                index: o.index,
+                ...(o.id === undefined ? {} : { id: o.id }),
+                error: { error: 'validation_failed', message: 'this patient is invalid', details: issuesToDetails(o.issues) },
+              },
+        ),
+      });
+    },
+  );
+}
+
+interface RequestSignal {
+  signal: AbortSignal;
+  timedOut(): boolean;
+  dispose(): void;
+}
+
+/**
+ * Fires when the client goes away before the answer is sent, or when the request runs past
+ * its timeout: the batcher then drops the request's queued stays, so no work is left behind.
+ */
+export function requestSignal(_request: FastifyRequest, reply: FastifyReply, timeoutMs: number): RequestSignal {
+  const controller = new AbortController();
+  let timedOut = false;
+  const onClose = (): void => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'));
+  };
+  // Only the response's 'close' means the client went away: since Node 16 the request's own
+  // 'close' fires as soon as its body has been read, which would abort every real request.
+  reply.raw.on('close', onClose);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error('request timed out'));
+  }, timeoutMs);
+  timer.unref();
+  return {
+    signal: controller.signal,
+    timedOut: () => timedOut,
+    dispose: () => {
+      clearTimeout(timer);
+      reply.raw.off('close', onClose);
+    },
+  };
+}
+
+/** Inference-layer errors -> API errors (one shape, Retry-After on 503). */
+export function mapScoringError(error: unknown, signal: RequestSignal | undefined, app: FastifyInstance): unknown {
+  if (error instanceof ModelNotFoundError) return new ApiError(404, 'model_not_found', error.message);
+  if (error instanceof QueueFullError) {
+    return new ApiError(503, error.name === 'BatcherDrainingError' ? 'shutting_down' : 'queue_full', error.message, [], error.retryAfterSeconds);
+  }
+  if (error instanceof DOMException && error.name === 'AbortError') {
+    if (signal?.timedOut()) {
+      app.metrics.rejected.inc({ reason: 'timeout' });
+      return new ApiError(503, 'timeout', 'the prediction did not finish within the request timeout; retry later', [], 1);
+    }
+    // The client has gone: nothing will read the answer.
+    return new ApiError(499, 'client_closed_request', 'the client closed the request');
+  }
+  return error;
+}

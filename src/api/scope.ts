@@ -1,0 +1,12 @@
+/**
+ * Every route declares who may call it in `config.scope`; the auth plugin
+ * (src/plugins/app/auth.ts) reads it. Health, metrics and docs are `public`.
+ */
+/** `cds`: CDS Hooks services, granted to the EHR issuers allow-listed in CDS_HOOKS_ISSUERS. */
+export type RouteScope = 'predict' | 'models:read' | 'admin' | 'cds' | 'public';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    scope?: RouteScope;
+  }
+}

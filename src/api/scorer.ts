@@ -1,0 +1,85 @@
+import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
+import { missingThroughout, stayLength } from '../clinical/validate.js';
+import type { ModelRepository } from '../model/repository.js';
+import type { Metrics } from '../observability/metrics.js';
+
+/**
+ * Validate-then-score for any entry point (JSON API, NDJSON stream, FHIR, CDS Hooks, CLI):
+ * takes raw patient objects, validates each against the serving model's manifest, scores the
+ * valid ones through the model's batcher, and returns one outcome per input, in input order.
+ * One lease is held for the whole call, so every patient is scored by the same model version
+ * even if a reload happens meanwhile.
+ *
+ * Throws what the batcher throws: QueueFullError (-> 503 + Retry-After), an AbortError
+ * DOMException (the signal fired), EngineRunError (-> 500). Unknown model/version:
+ * ModelNotFoundError (-> 404).
+ */
+
+export type ScoreOutcome =
+  | { index: number; ok: true; result: PredictionResult }
+  | { index: number; ok: false; id?: string; issues: FieldIssue[] };
+
+export interface ScoreResponse {
+  model: { name: string; version: string };
+  outcomes: ScoreOutcome[];
+  /** Patients that were valid and scored. */
+  scored: number;
+}
+
+export interface ScoreOptions {
+  model?: string;
+  version?: string;
+  signal?: AbortSignal;
+  metrics?: Metrics;
+}
+
+export async function scorePatients(models: ModelRepository, inputs: readonly unknown[], options: ScoreOptions = {}): Promise<ScoreResponse> {
+  const lease = models.acquire(options.model, options.version);
+  try {
+    const { model } = lease;
+    const ref = { name: model.name, version: model.version };
+    const outcomes: ScoreOutcome[] = new Array(inputs.length);
+    const valid: ValidPatient[] = [];
+    const validIndex: number[] = [];
+    inputs.forEach((input, index) => {
+      const outcome = model.validator.validate(input);
+      if (outcome.ok) {
+        valid.push(outcome.patient);
+        validIndex.push(index);
+      } else {
+        const id = clientId(input);
+        outcomes[index] = id === undefined ? { index, ok: false, issues: outcome.issues } : { index, ok: false, id, issues: outcome.issues };
+      }
+    });
+    if (valid.length > 0) {
+      const probabilities = await model.batcher.submit(valid, options.signal);
+      const labels = { model: ref.name, version: ref.version };
+      for (let k = 0; k < valid.length; k++) {
+        const patient = valid[k] as ValidPatient;
+        const probability = probabilities[k] as number;
+        options.metrics?.probability.observe(labels, probability);
+        const result: PredictionResult = {
+          probability,
+          model: ref,
+          hoursUsed: stayLength(patient),
+          truncated: patient.hoursReceived > stayLength(patient),
+          missingThroughout: missingThroughout(model.manifest, patient),
+        };
+        if (patient.id !== undefined) result.id = patient.id;
+        outcomes[validIndex[k] as number] = { index: validIndex[k] as number, ok: true, result };
+      }
+      options.metrics?.predictions.inc({ ...labels, outcome: 'scored' }, valid.length);
+    }
+    if (valid.length < inputs.length) options.metrics?.predictions.inc({ model: ref.name, version: ref.version, outcome: 'invalid' }, inputs.length - valid.length);
+    return { model: ref, outcomes, scored: valid.length };
+  } finally {
+    lease.release();
+  }
+}
+
+/** The client's id, when it is a string (echoed back even for an invalid patient, never logged). */
+function clientId(input: unknown): string | undefined {
+  if (typeof input !== 'object' || input === null) return undefined;
+  const id = (input as { id?: unknown }).id;
+  return typeof id === 'string' && id.length <= 256 ? id : undefined;
+}

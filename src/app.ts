@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { DestinationStream } from 'pino';
+import { errorHandler, notFoundHandler } from './api/errors.js';
+import { healthRoutes } from './api/health.js';
+import { metricsRoutes } from './api/metrics.js';
+import { modelRoutes } from './api/models.js';
+import { predictRoutes } from './api/predict.js';
+import { streamRoutes } from './api/stream.js';
+import './api/scope.js';
+import type { AppConfig } from './config.js';
+import type { ModelFactories, ModelRepository } from './model/repository.js';
+import { fastifyLoggerOption } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
+import metricsPlugin from './plugins/app/metrics.js';
+import modelsPlugin from './plugins/app/models.js';
+import swaggerPlugin from './plugins/external/swagger.js';
+import { securityHeaders } from './plugins/external/helmet.js';
+import { rateLimiting } from './plugins/external/rate-limit.js';
+import { auth } from './plugins/app/auth.js';
+import { audit } from './plugins/app/audit.js';
+import { fhirRoutes } from './api/fhir.js';
+import { cdsHooksRoutes } from './api/cds-hooks.js';
+import underPressurePlugin from './plugins/external/under-pressure.js';
+
+/**
+ * buildApp(config, deps) -> the Fastify instance, not listening (src/server.ts listens;
+ * tests use app.inject). Dependencies come in by argument so tests pass real ones built on
+ * small fixtures. Order: external plugins, application services, then routes.
+ *
+ * To add a plugin or route group: one `await app.register(...)` line in the right section.
+ */
+
+export interface AppDeps {
+  /** A model repository built by the caller; by default one is built from config and started. */
+  repository?: ModelRepository;
+  /** Override the engine/batcher factories of the default repository. */
+  factories?: Partial<ModelFactories>;
+  /** Monotonic milliseconds (latency metrics). */
+  clock?: () => number;
+  /** Where logs go (tests capture them); stdout by default. */
+  logStream?: DestinationStream;
+  metrics?: Metrics;
+  /** Wall clock: JWT expiry checks, FHIR prediction time (age, occurrenceDateTime). */
+  now?: () => Date;
+}
+
+export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...fastifyLoggerOption(config.logLevel, deps.logStream),
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    // Refuse new requests once closing starts; in-flight ones finish (graceful shutdown).
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler);
+  // Shutting down: a keep-alive connection whose request was in flight at SIGTERM would stay
+  // open after its answer and hold server.close() until the grace period kills the process.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    if (closing) reply.header('connection', 'close');
+  });
+  // Docs are public; every other route declares its own scope.
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), scope: 'public' };
+  });
+
+  // --- application services needed by external plugins ---
+  await app.register(metricsPlugin, { metrics: deps.metrics, clock: deps.clock ?? (() => performance.now()) });
+
+  // --- external plugins (one file each in plugins/external/) ---
+  await app.register(underPressurePlugin, { config });
+  await app.register(swaggerPlugin);
+  // Auth identifies the caller in onRequest before rate-limit's hook keys on it (see plugins/app/auth.ts).
+  await app.register(auth, { config: config.auth, ...(deps.now ? { clock: deps.now } : {}) });
+  await app.register(audit);
+  await app.register(securityHeaders);
+  await app.register(rateLimiting, config.auth.rateLimit);
+
+  // --- application services (plugins/app/) ---
+  await app.register(modelsPlugin, { config, repository: deps.repository, factories: deps.factories });
+
+  // --- routes (src/api/) ---
+  app.setNotFoundHandler(notFoundHandler);
+  await app.register(healthRoutes);
+  await app.register(metricsRoutes);
+  await app.register(modelRoutes);
+  await app.register(predictRoutes, { config });
+  await app.register(streamRoutes, { config });
+  await app.register(fhirRoutes, { config, ...(deps.now ? { now: deps.now } : {}) });
+  await app.register(cdsHooksRoutes, { config, ...(deps.now ? { now: deps.now } : {}) });
+  // Other route groups register here.
+
+  return app;
+}

@@ -1,0 +1,138 @@
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { open, stat, truncate } from 'node:fs/promises';
+import { once } from 'node:events';
+import { parse } from 'csv-parse';
+import { stringify } from 'csv-stringify/sync';
+import type { PredictionResult } from '../clinical/types.js';
+import { splitLines } from '../scoring/lines.js';
+
+/**
+ * The scores file, CSV or NDJSON. Every row carries the model's name and version, so outputs
+ * of several versions can be told apart (and a resumed run that loaded another version is
+ * refused rather than silently mixed).
+ */
+
+export type OutputFormat = 'csv' | 'ndjson';
+
+export const CSV_COLUMNS = ['id', 'probability', 'model_name', 'model_version', 'hours_used', 'truncated'] as const;
+
+export interface ScoreRow {
+  id: string;
+  result: PredictionResult;
+}
+
+export function formatRows(format: OutputFormat, rows: readonly ScoreRow[]): string {
+  if (rows.length === 0) return '';
+  if (format === 'ndjson') {
+    let text = '';
+    for (const { id, result } of rows) text += `${JSON.stringify({ ...result, id })}\n`;
+    return text;
+  }
+  return stringify(
+    rows.map(({ id, result }) => [id, result.probability, result.model.name, result.model.version, result.hoursUsed, result.truncated]),
+    { cast: { boolean: (b) => String(b) } },
+  );
+}
+
+export function csvHeader(): string {
+  return stringify([[...CSV_COLUMNS]]);
+}
+
+/** A write stream that honours backpressure: write() resolves once the stream can take more. */
+export class Sink {
+  readonly #stream: WriteStream;
+  #error: Error | undefined;
+
+  constructor(path: string, append: boolean) {
+    this.#stream = createWriteStream(path, { flags: append ? 'a' : 'w', highWaterMark: 1024 * 1024 });
+    this.#stream.on('error', (e) => {
+      this.#error = e;
+    });
+  }
+
+  async write(text: string): Promise<void> {
+    if (this.#error) throw this.#error;
+    if (text === '') return;
+    if (!this.#stream.write(text)) await once(this.#stream, 'drain');
+  }
+
+  async close(): Promise<void> {
+    if (this.#error) throw this.#error;
+    this.#stream.end();
+    await once(this.#stream, 'finish');
+  }
+}
+
+export interface ExistingOutput {
+  ids: Set<string>;
+  /** Model versions found in the file's rows. */
+  versions: Set<string>;
+  /** The file holds at least its header (CSV) or nothing needs writing before appending. */
+  hasHeader: boolean;
+}
+
+/**
+ * Reads the ids an earlier run already wrote, for --resume. A run killed mid-write leaves a
+ * partial last line: it is cut off, so that record is scored again and written whole.
+ */
+export async function readExistingOutput(path: string, format: OutputFormat): Promise<ExistingOutput> {
+  const ids = new Set<string>();
+  const versions = new Set<string>();
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch {
+    return { ids, versions, hasHeader: false };
+  }
+  await cutPartialLine(path, size);
+  if (format === 'ndjson') {
+    for await (const line of splitLines(createReadStream(path), Number.MAX_SAFE_INTEGER)) {
+      if (line.tooLong) continue;
+      const row = JSON.parse(line.text) as { id?: unknown; model?: { version?: unknown } };
+      if (typeof row.id === 'string') ids.add(row.id);
+      if (typeof row.model?.version === 'string') versions.add(row.model.version);
+    }
+    return { ids, versions, hasHeader: true };
+  }
+  let header: string[] | undefined;
+  const rows = createReadStream(path).pipe(parse({ relax_column_count: true, skip_empty_lines: true }));
+  for await (const record of rows as AsyncIterable<string[]>) {
+    if (!header) {
+      header = record;
+      if (header.join(',') !== CSV_COLUMNS.join(',')) {
+        throw new Error(`${path} does not have the columns ${CSV_COLUMNS.join(',')}; it was not written by this command`);
+      }
+      continue;
+    }
+    if (record[0] !== undefined) ids.add(record[0]);
+    if (record[3] !== undefined) versions.add(record[3]);
+  }
+  return { ids, versions, hasHeader: header !== undefined };
+}
+
+async function cutPartialLine(path: string, size: number): Promise<void> {
+  if (size === 0) return;
+  const handle = await open(path, 'r');
+  try {
+    // Look back for the last newline in blocks; rows are short, so one block nearly always does.
+    const block = 64 * 1024;
+    let end = size;
+    const last = Buffer.alloc(1);
+    await handle.read(last, 0, 1, size - 1);
+    if (last[0] === 0x0a) return;
+    while (end > 0) {
+      const start = Math.max(0, end - block);
+      const buf = Buffer.alloc(end - start);
+      await handle.read(buf, 0, buf.length, start);
+      const nl = buf.lastIndexOf(0x0a);
+      if (nl >= 0) {
+        await truncate(path, start + nl + 1);
+        return;
+      }
+      end = start;
+    }
+    await truncate(path, 0);
+  } finally {
+    await handle.close();
+  }
+}

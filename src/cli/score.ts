@@ -1,0 +1,254 @@
+import { rm, stat } from 'node:fs/promises';
+import { extname } from 'node:path';
+import type { RepositoryLogger } from '../model/repository.js';
+import { scoreInOrder, type ScoreOutcome } from '../scoring/pipeline.js';
+import { openModelRepository } from './model.js';
+import { csvHeader, formatRows, readExistingOutput, Sink, type OutputFormat, type ScoreRow } from './output.js';
+import { silentProgress, terminalProgress, type Progress } from './progress.js';
+import { ALL, type Shard } from './shard.js';
+import { longCsvSource } from './sources/long-csv.js';
+import { ndjsonSource } from './sources/ndjson.js';
+import { physionetArchiveSource, physionetDirectorySource } from './sources/physionet.js';
+import type { RecordSource, RecordWhere, SourceRecord } from './sources/types.js';
+
+/**
+ * `icu-mortality score`: reads a cohort, scores it with the service's validation,
+ * preprocessing, batcher and engine, and writes one row per record. Records that cannot be
+ * scored go to a separate NDJSON report; the exit code says whether there were any.
+ */
+
+export const INPUT_FORMATS = ['physionet2012', 'ndjson', 'csv'] as const;
+export type InputFormat = (typeof INPUT_FORMATS)[number];
+
+export const EXIT_OK = 0;
+export const EXIT_RECORDS_FAILED = 1;
+export const EXIT_FATAL = 2;
+export const EXIT_INTERRUPTED = 130;
+
+export interface ScoreCommandOptions {
+  format: InputFormat;
+  input: string;
+  output: string;
+  outputFormat?: OutputFormat;
+  /** Per-record error report (NDJSON); default `<output>.errors.ndjson`. */
+  errors?: string;
+  resume?: boolean;
+  overwrite?: boolean;
+  shard?: Shard;
+  quiet?: boolean;
+  /** Show the progress bar (default: when stderr is a terminal). */
+  progress?: boolean;
+  modelDir?: string;
+  threads?: number;
+  workers?: number;
+  batchSize?: number;
+  /** Batches in flight between the reader and the writer. */
+  window?: number;
+  /** Stops reading; what was scored is written, and --resume continues from there. */
+  signal?: AbortSignal;
+  stderr?: NodeJS.WriteStream;
+}
+
+export interface ScoreSummary {
+  exitCode: number;
+  scored: number;
+  failed: number;
+  /** Already in the output (--resume). */
+  skipped: number;
+  /** Reading, scoring and writing, from the first record to the last (model loading excluded). */
+  seconds: number;
+  /** Loading and warming up the model. */
+  loadSeconds: number;
+  /** Peak resident memory of the process so far. */
+  peakRssBytes: number;
+  model?: { name: string; version: string };
+  interrupted: boolean;
+}
+
+/** A problem with the command itself (arguments, files, model): nothing was scored. */
+export class ScoreCommandError extends Error {
+  override readonly name = 'ScoreCommandError';
+}
+
+export const DEFAULT_BATCH_SIZE = 512;
+export const DEFAULT_WINDOW = 4;
+
+export function outputFormatOf(path: string, explicit?: OutputFormat): OutputFormat {
+  if (explicit) return explicit;
+  const ext = extname(path).toLowerCase();
+  return ext === '.ndjson' || ext === '.jsonl' ? 'ndjson' : 'csv';
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function openSource(opts: ScoreCommandOptions, manifest: Parameters<typeof physionetDirectorySource>[1], shard: Shard): Promise<RecordSource> {
+  const { input } = opts;
+  if (opts.format === 'physionet2012') {
+    let isDir: boolean;
+    try {
+      isDir = (await stat(input)).isDirectory();
+    } catch {
+      throw new ScoreCommandError(`input ${input} not found`);
+    }
+    if (isDir) return physionetDirectorySource(input, manifest, shard);
+    if (/\.(tar\.gz|tgz|tar)$/i.test(input)) return physionetArchiveSource(input, manifest, shard);
+    throw new ScoreCommandError(`--format physionet2012 reads a directory of <RecordID>.txt files or a .tar.gz of them; ${input} is neither`);
+  }
+  if (input !== '-' && !(await exists(input))) throw new ScoreCommandError(`input ${input} not found`);
+  return opts.format === 'ndjson' ? ndjsonSource(input, shard) : longCsvSource(input, manifest, shard);
+}
+
+function stderrLogger(stderr: NodeJS.WriteStream, quiet: boolean): RepositoryLogger {
+  return {
+    info() {},
+    warn(_obj, msg) {
+      if (!quiet) stderr.write(`warning: ${msg}\n`);
+    },
+    error(obj, msg) {
+      const reason = (obj as { reason?: unknown }).reason;
+      stderr.write(`error: ${msg}${typeof reason === 'string' ? ` (${reason})` : ''}\n`);
+    },
+  };
+}
+
+function errorLine(outcome: ScoreOutcome<RecordWhere>): string {
+  if (outcome.ok) return '';
+  const { failure, where } = outcome;
+  return `${JSON.stringify({
+    id: outcome.id,
+    file: where.file,
+    ...(where.line === undefined ? {} : { line: where.line }),
+    error: failure.error,
+    message: failure.message,
+    details: failure.details.map((d) => ({ path: d.path.map(String).join('.'), message: d.message })),
+  })}\n`;
+}
+
+async function* skipDone(records: AsyncIterable<SourceRecord>, done: Set<string>, onSkip: () => void): AsyncGenerator<SourceRecord> {
+  for await (const record of records) {
+    if (done.has(record.id)) onSkip();
+    else yield record;
+  }
+}
+
+export async function runScore(opts: ScoreCommandOptions): Promise<ScoreSummary> {
+  const loadStarted = performance.now();
+  const stderr = opts.stderr ?? process.stderr;
+  const quiet = opts.quiet ?? false;
+  const shard = opts.shard ?? ALL;
+  const outputFormat = outputFormatOf(opts.output, opts.outputFormat);
+  const errorsPath = opts.errors ?? `${opts.output}.errors.ndjson`;
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+  const window = opts.window ?? DEFAULT_WINDOW;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ScoreCommandError('--batch-size must be an integer >= 1');
+  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new ScoreCommandError('--threads must be an integer >= 1');
+  if (opts.workers !== undefined && (!Number.isInteger(opts.workers) || opts.workers < 1)) throw new ScoreCommandError('--workers must be an integer >= 1');
+
+  const outputExists = await exists(opts.output);
+  if (outputExists && !opts.resume && !opts.overwrite) {
+    throw new ScoreCommandError(`${opts.output} exists: use --resume to continue that run, or --overwrite to replace it`);
+  }
+  if (opts.resume && opts.overwrite) throw new ScoreCommandError('--resume and --overwrite cannot be used together');
+
+  const repository = await openModelRepository({
+    ...(opts.modelDir === undefined ? {} : { modelDir: opts.modelDir }),
+    ...(opts.threads === undefined ? {} : { threads: opts.threads }),
+    ...(opts.workers === undefined ? {} : { workers: opts.workers }),
+    batchSize,
+    queueSize: batchSize * (window + 2),
+    logger: stderrLogger(stderr, quiet),
+  }).catch((error: unknown) => {
+    throw new ScoreCommandError(error instanceof Error ? error.message : String(error));
+  });
+  const lease = repository.acquire();
+  const { model } = lease;
+  const started = performance.now();
+  const loadSeconds = (started - loadStarted) / 1000;
+  const identity = { name: model.name, version: model.version };
+
+  let progress: Progress = silentProgress;
+  let scored = 0;
+  let failed = 0;
+  let skipped = 0;
+  let interrupted = false;
+  try {
+    const existing = opts.resume
+      ? await readExistingOutput(opts.output, outputFormat)
+      : { ids: new Set<string>(), versions: new Set<string>(), hasHeader: false };
+    const others = [...existing.versions].filter((v) => v !== identity.version);
+    if (others.length > 0 && !quiet) {
+      stderr.write(`warning: ${opts.output} holds rows of model version ${others.join(', ')}; this run uses ${identity.version} (the model_version column tells them apart)\n`);
+    }
+    const source = await openSource(opts, model.manifest, shard);
+    const sink = new Sink(opts.output, opts.resume === true);
+    if (outputFormat === 'csv' && !existing.hasHeader) await sink.write(csvHeader());
+    await rm(errorsPath, { force: true });
+    let errorSink: Sink | undefined;
+
+    const showProgress = opts.progress ?? (stderr.isTTY === true && !quiet);
+    progress = showProgress ? terminalProgress(source.total, source.unit, stderr) : silentProgress;
+
+    const records = skipDone(source.records(), existing.ids, () => skipped++);
+    const outcomes = scoreInOrder(records, {
+      validator: model.validator,
+      model: identity,
+      scoreBatch: (patients) => model.batcher.submit(patients),
+      batchSize,
+      window,
+      reportMissing: outputFormat === 'ndjson',
+    });
+    try {
+      for await (const batch of outcomes) {
+        const rows: ScoreRow[] = [];
+        let errors = '';
+        for (const outcome of batch) {
+          if (outcome.ok) rows.push({ id: outcome.id ?? outcome.where.file, result: outcome.result });
+          else errors += errorLine(outcome);
+        }
+        await sink.write(formatRows(outputFormat, rows));
+        if (errors !== '') {
+          errorSink ??= new Sink(errorsPath, false);
+          await errorSink.write(errors);
+        }
+        scored += rows.length;
+        failed += batch.length - rows.length;
+        progress.update(source.position(), scored, failed);
+        if (opts.signal?.aborted) {
+          interrupted = true;
+          break;
+        }
+      }
+    } finally {
+      progress.update(source.position(), scored, failed);
+      progress.stop();
+      await sink.close();
+      await errorSink?.close();
+    }
+  } finally {
+    lease.release();
+    await repository.close();
+  }
+
+  const seconds = (performance.now() - started) / 1000;
+  // resourceUsage().maxRSS is in kilobytes.
+  const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  if (!quiet) {
+    const rate = seconds > 0 ? Math.round((scored + failed) / seconds) : 0;
+    const parts = [
+      `scored ${scored} record${scored === 1 ? '' : 's'} with ${identity.name} ${identity.version} in ${seconds.toFixed(1)} s (${rate} records/s; model loaded in ${loadSeconds.toFixed(1)} s; peak RSS ${Math.round(peakRssBytes / 2 ** 20)} MiB)`,
+    ];
+    if (failed > 0) parts.push(`${failed} failed: see ${errorsPath}`);
+    if (skipped > 0) parts.push(`${skipped} already in ${opts.output}`);
+    if (interrupted) parts.push('interrupted: rerun with --resume to continue');
+    stderr.write(`${parts.join('; ')}\n`);
+  }
+  const exitCode = interrupted ? EXIT_INTERRUPTED : failed > 0 ? EXIT_RECORDS_FAILED : EXIT_OK;
+  return { exitCode, scored, failed, skipped, seconds, loadSeconds, peakRssBytes, model: identity, interrupted };
+}

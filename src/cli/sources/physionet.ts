@@ -1,0 +1,115 @@
+import { createReadStream } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { Parser, type ReadEntry } from 'tar';
+import { UnreadableRecordError, physionetRecordToPatient } from '../../clinical/physionet.js';
+import type { Manifest } from '../../model/manifest.js';
+import { inShard, type Shard } from '../shard.js';
+import type { RecordSource, SourceRecord } from './types.js';
+
+/**
+ * PhysioNet/CinC 2012 records (`<RecordID>.txt`), from a directory (searched recursively,
+ * files in code-point order of their relative paths so that every machine of a sharded run
+ * sees the same order) or from a .tar.gz / .tar of them (in archive order).
+ */
+
+/** Files read ahead of the one being parsed: enough to hide disk latency, few enough to stay small. */
+const READ_AHEAD = 16;
+
+function toRecord(text: string, file: string, manifest: Manifest): SourceRecord {
+  const stem = basename(file).replace(/\.txt$/i, '');
+  try {
+    const patient = physionetRecordToPatient(text, manifest, stem);
+    return { where: { file }, id: patient.id ?? stem, input: patient };
+  } catch (error) {
+    if (!(error instanceof UnreadableRecordError)) throw error;
+    return { where: { file }, id: stem, failure: { error: 'unreadable_record', message: error.message, details: [] } };
+  }
+}
+
+export async function physionetDirectorySource(dir: string, manifest: Manifest, shard: Shard): Promise<RecordSource> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const files = entries
+    .filter((e) => e.isFile() && e.name.toLowerCase().endsWith('.txt'))
+    .map((e) => join(e.parentPath ?? e.path, e.name).slice(dir.length).replace(/^[\\/]+/, ''))
+    .sort()
+    .filter((_, i) => inShard(shard, i));
+  let done = 0;
+  return {
+    unit: 'records',
+    total: files.length,
+    position: () => done,
+    async *records() {
+      const ahead: Array<Promise<string>> = [];
+      let next = 0;
+      const fill = (): void => {
+        while (ahead.length < READ_AHEAD && next < files.length) {
+          const p = readFile(join(dir, files[next++]!), 'utf8');
+          p.catch(() => undefined); // awaited below; this only stops an early exit leaving it unhandled
+          ahead.push(p);
+        }
+      };
+      for (const file of files) {
+        fill();
+        const text = await ahead.shift()!;
+        done++;
+        yield toRecord(text, file, manifest);
+      }
+    },
+  };
+}
+
+export async function physionetArchiveSource(archive: string, manifest: Manifest, shard: Shard): Promise<RecordSource> {
+  const size = (await stat(archive)).size;
+  let bytes = 0;
+  return {
+    unit: 'bytes',
+    total: size,
+    position: () => bytes,
+    async *records() {
+      // The parser is synchronous: each write delivers the entries it completes before
+      // returning, so reading the next chunk only after yielding them is the backpressure.
+      const ready: Array<{ path: string; text: string }> = [];
+      let ordinal = 0;
+      const parser = new Parser();
+      parser.on('entry', (entry: ReadEntry) => {
+        const isRecord = entry.type === 'File' && entry.path.toLowerCase().endsWith('.txt') && !basename(entry.path).startsWith('._');
+        if (!isRecord || !inShard(shard, ordinal++)) {
+          entry.resume();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        entry.on('data', (c: Buffer) => chunks.push(c));
+        entry.on('end', () => ready.push({ path: entry.path, text: Buffer.concat(chunks).toString('utf8') }));
+      });
+      let parseError: Error | undefined;
+      parser.on('error', (e: Error) => {
+        parseError = e;
+      });
+      parser.on('warn', (code: string, message: string) => {
+        // TAR_BAD_ARCHIVE etc.: a damaged archive must not pass for a short one.
+        if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT' || code === 'TAR_ENTRY_ERROR') parseError ??= new Error(`${archive}: ${message}`);
+      });
+      const input = createReadStream(archive, { highWaterMark: 256 * 1024 });
+      try {
+        for await (const chunk of input) {
+          bytes += (chunk as Buffer).length;
+          parser.write(chunk as Buffer);
+          if (parseError) throw parseError;
+          while (ready.length > 0) {
+            const r = ready.shift()!;
+            yield toRecord(r.text, r.path, manifest);
+          }
+        }
+        parser.end();
+        if (parseError) throw parseError;
+        while (ready.length > 0) {
+          const r = ready.shift()!;
+          yield toRecord(r.text, r.path, manifest);
+        }
+      } finally {
+        input.destroy();
+      }
+    },
+  };
+}

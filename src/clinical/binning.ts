@@ -1,0 +1,45 @@
+import type { Manifest } from '../model/manifest.js';
+
+/** One timed measurement, already in the manifest's canonical unit. */
+export interface TimedObservation {
+  /** Minutes since ICU admission (or since the stay's reference time). */
+  minutes: number;
+  variable: string;
+  value: number;
+}
+
+/**
+ * Bins irregular observations into hourly rows, exactly as training/ does for the raw
+ * challenge records: hour = floor(minutes / 60), an observation at exactly the end of the
+ * last hour (48:00 in the challenge data) belongs to that last hour, and several values in
+ * one hour are combined by the variable's `aggregation` ("last" in input order, or "sum" for
+ * outputs such as urine per interval). Rows run from hour 0 to the last hour with any
+ * observation; hours before the first observation are empty rows.
+ * Observations at negative minutes are the caller's to drop before binning.
+ */
+export function binObservations(observations: readonly TimedObservation[], manifest: Manifest): Array<Record<string, number | null>> {
+  const aggregation = new Map(manifest.variables.map((v) => [v.name, v.aggregation]));
+  const lastMinute = manifest.maxHours * 60;
+  let lastHour = 0;
+  const cells = new Map<number, Map<string, number>>();
+  for (const obs of observations) {
+    const how = aggregation.get(obs.variable);
+    if (how === undefined) continue;
+    const hour = obs.minutes === lastMinute ? manifest.maxHours - 1 : Math.floor(obs.minutes / 60);
+    lastHour = Math.max(lastHour, hour);
+    let row = cells.get(hour);
+    if (!row) {
+      row = new Map();
+      cells.set(hour, row);
+    }
+    const previous = row.get(obs.variable);
+    row.set(obs.variable, how === 'sum' && previous !== undefined ? previous + obs.value : obs.value);
+  }
+  const rows: Array<Record<string, number | null>> = [];
+  for (let hour = 0; hour <= lastHour; hour++) {
+    const row: Record<string, number | null> = {};
+    for (const [variable, value] of cells.get(hour) ?? []) row[variable] = value;
+    rows.push(row);
+  }
+  return rows;
+}

@@ -1,0 +1,208 @@
+import type { Manifest } from '../model/manifest.js';
+import { binObservations, type TimedObservation } from './binning.js';
+import type { FieldIssue, PatientInput, Sex } from './types.js';
+
+/**
+ * Long-form CSV, one measurement a row: `id,time,variable,value[,unit]`.
+ *
+ * - `time`: elapsed time since ICU admission, `hh:mm` (as in the challenge records) or a
+ *   plain number of hours (`1.5`); never negative.
+ * - `variable`: a manifest variable name (`HR`, `Temp`, ...) or a descriptor: `Age`, `Sex`
+ *   (`female`/`male`, or the challenge's `Gender` 0/1), `Height`, `ICUType` (1-4); the time
+ *   of a descriptor row is ignored. `Weight` is a time series like any other variable.
+ * - `unit` (optional column): one of the variable's accepted units; the value is converted
+ *   by validation exactly as an API request naming that unit.
+ * - The rows of one id must be contiguous (a file sorted or grouped by id), which is what
+ *   lets a file of any size be read with flat memory. Within an id, rows may be in any time
+ *   order; several values in one hour are combined as the service does (`last` by time, or
+ *   `sum`), using the service's binning. Values are not cleaned or bounds-checked here:
+ *   validation does that, as for the API.
+ */
+
+export interface LongCsvPatient {
+  id: string;
+  /** 1-based CSV record number of the id's first data row (the header is record 1). */
+  firstRow: number;
+  patient: PatientInput;
+}
+
+export interface LongCsvFailure {
+  id: string | undefined;
+  firstRow: number;
+  message: string;
+  details: FieldIssue[];
+}
+
+export type LongCsvItem = ({ ok: true } & LongCsvPatient) | ({ ok: false } & LongCsvFailure);
+
+/** The header is wrong: nothing in the file can be read. */
+export class LongCsvHeaderError extends Error {
+  override readonly name = 'LongCsvHeaderError';
+}
+
+const REQUIRED = ['id', 'time', 'variable', 'value'] as const;
+const HHMM = /^(\d+):([0-5]\d)$/;
+const HOURS = /^\d+(\.\d+)?$/;
+
+/** Minutes since admission, or undefined when the text is not a time. */
+export function parseElapsedTime(text: string): number | undefined {
+  const t = text.trim();
+  const hhmm = HHMM.exec(t);
+  if (hhmm) return Number(hhmm[1]) * 60 + Number(hhmm[2]);
+  if (HOURS.test(t)) return Number(t) * 60;
+  return undefined;
+}
+
+interface Columns {
+  id: number;
+  time: number;
+  variable: number;
+  value: number;
+  unit: number | undefined;
+}
+
+function readHeader(header: readonly string[]): Columns {
+  const names = header.map((h) => h.trim().toLowerCase());
+  const index = (name: string): number | undefined => {
+    const i = names.indexOf(name);
+    return i < 0 ? undefined : i;
+  };
+  const missing = REQUIRED.filter((name) => index(name) === undefined);
+  if (missing.length > 0) {
+    throw new LongCsvHeaderError(`the CSV header must name the columns id,time,variable,value[,unit]; missing: ${missing.join(', ')}`);
+  }
+  return { id: index('id')!, time: index('time')!, variable: index('variable')!, value: index('value')!, unit: index('unit') };
+}
+
+/** Accumulates one id's rows and turns them into a patient. */
+class PatientBuilder {
+  readonly observations: TimedObservation[] = [];
+  readonly patient: Omit<PatientInput, 'hours'> & { units: Record<string, string> } = { units: {} };
+  readonly details: FieldIssue[] = [];
+
+  constructor(
+    readonly id: string,
+    readonly firstRow: number,
+    private readonly variables: ReadonlySet<string>,
+  ) {}
+
+  add(row: number, time: string, variable: string, valueText: string, unit: string | undefined): void {
+    // Only the first problems are reported: one is enough to fix a record, thousands flood the report.
+    if (this.details.length >= 5) return;
+    const fail = (column: string, message: string): void => {
+      this.details.push({ path: [`row ${row}`, column], message });
+    };
+    const value = valueText.trim();
+    switch (variable) {
+      case 'Sex':
+      case 'Gender': {
+        const sex = parseSex(value);
+        if (sex === undefined) fail('value', `${variable} must be female, male, 0 (female) or 1 (male), got "${value}"`);
+        else this.patient.sex = sex;
+        return;
+      }
+      case 'Age':
+      case 'Height':
+      case 'ICUType': {
+        const n = Number(value);
+        if (value === '' || !Number.isFinite(n)) return fail('value', `${variable} value "${value}" is not a number`);
+        if (variable === 'Age') this.patient.age = n;
+        else if (variable === 'Height') this.patient.height = n;
+        // The type is checked by validation, which names the accepted codes.
+        else this.patient.icuType = n as PatientInput['icuType'];
+        return;
+      }
+      default:
+        break;
+    }
+    if (!this.variables.has(variable)) return fail('variable', `unknown variable "${variable}"`);
+    const minutes = parseElapsedTime(time);
+    if (minutes === undefined) return fail('time', `time "${time}" is not hh:mm or a number of hours since admission`);
+    const n = Number(value);
+    if (value === '' || !Number.isFinite(n)) return fail('value', `value "${value}" of ${variable} is not a number`);
+    if (unit !== undefined && unit.trim() !== '') {
+      const previous = this.patient.units[variable];
+      if (previous !== undefined && previous !== unit.trim()) {
+        return fail('unit', `${variable} is given in both "${previous}" and "${unit.trim()}"; use one unit per variable and patient`);
+      }
+      this.patient.units[variable] = unit.trim();
+    }
+    this.observations.push({ minutes, variable, value: n });
+  }
+
+  finish(manifest: Manifest): LongCsvItem {
+    if (this.details.length > 0) {
+      return { ok: false, id: this.id, firstRow: this.firstRow, message: 'the rows of this id cannot be read', details: this.details };
+    }
+    // Stable sort: "last value of the hour" means the latest time, then file order.
+    const ordered = [...this.observations].sort((a, b) => a.minutes - b.minutes);
+    const { units, ...rest } = this.patient;
+    const patient: PatientInput = {
+      id: this.id,
+      ...rest,
+      ...(Object.keys(units).length > 0 ? { units } : {}),
+      hours: binObservations(ordered, manifest),
+    };
+    return { ok: true, id: this.id, firstRow: this.firstRow, patient };
+  }
+}
+
+function parseSex(value: string): Sex | undefined {
+  const v = value.toLowerCase();
+  if (v === 'female' || v === '0') return 'female';
+  if (v === 'male' || v === '1') return 'male';
+  return undefined;
+}
+
+/**
+ * Groups CSV records (arrays of fields, header first, as csv-parse yields them) into
+ * patients, one at a time. Throws LongCsvHeaderError when the header is unusable; every
+ * other problem becomes a failure item for its id, and reading goes on.
+ */
+export async function* readLongCsv(records: AsyncIterable<string[]>, manifest: Manifest): AsyncGenerator<LongCsvItem> {
+  const variables = new Set(manifest.variables.map((v) => v.name));
+  let columns: Columns | undefined;
+  let current: PatientBuilder | undefined;
+  // Ids already finished: a second block of rows for one of them means the file is not grouped.
+  const finished = new Set<string>();
+  // The id of a repeated block being skipped (reported once, at its first row).
+  let skipping: string | undefined;
+  let row = 0;
+  for await (const record of records) {
+    row++;
+    if (!columns) {
+      columns = readHeader(record);
+      continue;
+    }
+    if (record.length === 1 && record[0]!.trim() === '') continue;
+    const id = (record[columns.id] ?? '').trim();
+    if (id === '') {
+      yield { ok: false, id: undefined, firstRow: row, message: 'a row has no id', details: [{ path: [`row ${row}`, 'id'], message: 'id is empty' }] };
+      continue;
+    }
+    if (id === skipping) continue;
+    skipping = undefined;
+    if (!current || current.id !== id) {
+      if (current) {
+        finished.add(current.id);
+        yield current.finish(manifest);
+      }
+      if (finished.has(id)) {
+        current = undefined;
+        skipping = id;
+        yield {
+          ok: false,
+          id,
+          firstRow: row,
+          message: `the rows of id "${id}" are not contiguous`,
+          details: [{ path: [`row ${row}`, 'id'], message: 'the file must be grouped by id (all rows of a patient together); sort it by id' }],
+        };
+        continue;
+      }
+      current = new PatientBuilder(id, row, variables);
+    }
+    const unit = columns.unit === undefined ? undefined : record[columns.unit];
+    current.add(row, record[columns.time] ?? '', (record[columns.variable] ?? '').trim(), record[columns.value] ?? '', unit);
+  }
+  if (current) yield current.finish(manifest);
+}

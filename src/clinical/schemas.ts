@@ -1,0 +1,197 @@
+import { z } from 'zod';
+import type { Manifest, StaticSpec, VariableSpec } from '../model/manifest.js';
+import { acceptedUnits, converterFor } from './units.js';
+
+/**
+ * zod schemas of a patient, generated from a model manifest: the manifest is the one
+ * definition of variable names, units and bounds, so the API, the OpenAPI document and the
+ * stream/CLI readers all take them from here.
+ *
+ * Bounds are in the canonical unit and are checked after converting any unit the request
+ * names in `units`, so they cannot be plain `.min()/.max()` on the row fields; the patient
+ * level refinement checks them and reports each offending value's own path.
+ */
+
+/** Longest stay accepted before cutting to the model's last maxHours rows (one year of hours). */
+export const MAX_HOURS_RECEIVED = 24 * 366;
+export const MAX_ID_LENGTH = 256;
+
+/**
+ * Names clients commonly send for a model variable. They are rejected with a message naming
+ * the model's variable rather than silently mapped: SpO2 (pulse oximetry) is not the arterial
+ * SaO2 the model was trained on, and the clinician should decide whether the substitution holds.
+ */
+const ALIASES: Record<string, { target: string; why?: string }> = {
+  SpO2: { target: 'SaO2', why: 'SpO2 (pulse oximetry) is not an input of this model, which was trained on arterial oxygen saturation; send arterial saturation as SaO2' },
+  Spo2: { target: 'SaO2', why: 'SpO2 (pulse oximetry) is not an input of this model, which was trained on arterial oxygen saturation; send arterial saturation as SaO2' },
+  HeartRate: { target: 'HR' },
+  Pulse: { target: 'HR' },
+  RR: { target: 'RespRate' },
+  RespiratoryRate: { target: 'RespRate' },
+  Temperature: { target: 'Temp' },
+  MeanArterialPressure: { target: 'MAP' },
+  Lactic: { target: 'Lactate' },
+  Bicarbonate: { target: 'HCO3' },
+  Potassium: { target: 'K' },
+  Sodium: { target: 'Na' },
+  Magnesium: { target: 'Mg' },
+  Hematocrit: { target: 'HCT' },
+  Haematocrit: { target: 'HCT' },
+  PH: { target: 'pH' },
+  ph: { target: 'pH' },
+  FIO2: { target: 'FiO2' },
+  Fio2: { target: 'FiO2' },
+};
+
+/** Message for a key that is not one of the manifest's variables. */
+export function unknownMeasurementMessage(manifest: Manifest, key: string): string {
+  const alias = ALIASES[key];
+  if (alias && manifest.variables.some((v) => v.name === alias.target)) {
+    return alias.why ?? `unknown measurement "${key}": this model calls it "${alias.target}"`;
+  }
+  const lower = key.toLowerCase();
+  const near = manifest.variables.find((v) => v.name.toLowerCase() === lower);
+  if (near) return `unknown measurement "${key}": names are case-sensitive, send "${near.name}"`;
+  return `unknown measurement "${key}": not an input of model ${manifest.name} ${manifest.version} (see GET /v1/models)`;
+}
+
+function describeVariable(v: VariableSpec): string {
+  const alts = v.alternativeUnits.map((a) => a.unit);
+  const altText = alts.length > 0 ? `; also accepted in ${alts.join(', ')} when units.${v.name} says so` : '';
+  return `${v.label}, in ${v.unit} (plausible ${v.bounds.min} to ${v.bounds.max} ${v.unit}${altText}). null or absent = not measured this hour.`;
+}
+
+/** One hourly row: every manifest variable optional, number or null, nothing else allowed. */
+export function hourRowSchema(manifest: Manifest) {
+  const shape: Record<string, z.ZodType> = {};
+  for (const v of manifest.variables) {
+    shape[v.name] = z
+      .number()
+      .nullable()
+      .optional()
+      .meta({ description: describeVariable(v), 'x-unit': v.unit, 'x-bounds': v.bounds, 'x-loinc': v.loinc });
+  }
+  return z.strictObject(shape).meta({ description: 'One hour of measurements, keyed by variable name. Several values in one hour: send the last one (urine output: the sum over the hour).' });
+}
+
+function numericStatic(manifest: Manifest, name: string): Extract<StaticSpec, { kind: 'numeric' }> | undefined {
+  const s = manifest.statics.find((st) => st.name === name);
+  return s && s.kind === 'numeric' ? s : undefined;
+}
+
+function categoricalStatic(manifest: Manifest, name: string): Extract<StaticSpec, { kind: 'categorical' }> | undefined {
+  const s = manifest.statics.find((st) => st.name === name);
+  return s && s.kind === 'categorical' ? s : undefined;
+}
+
+function boundedStatic(manifest: Manifest, name: string, unit: string, label: string) {
+  const spec = numericStatic(manifest, name);
+  const base = spec ? z.number().min(spec.bounds.min).max(spec.bounds.max) : z.number();
+  const range = spec ? ` (${spec.bounds.min} to ${spec.bounds.max})` : '';
+  return base.nullable().optional().meta({ description: `${label}, in ${spec?.unit ?? unit}${range}. null or absent = unknown.`, 'x-unit': spec?.unit ?? unit });
+}
+
+/** Units map: only manifest variables, only their canonical or alternative units. */
+function unitsSchema(manifest: Manifest) {
+  const examples = manifest.variables.filter((v) => v.alternativeUnits.length > 0).map((v) => `${v.name}: ${acceptedUnits(v).join(' | ')}`);
+  return z
+    .record(z.string(), z.string())
+    .optional()
+    .meta({ description: `Units the request uses where they differ from the canonical ones, by variable name. Accepted: ${examples.join('; ') || 'none'}.` });
+}
+
+/**
+ * The schema of one patient as a client sends it. Validation happens in one pass so that
+ * every offending field is reported, including bounds after unit conversion.
+ */
+export function patientInputSchema(manifest: Manifest, options: { rows?: 'check' | 'skip' } = {}) {
+  const checkRows = options.rows !== 'skip';
+  const variables = new Map(manifest.variables.map((v) => [v.name, v]));
+  const weightVariable = manifest.staticWeightVariable ? variables.get(manifest.staticWeightVariable) : undefined;
+  const sexLabels = categoricalStatic(manifest, 'Gender')?.labels.filter((l): l is 'female' | 'male' => l === 'female' || l === 'male');
+  const icuTypes = (categoricalStatic(manifest, 'ICUType')?.categories ?? [1, 2, 3, 4]).filter((c): c is 1 | 2 | 3 | 4 => [1, 2, 3, 4].includes(c));
+  const icuLabels = categoricalStatic(manifest, 'ICUType')?.labels ?? [];
+
+  return z
+    .strictObject({
+      id: z.string().max(MAX_ID_LENGTH).optional().meta({ description: 'Client identifier, echoed back in the result and never logged.' }),
+      age: boundedStatic(manifest, 'Age', 'a', 'Age in years'),
+      sex: z.enum(sexLabels && sexLabels.length > 0 ? (sexLabels as [string, ...string[]]) : ['female', 'male']).nullable().optional().meta({ description: 'Sex; null or absent = unknown.' }),
+      icuType: z
+        .literal(icuTypes.length > 0 ? icuTypes : [1, 2, 3, 4])
+        .nullable()
+        .optional()
+        .meta({ description: `ICU type (PhysioNet 2012 coding): ${icuTypes.map((c, i) => `${c} ${icuLabels[i] ?? ''}`.trim()).join(', ')}.` }),
+      height: boundedStatic(manifest, 'Height', 'cm', 'Height'),
+      weight: z
+        .number()
+        .nullable()
+        .optional()
+        .meta({
+          description: weightVariable
+            ? `Admission weight in ${weightVariable.unit} (plausible ${weightVariable.bounds.min} to ${weightVariable.bounds.max}); used as a ${weightVariable.name} observation at hour 0 when the first row has none.`
+            : 'Admission weight in kg (not used by this model).',
+        }),
+      units: unitsSchema(manifest),
+      hours: z
+        .array(checkRows ? hourRowSchema(manifest) : z.unknown())
+        .min(1)
+        .max(MAX_HOURS_RECEIVED)
+        .meta({ description: `Hourly rows, oldest first. Stays longer than ${manifest.maxHours} rows are scored on their last ${manifest.maxHours} rows (the result says truncated: true).` }),
+    })
+    .superRefine(
+      (patient, ctx) => {
+        // Runs even when other fields failed, so that every offending value is reported at once.
+        // That includes inputs that are not objects at all (null): the type issue already says so.
+        if (!isRecord(patient)) return;
+        const p = patient as unknown as Record<string, unknown>;
+        const units = isRecord(p.units) ? p.units : {};
+        const converters = new Map<string, (v: number) => number>();
+        for (const [name, unit] of Object.entries(units)) {
+          const variable = variables.get(name);
+          if (!variable) {
+            ctx.addIssue({ code: 'custom', path: ['units', name], message: `units given for "${name}", which is not an input of this model` });
+            continue;
+          }
+          const convert = typeof unit === 'string' ? converterFor(variable, unit) : undefined;
+          if (!convert) {
+            ctx.addIssue({ code: 'custom', path: ['units', name], message: `unit not accepted for ${name}; accepted: ${acceptedUnits(variable).join(', ')}` });
+            continue;
+          }
+          converters.set(name, convert);
+        }
+        const hours = checkRows && Array.isArray(p.hours) ? p.hours : [];
+        hours.forEach((row: unknown, t: number) => {
+          if (!isRecord(row)) return;
+          for (const [name, value] of Object.entries(row)) {
+            const variable = variables.get(name);
+            if (!variable || typeof value !== 'number' || !Number.isFinite(value)) continue;
+            const canonical = (converters.get(name) ?? identity)(value);
+            if (canonical < variable.bounds.min || canonical > variable.bounds.max) {
+              ctx.addIssue({ code: 'custom', path: ['hours', t, name], message: boundsMessage(variable, converters.has(name) && units[name] !== variable.unit) });
+            }
+          }
+        });
+        if (weightVariable && typeof p.weight === 'number' && Number.isFinite(p.weight)) {
+          const canonical = (converters.get(weightVariable.name) ?? identity)(p.weight);
+          if (canonical < weightVariable.bounds.min || canonical > weightVariable.bounds.max) {
+            ctx.addIssue({ code: 'custom', path: ['weight'], message: boundsMessage(weightVariable, false) });
+          }
+        }
+      },
+      { when: () => true },
+    );
+}
+
+const identity = (v: number) => v;
+
+function boundsMessage(variable: VariableSpec, converted: boolean): string {
+  // The value itself is not repeated: messages may reach logs, values must not.
+  return `${variable.label} outside the plausible range ${variable.bounds.min} to ${variable.bounds.max} ${variable.unit}${converted ? ' (after unit conversion)' : ''}`;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export type PatientInputSchema = ReturnType<typeof patientInputSchema>;

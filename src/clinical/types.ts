@@ -1,0 +1,65 @@
+/**
+ * The shapes shared by every path into the model (JSON API, NDJSON stream, CLI readers,
+ * FHIR, CDS Hooks). Readers turn their input into a `PatientInput`; validation turns that
+ * into a `ValidPatient` (canonical units, bounds checked); preprocessing turns valid
+ * patients into the model's input tensor. See models/README.md for the tensor layout.
+ */
+
+/** One hour of measurements, keyed by the manifest's variable names. Missing = null or absent. */
+export type HourRow = Record<string, number | null | undefined>;
+
+export type Sex = 'female' | 'male';
+
+/** A patient as a client sends it, before validation. */
+export interface PatientInput {
+  /** Client's own identifier: echoed back, never logged. */
+  id?: string;
+  age?: number | null;
+  sex?: Sex | null;
+  /** 1 coronary care, 2 cardiac surgery recovery, 3 medical, 4 surgical (PhysioNet 2012 coding). */
+  icuType?: 1 | 2 | 3 | 4 | null;
+  height?: number | null;
+  weight?: number | null;
+  /** Non-canonical units the client uses, e.g. { "Temp": "[degF]" }; only the manifest's alternatives. */
+  units?: Record<string, string>;
+  /** Hourly rows, oldest first, 1..n rows. */
+  hours: HourRow[];
+}
+
+/** A validated patient: every value in the manifest's canonical unit and within bounds. */
+export interface ValidPatient {
+  id?: string;
+  age: number | null;
+  sex: Sex | null;
+  icuType: 1 | 2 | 3 | 4 | null;
+  height: number | null;
+  /** Rows cut to the model's last maxHours rows, values canonical, missing = null. */
+  hours: Array<Record<string, number | null>>;
+  /** Rows received before cutting. */
+  hoursReceived: number;
+  /**
+   * Optional dense copy of `hours`, written by validation (src/clinical/validate.ts) so that
+   * preprocessing need not walk row objects: `values` is row-major [hours x manifest
+   * variables], canonical, in manifest variable order, NaN = missing. When present it holds
+   * exactly what `hours` holds (validation then builds `hours` lazily, on first access).
+   * Use stayLength() from validate.ts for the number of hours without touching `hours`.
+   */
+  dense?: { values: Float64Array; hours: number };
+}
+
+export interface PredictionResult {
+  id?: string;
+  probability: number;
+  model: { name: string; version: string };
+  hoursUsed: number;
+  /** True when the stay had more rows than the model's maxHours and only the last ones were used. */
+  truncated: boolean;
+  /** Variables never observed in the hours used. */
+  missingThroughout: string[];
+}
+
+/** One validation problem, with the JSON path of the offending field. */
+export interface FieldIssue {
+  path: Array<string | number>;
+  message: string;
+}

@@ -1,0 +1,189 @@
+import type { z } from 'zod';
+import type { Manifest, VariableSpec } from '../model/manifest.js';
+import type { FieldIssue, PatientInput, ValidPatient } from './types.js';
+import { patientInputSchema, unknownMeasurementMessage, type PatientInputSchema } from './schemas.js';
+import { converterFor } from './units.js';
+
+/**
+ * Turns client input into ValidPatients: every value in the canonical unit, within bounds,
+ * the static weight folded into hour 0, rows cut to the model's last maxHours.
+ * Pure: no I/O, no logging (messages never contain the offending values).
+ */
+
+export type ValidationOutcome = { ok: true; patient: ValidPatient } | { ok: false; issues: FieldIssue[] };
+
+export interface PatientValidator {
+  readonly manifest: Manifest;
+  readonly schema: PatientInputSchema;
+  validate(input: unknown): ValidationOutcome;
+}
+
+/**
+ * Builds the schemas once per manifest; validate() is then called per patient.
+ *
+ * The zod schema is the definition and the error reporter. Walking it for every hourly row
+ * costs about 0.1 ms a row (measured: 1.4 s for 256 stays of 48 hours), several times the
+ * inference itself, so valid patients take a fast path: zod checks everything but the rows
+ * (`rows: 'skip'`), and a plain loop accepts the rows only if each would pass the row
+ * schema (known names; null, absent or a finite number within bounds after the declared
+ * unit conversion). Anything the loop does not accept goes through the full zod schema, which
+ * reports the issues. test/clinical/validate.test.ts checks both paths agree on random input.
+ */
+export function createPatientValidator(manifest: Manifest): PatientValidator {
+  const schema = patientInputSchema(manifest);
+  const headerSchema = patientInputSchema(manifest, { rows: 'skip' });
+  const rowReader = createRowReader(manifest);
+  const full = (input: unknown): ValidationOutcome => {
+    const parsed = schema.safeParse(input);
+    if (!parsed.success) return { ok: false, issues: toFieldIssues(manifest, parsed.error.issues) };
+    const patient = parsed.data as PatientInput;
+    const rows = rowReader(patient.hours, patient.units ?? {});
+    if (!rows) throw new Error('row reader refused rows the schema accepted');
+    return { ok: true, patient: toValidPatient(manifest, patient, rows) };
+  };
+  return {
+    manifest,
+    schema,
+    validate(input: unknown): ValidationOutcome {
+      const header = headerSchema.safeParse(input);
+      if (!header.success) return full(input);
+      const patient = header.data as PatientInput;
+      const rows = rowReader(patient.hours, patient.units ?? {});
+      if (!rows) return full(input);
+      return { ok: true, patient: toValidPatient(manifest, patient, rows) };
+    },
+  };
+}
+
+type RowReader = (rows: readonly unknown[], units: Record<string, string>) => Float64Array | undefined;
+
+/**
+ * Reads hourly rows into a dense canonical matrix [rows x variables] (NaN = missing), or
+ * undefined when a row would fail the row schema or the bounds. It walks each row's own keys
+ * (a handful per hour) rather than probing every variable name, and allocates one typed array
+ * per stay instead of an object per hour: measured on 256 stays x 48 h, per-row objects made
+ * validation, preprocessing and garbage collection cost more than the inference.
+ */
+function createRowReader(manifest: Manifest): RowReader {
+  const specs: VariableSpec[] = manifest.variables;
+  const index = new Map(specs.map((v, j) => [v.name, j]));
+  const V = specs.length;
+  const mins = Float64Array.from(specs, (v) => v.bounds.min);
+  const maxs = Float64Array.from(specs, (v) => v.bounds.max);
+  return (rows, units) => {
+    const converters = new Array<((v: number) => number) | null>(V).fill(null);
+    for (const [name, unit] of Object.entries(units)) {
+      const j = index.get(name);
+      const spec = j === undefined ? undefined : specs[j];
+      const convert = spec ? converterFor(spec, unit) : undefined;
+      if (j === undefined || !convert) return undefined;
+      converters[j] = unit === spec?.unit ? null : convert;
+    }
+    const values = new Float64Array(rows.length * V).fill(Number.NaN);
+    for (let t = 0; t < rows.length; t++) {
+      const row = rows[t];
+      if (typeof row !== 'object' || row === null || Array.isArray(row) || Object.getPrototypeOf(row) !== Object.prototype) return undefined;
+      const keys = Object.keys(row);
+      for (let k = 0; k < keys.length; k++) {
+        const key = keys[k] as string;
+        const j = index.get(key);
+        if (j === undefined) return undefined;
+        const value = (row as Record<string, unknown>)[key];
+        if (value === null || value === undefined) continue;
+        if (typeof value !== 'number' || !Number.isFinite(value)) return undefined;
+        const convert = converters[j];
+        const canonical = convert ? convert(value) : value;
+        if (!(canonical >= (mins[j] as number) && canonical <= (maxs[j] as number))) return undefined;
+        values[t * V + j] = canonical;
+      }
+    }
+    return values;
+  };
+}
+
+/** zod issues -> FieldIssues; an unrecognised-keys issue becomes one issue per key, at the key's own path. */
+export function toFieldIssues(manifest: Manifest, issues: readonly z.core.$ZodIssue[]): FieldIssue[] {
+  const out: FieldIssue[] = [];
+  for (const issue of issues) {
+    const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+    if (issue.code === 'unrecognized_keys') {
+      const inRow = path.length === 2 && path[0] === 'hours';
+      for (const key of issue.keys) {
+        out.push({ path: [...path, key], message: inRow ? unknownMeasurementMessage(manifest, key) : `unknown field "${key}"` });
+      }
+      continue;
+    }
+    out.push({ path, message: issue.message });
+  }
+  return out;
+}
+
+function toValidPatient(manifest: Manifest, input: PatientInput, all: Float64Array): ValidPatient {
+  const names = manifest.variables.map((v) => v.name);
+  const V = names.length;
+  const received = input.hours.length;
+  // Training reads the Weight descriptor as an observation of the Weight series at hour 0.
+  const weightVar = manifest.staticWeightVariable;
+  const wj = weightVar === undefined ? -1 : names.indexOf(weightVar);
+  if (wj >= 0 && typeof input.weight === 'number' && Number.isNaN(all[wj] as number)) {
+    const spec = manifest.variables[wj] as VariableSpec;
+    const convert = converterFor(spec, input.units?.[spec.name]);
+    all[wj] = convert ? convert(input.weight) : input.weight;
+  }
+  const used = Math.min(received, manifest.maxHours);
+  const values = used === received ? all : all.slice((received - used) * V);
+  const patient = {
+    age: input.age ?? null,
+    sex: input.sex ?? null,
+    icuType: input.icuType ?? null,
+    height: input.height ?? null,
+    hoursReceived: received,
+    dense: { values, hours: used },
+  } as ValidPatient;
+  if (input.id !== undefined) patient.id = input.id;
+  // Row objects only for whoever reads them: the scoring path uses `dense`.
+  let rows: ValidPatient['hours'] | undefined;
+  Object.defineProperty(patient, 'hours', {
+    enumerable: true,
+    configurable: true,
+    get: () => (rows ??= denseToRows(values, used, names)),
+    set: (value: ValidPatient['hours']) => {
+      rows = value;
+      delete patient.dense;
+    },
+  });
+  return patient;
+}
+
+function denseToRows(values: Float64Array, hours: number, names: readonly string[]): ValidPatient['hours'] {
+  const V = names.length;
+  const rows: ValidPatient['hours'] = new Array(hours);
+  for (let t = 0; t < hours; t++) {
+    const row: Record<string, number | null> = {};
+    for (let j = 0; j < V; j++) {
+      const v = values[t * V + j] as number;
+      row[names[j] as string] = Number.isNaN(v) ? null : v;
+    }
+    rows[t] = row;
+  }
+  return rows;
+}
+
+/** Hours the model reads for this stay, without materialising row objects. */
+export function stayLength(patient: ValidPatient): number {
+  return patient.dense ? patient.dense.hours : patient.hours.length;
+}
+
+/** Variables never observed in the hours used (what the result reports as missing throughout). */
+export function missingThroughout(manifest: Manifest, patient: ValidPatient): string[] {
+  const dense = patient.dense;
+  if (dense) {
+    const V = manifest.variables.length;
+    const seen = new Uint8Array(V);
+    for (let i = 0; i < dense.values.length; i++) if (!Number.isNaN(dense.values[i] as number)) seen[i % V] = 1;
+    return manifest.variables.filter((_, j) => seen[j] === 0).map((v) => v.name);
+  }
+  return manifest.variables
+    .filter((v) => patient.hours.every((row) => row[v.name] === null || row[v.name] === undefined))
+    .map((v) => v.name);
+}

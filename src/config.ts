@@ -1,0 +1,128 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { fhirEnvShape, toFhirConfig, type FhirConfig } from './fhir/config.js';
+import { authEnvShape, toAuthConfig, type AuthConfig } from './plugins/app/auth-config.js';
+
+/**
+ * Every environment variable the service reads, validated once at start-up. A bad value
+ * stops the process with a message naming the variable, rather than failing later.
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const providers = z
+  .string()
+  .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p.length > 0))
+  .pipe(z.array(z.enum(['cpu', 'webgpu', 'cuda'])).min(1));
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const envSchema = z.object({
+  PORT: int(0, 65535).default(3000),
+  /** Loopback by default: a container sets HOST=0.0.0.0 explicitly. */
+  HOST: z.string().min(1).default('127.0.0.1'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Root holding models/<name>/<version>/. */
+  MODEL_DIR: z.string().min(1).default('models'),
+  MODEL_NAME: z.string().regex(/^[a-z0-9][a-z0-9-]*$/).default('icu-mortality'),
+  /** `latest` (highest semver under MODEL_DIR/MODEL_NAME) or an exact version to pin. */
+  MODEL_VERSION: z.string().min(1).default('latest'),
+  /** Watch MODEL_DIR/MODEL_NAME and reload when a new version appears. */
+  MODEL_WATCH: bool.default(false),
+  EXECUTION_PROVIDERS: providers.default(['cpu']),
+  /** Intra-op threads of each inference session; total across workers should stay <= cores. */
+  INTRA_OP_THREADS: int(1, 256).default(Math.max(1, availableParallelism())),
+  ENGINE_WORKERS: int(1, 64).default(1),
+  /** Let idle ONNX Runtime threads spin: lower latency, but they take CPU from the event loop. */
+  ENGINE_ALLOW_SPINNING: bool.default(false),
+  MAX_BATCH_SIZE: int(1, 65536).default(256),
+  MAX_QUEUE_DELAY_MS: z.coerce.number().min(0).max(1000).default(2),
+  /** Stays waiting in the batcher's queue before new requests get 503. */
+  MAX_QUEUE_SIZE: int(1, 10_000_000).default(16384),
+  MAX_PATIENTS_PER_REQUEST: int(1, 100_000).default(4096),
+  BODY_LIMIT_BYTES: int(1024, 1 << 30).default(64 * 1024 * 1024),
+  REQUEST_TIMEOUT_MS: int(1, 3_600_000).default(30_000),
+  /** under-pressure thresholds; 0 disables a check. */
+  MAX_EVENT_LOOP_DELAY_MS: int(0, 600_000).default(1000),
+  MAX_HEAP_USED_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(0),
+  MAX_RSS_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(0),
+  SHUTDOWN_GRACE_MS: int(100, 600_000).default(30_000),
+  // Authentication, rate limiting (src/plugins/app/auth-config.ts) and FHIR/CDS Hooks (src/fhir/config.ts).
+  ...authEnvShape,
+  ...fhirEnvShape,
+});
+
+export interface AppConfig {
+  port: number;
+  host: string;
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  modelDir: string;
+  modelName: string;
+  modelVersion: string;
+  modelWatch: boolean;
+  providers: Array<'cpu' | 'webgpu' | 'cuda'>;
+  intraOpThreads: number;
+  engineWorkers: number;
+  engineAllowSpinning: boolean;
+  maxBatchSize: number;
+  maxQueueDelayMs: number;
+  maxQueueSize: number;
+  maxPatientsPerRequest: number;
+  bodyLimitBytes: number;
+  requestTimeoutMs: number;
+  maxEventLoopDelayMs: number;
+  maxHeapUsedBytes: number;
+  maxRssBytes: number;
+  shutdownGraceMs: number;
+  auth: AuthConfig;
+  fhir: FhirConfig;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment (process.env by default); throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  let auth: AuthConfig;
+  let fhir: FhirConfig;
+  try {
+    auth = toAuthConfig(e);
+    fhir = toFhirConfig(e);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    modelDir: e.MODEL_DIR,
+    modelName: e.MODEL_NAME,
+    modelVersion: e.MODEL_VERSION,
+    modelWatch: e.MODEL_WATCH,
+    providers: e.EXECUTION_PROVIDERS,
+    intraOpThreads: e.INTRA_OP_THREADS,
+    engineWorkers: e.ENGINE_WORKERS,
+    engineAllowSpinning: e.ENGINE_ALLOW_SPINNING,
+    maxBatchSize: e.MAX_BATCH_SIZE,
+    maxQueueDelayMs: e.MAX_QUEUE_DELAY_MS,
+    maxQueueSize: e.MAX_QUEUE_SIZE,
+    maxPatientsPerRequest: e.MAX_PATIENTS_PER_REQUEST,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
+    maxHeapUsedBytes: e.MAX_HEAP_USED_BYTES,
+    maxRssBytes: e.MAX_RSS_BYTES,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    auth,
+    fhir,
+  };
+}

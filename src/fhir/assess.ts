@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import type { PredictionResult } from '../clinical/types.js';
+import { scorePatients } from '../api/scorer.js';
+import type { ModelRepository } from '../model/repository.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Gathered } from './gather.js';
+import { mapToPatientInput, type MappedPatient } from './mapping.js';
+import { FhirInputError } from './outcome.js';
+import { buildRiskAssessment, type RiskAssessment } from './risk-assessment.js';
+import type { RiskThresholds } from './thresholds.js';
+import { parseFhirDateTime } from './time.js';
+
+/**
+ * FHIR resources -> RiskAssessment: map to a PatientInput with the serving model's manifest,
+ * then score through the same validate-and-score function as POST /v1/predict (so both give
+ * the same probability for the same stay), pinned to the version the mapping used.
+ */
+
+export interface AssessOptions {
+  models: ModelRepository;
+  now: Date;
+  thresholds: RiskThresholds;
+  signal?: AbortSignal;
+  metrics?: Metrics;
+}
+
+export interface Assessment {
+  riskAssessment: RiskAssessment;
+  mapped: MappedPatient;
+  result: PredictionResult;
+}
+
+export async function assess(gathered: Gathered, options: AssessOptions): Promise<Assessment> {
+  const model = options.models.active;
+  if (!model) throw new FhirInputError(422, [{ severity: 'error', code: 'processing', message: 'no model is loaded' }]);
+  const manifest = model.manifest;
+  let now = options.now;
+  if (gathered.predictionTime !== undefined) {
+    const at = parseFhirDateTime(gathered.predictionTime);
+    if (at === undefined) {
+      throw new FhirInputError(400, [{ severity: 'error', code: 'value', message: 'predictionTime is not a dateTime with a time and a time zone', expression: ['Parameters.parameter.valueDateTime'] }]);
+    }
+    now = new Date(at);
+  }
+  const mapped = mapToPatientInput(gathered, { manifest, predictionTime: now });
+  const scored = await scorePatients(options.models, [mapped.input], {
+    model: model.name,
+    version: model.version,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+  });
+  const outcome = scored.outcomes[0];
+  if (!outcome || !outcome.ok) {
+    // The mapping checks what validation checks; reaching this is a mapping bug, reported as such.
+    const issues = outcome && !outcome.ok ? outcome.issues : [];
+    throw new FhirInputError(
+      422,
+      issues.map((i) => ({ severity: 'error', code: 'processing', message: `the mapped patient failed validation at ${i.path.join('.')}: ${i.message}` })),
+    );
+  }
+  const result = outcome.result;
+  const riskAssessment = buildRiskAssessment({
+    id: randomUUID(),
+    model: { name: result.model.name, version: result.model.version, bootstrap: manifest.bootstrap },
+    probability: result.probability,
+    subject: mapped.subject,
+    ...(mapped.encounter ? { encounter: mapped.encounter } : {}),
+    occurrence: now,
+    basis: mapped.basis,
+    issues: mapped.issues,
+    thresholds: options.thresholds,
+    hoursUsed: result.hoursUsed,
+    truncated: result.truncated,
+    missingThroughout: result.missingThroughout,
+    timeZeroSource: mapped.timeZeroSource,
+  });
+  return { riskAssessment, mapped, result };
+}

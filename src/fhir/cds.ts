@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { PredictionResult } from '../clinical/types.js';
+import { MODEL_SYSTEM } from './codes.js';
+import { cardIndicator, riskBand, type RiskThresholds } from './thresholds.js';
+
+/**
+ * CDS Hooks 2.0 (https://cds-hooks.hl7.org/2.0/) shapes: the service description for discovery,
+ * the hook request, and the card this service answers for `patient-view`.
+ */
+
+export const SERVICE_ID = 'icu-mortality';
+
+/**
+ * Prefetch templates: the Patient and the stay's Observations, newest first. Vital signs and
+ * laboratory results are separate searches because EHRs index them by category.
+ */
+export const PREFETCH = {
+  patient: 'Patient/{{context.patientId}}',
+  vitals: 'Observation?patient={{context.patientId}}&category=vital-signs&_sort=-date&_count=500',
+  labs: 'Observation?patient={{context.patientId}}&category=laboratory&_sort=-date&_count=500',
+} as const;
+
+export function serviceDescription(model: { name: string; version: string } | undefined) {
+  return {
+    hook: 'patient-view',
+    id: SERVICE_ID,
+    title: 'ICU in-hospital mortality risk',
+    description: `Probability of in-hospital death from the first hours of an ICU stay (vital signs and laboratory results), by ${model ? `${model.name} ${model.version}` : 'the serving model'}.`,
+    prefetch: { ...PREFETCH },
+    usageRequirements:
+      'Adult ICU patients (15 years and over). Needs Observations coded with LOINC and UCUM units; an Encounter with the ICU admission time (context.encounterId) improves the time axis. Decision support only: not a substitute for clinical judgement.',
+  };
+}
+
+export const hookRequestSchema = z.looseObject({
+  hook: z.string().min(1),
+  hookInstance: z.string().min(1).max(256),
+  fhirServer: z.url({ protocol: /^https?$/ }).optional(),
+  fhirAuthorization: z
+    .looseObject({
+      access_token: z.string().min(1),
+      token_type: z.string().optional(),
+      expires_in: z.number().optional(),
+      scope: z.string().optional(),
+      subject: z.string().optional(),
+      patient: z.string().optional(),
+    })
+    .nullable()
+    .optional(),
+  context: z.looseObject({
+    userId: z.string().optional(),
+    patientId: z.string().min(1).max(64),
+    encounterId: z.string().min(1).max(64).optional(),
+  }),
+  prefetch: z.record(z.string(), z.unknown()).nullable().optional(),
+});
+
+export type HookRequest = z.infer<typeof hookRequestSchema>;
+
+export interface Card {
+  uuid: string;
+  summary: string;
+  detail: string;
+  indicator: 'info' | 'warning' | 'critical';
+  source: { label: string; url?: string; topic?: { system: string; code: string; display: string } };
+  links?: Array<{ label: string; url: string; type: 'absolute' }>;
+}
+
+function percent(p: number): string {
+  if (p < 0.01) return '<1%';
+  if (p > 0.99) return '>99%';
+  return `${Math.round(p * 100)}%`;
+}
+
+export interface CardInput {
+  result: PredictionResult;
+  thresholds: RiskThresholds;
+  modelCardUrl?: string;
+  bootstrap: boolean;
+  warnings: number;
+  notes: string[];
+}
+
+export function modelCardLink(template: string | undefined, model: { name: string; version: string }): string | undefined {
+  return template?.replaceAll('{name}', encodeURIComponent(model.name)).replaceAll('{version}', encodeURIComponent(model.version));
+}
+
+export function riskCard(input: CardInput): Card {
+  const { result, thresholds } = input;
+  const band = riskBand(result.probability, thresholds);
+  const modelText = `${result.model.name} ${result.model.version}`;
+  const lines = [
+    `Estimated probability of **in-hospital death**: **${percent(result.probability)}** (${band} risk; bands: moderate from ${percent(thresholds.moderate)}, high from ${percent(thresholds.high)}).`,
+    '',
+    `Based on the last ${result.hoursUsed} hour(s) of the ICU stay.${result.missingThroughout.length > 0 ? ` Not measured in that time: ${result.missingThroughout.join(', ')}.` : ''}`,
+  ];
+  if (input.warnings > 0) lines.push('', `${input.warnings} kind(s) of input could not be used (unknown codes, units or times); see the service's RiskAssessment for details.`);
+  for (const note of input.notes) lines.push('', note);
+  if (input.bootstrap) lines.push('', '**Warning: the serving model is an untrained placeholder; this number has no clinical meaning.**');
+  lines.push('', 'Decision support only: the estimate does not replace clinical judgement.');
+  const url = input.modelCardUrl;
+  const card: Card = {
+    uuid: randomUUID(),
+    summary: `ICU mortality risk ${percent(result.probability)} (${band})`,
+    detail: lines.join('\n'),
+    indicator: cardIndicator(band),
+    source: { label: modelText, topic: { system: MODEL_SYSTEM, code: result.model.name, display: modelText }, ...(url ? { url } : {}) },
+  };
+  if (url) card.links = [{ label: `Model card: ${modelText}`, url, type: 'absolute' }];
+  return card;
+}

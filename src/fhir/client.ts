@@ -1,0 +1,98 @@
+/**
+ * A minimal FHIR REST reader for CDS Hooks calls that come without prefetch: reads one
+ * resource or follows a search's `next` links, with the EHR's transient access token.
+ *
+ * Safety: only origins allow-listed in configuration are contacted (the hook request names
+ * the server, so an unchecked one would let any caller make this service fetch arbitrary
+ * URLs), `next` links must stay on the same origin, the whole fetch shares one deadline, and
+ * bodies are size-capped. The token is sent in the Authorization header only, never logged.
+ */
+
+export class FhirFetchError extends Error {
+  override name = 'FhirFetchError';
+}
+
+export interface FhirClientOptions {
+  /** fhirServer from the hook request, e.g. https://ehr.example.org/fhir */
+  baseUrl: string;
+  accessToken: string;
+  allowedOrigins: readonly string[];
+  signal: AbortSignal;
+  /** Pages followed per search (default 10). */
+  maxPages?: number;
+  /** Bytes per response (default 16 MiB). */
+  maxBytes?: number;
+  fetchImpl?: typeof fetch;
+}
+
+export interface FhirClient {
+  read(path: string): Promise<unknown>;
+  /** All entries' resources of a search, following `next` links. */
+  search(pathAndQuery: string): Promise<unknown[]>;
+}
+
+/** True when `baseUrl` is on an allow-listed origin (exact scheme, host and port). */
+export function originAllowed(baseUrl: string, allowedOrigins: readonly string[]): boolean {
+  try {
+    const url = new URL(baseUrl);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && allowedOrigins.includes(url.origin);
+  } catch {
+    return false;
+  }
+}
+
+export function createFhirClient(options: FhirClientOptions): FhirClient {
+  if (!originAllowed(options.baseUrl, options.allowedOrigins)) throw new FhirFetchError('the FHIR server is not on the allow-list (CDS_FHIR_SERVERS)');
+  const base = options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`;
+  const origin = new URL(base).origin;
+  const maxBytes = options.maxBytes ?? 16 * 1024 * 1024;
+  const doFetch = options.fetchImpl ?? fetch;
+
+  async function get(url: string): Promise<unknown> {
+    if (new URL(url).origin !== origin) throw new FhirFetchError('a link points outside the FHIR server');
+    let res: Response;
+    try {
+      res = await doFetch(url, {
+        headers: { accept: 'application/fhir+json', authorization: `Bearer ${options.accessToken}` },
+        signal: options.signal,
+        redirect: 'error',
+      });
+    } catch (error) {
+      throw new FhirFetchError(options.signal.aborted ? 'the FHIR server did not answer in time' : `the FHIR server could not be reached (${(error as Error).name})`);
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new FhirFetchError(`the FHIR server answered HTTP ${res.status}`);
+    }
+    const length = Number(res.headers.get('content-length') ?? '0');
+    if (length > maxBytes) {
+      await res.body?.cancel();
+      throw new FhirFetchError('the FHIR server answer is larger than allowed');
+    }
+    const text = await res.text();
+    if (text.length > maxBytes) throw new FhirFetchError('the FHIR server answer is larger than allowed');
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new FhirFetchError('the FHIR server answer is not JSON');
+    }
+  }
+
+  return {
+    read: (path) => get(new URL(path, base).toString()),
+    async search(pathAndQuery) {
+      const resources: unknown[] = [];
+      let url: string | undefined = new URL(pathAndQuery, base).toString();
+      for (let page = 0; url !== undefined && page < (options.maxPages ?? 10); page++) {
+        const bundle = (await get(url)) as { resourceType?: unknown; entry?: Array<{ resource?: unknown; search?: { mode?: string } }>; link?: Array<{ relation?: string; url?: string }> };
+        if (bundle?.resourceType !== 'Bundle') throw new FhirFetchError('the FHIR search did not answer a Bundle');
+        for (const entry of bundle.entry ?? []) {
+          // search.mode "outcome" entries are the server's OperationOutcome about the search itself.
+          if (entry.resource !== undefined && entry.search?.mode !== 'outcome') resources.push(entry.resource);
+        }
+        url = bundle.link?.find((l) => l.relation === 'next')?.url;
+      }
+      return resources;
+    },
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * Code systems and fixed codes the FHIR mapping reads and writes. Public systems are the
+ * HL7/LOINC/UCUM/SNOMED URIs; the service's own systems (prefix SERVICE_SYSTEM_BASE) cover
+ * what no public code does: the model's variable names (mechanical ventilation has no LOINC
+ * observation code; invasive and non-invasive pressures share 8480-6/8462-4/8478-0), the
+ * PhysioNet ICU types, and the model identity in RiskAssessment.method.
+ */
+
+export const LOINC = 'http://loinc.org';
+export const UCUM = 'http://unitsofmeasure.org';
+export const SNOMED = 'http://snomed.info/sct';
+export const RISK_PROBABILITY = 'http://terminology.hl7.org/CodeSystem/risk-probability';
+export const OBSERVATION_CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
+
+/** Base of the service's own code systems (stable URIs: they identify meaning, nothing is fetched from them). */
+export const SERVICE_SYSTEM_BASE = 'urn:icu-mortality:fhir';
+/** Code = a manifest variable name (e.g. MechVent, SysABP). Wins over LOINC when both are present. */
+export const VARIABLE_SYSTEM = `${SERVICE_SYSTEM_BASE}:variable`;
+/** Code = PhysioNet 2012 ICU type 1..4, in Encounter.type or Encounter.serviceType. */
+export const ICU_TYPE_SYSTEM = `${SERVICE_SYSTEM_BASE}:icu-type`;
+/** Code = model name, version = model version, in RiskAssessment.method. */
+export const MODEL_SYSTEM = `${SERVICE_SYSTEM_BASE}:model`;
+/** Extension on RiskAssessment pointing at the contained OperationOutcome with the input warnings. */
+export const INPUT_WARNINGS_EXTENSION = `${SERVICE_SYSTEM_BASE}:StructureDefinition:input-warnings`;
+
+/** LOINC pulse-oximetry SpO2: not the arterial SaO2 the model was trained on (US Core pulse-ox also carries 2708-6). */
+export const LOINC_PULSE_OXIMETRY = '59408-5';
+/** LOINC body height; the model's Height static. */
+export const LOINC_BODY_HEIGHT = '8302-2';
+
+/**
+ * The generic blood pressure codes are method-less; without a VARIABLE_SYSTEM coding naming
+ * the invasive variable they are read as the non-invasive (cuff) series, which is what a
+ * vital-signs profile Observation without further detail usually is.
+ */
+export const NON_INVASIVE_DEFAULT: Readonly<Record<string, string>> = {
+  SysABP: 'NISysABP',
+  DiasABP: 'NIDiasABP',
+  MAP: 'NIMAP',
+};
+
+/** SNOMED CT 419099009 "Dead (finding)": the predicted outcome, qualified as in-hospital in the text. */
+export const OUTCOME_DEATH = { system: SNOMED, code: '419099009', display: 'Dead' } as const;
+export const OUTCOME_TEXT = 'in-hospital death';

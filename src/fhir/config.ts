@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import type { RiskThresholds } from './thresholds.js';
+
+/**
+ * Environment variables of the FHIR and CDS Hooks endpoints (composed into src/config.ts).
+ *
+ * - RISK_MODERATE_THRESHOLD / RISK_HIGH_THRESHOLD: probability bands for RiskAssessment
+ *   qualitativeRisk and the CDS card indicator (low/info, moderate/warning, high/critical).
+ * - MODEL_CARD_URL: absolute URL of the model card, linked from every CDS card;
+ *   `{name}` and `{version}` are replaced by the serving model's.
+ * - CDS_SILENT: score and audit, but answer no cards (a silent "shadow" run before go-live).
+ * - CDS_FHIR_SERVERS: origins (scheme://host[:port]) the service may fetch from when a CDS
+ *   call has no prefetch; any other fhirServer is never contacted (no server-side request
+ *   forgery through a forged hook call). Empty = never fetch.
+ * - FHIR_FETCH_TIMEOUT_MS: the whole fetch budget of one CDS call (CDS Hooks asks for about 500 ms answers).
+ * - FHIR_BODY_LIMIT_BYTES: body limit of the FHIR and CDS Hooks routes.
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const origins = z.string().transform((s, ctx) => {
+  const out: string[] = [];
+  for (const item of s.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
+    try {
+      const url = new URL(item);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
+      out.push(url.origin);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `"${item}" is not an http(s) origin` });
+    }
+  }
+  return out;
+});
+
+const probability = z.coerce.number().min(0).max(1);
+
+export const fhirEnvShape = {
+  RISK_MODERATE_THRESHOLD: probability.default(0.15),
+  RISK_HIGH_THRESHOLD: probability.default(0.4),
+  MODEL_CARD_URL: z.url({ protocol: /^https?$/ }).optional(),
+  CDS_SILENT: bool.default(false),
+  CDS_FHIR_SERVERS: origins.default([]),
+  FHIR_FETCH_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(3000),
+  FHIR_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(1 << 30).default(16 * 1024 * 1024),
+};
+
+export const fhirEnvSchema = z.object(fhirEnvShape);
+
+export interface FhirConfig {
+  thresholds: RiskThresholds;
+  modelCardUrl?: string;
+  cdsSilent: boolean;
+  cdsFhirServers: string[];
+  fetchTimeoutMs: number;
+  bodyLimitBytes: number;
+}
+
+export function toFhirConfig(e: z.infer<typeof fhirEnvSchema>): FhirConfig {
+  if (e.RISK_HIGH_THRESHOLD <= e.RISK_MODERATE_THRESHOLD) {
+    throw new Error('invalid FHIR configuration:\n  RISK_HIGH_THRESHOLD must be greater than RISK_MODERATE_THRESHOLD');
+  }
+  const config: FhirConfig = {
+    thresholds: { moderate: e.RISK_MODERATE_THRESHOLD, high: e.RISK_HIGH_THRESHOLD },
+    cdsSilent: e.CDS_SILENT,
+    cdsFhirServers: e.CDS_FHIR_SERVERS,
+    fetchTimeoutMs: e.FHIR_FETCH_TIMEOUT_MS,
+    bodyLimitBytes: e.FHIR_BODY_LIMIT_BYTES,
+  };
+  if (e.MODEL_CARD_URL !== undefined) config.modelCardUrl = e.MODEL_CARD_URL;
+  return config;
+}
+
+export const DEFAULT_FHIR_CONFIG: FhirConfig = toFhirConfig(fhirEnvSchema.parse({}));

@@ -1,0 +1,357 @@
+import { binObservations, type TimedObservation } from '../clinical/binning.js';
+import type { PatientInput, Sex } from '../clinical/types.js';
+import type { Manifest } from '../model/manifest.js';
+import { ICU_TYPE_SYSTEM } from './codes.js';
+import { referencesOneOf, type Gathered, type GatheredResource } from './gather.js';
+import { IssueCollector } from './issues.js';
+import { FhirInputError, type InputIssue } from './outcome.js';
+import { encounterSchema, observationSchema, patientSchema, type CodeableConcept, type Encounter, type Observation, type Patient } from './resources.js';
+import { parseFhirDate, parseFhirDateTime, completedYears } from './time.js';
+import { resolveUnit, ucumCodeOf } from './ucum.js';
+import { codeIndex, resolveCode, type CodeIndex } from './variables.js';
+
+/**
+ * FHIR resources of one patient -> the PatientInput every other path into the model produces.
+ *
+ * Rules (also in the route's OpenAPI description):
+ * - one Patient; age in completed years at the prediction time from birthDate; sex from gender.
+ * - time zero = Encounter.period.start (ICU admission) when given, else the earliest usable
+ *   observation; observations before time zero or after the prediction time are not used.
+ * - observations are binned into hours by src/clinical/binning.ts, the code training uses,
+ *   and the model sees the last maxHours hours.
+ * - an observation is used only when its code maps to exactly one model input and its UCUM
+ *   unit converts through the manifest; every other one is reported, never used silently.
+ */
+
+/** Statuses whose value stands (R4 ObservationStatus); registered/cancelled/entered-in-error/unknown do not. */
+const USABLE_STATUS = new Set(['final', 'amended', 'corrected', 'preliminary']);
+
+export interface MappingOptions {
+  manifest: Manifest;
+  /** The time of the prediction (RiskAssessment.occurrenceDateTime). */
+  predictionTime: Date;
+}
+
+export interface MappedPatient {
+  input: PatientInput;
+  /** Reference to the Patient, for RiskAssessment.subject. */
+  subject: { reference?: string; display?: string };
+  encounter?: { reference: string };
+  timeZero: Date;
+  timeZeroSource: 'encounter' | 'earliest-observation';
+  /** References of the resources used: the Patient, the Encounter and each Observation in the hours used. */
+  basis: string[];
+  /** Observations (or components) whose values went into the hours used. */
+  measurementsUsed: number;
+  /** Warnings and information: inputs not used and why. */
+  issues: InputIssue[];
+}
+
+interface Measurement {
+  ms: number;
+  variable: string;
+  value: number;
+  ref: string | undefined;
+  order: number;
+  path: string;
+}
+
+function firstRef(r: GatheredResource): string | undefined {
+  return r.refs[0];
+}
+
+function requireOnePatient(resources: GatheredResource[]): { patient: Patient; entry: GatheredResource } {
+  const found = resources.filter((r) => r.resource.resourceType === 'Patient');
+  if (found.length === 0) {
+    throw new FhirInputError(422, [{ severity: 'error', code: 'required', message: 'a Patient resource is required (age from birthDate, sex from gender)', expression: ['Bundle.entry'] }]);
+  }
+  if (found.length > 1) {
+    throw new FhirInputError(400, [
+      { severity: 'error', code: 'not-supported', message: 'one patient per request: the Bundle holds several Patient resources', expression: found.map((f) => f.path) },
+    ]);
+  }
+  const entry = found[0] as GatheredResource;
+  const parsed = patientSchema.safeParse(entry.resource);
+  if (!parsed.success) {
+    throw new FhirInputError(
+      400,
+      parsed.error.issues.slice(0, 20).map((i) => ({ severity: 'error', code: 'structure', message: `Patient.${i.path.join('.')}: ${i.message}`, expression: [`${entry.path}.${i.path.join('.')}`] })),
+    );
+  }
+  return { patient: parsed.data, entry };
+}
+
+function refersToPatient(reference: string | undefined, patient: GatheredResource): boolean {
+  return reference === undefined || patient.refs.length === 0 || referencesOneOf(reference, patient.refs);
+}
+
+function chooseEncounter(resources: GatheredResource[], patient: GatheredResource, at: Date, issues: IssueCollector): { encounter: Encounter; entry: GatheredResource } | undefined {
+  const usable: Array<{ encounter: Encounter; entry: GatheredResource; start: number | undefined }> = [];
+  for (const entry of resources.filter((r) => r.resource.resourceType === 'Encounter')) {
+    const parsed = encounterSchema.safeParse(entry.resource);
+    if (!parsed.success) {
+      issues.add({ severity: 'warning', code: 'structure', message: 'Encounter not read: it does not have the R4 Encounter structure', expression: [entry.path] });
+      continue;
+    }
+    if (!refersToPatient(parsed.data.subject?.reference, patient)) {
+      issues.add({ severity: 'warning', code: 'business-rule', message: 'Encounter not used: its subject is not the Patient in the request', expression: [`${entry.path}.subject`] });
+      continue;
+    }
+    const startText = parsed.data.period?.start;
+    const start = startText === undefined ? undefined : parseFhirDateTime(startText);
+    if (startText !== undefined && start === undefined) {
+      issues.add({ severity: 'warning', code: 'value', message: 'Encounter.period.start is not a dateTime with a time and a time zone: ICU admission time not used', expression: [`${entry.path}.period.start`] });
+    }
+    if (start !== undefined && start > at.getTime()) {
+      issues.add({ severity: 'warning', code: 'business-rule', message: 'Encounter not used: it starts after the prediction time', expression: [`${entry.path}.period.start`] });
+      continue;
+    }
+    usable.push({ encounter: parsed.data, entry, start });
+  }
+  if (usable.length === 0) return undefined;
+  // Several stays: the ICU admission is the most recent one that has started.
+  usable.sort((a, b) => (b.start ?? -Infinity) - (a.start ?? -Infinity));
+  if (usable.length > 1) {
+    issues.add({ severity: 'information', code: 'informational', message: 'several Encounters: the one with the latest period.start is taken as the ICU stay', expression: [(usable[0] as (typeof usable)[0]).entry.path] });
+  }
+  const chosen = usable[0] as (typeof usable)[0];
+  return { encounter: chosen.encounter, entry: chosen.entry };
+}
+
+function icuTypeOf(encounter: Encounter | undefined): PatientInput['icuType'] {
+  const concepts: CodeableConcept[] = [...(encounter?.type ?? []), ...(encounter?.serviceType ? [encounter.serviceType] : [])];
+  for (const concept of concepts) {
+    for (const c of concept.coding ?? []) {
+      if (c.system !== ICU_TYPE_SYSTEM) continue;
+      if (c.code === '1' || c.code === '2' || c.code === '3' || c.code === '4') return Number(c.code) as 1 | 2 | 3 | 4;
+    }
+  }
+  return null;
+}
+
+function effectiveTime(obs: Observation): { ms?: number; problem?: string; where: string } {
+  // A period's end is when an interval measurement (urine since the last record) is complete.
+  const candidates: Array<[string | undefined, string]> = [
+    [obs.effectiveDateTime, 'effectiveDateTime'],
+    [obs.effectiveInstant, 'effectiveInstant'],
+    [obs.effectivePeriod?.end ?? obs.effectivePeriod?.start, obs.effectivePeriod?.end !== undefined ? 'effectivePeriod.end' : 'effectivePeriod.start'],
+  ];
+  for (const [text, where] of candidates) {
+    if (text === undefined) continue;
+    const ms = parseFhirDateTime(text);
+    return ms === undefined ? { problem: `${where} is not a dateTime with a time and a time zone`, where } : { ms, where };
+  }
+  return { problem: 'no effective[x] time', where: 'effectiveDateTime' };
+}
+
+interface MeasurementSink {
+  measurements: Measurement[];
+  heights: Array<{ ms: number; value: number; ref: string | undefined }>;
+}
+
+/** One coded value (an Observation or one of its components) -> a measurement, or an issue. */
+function readValue(
+  part: Pick<Observation, 'code' | 'valueQuantity' | 'dataAbsentReason'>,
+  path: string,
+  ms: number,
+  ref: string | undefined,
+  index: CodeIndex,
+  issues: IssueCollector,
+  sink: MeasurementSink,
+  order: number,
+): void {
+  const resolution = resolveCode(part.code, index);
+  if (resolution.kind === 'unknown') {
+    const codes = resolution.codes.length > 0 ? resolution.codes.join(', ') : 'no coding';
+    issues.add({ severity: 'warning', code: 'not-supported', message: `not used: code ${codes} is not an input of this model`, expression: [`${path}.code`] });
+    return;
+  }
+  if (resolution.kind === 'rejected') {
+    issues.add({ severity: 'warning', code: 'not-supported', message: `not used: ${resolution.reason}`, expression: [`${path}.code`] });
+    return;
+  }
+  const name = resolution.kind === 'variable' ? resolution.variable.name : resolution.height.name;
+  const q = part.valueQuantity;
+  if (q === undefined) {
+    // An explicit dataAbsentReason says "not measured": nothing to report.
+    if (part.dataAbsentReason === undefined) {
+      issues.add({ severity: 'warning', code: 'value', message: `${name} not used: the value is not a valueQuantity`, expression: [path] });
+    }
+    return;
+  }
+  if (q.value === undefined || !Number.isFinite(q.value)) {
+    issues.add({ severity: 'warning', code: 'value', message: `${name} not used: valueQuantity has no value`, expression: [`${path}.valueQuantity.value`] });
+    return;
+  }
+  if (q.comparator !== undefined) {
+    issues.add({ severity: 'warning', code: 'value', message: `${name} not used: a censored value (valueQuantity.comparator) is not a measurement`, expression: [`${path}.valueQuantity.comparator`] });
+    return;
+  }
+  const code = ucumCodeOf(q);
+  if (!code.ok) {
+    issues.add({ severity: 'warning', code: 'value', message: `${name} not used: ${code.reason}`, expression: [`${path}.valueQuantity`] });
+    return;
+  }
+  const spec = resolution.kind === 'variable' ? resolution.variable : { name, unit: resolution.height.unit, alternativeUnits: [] };
+  const unit = resolveUnit(spec, code.code);
+  if (!unit.ok) {
+    issues.add({ severity: 'warning', code: 'value', message: `${name} not used: ${unit.reason}`, expression: [`${path}.valueQuantity.code`] });
+    return;
+  }
+  const value = unit.convert(q.value);
+  const bounds = resolution.kind === 'variable' ? resolution.variable.bounds : resolution.height.bounds;
+  if (value < bounds.min || value > bounds.max) {
+    // The value itself stays out of the message: issues are logged as well as returned.
+    issues.add({ severity: 'warning', code: 'value', message: `${name} not used: outside the plausible range ${bounds.min} to ${bounds.max} ${spec.unit}`, expression: [`${path}.valueQuantity.value`] });
+    return;
+  }
+  if (resolution.kind === 'height') sink.heights.push({ ms, value, ref });
+  else sink.measurements.push({ ms, variable: name, value, ref, order, path });
+}
+
+function readObservation(entry: GatheredResource, patient: GatheredResource, index: CodeIndex, issues: IssueCollector, sink: MeasurementSink, order: number): void {
+  const parsed = observationSchema.safeParse(entry.resource);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    const where = first ? `.${first.path.join('.')}` : '';
+    issues.add({ severity: 'warning', code: 'structure', message: `Observation not used: it does not have the R4 Observation structure (${first?.message ?? 'invalid'} at Observation${where})`, expression: [`${entry.path}${where}`] });
+    return;
+  }
+  const obs = parsed.data;
+  if (!USABLE_STATUS.has(obs.status)) {
+    issues.add({ severity: 'warning', code: 'business-rule', message: `Observation not used: status "${obs.status}" is not final, amended, corrected or preliminary`, expression: [`${entry.path}.status`] });
+    return;
+  }
+  if (!refersToPatient(obs.subject?.reference, patient)) {
+    issues.add({ severity: 'warning', code: 'business-rule', message: 'Observation not used: its subject is not the Patient in the request', expression: [`${entry.path}.subject`] });
+    return;
+  }
+  const time = effectiveTime(obs);
+  if (time.ms === undefined) {
+    issues.add({ severity: 'warning', code: 'required', message: `Observation not used: ${time.problem ?? 'no time'}`, expression: [`${entry.path}.${time.where}`] });
+    return;
+  }
+  const ref = firstRef(entry);
+  const components = obs.component ?? [];
+  // A panel (e.g. blood pressure 85354-9) carries its values in components; its own code is not an input.
+  if (components.length === 0 || obs.valueQuantity !== undefined) {
+    readValue(obs, entry.path, time.ms, ref, index, issues, sink, order);
+  }
+  components.forEach((component, i) => readValue(component, `${entry.path}.component[${i}]`, time.ms as number, ref, index, issues, sink, order));
+}
+
+function ageAt(patient: Patient, entry: GatheredResource, at: Date, manifest: Manifest, issues: IssueCollector): number | null {
+  if (patient.birthDate === undefined) {
+    issues.add({ severity: 'warning', code: 'incomplete', message: 'Patient.birthDate is absent: age is unknown to the model', expression: [`${entry.path}.birthDate`] });
+    return null;
+  }
+  const birth = parseFhirDate(patient.birthDate);
+  if (birth === undefined) {
+    throw new FhirInputError(400, [{ severity: 'error', code: 'value', message: 'Patient.birthDate is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)', expression: [`${entry.path}.birthDate`] }]);
+  }
+  const age = completedYears(birth, at);
+  const spec = manifest.statics.find((s) => s.name === 'Age');
+  if (spec && spec.kind === 'numeric' && (age < spec.bounds.min || age > spec.bounds.max)) {
+    throw new FhirInputError(422, [
+      { severity: 'error', code: 'business-rule', message: `the patient's age at the prediction time is outside the range this model was built for (${spec.bounds.min} to ${spec.bounds.max} years)`, expression: [`${entry.path}.birthDate`] },
+    ]);
+  }
+  return age;
+}
+
+function sexOf(patient: Patient): Sex | null {
+  return patient.gender === 'female' || patient.gender === 'male' ? patient.gender : null;
+}
+
+/** The hour an observation falls in: the rule of src/clinical/binning.ts (48:00 belongs to the last hour). */
+function hourOf(minutes: number, manifest: Manifest): number {
+  return minutes === manifest.maxHours * 60 ? manifest.maxHours - 1 : Math.floor(minutes / 60);
+}
+
+/** Maps gathered resources to one patient's input; throws FhirInputError when nothing can be scored. */
+export function mapToPatientInput(gathered: Gathered, options: MappingOptions): MappedPatient {
+  const { manifest, predictionTime } = options;
+  const at = predictionTime.getTime();
+  const index = codeIndex(manifest);
+  const issues = new IssueCollector();
+  const { patient, entry: patientEntry } = requireOnePatient(gathered.resources);
+  const chosen = chooseEncounter(gathered.resources, patientEntry, predictionTime, issues);
+
+  const sink: MeasurementSink = { measurements: [], heights: [] };
+  const ignoredTypes = new Map<string, string[]>();
+  gathered.resources.forEach((entry, order) => {
+    const type = entry.resource.resourceType;
+    if (type === 'Observation') readObservation(entry, patientEntry, index, issues, sink, order);
+    else if (type !== 'Patient' && type !== 'Encounter') ignoredTypes.set(type, [...(ignoredTypes.get(type) ?? []), entry.path]);
+  });
+  for (const [type, paths] of ignoredTypes) {
+    issues.add({ severity: 'information', code: 'informational', message: `${type} resources are not read by this model (${paths.length})`, expression: paths.slice(0, 10) });
+  }
+
+  let measurements = sink.measurements.filter((m) => {
+    if (m.ms <= at) return true;
+    issues.add({ severity: 'warning', code: 'business-rule', message: `${m.variable} not used: observed after the prediction time`, expression: [m.path] });
+    return false;
+  });
+  const encounterStart = chosen?.encounter.period?.start === undefined ? undefined : parseFhirDateTime(chosen.encounter.period.start);
+  const timeZeroSource = encounterStart === undefined ? 'earliest-observation' : 'encounter';
+  const timeZero = encounterStart ?? Math.min(...measurements.map((m) => m.ms));
+  measurements = measurements.filter((m) => {
+    if (m.ms >= timeZero) return true;
+    issues.add({ severity: 'warning', code: 'business-rule', message: `${m.variable} not used: observed before the ICU admission (Encounter.period.start)`, expression: [m.path] });
+    return false;
+  });
+
+  if (measurements.length === 0) {
+    throw new FhirInputError(422, [
+      { severity: 'error', code: 'incomplete', message: 'no usable Observation: nothing in the request is a model input with a known code, a convertible UCUM unit and a time within the stay' },
+      ...issues.list(),
+    ]);
+  }
+
+  // Binning keeps the last value of an hour "in input order": for FHIR that is time order
+  // (a searchset is usually newest first), with the request's order breaking ties.
+  measurements.sort((a, b) => a.ms - b.ms || a.order - b.order);
+  const timed: TimedObservation[] = measurements.map((m) => ({ minutes: (m.ms - timeZero) / 60_000, variable: m.variable, value: m.value }));
+  const hours = binObservations(timed, manifest);
+  const firstHourUsed = Math.max(0, hours.length - manifest.maxHours);
+
+  const basis: string[] = [];
+  const seen = new Set<string>();
+  const addBasis = (ref: string | undefined): void => {
+    if (ref === undefined || seen.has(ref)) return;
+    seen.add(ref);
+    basis.push(ref);
+  };
+  addBasis(firstRef(patientEntry));
+  if (chosen) addBasis(firstRef(chosen.entry));
+  let measurementsUsed = 0;
+  timed.forEach((t, i) => {
+    if (hourOf(t.minutes, manifest) < firstHourUsed) return;
+    measurementsUsed++;
+    addBasis((measurements[i] as Measurement).ref);
+  });
+  const heights = sink.heights.filter((h) => h.ms <= at).sort((a, b) => a.ms - b.ms);
+  const height = heights.at(-1);
+  if (height) addBasis(height.ref);
+
+  const input: PatientInput = {
+    age: ageAt(patient, patientEntry, predictionTime, manifest, issues),
+    sex: sexOf(patient),
+    icuType: icuTypeOf(chosen?.encounter),
+    height: height?.value ?? null,
+    hours,
+  };
+  const subjectRef = firstRef(patientEntry);
+  const encounterRef = chosen ? firstRef(chosen.entry) : undefined;
+  return {
+    input,
+    subject: subjectRef === undefined ? { display: 'the Patient of the request (no id or fullUrl)' } : { reference: subjectRef },
+    ...(encounterRef === undefined ? {} : { encounter: { reference: encounterRef } }),
+    timeZero: new Date(timeZero),
+    timeZeroSource,
+    basis,
+    measurementsUsed,
+    issues: issues.list(),
+  };
+}

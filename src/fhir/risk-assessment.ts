@@ -1,0 +1,95 @@
+import { INPUT_WARNINGS_EXTENSION, MODEL_SYSTEM, OUTCOME_DEATH, OUTCOME_TEXT, RISK_PROBABILITY } from './codes.js';
+import { operationOutcome, type InputIssue, type OperationOutcome } from './outcome.js';
+import type { RiskThresholds } from './thresholds.js';
+import { riskBand } from './thresholds.js';
+
+/**
+ * Builds the R4 RiskAssessment answered by `$predict`. probabilityDecimal is a probability in
+ * 0..1 (the R4 text is ambiguous between 0..1 and percent; this service always means 0..1 and
+ * always adds qualitativeRisk). Warnings about inputs not used travel inside it, as a contained
+ * OperationOutcome that an extension references (R4 dom-3: a contained resource must be
+ * referenced from the resource that contains it).
+ */
+
+export interface RiskAssessment {
+  resourceType: 'RiskAssessment';
+  id: string;
+  meta?: { profile?: string[] };
+  contained?: OperationOutcome[];
+  extension?: Array<{ url: string; valueReference: { reference: string } }>;
+  status: 'final';
+  method: { coding: Array<{ system: string; code: string; version: string; display: string }>; text: string };
+  subject: { reference?: string; display?: string };
+  encounter?: { reference: string };
+  occurrenceDateTime: string;
+  performer: { display: string };
+  basis?: Array<{ reference: string }>;
+  prediction: Array<{
+    outcome: { coding: Array<{ system: string; code: string; display: string }>; text: string };
+    probabilityDecimal: number;
+    qualitativeRisk: { coding: Array<{ system: string; code: string; display: string }> };
+    whenRange?: { high: { value: number; unit: string; system: string; code: string } };
+    rationale?: string;
+  }>;
+  note?: Array<{ text: string }>;
+}
+
+export interface RiskAssessmentInput {
+  id: string;
+  model: { name: string; version: string; bootstrap?: boolean };
+  probability: number;
+  subject: { reference?: string; display?: string };
+  encounter?: { reference: string };
+  occurrence: Date;
+  basis: readonly string[];
+  issues: readonly InputIssue[];
+  thresholds: RiskThresholds;
+  hoursUsed: number;
+  truncated: boolean;
+  missingThroughout: readonly string[];
+  timeZeroSource: 'encounter' | 'earliest-observation';
+}
+
+const LABELS: Record<string, string> = { low: 'Low likelihood', moderate: 'Moderate likelihood', high: 'High likelihood' };
+
+export function buildRiskAssessment(input: RiskAssessmentInput): RiskAssessment {
+  const band = riskBand(input.probability, input.thresholds);
+  const modelText = `${input.model.name} ${input.model.version}`;
+  const notes = [
+    'probabilityDecimal is a probability between 0 and 1 (not a percentage) of death before hospital discharge.',
+    `Scored on the last ${input.hoursUsed} hour(s) of the ICU stay${input.truncated ? ' (earlier hours were beyond the model window)' : ''}; time zero = ${
+      input.timeZeroSource === 'encounter' ? 'Encounter.period.start (ICU admission)' : 'the earliest usable observation (no Encounter start was given)'
+    }.`,
+  ];
+  if (input.missingThroughout.length > 0) notes.push(`Not observed in the hours used: ${input.missingThroughout.join(', ')}.`);
+  if (input.model.bootstrap) notes.push('WARNING: the serving model is an untrained bootstrap placeholder; its probabilities carry no clinical meaning.');
+
+  const ra: RiskAssessment = {
+    resourceType: 'RiskAssessment',
+    id: input.id,
+    status: 'final',
+    method: {
+      coding: [{ system: MODEL_SYSTEM, code: input.model.name, version: input.model.version, display: modelText }],
+      text: `${modelText} (stacked LSTM over hourly vitals and labs)`,
+    },
+    subject: input.subject,
+    occurrenceDateTime: input.occurrence.toISOString(),
+    performer: { display: `Device: ${modelText}` },
+    prediction: [
+      {
+        outcome: { coding: [{ ...OUTCOME_DEATH }], text: OUTCOME_TEXT },
+        probabilityDecimal: input.probability,
+        qualitativeRisk: { coding: [{ system: RISK_PROBABILITY, code: band, display: LABELS[band] ?? band }] },
+        rationale: `Band ${band}: thresholds moderate >= ${input.thresholds.moderate}, high >= ${input.thresholds.high}.`,
+      },
+    ],
+    note: notes.map((text) => ({ text })),
+  };
+  if (input.encounter) ra.encounter = input.encounter;
+  if (input.basis.length > 0) ra.basis = input.basis.map((reference) => ({ reference }));
+  if (input.issues.length > 0) {
+    ra.contained = [operationOutcome(input.issues, 'input-warnings')];
+    ra.extension = [{ url: INPUT_WARNINGS_EXTENSION, valueReference: { reference: '#input-warnings' } }];
+  }
+  return ra;
+}

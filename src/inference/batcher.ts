@@ -1,0 +1,384 @@
+/**
+ * Dynamic batching in front of the engine. Concurrent requests are queued stay by stay
+ * and coalesced into engine batches, grouped by length (batch-plan.ts), behind a bounded
+ * queue.
+ *
+ * When a batch is formed: at once when the engine has an idle worker (waiting then would
+ * only add latency, and under load batches grow by themselves while the engine is busy);
+ * otherwise one more batch is prepared ahead (its tensor built while the engine runs, so
+ * the worker goes straight on to it) as soon as it is full or its oldest stay has waited
+ * maxQueueDelayMs, in the manner of Triton's max_queue_delay_microseconds and TF Serving's
+ * batch_timeout_micros. Submits made in the same turn of the event loop always coalesce:
+ * forming is deferred with setImmediate.
+ */
+import type { ValidPatient } from '../clinical/types.js';
+import type { Engine, EngineBatch } from './engine.js';
+import { BatcherDrainingError, EngineRunError, QueueFullError, abortError } from './errors.js';
+import { planBatch } from './batch-plan.js';
+
+export { BatcherDrainingError, EngineRunError, QueueFullError } from './errors.js';
+
+export interface BatcherObserver {
+  /** One engine batch finished (or failed): stays in it, seconds in the engine, share of padded cells. */
+  batchRun?(size: number, seconds: number, paddingFraction: number): void;
+  /** Once per request: seconds from submit until its last stay left the queue. */
+  queueWait?(seconds: number): void;
+  /** Queued stays (not yet in a batch), after every change. */
+  depthChanged?(depth: number): void;
+  rejected?(reason: 'queue_full' | 'draining'): void;
+}
+
+export interface BatcherOptions<P = ValidPatient> {
+  engine: Engine;
+  /** Builds the tensor of these stays, padded to the longest of them (not to maxHours). */
+  buildBatch: (patients: P[]) => EngineBatch;
+  maxBatchSize: number;
+  maxQueueDelayMs: number;
+  /** Most stays waiting in the queue; beyond it submits fail with QueueFullError. */
+  maxQueueSize: number;
+  /** Hours the stay will occupy in the tensor (1..maxHours). */
+  lengthOf: (patient: P) => number;
+  observer?: BatcherObserver;
+}
+
+interface Request<P> {
+  patients: P[];
+  results: Float32Array;
+  /** Stays still in the queue. */
+  queued: number;
+  /** Stays without a result yet (queued or running). */
+  unresolved: number;
+  submittedAt: number;
+  settled: boolean;
+  resolve(results: Float32Array): void;
+  reject(error: Error): void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+interface Item<P> {
+  request: Request<P>;
+  index: number;
+  length: number;
+  /** Arrival order: the lowest is the oldest. */
+  seq: number;
+  enqueuedAt: number;
+}
+
+const nowSeconds = (): number => performance.now() / 1000;
+
+export class Batcher<P = ValidPatient> {
+  readonly #engine: Engine;
+  readonly #buildBatch: (patients: P[]) => EngineBatch;
+  readonly #maxBatchSize: number;
+  readonly #maxQueueDelaySeconds: number;
+  readonly #maxQueueSize: number;
+  readonly #lengthOf: (patient: P) => number;
+  readonly #observer: BatcherObserver;
+  /** Batches allowed in the engine at once: one per worker plus one prepared ahead. */
+  readonly #maxInFlight: number;
+  readonly #concurrency: number;
+
+  /** Queued stays by length, each list oldest first. */
+  readonly #buckets = new Map<number, Item<P>[]>();
+  #depth = 0;
+  #seq = 0;
+  #inFlight = 0;
+  /** Batches prepared ahead, in the order the engine will start them. */
+  readonly #waitingToStart: Array<{ started: number | undefined }> = [];
+  #pumpScheduled = false;
+  #timer: NodeJS.Timeout | undefined;
+  #draining = false;
+  #drainWaiters: Array<() => void> = [];
+  /** Smoothed engine throughput (stays/s) for Retry-After hints. */
+  #staysPerSecond = 0;
+
+  constructor(opts: BatcherOptions<P>) {
+    for (const key of ['maxBatchSize', 'maxQueueSize'] as const) {
+      if (!Number.isInteger(opts[key]) || opts[key] < 1) throw new RangeError(`batcher ${key} must be an integer >= 1`);
+    }
+    if (!(opts.maxQueueDelayMs >= 0)) throw new RangeError('batcher maxQueueDelayMs must be >= 0');
+    this.#engine = opts.engine;
+    this.#buildBatch = opts.buildBatch;
+    this.#maxBatchSize = opts.maxBatchSize;
+    this.#maxQueueDelaySeconds = opts.maxQueueDelayMs / 1000;
+    this.#maxQueueSize = opts.maxQueueSize;
+    this.#lengthOf = opts.lengthOf;
+    this.#observer = opts.observer ?? {};
+    this.#concurrency = Math.max(1, opts.engine.concurrency ?? 1);
+    this.#maxInFlight = this.#concurrency + 1;
+  }
+
+  /** Stays waiting in the queue (not yet in a batch). */
+  get depth(): number {
+    return this.#depth;
+  }
+
+  /**
+   * Scores the stays; resolves to one probability per patient, in input order. Rejects with
+   * QueueFullError (queue bounded), BatcherDrainingError (shutting down), EngineRunError
+   * (a batch holding one of its stays failed) or an AbortError DOMException (signal fired).
+   */
+  submit(patients: P[], signal?: AbortSignal): Promise<Float32Array> {
+    if (this.#draining) {
+      this.#observer.rejected?.('draining');
+      return Promise.reject(new BatcherDrainingError());
+    }
+    if (signal?.aborted) return Promise.reject(abortError());
+    const n = patients.length;
+    if (n === 0) return Promise.resolve(new Float32Array(0));
+    if (this.#depth + n > this.#maxQueueSize) {
+      this.#observer.rejected?.('queue_full');
+      return Promise.reject(
+        new QueueFullError(
+          n > this.#maxQueueSize
+            ? `the request has ${n} stays; the queue holds at most ${this.#maxQueueSize}`
+            : `the prediction queue is full (${this.#depth} of ${this.#maxQueueSize} stays waiting)`,
+          this.#retryAfterSeconds(),
+        ),
+      );
+    }
+    const lengths = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const len = this.#lengthOf(patients[i] as P);
+      if (!Number.isInteger(len) || len < 1) {
+        return Promise.reject(new RangeError(`patient ${i} has ${len} hours; at least 1 is needed`));
+      }
+      lengths[i] = len;
+    }
+
+    return new Promise<Float32Array>((resolve, reject) => {
+      const now = nowSeconds();
+      const request: Request<P> = {
+        patients,
+        results: new Float32Array(n),
+        queued: n,
+        unresolved: n,
+        submittedAt: now,
+        settled: false,
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+      };
+      for (let i = 0; i < n; i++) {
+        const length = lengths[i] as number;
+        let bucket = this.#buckets.get(length);
+        if (bucket === undefined) {
+          bucket = [];
+          this.#buckets.set(length, bucket);
+        }
+        bucket.push({ request, index: i, length, seq: this.#seq++, enqueuedAt: now });
+      }
+      this.#setDepth(this.#depth + n);
+      if (signal !== undefined) {
+        request.onAbort = () => this.#fail(request, abortError());
+        signal.addEventListener('abort', request.onAbort, { once: true });
+      }
+      this.#schedulePump();
+    });
+  }
+
+  /** Stops accepting work, runs everything queued without waiting for fuller batches, resolves when all has finished. */
+  drain(): Promise<void> {
+    this.#draining = true;
+    this.#clearTimer();
+    const done = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    this.#pump();
+    this.#checkDrained();
+    return done;
+  }
+
+  #setDepth(depth: number): void {
+    this.#depth = depth;
+    this.#observer.depthChanged?.(depth);
+  }
+
+  #retryAfterSeconds(): number {
+    if (this.#staysPerSecond <= 0) return 1;
+    return Math.min(60, (this.#depth + this.#inFlight * this.#maxBatchSize) / this.#staysPerSecond);
+  }
+
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#depth > 0 && this.#inFlight < this.#maxInFlight) {
+      const idle = this.#inFlight < this.#concurrency;
+      const full = this.#depth >= this.#maxBatchSize;
+      const waited = nowSeconds() - this.#oldest().enqueuedAt;
+      if (!(idle || full || this.#draining || waited >= this.#maxQueueDelaySeconds)) {
+        this.#armTimer(this.#maxQueueDelaySeconds - waited);
+        return;
+      }
+      this.#dispatch();
+    }
+    this.#clearTimer();
+  }
+
+  #armTimer(seconds: number): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#pump();
+      },
+      Math.max(0, Math.ceil(seconds * 1000)),
+    );
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #oldest(): Item<P> {
+    let oldest: Item<P> | undefined;
+    for (const bucket of this.#buckets.values()) {
+      const head = bucket[0];
+      if (head !== undefined && (oldest === undefined || head.seq < oldest.seq)) oldest = head;
+    }
+    if (oldest === undefined) throw new Error('batcher queue is empty');
+    return oldest;
+  }
+
+  #takeBatch(): Item<P>[] {
+    const counts = [...this.#buckets.entries()]
+      .filter(([, items]) => items.length > 0)
+      .map(([len, items]) => [len, items.length] as const)
+      .sort((a, b) => a[0] - b[0]);
+    const plan = planBatch(counts, this.#oldest().length, this.#maxBatchSize);
+    const items: Item<P>[] = [];
+    for (const [len, count] of plan) {
+      const bucket = this.#buckets.get(len) as Item<P>[];
+      items.push(...bucket.splice(0, count));
+      if (bucket.length === 0) this.#buckets.delete(len);
+    }
+    return items;
+  }
+
+  #dispatch(): void {
+    const items = this.#takeBatch();
+    this.#setDepth(this.#depth - items.length);
+    const now = nowSeconds();
+    for (const item of items) {
+      const request = item.request;
+      request.queued--;
+      if (request.queued === 0) this.#observer.queueWait?.(now - request.submittedAt);
+    }
+
+    let batch: EngineBatch;
+    try {
+      batch = this.#buildBatch(items.map((item) => item.request.patients[item.index] as P));
+    } catch (error) {
+      this.#failBatch(items, new EngineRunError('could not build the input tensor', { cause: error }));
+      return;
+    }
+    const lengthSum = items.reduce((sum, item) => sum + item.length, 0);
+    const paddingFraction = batch.time > 0 ? Math.max(0, 1 - lengthSum / (items.length * batch.time)) : 0;
+
+    // A batch prepared ahead waits in the engine until a worker frees; its run time starts
+    // then, so that batch durations (and the throughput behind Retry-After) exclude the wait.
+    const timing = { started: this.#inFlight < this.#concurrency ? nowSeconds() : undefined };
+    if (timing.started === undefined) this.#waitingToStart.push(timing);
+    this.#inFlight++;
+    const finish = (): void => {
+      const now = nowSeconds();
+      const seconds = now - (timing.started ?? now);
+      this.#inFlight--;
+      const waitingAt = this.#waitingToStart.indexOf(timing);
+      if (waitingAt >= 0) {
+        // Failed before it started (e.g. refused as malformed): no worker was freed.
+        this.#waitingToStart.splice(waitingAt, 1);
+      } else {
+        const next = this.#waitingToStart.shift();
+        if (next !== undefined) next.started = now;
+      }
+      this.#observer.batchRun?.(items.length, seconds, paddingFraction);
+      if (seconds > 0) {
+        const rate = items.length / seconds;
+        this.#staysPerSecond = this.#staysPerSecond === 0 ? rate : 0.8 * this.#staysPerSecond + 0.2 * rate;
+      }
+    };
+    let run: Promise<Float32Array>;
+    try {
+      run = this.#engine.run(batch);
+    } catch (error) {
+      run = Promise.reject(error);
+    }
+    run.then(
+      (probabilities) => {
+        finish();
+        if (probabilities.length !== items.length) {
+          this.#failBatch(items, new EngineRunError(`the engine returned ${probabilities.length} results for ${items.length} stays`));
+        } else {
+          for (let k = 0; k < items.length; k++) {
+            const item = items[k] as Item<P>;
+            const request = item.request;
+            if (request.settled) continue;
+            request.results[item.index] = probabilities[k] as number;
+            request.unresolved--;
+            if (request.unresolved === 0) this.#settle(request);
+          }
+        }
+        this.#afterBatch();
+      },
+      (error: unknown) => {
+        finish();
+        this.#failBatch(
+          items,
+          error instanceof EngineRunError ? error : new EngineRunError('the inference batch failed', { cause: error }),
+        );
+        this.#afterBatch();
+      },
+    );
+  }
+
+  #afterBatch(): void {
+    this.#pump();
+    this.#checkDrained();
+  }
+
+  #failBatch(items: Item<P>[], error: Error): void {
+    const requests = new Set(items.map((item) => item.request));
+    for (const request of requests) this.#fail(request, error);
+  }
+
+  #settle(request: Request<P>): void {
+    request.settled = true;
+    if (request.onAbort !== undefined) request.signal?.removeEventListener('abort', request.onAbort);
+    request.resolve(request.results);
+  }
+
+  /** Rejects a request and takes its stays that are still queued out of the queue. */
+  #fail(request: Request<P>, error: Error): void {
+    if (request.settled) return;
+    request.settled = true;
+    if (request.onAbort !== undefined) request.signal?.removeEventListener('abort', request.onAbort);
+    if (request.queued > 0) {
+      let removed = 0;
+      for (const [len, bucket] of this.#buckets) {
+        const kept = bucket.filter((item) => item.request !== request);
+        removed += bucket.length - kept.length;
+        if (kept.length === 0) this.#buckets.delete(len);
+        else this.#buckets.set(len, kept);
+      }
+      request.queued = 0;
+      this.#setDepth(this.#depth - removed);
+    }
+    request.reject(error);
+    this.#checkDrained();
+  }
+
+  #checkDrained(): void {
+    if (this.#draining && this.#depth === 0 && this.#inFlight === 0) {
+      for (const resolve of this.#drainWaiters.splice(0)) resolve();
+    }
+  }
+}

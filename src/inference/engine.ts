@@ -1,0 +1,415 @@
+/**
+ * The inference engine: a pool of worker threads, each holding one ONNX Runtime session and
+ * running one batch at a time. session.run() blocks its thread for the whole batch (a
+ * 4,096-stay batch held the event loop for 557 ms when run on the main thread), so it never
+ * runs on the event loop. Batches move to a worker and results move back by transfer, not
+ * copy. A worker that dies fails only the batch it was running and is replaced.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { EngineRunError } from './errors.js';
+import type { FromWorker, ReadyMessage, RunRequest, StartFailedMessage, WorkerInit } from './protocol.js';
+import { PROVIDER_NAMES, type ProviderName, providerOrder } from './providers.js';
+
+export { EngineRunError } from './errors.js';
+export { PROVIDER_NAMES, type ProviderName } from './providers.js';
+
+/** One batch in the model's input layout (models/README.md): x is [batch, time, nInputs], batch-major, zero-padded. */
+export interface EngineBatch {
+  x: Float32Array;
+  /** Real hours of each stay, 1..time. */
+  lengths: Int32Array;
+  batch: number;
+  /** Padded length of this batch: the longest stay in it, not necessarily the model's maxHours. */
+  time: number;
+  nInputs: number;
+}
+
+/** The part of a pino logger the engine uses (a pino Logger satisfies it). */
+export interface EngineLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface EngineOptions {
+  modelPath: string;
+  inputNames: { x: string; lengths: string };
+  outputName: string;
+  /** Preference order; unavailable providers are skipped with a warning and `cpu` is always the last resort. */
+  providers: ProviderName[];
+  /** Intra-op threads of each worker's session. Keep workers x intraOpThreads <= cores. */
+  intraOpThreads: number;
+  /** Worker threads, one session each. */
+  workers: number;
+  /**
+   * Let idle intra-op threads spin (ORT session.intra_op.allow_spinning). Default false: on
+   * a small machine spinning threads take CPU from the event loop between batches.
+   */
+  allowSpinning?: boolean;
+  logger?: EngineLogger;
+  /** Another worker entry (tests use an instrumented one); defaults to ./worker.{ts,js} beside this file. */
+  workerUrl?: URL;
+}
+
+export interface Engine {
+  /**
+   * Scores one batch; resolves to one probability per stay. Takes ownership of batch.x and
+   * batch.lengths: their buffers are transferred to the worker and are unusable afterwards.
+   * Rejects with EngineRunError when the batch is malformed or the run fails.
+   */
+  run(batch: EngineBatch): Promise<Float32Array>;
+  /** The execution provider actually in use. */
+  readonly provider: string;
+  /** How many batches can run at once (workers); the batcher keeps one more prepared. */
+  readonly concurrency?: number;
+  /** Finishes the runs already accepted, then releases the sessions and stops the workers. */
+  close(): Promise<void>;
+}
+
+/** Defaults for a machine: one worker using every core (measured best on 2 cores; see bench/RESULTS.md). */
+export function defaultEngineThreads(cores: number = availableParallelism()): { workers: number; intraOpThreads: number } {
+  return { workers: 1, intraOpThreads: Math.max(1, cores) };
+}
+
+export async function createEngine(opts: EngineOptions): Promise<Engine> {
+  validateOptions(opts);
+  const cores = availableParallelism();
+  if (opts.workers * opts.intraOpThreads > cores) {
+    opts.logger?.warn(
+      { workers: opts.workers, intraOpThreads: opts.intraOpThreads, cores },
+      'inference threads exceed CPU cores; oversubscribed ONNX Runtime thread pools run much slower',
+    );
+  }
+  return WorkerPoolEngine.start(opts);
+}
+
+function validateOptions(opts: EngineOptions): void {
+  if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new RangeError('engine workers must be an integer >= 1');
+  if (!Number.isInteger(opts.intraOpThreads) || opts.intraOpThreads < 1) {
+    throw new RangeError('engine intraOpThreads must be an integer >= 1');
+  }
+  if (opts.providers.length === 0) throw new RangeError('engine providers must name at least one provider');
+  for (const p of opts.providers) {
+    if (!(PROVIDER_NAMES as readonly string[]).includes(p)) {
+      throw new RangeError(`unknown execution provider "${p}" (known: ${PROVIDER_NAMES.join(', ')})`);
+    }
+  }
+}
+
+/** Checks a batch before it costs a worker round trip; ORT would silently give length 0 a zero state. */
+export function batchProblem(batch: EngineBatch): string | undefined {
+  const { x, lengths, batch: n, time, nInputs } = batch;
+  if (!Number.isInteger(n) || n < 1) return `batch must be an integer >= 1, got ${n}`;
+  if (!Number.isInteger(time) || time < 1) return `time must be an integer >= 1, got ${time}`;
+  if (!Number.isInteger(nInputs) || nInputs < 1) return `nInputs must be an integer >= 1, got ${nInputs}`;
+  if (x.length !== n * time * nInputs) return `x has ${x.length} values, expected batch*time*nInputs = ${n * time * nInputs}`;
+  if (lengths.length !== n) return `lengths has ${lengths.length} values, expected ${n}`;
+  for (let i = 0; i < n; i++) {
+    const len = lengths[i] as number;
+    if (len < 1 || len > time) return `lengths[${i}] = ${len} is outside 1..${time}`;
+  }
+  return undefined;
+}
+
+function defaultWorkerUrl(): URL {
+  const here = new URL(import.meta.url);
+  // From src/ through tsx this file is engine.ts; compiled, it is engine.js beside worker.js.
+  return new URL(here.pathname.endsWith('.ts') ? './worker.ts' : './worker.js', here);
+}
+
+/**
+ * A .ts worker (running from src/ through tsx) needs the tsx loader inside the worker. On
+ * Node 20 a worker does not get it from the parent's `--import tsx` (measured: "Unknown
+ * file extension .ts"), so such a worker starts from a small bootstrap that registers tsx
+ * and then imports the entry. Compiled .js workers start directly.
+ */
+function newWorker(url: URL, workerData: WorkerInit): Worker {
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
+  const api = import.meta.resolve('tsx/esm/api');
+  const bootstrap = `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData });
+}
+
+/** Transfers the view's buffer when it owns it alone; copies otherwise (a view into a larger or shared buffer). */
+function transferable<T extends Float32Array | Int32Array>(view: T, copy: (v: T) => T): { view: T; buffer: ArrayBuffer } {
+  const owned = view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+  const out = owned ? view : copy(view);
+  return { view: out, buffer: out.buffer as ArrayBuffer };
+}
+
+interface PendingRun {
+  id: number;
+  batch: EngineBatch;
+  resolve(probabilities: Float32Array): void;
+  reject(error: Error): void;
+}
+
+type SlotState = 'starting' | 'idle' | 'busy' | 'stopped';
+
+interface Slot {
+  index: number;
+  worker: Worker;
+  state: SlotState;
+  current: PendingRun | undefined;
+}
+
+const RESTART_BACKOFF_MS = [250, 1_000, 5_000, 30_000];
+const CLOSE_GRACE_MS = 5_000;
+
+class WorkerPoolEngine implements Engine {
+  readonly provider: ProviderName;
+  readonly concurrency: number;
+  readonly #opts: EngineOptions;
+  readonly #slots: Slot[] = [];
+  readonly #pending: PendingRun[] = [];
+  #nextId = 1;
+  #closing = false;
+  #idleWaiters: Array<() => void> = [];
+
+  private constructor(opts: EngineOptions, provider: ProviderName) {
+    this.#opts = opts;
+    this.provider = provider;
+    this.concurrency = opts.workers;
+  }
+
+  static async start(opts: EngineOptions): Promise<WorkerPoolEngine> {
+    // The first worker chooses the provider; the others are started on that one, so that
+    // every worker runs the same way.
+    const first = spawn(opts, providerOrder(opts.providers));
+    const ready = await waitReady(first);
+    if (ready.type === 'start-failed') {
+      await first.terminate();
+      throw new Error(`could not open the model ${opts.modelPath}: ${describeFailures(ready)}`);
+    }
+    for (const failure of ready.failures) {
+      opts.logger?.warn(
+        { provider: failure.provider, reason: failure.reason },
+        `execution provider "${failure.provider}" is unavailable; trying the next one`,
+      );
+    }
+    const engine = new WorkerPoolEngine(opts, ready.provider);
+    engine.#adopt(first, 0);
+    const others = await Promise.all(
+      Array.from({ length: opts.workers - 1 }, async (_, i) => {
+        const worker = spawn(opts, [ready.provider]);
+        return { worker, ready: await waitReady(worker), index: i + 1 };
+      }),
+    );
+    let failure: string | undefined;
+    for (const o of others) {
+      if (o.ready.type === 'ready') engine.#adopt(o.worker, o.index);
+      else {
+        failure ??= `could not start inference worker ${o.index}: ${describeFailures(o.ready)}`;
+        await o.worker.terminate();
+      }
+    }
+    if (failure !== undefined) {
+      await engine.close();
+      throw new Error(failure);
+    }
+    opts.logger?.info(
+      { provider: ready.provider, workers: opts.workers, intraOpThreads: opts.intraOpThreads },
+      'inference engine ready',
+    );
+    return engine;
+  }
+
+  run(batch: EngineBatch): Promise<Float32Array> {
+    if (this.#closing) return Promise.reject(new EngineRunError('the inference engine is closed'));
+    const problem = batchProblem(batch);
+    if (problem !== undefined) return Promise.reject(new EngineRunError(`malformed batch: ${problem}`));
+    return new Promise<Float32Array>((resolve, reject) => {
+      this.#pending.push({ id: this.#nextId++, batch, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    await new Promise<void>((resolve) => {
+      if (this.#isQuiet()) resolve();
+      else this.#idleWaiters.push(resolve);
+    });
+    await Promise.all(this.#slots.map((slot) => stopWorker(slot)));
+  }
+
+  #isQuiet(): boolean {
+    return this.#pending.length === 0 && this.#slots.every((s) => s.current === undefined);
+  }
+
+  #adopt(worker: Worker, index: number): void {
+    const slot: Slot = { index, worker, state: 'idle', current: undefined };
+    this.#slots[index] = slot;
+    this.#listen(slot);
+    this.#pump();
+  }
+
+  #listen(slot: Slot): void {
+    const { worker } = slot;
+    worker.on('message', (message: FromWorker) => {
+      if (slot.worker !== worker) return;
+      if (message.type === 'result' || message.type === 'run-failed') {
+        const run = slot.current;
+        if (run === undefined || run.id !== message.id) return;
+        slot.current = undefined;
+        slot.state = 'idle';
+        if (message.type === 'result') run.resolve(message.probabilities);
+        else run.reject(new EngineRunError(`inference failed: ${message.message}`));
+        this.#pump();
+      }
+    });
+    worker.on('messageerror', () => {
+      // A result that could not be deserialised: fail that run rather than wait for it forever.
+      const run = slot.current;
+      if (slot.worker !== worker || run === undefined) return;
+      slot.current = undefined;
+      slot.state = 'idle';
+      run.reject(new EngineRunError('the inference result could not be read'));
+      this.#pump();
+    });
+    worker.on('error', (error: Error) => {
+      this.#opts.logger?.error({ worker: slot.index, err: { message: error.message } }, 'inference worker error');
+    });
+    worker.on('exit', (code: number) => {
+      if (slot.worker !== worker) return;
+      slot.state = 'stopped';
+      const run = slot.current;
+      slot.current = undefined;
+      if (this.#closing && run === undefined) return;
+      this.#opts.logger?.error({ worker: slot.index, exitCode: code }, 'inference worker stopped unexpectedly; restarting it');
+      run?.reject(new EngineRunError(`the inference worker stopped unexpectedly (exit code ${code})`));
+      if (this.#closing) {
+        // No restart while closing; batches no worker is left to run must not hold close() up.
+        if (!this.#slots.some((s) => s.state === 'idle' || s.state === 'busy')) this.#failPending();
+        this.#settleIfQuiet();
+        return;
+      }
+      this.#restart(slot, 0);
+    });
+  }
+
+  #restart(slot: Slot, attempt: number): void {
+    const worker = spawn(this.#opts, [this.provider]);
+    slot.worker = worker;
+    slot.state = 'starting';
+    void waitReady(worker).then((ready) => {
+      if (slot.worker !== worker) return;
+      if (ready.type === 'ready') {
+        slot.state = 'idle';
+        this.#listen(slot);
+        this.#pump();
+        return;
+      }
+      slot.state = 'stopped';
+      this.#opts.logger?.error(
+        { worker: slot.index, reason: describeFailures(ready) },
+        'inference worker could not restart; retrying',
+      );
+      // With no worker left alive, queued batches would wait indefinitely: fail them now.
+      if (!this.#slots.some((s) => s.state === 'idle' || s.state === 'busy')) this.#failPending();
+      if (this.#closing) return;
+      const delay = RESTART_BACKOFF_MS[Math.min(attempt, RESTART_BACKOFF_MS.length - 1)] as number;
+      setTimeout(() => {
+        if (!this.#closing) this.#restart(slot, attempt + 1);
+      }, delay).unref();
+    });
+  }
+
+  #failPending(): void {
+    for (const run of this.#pending.splice(0)) {
+      run.reject(new EngineRunError('no inference worker is available'));
+    }
+    this.#settleIfQuiet();
+  }
+
+  #pump(): void {
+    for (const slot of this.#slots) {
+      if (this.#pending.length === 0) break;
+      if (slot === undefined || slot.state !== 'idle') continue;
+      const run = this.#pending.shift() as PendingRun;
+      slot.state = 'busy';
+      slot.current = run;
+      const { batch } = run;
+      const x = transferable(batch.x, (v) => new Float32Array(v));
+      const lengths = transferable(batch.lengths, (v) => new Int32Array(v));
+      const message: RunRequest = {
+        type: 'run',
+        id: run.id,
+        x: x.view,
+        lengths: lengths.view,
+        batch: batch.batch,
+        time: batch.time,
+        nInputs: batch.nInputs,
+      };
+      slot.worker.postMessage(message, [x.buffer, lengths.buffer]);
+    }
+    this.#settleIfQuiet();
+  }
+
+  #settleIfQuiet(): void {
+    if (this.#idleWaiters.length > 0 && this.#isQuiet()) {
+      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    }
+  }
+}
+
+function spawn(opts: EngineOptions, providers: ProviderName[]): Worker {
+  const url = opts.workerUrl ?? defaultWorkerUrl();
+  const init: WorkerInit = {
+    modelPath: opts.modelPath,
+    inputNames: opts.inputNames,
+    outputName: opts.outputName,
+    providers,
+    intraOpThreads: opts.intraOpThreads,
+    allowSpinning: opts.allowSpinning ?? false,
+  };
+  return newWorker(url, init);
+}
+
+/** Resolves with the worker's first message (ready or start-failed), or a start failure if it exits first. */
+function waitReady(worker: Worker): Promise<ReadyMessage | StartFailedMessage> {
+  return new Promise((resolve) => {
+    let lastError = '';
+    const onMessage = (message: FromWorker): void => {
+      if (message.type !== 'ready' && message.type !== 'start-failed') return;
+      cleanup();
+      resolve(message);
+    };
+    const onError = (error: Error): void => {
+      lastError = error.message;
+    };
+    const onExit = (code: number): void => {
+      cleanup();
+      resolve({
+        type: 'start-failed',
+        failures: [{ provider: 'cpu', reason: `worker exited with code ${code} while starting${lastError ? `: ${lastError}` : ''}` }],
+      });
+    };
+    const cleanup = (): void => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+}
+
+function describeFailures(message: StartFailedMessage): string {
+  return message.failures.map((f) => `${f.provider}: ${f.reason}`).join('; ');
+}
+
+/** Asks the worker to release its session and exit; terminates it if it does not within the grace period. */
+async function stopWorker(slot: Slot): Promise<void> {
+  if (slot.state === 'stopped') return;
+  const { worker } = slot;
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  slot.state = 'stopped';
+  worker.postMessage({ type: 'close' });
+  const timer = setTimeout(() => void worker.terminate(), CLOSE_GRACE_MS);
+  timer.unref();
+  await exited;
+  clearTimeout(timer);
+}

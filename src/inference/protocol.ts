@@ -1,0 +1,57 @@
+/**
+ * Messages between the engine (main thread) and its inference workers. Typed arrays travel
+ * in the transfer list, so a batch's tensor is moved, never copied.
+ */
+import type { ProviderAttemptFailure, ProviderName } from './providers.js';
+
+/** What a worker is started with (its workerData). */
+export interface WorkerInit {
+  modelPath: string;
+  inputNames: { x: string; lengths: string };
+  outputName: string;
+  /** Preference order; the worker tries each and ends on `cpu`. */
+  providers: ProviderName[];
+  intraOpThreads: number;
+  allowSpinning: boolean;
+}
+
+export interface RunRequest {
+  type: 'run';
+  id: number;
+  x: Float32Array;
+  lengths: Int32Array;
+  batch: number;
+  time: number;
+  nInputs: number;
+}
+
+export interface CloseRequest {
+  type: 'close';
+}
+
+export type ToWorker = RunRequest | CloseRequest;
+
+export interface ReadyMessage {
+  type: 'ready';
+  provider: ProviderName;
+  failures: ProviderAttemptFailure[];
+}
+
+export interface StartFailedMessage {
+  type: 'start-failed';
+  failures: ProviderAttemptFailure[];
+}
+
+export interface RunResult {
+  type: 'result';
+  id: number;
+  probabilities: Float32Array;
+}
+
+export interface RunFailed {
+  type: 'run-failed';
+  id: number;
+  message: string;
+}
+
+export type FromWorker = ReadyMessage | StartFailedMessage | RunResult | RunFailed;

@@ -1,0 +1,83 @@
+/**
+ * The inside of an inference worker: one ONNX Runtime session, one batch at a time.
+ * session.run() blocks the thread it runs on for the whole batch, which is why it lives
+ * here and not on the event loop (shared/notes/onnxruntime.md).
+ */
+import type { MessagePort } from 'node:worker_threads';
+import ort from 'onnxruntime-node';
+import type { FromWorker, RunRequest, ToWorker, WorkerInit } from './protocol.js';
+import { NoProviderError, conciseReason, openSession } from './providers.js';
+
+export interface HostHooks {
+  /** Called before each run; lets an instrumented worker entry (tests) misbehave on cue. */
+  beforeRun?(request: RunRequest): void;
+}
+
+function post(port: MessagePort, message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+export async function serve(port: MessagePort, init: WorkerInit, hooks: HostHooks = {}): Promise<void> {
+  let session: ort.InferenceSession;
+  try {
+    const opened = await openSession(init.modelPath, init.providers, {
+      intraOpThreads: init.intraOpThreads,
+      allowSpinning: init.allowSpinning,
+    });
+    session = opened.session;
+    post(port, { type: 'ready', provider: opened.provider, failures: opened.failures });
+  } catch (error) {
+    const failures =
+      error instanceof NoProviderError
+        ? error.failures
+        : [{ provider: 'cpu' as const, reason: conciseReason(error) }];
+    post(port, { type: 'start-failed', failures });
+    port.close();
+    return;
+  }
+
+  // Runs are chained so that a second message can never start a run while one is in progress.
+  let chain: Promise<void> = Promise.resolve();
+  port.on('message', (message: ToWorker) => {
+    if (message.type === 'close') {
+      chain = chain.then(async () => {
+        await session.release();
+        port.close();
+      });
+      return;
+    }
+    chain = chain.then(() => runOne(port, session, init, message, hooks));
+  });
+}
+
+async function runOne(
+  port: MessagePort,
+  session: ort.InferenceSession,
+  init: WorkerInit,
+  request: RunRequest,
+  hooks: HostHooks,
+): Promise<void> {
+  const { id, batch, time, nInputs } = request;
+  let x: ort.Tensor | undefined;
+  let lengths: ort.Tensor | undefined;
+  let output: ort.Tensor | undefined;
+  try {
+    hooks.beforeRun?.(request);
+    x = new ort.Tensor('float32', request.x, [batch, time, nInputs]);
+    lengths = new ort.Tensor('int32', request.lengths, [batch]);
+    const outputs = await session.run({ [init.inputNames.x]: x, [init.inputNames.lengths]: lengths }, [init.outputName]);
+    output = outputs[init.outputName];
+    if (output === undefined || output.type !== 'float32' || output.data.length !== batch) {
+      throw new Error(`output "${init.outputName}" is not float32[${batch}]`);
+    }
+    // A fresh copy (batch floats, tiny) that we own and can transfer; ORT owns the tensor's memory.
+    const probabilities = new Float32Array(output.data as Float32Array);
+    post(port, { type: 'result', id, probabilities }, [probabilities.buffer]);
+  } catch (error) {
+    post(port, { type: 'run-failed', id, message: conciseReason(error) });
+  } finally {
+    x?.dispose();
+    lengths?.dispose();
+    output?.dispose();
+  }
+}

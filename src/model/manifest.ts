@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/**
+ * The model manifest (models/<name>/<version>/manifest.json), written by training/ and read
+ * here. It is the one definition of variables, units, bounds and normalisation; see
+ * models/README.md for the meaning of each field and the input tensor it defines.
+ */
+
+const boundsSchema = z.object({ min: z.number(), max: z.number() });
+
+/** canonical = (value + offset) * scale */
+const linearConversionSchema = z.object({
+  unit: z.string(),
+  offset: z.number(),
+  scale: z.number(),
+});
+
+const rawUnitSlipSchema = z.object({
+  above: z.number(),
+  offset: z.number(),
+  scale: z.number(),
+  why: z.string(),
+});
+
+export const variableSchema = z.object({
+  name: z.string(),
+  label: z.string(),
+  unit: z.string(),
+  loinc: z.array(z.string()).default([]),
+  bounds: boundsSchema,
+  aggregation: z.enum(['last', 'sum']),
+  mean: z.number(),
+  std: z.number().positive(),
+  alternativeUnits: z.array(linearConversionSchema).default([]),
+  rawUnitSlips: z.array(rawUnitSlipSchema).default([]),
+});
+
+const numericStaticSchema = z.object({
+  name: z.string(),
+  kind: z.literal('numeric'),
+  unit: z.string(),
+  bounds: boundsSchema,
+  mean: z.number(),
+  std: z.number().positive(),
+});
+
+const categoricalStaticSchema = z.object({
+  name: z.string(),
+  kind: z.literal('categorical'),
+  categories: z.array(z.number()),
+  labels: z.array(z.string()),
+});
+
+export const staticSchema = z.discriminatedUnion('kind', [numericStaticSchema, categoricalStaticSchema]);
+
+export const manifestSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+  version: z.string(),
+  createdAt: z.string(),
+  bootstrap: z.boolean().default(false),
+  description: z.string(),
+  onnx: z.object({
+    file: z.string(),
+    opset: z.number().int(),
+    inputs: z.object({ x: z.string(), lengths: z.string() }),
+    output: z.string(),
+  }),
+  architecture: z.object({
+    type: z.string(),
+    layers: z.number().int().positive(),
+    hidden: z.number().int().positive(),
+    head: z.array(z.number().int().positive()),
+    nInputs: z.number().int().positive(),
+  }).passthrough(),
+  maxHours: z.number().int().positive(),
+  hourAggregation: z.string(),
+  variables: z.array(variableSchema).min(1),
+  statics: z.array(staticSchema),
+  staticWeightVariable: z.string().optional(),
+  deltaCap: z.number().positive(),
+  calibration: z.object({ method: z.string() }).passthrough(),
+  decisionThreshold: z.number().min(0).max(1),
+  provenance: z.record(z.string(), z.unknown()),
+  metrics: z.record(z.string(), z.unknown()),
+}).passthrough();
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type VariableSpec = z.infer<typeof variableSchema>;
+export type StaticSpec = z.infer<typeof staticSchema>;
+
+/** Number of input columns the manifest defines: 3V + 2 per numeric static + one-hot widths. */
+export function inputWidth(manifest: Manifest): number {
+  const statics = manifest.statics.reduce(
+    (width, s) => width + (s.kind === 'numeric' ? 2 : s.categories.length),
+    0,
+  );
+  return 3 * manifest.variables.length + statics;
+}

@@ -1,0 +1,113 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { SCOPES, type AuthConfig, type Scope } from './auth-config.js';
+import { createCredentialVerifier, type Principal } from './credentials.js';
+
+/**
+ * Authentication and authorisation for every route.
+ *
+ * Each route declares `config.scope` (src/api/scope.ts). `public` routes (health, metrics,
+ * docs) need nothing; every other route needs a credential granting its scope (`admin` grants
+ * all); a route that declares no scope needs any valid credential (fail closed).
+ *
+ * Two steps, so that rate limiting can sit between them and key on the credential:
+ * - onRequest: read the credential and verify it (principal or failure, nothing answered yet);
+ *   @fastify/rate-limit's own onRequest hook runs next (per principal, or per IP without one);
+ * - preParsing: answer 401 (no valid credential) or 403 (valid, scope missing) before the
+ *   body is read. Bodies say nothing about why a credential failed (expired, bad signature,
+ *   wrong audience all read the same); the reason is logged server-side, never the token.
+ */
+
+export type { Principal } from './credentials.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated caller; null when none (or on public routes). */
+    principal: Principal | null;
+    authFailure: string | null;
+  }
+}
+
+export interface AuthPluginOptions {
+  config: AuthConfig;
+  clock?: () => Date;
+}
+
+const REALM = 'icu-mortality';
+const ALL_SCOPES: ReadonlySet<Scope> = new Set(SCOPES);
+const ANONYMOUS: Principal = { kind: 'anonymous', id: 'anonymous', scopes: ALL_SCOPES };
+
+/** The credential of a request: `Authorization: Bearer <token or key>` or `X-API-Key: <key>`. */
+export function credentialOf(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header === 'string') {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    return m ? m[1] : undefined;
+  }
+  const key = request.headers['x-api-key'];
+  return typeof key === 'string' && key.length > 0 ? key : undefined;
+}
+
+function unauthorized(reply: FastifyReply, presented: boolean): FastifyReply {
+  // RFC 6750 section 3: error="invalid_token" only when a credential was presented.
+  reply.header('www-authenticate', presented ? `Bearer realm="${REALM}", error="invalid_token"` : `Bearer realm="${REALM}"`);
+  return reply.code(401).type('application/json; charset=utf-8').serializer(JSON.stringify).send({ error: 'unauthorized', message: 'valid credentials are required', details: [] });
+}
+
+function forbidden(reply: FastifyReply): FastifyReply {
+  reply.header('www-authenticate', `Bearer realm="${REALM}", error="insufficient_scope"`);
+  return reply.code(403).type('application/json; charset=utf-8').serializer(JSON.stringify).send({ error: 'forbidden', message: 'the credentials do not grant access to this route', details: [] });
+}
+
+function isPublic(request: FastifyRequest): boolean {
+  return request.routeOptions.config?.scope === 'public';
+}
+
+async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions): Promise<void> {
+  const { config } = opts;
+  const clock = opts.clock ?? (() => new Date());
+  app.decorateRequest('principal', null);
+  app.decorateRequest('authFailure', null);
+
+  if (config.disabled) {
+    app.log.warn({ auth: 'disabled' }, 'AUTH_DISABLED=true: every route is open to anyone as an anonymous admin. Never run like this outside local development.');
+    app.addHook('onRequest', async (request) => {
+      request.principal = ANONYMOUS;
+    });
+    return;
+  }
+
+  const verifier = await createCredentialVerifier(config, { clock });
+  if (!verifier.configured) {
+    app.log.warn({ auth: 'unconfigured' }, 'no API keys and no JWKS configured: every protected route answers 401 (set API_KEY_HASHES/API_KEYS_FILE or JWT_JWKS_*, or AUTH_DISABLED=true for local development)');
+  }
+
+  app.addHook('onRequest', async (request) => {
+    if (isPublic(request)) return;
+    const credential = credentialOf(request);
+    if (credential === undefined) {
+      request.authFailure = request.headers.authorization === undefined ? 'no credential' : 'malformed Authorization header';
+      return;
+    }
+    const result = await verifier.verify(credential);
+    if (result.ok) request.principal = result.principal;
+    else request.authFailure = result.reason;
+  });
+
+  app.addHook('preParsing', async (request, reply) => {
+    if (isPublic(request)) return;
+    const principal = request.principal;
+    if (principal === null) {
+      request.log.info({ authFailure: request.authFailure ?? 'no credential' }, 'authentication failed');
+      // Returning the payload (undefined) after sending: Fastify sees reply.sent and stops.
+      unauthorized(reply, request.authFailure !== 'no credential');
+      return;
+    }
+    const required = request.routeOptions.config?.scope;
+    if (required === undefined || principal.scopes.has('admin') || principal.scopes.has(required as Scope)) return;
+    request.log.info({ principal: principal.id, requiredScope: required }, 'authorisation failed: scope missing');
+    forbidden(reply);
+  });
+}
+
+export const auth = fp(authPlugin, { name: 'auth', fastify: '5.x' });

@@ -1,0 +1,161 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { z } from 'zod';
+import { apiKeyEntrySchema, SCOPES, type ApiKeyEntry, type AuthConfig, type JwtConfig, type Scope } from './auth-config.js';
+
+/**
+ * Turns a presented credential into a principal, or a reason (for the server log only) why
+ * not. All JOSE work is done by `jose`; the only crypto here is hashing API keys and a
+ * constant-time comparison of the hashes.
+ */
+
+export interface Principal {
+  kind: 'api-key' | 'jwt' | 'anonymous';
+  /** Key name, or `iss|sub` of a token: what audit lines and rate limits are keyed by. Never a secret. */
+  id: string;
+  scopes: ReadonlySet<Scope>;
+}
+
+export type Authentication = { ok: true; principal: Principal } | { ok: false; reason: string };
+
+export interface CredentialVerifier {
+  verify(credential: string): Promise<Authentication>;
+  readonly configured: boolean;
+}
+
+/** A bounded set of seen `jti`s, each kept until its token expires; oldest evicted when full. */
+export class JtiCache {
+  readonly #seen = new Map<string, number>();
+  constructor(readonly capacity: number) {}
+
+  /** True the first time a (jti, issuer) pair is seen while unexpired; false on a replay. */
+  accept(key: string, expiresAtMs: number, nowMs: number): boolean {
+    const known = this.#seen.get(key);
+    if (known !== undefined && known > nowMs) return false;
+    this.#seen.delete(key);
+    if (this.#seen.size >= this.capacity) {
+      for (const [k, exp] of this.#seen) {
+        if (exp <= nowMs) this.#seen.delete(k);
+      }
+      // Still full of live tokens: drop the oldest (insertion order); a replay of it within its
+      // lifetime would then pass, which the capacity (default 100k) makes a deliberate trade-off.
+      while (this.#seen.size >= this.capacity) {
+        const oldest = this.#seen.keys().next().value as string;
+        this.#seen.delete(oldest);
+      }
+    }
+    this.#seen.set(key, expiresAtMs);
+    return true;
+  }
+
+  get size(): number {
+    return this.#seen.size;
+  }
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
+
+export function looksLikeJwt(credential: string): boolean {
+  return JWT_SHAPE.test(credential);
+}
+
+export async function loadApiKeysFile(path: string): Promise<ApiKeyEntry[]> {
+  const text = await readFile(path, 'utf8');
+  const parsed = z.array(apiKeyEntrySchema).safeParse(JSON.parse(text));
+  if (!parsed.success) throw new Error(`API_KEYS_FILE ${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
+
+function scopesOf(payload: JWTPayload): Set<Scope> {
+  const raw: unknown[] = typeof payload.scope === 'string' ? payload.scope.split(/\s+/) : Array.isArray(payload.scp) ? payload.scp : [];
+  return new Set(raw.filter((s): s is Scope => typeof s === 'string' && (SCOPES as readonly string[]).includes(s)));
+}
+
+function reasonOf(err: unknown): string {
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `${err.code} (${err.claim}: ${err.reason})`;
+  if (err instanceof joseErrors.JOSEError) return err.code;
+  return err instanceof Error ? err.name : 'unknown error';
+}
+
+async function jwksFor(config: JwtConfig): Promise<JWTVerifyGetKey> {
+  if (config.jwksFile !== undefined) {
+    const jwks = JSON.parse(await readFile(config.jwksFile, 'utf8')) as JSONWebKeySet;
+    if (!jwks || !Array.isArray(jwks.keys)) throw new Error(`JWT_JWKS_FILE ${config.jwksFile}: not a JWK Set ({"keys":[...]})`);
+    return createLocalJWKSet(jwks);
+  }
+  // jose caches the set, refetches on an unknown kid (at most once per cooldown) and times out.
+  return createRemoteJWKSet(new URL(config.jwksUrl as string), { timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+}
+
+export interface VerifierOptions {
+  clock: () => Date;
+}
+
+/** Builds the verifier once at start-up (reads the key file and the JWKS file). */
+export async function createCredentialVerifier(config: AuthConfig, options: VerifierOptions): Promise<CredentialVerifier> {
+  const keys = [...config.apiKeys, ...(config.apiKeysFile !== undefined ? await loadApiKeysFile(config.apiKeysFile) : [])];
+  const hashes = keys.map((k) => ({ entry: k, hash: Buffer.from(k.sha256, 'hex') }));
+  const names = new Set<string>();
+  for (const k of keys) {
+    if (names.has(k.name)) throw new Error(`API key name "${k.name}" is configured twice`);
+    names.add(k.name);
+  }
+  const jwt = config.jwt;
+  const getKey = jwt ? await jwksFor(jwt) : undefined;
+  const cdsIssuers = new Set(jwt?.cdsIssuers ?? []);
+  const jtis = new JtiCache(jwt?.jtiCacheSize ?? 1);
+
+  const verifyApiKey = (credential: string): Authentication => {
+    const presented = createHash('sha256').update(credential, 'utf8').digest();
+    let match: ApiKeyEntry | undefined;
+    // Compare against every hash so the time taken does not depend on which one matched.
+    for (const { entry, hash } of hashes) {
+      if (timingSafeEqual(presented, hash) && match === undefined) match = entry;
+    }
+    if (!match) return { ok: false, reason: 'unknown API key' };
+    return { ok: true, principal: { kind: 'api-key', id: `key:${match.name}`, scopes: new Set(match.scopes) } };
+  };
+
+  const verifyJwt = async (token: string): Promise<Authentication> => {
+    if (!jwt || !getKey) return { ok: false, reason: 'JWT presented but no JWKS is configured' };
+    const now = options.clock();
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, getKey, {
+        issuer: jwt.issuers,
+        audience: jwt.audience,
+        algorithms: jwt.algorithms,
+        clockTolerance: jwt.clockToleranceS,
+        currentDate: now,
+        requiredClaims: ['exp', 'iss', 'aud'],
+      }));
+    } catch (err) {
+      return { ok: false, reason: reasonOf(err) };
+    }
+    const scopes = scopesOf(payload);
+    const iss = payload.iss as string;
+    if (cdsIssuers.has(iss)) {
+      // CDS Hooks 2.0: the EHR signs a fresh token with a unique jti for every call.
+      if (typeof payload.jti !== 'string' || payload.jti.length === 0) return { ok: false, reason: 'CDS Hooks token without jti' };
+      if (!jtis.accept(`${iss}\u0000${payload.jti}`, (payload.exp as number) * 1000 + jwt.clockToleranceS * 1000, now.getTime())) {
+        return { ok: false, reason: 'replayed jti' };
+      }
+      scopes.add('cds');
+    }
+    const who = typeof payload.sub === 'string' ? payload.sub : typeof payload.client_id === 'string' ? payload.client_id : '-';
+    return { ok: true, principal: { kind: 'jwt', id: `jwt:${iss}|${who}`, scopes } };
+  };
+
+  return {
+    configured: hashes.length > 0 || jwt !== undefined,
+    async verify(credential: string): Promise<Authentication> {
+      if (looksLikeJwt(credential)) return verifyJwt(credential);
+      return verifyApiKey(credential);
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { ApiError } from '../../api/errors.js';
+
+/**
+ * Rate limiting per credential (@fastify/rate-limit, in-memory store: one process). The key is
+ * the authenticated principal (API key name, token issuer|subject), so one client cannot
+ * starve another behind the same proxy; before authentication succeeds (or with auth
+ * disabled) it is the client IP, which also slows credential guessing. Registered after the
+ * auth plugin: its hook runs after auth's onRequest, which has identified the principal.
+ * `max: 0` turns it off (benchmarks).
+ */
+
+export interface RateLimitOptions {
+  max: number;
+  windowMs: number;
+}
+
+export function rateLimitKey(request: FastifyRequest): string {
+  const principal = request.principal;
+  return principal && principal.kind !== 'anonymous' ? principal.id : `ip:${request.ip}`;
+}
+
+async function rateLimitPlugin(app: FastifyInstance, opts: RateLimitOptions): Promise<void> {
+  if (opts.max === 0) return;
+  await app.register(rateLimit, {
+    global: true,
+    max: opts.max,
+    timeWindow: opts.windowMs,
+    keyGenerator: rateLimitKey,
+    errorResponseBuilder: (_request, context) =>
+      new ApiError(429, 'rate_limited', `rate limit of ${context.max} requests per ${context.after} exceeded; retry later`, [], Math.max(1, Math.ceil(context.ttl / 1000))),
+  });
+}
+
+export const rateLimiting = fp(rateLimitPlugin, { name: 'rate-limit', fastify: '5.x', dependencies: ['auth'] });

@@ -1,0 +1,32 @@
+import underPressure from '@fastify/under-pressure';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { ApiError } from '../../api/errors.js';
+import type { AppConfig } from '../../config.js';
+
+/**
+ * Load shedding in front of the batcher's own bounded queue: when the event loop lags or
+ * memory runs high, prediction routes answer 503 with Retry-After at once instead of queueing
+ * more work. Public routes (health, metrics, docs) keep answering so probes and dashboards
+ * can see the pressure rather than time out.
+ */
+const RETRY_AFTER_SECONDS = 1;
+
+export default fp(
+  async (app: FastifyInstance, opts: { config: AppConfig }) => {
+    const { config } = opts;
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.maxEventLoopDelayMs,
+      maxHeapUsedBytes: config.maxHeapUsedBytes,
+      maxRssBytes: config.maxRssBytes,
+      retryAfter: RETRY_AFTER_SECONDS,
+      exposeStatusRoute: false,
+      pressureHandler: async (request: FastifyRequest, _reply: FastifyReply, type: string) => {
+        if (request.routeOptions.config.scope === 'public') return;
+        app.metrics?.rejected.inc({ reason: 'under_pressure' });
+        throw new ApiError(503, 'overloaded', `the service is under load (${type}); retry later`, [], RETRY_AFTER_SECONDS);
+      },
+    });
+  },
+  { name: 'under-pressure', dependencies: ['metrics'] },
+);

@@ -1,0 +1,226 @@
+import type { PatientValidator } from '../clinical/validate.js';
+import { missingThroughout, stayLength } from '../clinical/validate.js';
+import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
+
+/**
+ * Scores a sequence of patients of any length in input order, with bounded memory: the one
+ * pipeline behind `POST /v1/predict/stream` and the `score` CLI.
+ *
+ * A producer pulls records, validates them and submits batches; the consumer (whoever
+ * iterates the returned generator: an HTTP response, an output file) takes results in input
+ * order. At most `window` batches are in flight, so a slow consumer stops the producer,
+ * which stops reading its input: backpressure runs from the output back to the source.
+ * While the engine (a worker thread) runs one batch, the producer parses and validates the
+ * next on the main thread, which is what keeps both cores busy.
+ */
+
+/** A record as a reader produced it: either an unvalidated patient or a reason it could not be read. */
+export type ScoreInput<W> =
+  | { where: W; id?: string; input: unknown; failure?: undefined }
+  | { where: W; id?: string; input?: undefined; failure: RecordFailure };
+
+/** The API's error shape, with paths still as arrays (the caller formats them). */
+export interface RecordFailure {
+  error: string;
+  message: string;
+  details: FieldIssue[];
+}
+
+export type ScoreOutcome<W> =
+  | { where: W; id?: string; ok: true; result: PredictionResult }
+  | { where: W; id?: string; ok: false; failure: RecordFailure };
+
+export interface ModelIdentity {
+  name: string;
+  version: string;
+}
+
+export interface PipelineOptions {
+  validator: PatientValidator;
+  model: ModelIdentity;
+  /** Scores valid patients, one probability each; may reject (the batch's records then fail). */
+  scoreBatch(patients: ValidPatient[]): Promise<ArrayLike<number>>;
+  /** The failure reported for each record of a batch whose scoring threw (default: inference_failed with the error's message). */
+  failureOf?(error: unknown): RecordFailure;
+  /** Records per batch. */
+  batchSize: number;
+  /** Batches in flight (submitted, not yet taken by the consumer); >= 2 to overlap reading with inference. */
+  window: number;
+  /**
+   * Submit a partial batch when the input has been idle this long (ms). For interactive
+   * streams, where the next line may come only after this one's result; a file needs none.
+   */
+  flushIdleMs?: number;
+  /** Report missingThroughout per result (the API does; a CSV file has no column for it). */
+  reportMissing?: boolean;
+}
+
+type Entry<W> = { where: W; id?: string; patient: ValidPatient } | { where: W; id?: string; failure: RecordFailure };
+
+/** Validation of one record: the failure the API would answer for it, or the valid patient. */
+function validateOne<W>(item: ScoreInput<W>, validator: PatientValidator): Entry<W> {
+  const base = item.id === undefined ? { where: item.where } : { where: item.where, id: item.id };
+  if (item.failure !== undefined) return { ...base, failure: item.failure };
+  const outcome = validator.validate(item.input);
+  if (!outcome.ok) return { ...base, failure: { error: 'validation_failed', message: 'the patient failed validation', details: outcome.issues } };
+  return { ...base, patient: outcome.patient };
+}
+
+const IDLE = Symbol('idle');
+
+/** Groups items into arrays of up to `size`; with `flushIdleMs`, also when the source idles. */
+export async function* batches<T>(source: AsyncIterable<T>, size: number, flushIdleMs?: number): AsyncGenerator<T[]> {
+  const it = source[Symbol.asyncIterator]();
+  let pending: Promise<IteratorResult<T>> | undefined;
+  let chunk: T[] = [];
+  let finished = false;
+  try {
+    for (;;) {
+      pending ??= it.next();
+      const next = chunk.length > 0 && flushIdleMs !== undefined ? await raceIdle(pending, flushIdleMs) : await pending;
+      if (next === IDLE) {
+        yield chunk;
+        chunk = [];
+        continue;
+      }
+      pending = undefined;
+      if (next.done) break;
+      chunk.push(next.value);
+      if (chunk.length >= size) {
+        yield chunk;
+        chunk = [];
+      }
+    }
+    finished = true;
+    if (chunk.length > 0) yield chunk;
+  } finally {
+    // Stopped early by our consumer: let the source release what it holds (files, request streams).
+    if (!finished && pending === undefined) await it.return?.();
+    // A read still in flight settles when the caller closes the source; nobody awaits it then.
+    else if (!finished) pending?.catch(() => undefined);
+  }
+}
+
+async function raceIdle<T>(promise: Promise<T>, ms: number): Promise<T | typeof IDLE> {
+  let timer: NodeJS.Timeout | undefined;
+  const idle = new Promise<typeof IDLE>((resolve) => {
+    timer = setTimeout(() => resolve(IDLE), ms);
+  });
+  try {
+    return await Promise.race([promise, idle]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Promise<ScoreOutcome<W>[]> {
+  const patients: ValidPatient[] = [];
+  for (const e of entries) if ('patient' in e) patients.push(e.patient);
+  let probabilities: ArrayLike<number> | undefined;
+  let failure: RecordFailure | undefined;
+  if (patients.length > 0) {
+    try {
+      probabilities = await opts.scoreBatch(patients);
+    } catch (error) {
+      failure = opts.failureOf?.(error) ?? { error: 'inference_failed', message: error instanceof Error ? error.message : 'inference failed', details: [] };
+    }
+  }
+  let k = 0;
+  return entries.map((e): ScoreOutcome<W> => {
+    const base = e.id === undefined ? { where: e.where } : { where: e.where, id: e.id };
+    if (!('patient' in e)) return { ...base, ok: false, failure: e.failure };
+    const probability = probabilities?.[k++];
+    if (probability === undefined || failure) return { ...base, ok: false, failure: failure ?? { error: 'inference_failed', message: 'no probability returned', details: [] } };
+    const p = e.patient;
+    const result: PredictionResult = {
+      ...(p.id === undefined ? {} : { id: p.id }),
+      probability,
+      model: { name: opts.model.name, version: opts.model.version },
+      hoursUsed: stayLength(p),
+      truncated: p.hoursReceived > stayLength(p),
+      missingThroughout: opts.reportMissing === false ? [] : missingThroughout(opts.validator.manifest, p),
+    };
+    return { ...base, ok: true, result };
+  });
+}
+
+/** A one-shot wake-up: wait() resolves at the next wake() (or at once if one came since the last wait). */
+class Signal {
+  #resolve: (() => void) | undefined;
+  #pending = false;
+
+  wait(): Promise<void> {
+    if (this.#pending) {
+      this.#pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+  }
+
+  wake(): void {
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    if (resolve) resolve();
+    else this.#pending = true;
+  }
+}
+
+/**
+ * Scores `items` in order, yielding the outcomes batch by batch (one array per batch, so
+ * that a writer can write a batch at once). Returning early from the generator (a client
+ * that went away) stops the producer: it submits nothing more and closes its source.
+ */
+export async function* scoreInOrder<W>(items: AsyncIterable<ScoreInput<W>>, opts: PipelineOptions): AsyncGenerator<ScoreOutcome<W>[]> {
+  if (!(opts.batchSize >= 1) || !(opts.window >= 1)) throw new RangeError('batchSize and window must be >= 1');
+  const inFlight: Array<Promise<ScoreOutcome<W>[]>> = [];
+  const toConsumer = new Signal();
+  const toProducer = new Signal();
+  let stopped = false;
+  let done = false;
+  let failed: { error: unknown } | undefined;
+
+  async function* validated(): AsyncGenerator<Entry<W>> {
+    for await (const item of items) yield validateOne(item, opts.validator);
+  }
+
+  const producer = (async () => {
+    try {
+      for await (const entries of batches(validated(), opts.batchSize, opts.flushIdleMs)) {
+        if (stopped) break;
+        inFlight.push(scoreEntries(entries, opts));
+        toConsumer.wake();
+        while (inFlight.length >= opts.window && !stopped) await toProducer.wait();
+        if (stopped) break;
+      }
+    } catch (error) {
+      failed = { error };
+    } finally {
+      done = true;
+      toConsumer.wake();
+    }
+  })();
+
+  try {
+    for (;;) {
+      const head = inFlight[0];
+      if (head === undefined) {
+        if (done) break;
+        await toConsumer.wait();
+        continue;
+      }
+      const outcomes = await head;
+      inFlight.shift();
+      toProducer.wake();
+      yield outcomes;
+    }
+    if (failed) throw failed.error;
+  } finally {
+    stopped = true;
+    toProducer.wake();
+    // A producer still waiting on its source (a request body) ends when the caller closes
+    // that source; awaiting it here would wait for a client that has gone.
+    if (done) await producer;
+  }
+}

@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { physionetRecordToPatient } from '../../src/clinical/physionet.js';
+import { buildTestApp, loadTinyManifest, ROOT } from '../helper.js';
+import { recordToBundle, type Json } from '../fixtures/fhir/physionet-to-fhir.js';
+
+const ADMISSION = new Date('2026-03-13T06:30:00Z');
+const NOW = new Date('2026-03-15T06:30:00Z');
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const CARD_URL = 'https://models.hospital.example/cards/{name}/{version}';
+
+interface StayResources {
+  patient: Json;
+  encounter: Json;
+  vitals: Json[];
+  labs: Json[];
+  expected: number;
+}
+
+/** stay-b as the resources an EHR holds, and its /v1/predict probability. */
+async function stay(app: Awaited<ReturnType<typeof buildTestApp>>['app']): Promise<StayResources> {
+  const manifest = await loadTinyManifest();
+  const text = await readFile(join(ROOT, 'test', 'fixtures', 'fhir', 'records', 'stay-b.txt'), 'utf8');
+  const v1 = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [physionetRecordToPatient(text, manifest)] } });
+  const expected = (v1.json() as { results: Array<{ probability: number }> }).results[0]?.probability as number;
+  const resources = ((recordToBundle(text, manifest, { admission: ADMISSION, predictionTime: NOW }) as { entry: Array<{ resource: Json }> }).entry).map((e) => e.resource);
+  const category = (r: Json): string => ((r.category as Array<{ coding: Array<{ code: string }> }> | undefined)?.[0]?.coding[0]?.code ?? '');
+  return {
+    patient: resources.find((r) => r.resourceType === 'Patient') as Json,
+    encounter: resources.find((r) => r.resourceType === 'Encounter') as Json,
+    vitals: resources.filter((r) => r.resourceType === 'Observation' && category(r) === 'vital-signs'),
+    labs: resources.filter((r) => r.resourceType === 'Observation' && category(r) === 'laboratory'),
+    expected,
+  };
+}
+
+const searchset = (resources: Json[]): Json => ({ resourceType: 'Bundle', type: 'searchset', total: resources.length, entry: resources.map((resource) => ({ fullUrl: `https://ehr.example.org/fhir/${String(resource.resourceType)}/${String(resource.id)}`, resource, search: { mode: 'match' } })) });
+
+function hookRequest(prefetch: Record<string, unknown> | undefined, extra: Json = {}): Json {
+  return {
+    hook: 'patient-view',
+    hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea',
+    context: { userId: 'Practitioner/123', patientId: 'p1' },
+    ...(prefetch ? { prefetch } : {}),
+    ...extra,
+  };
+}
+
+async function appWith(t: TestContext, env: Record<string, string> = {}) {
+  return buildTestApp(t, { env: { MODEL_CARD_URL: CARD_URL, ...env }, deps: { now: () => NOW } });
+}
+
+interface Card {
+  uuid: string;
+  summary: string;
+  detail: string;
+  indicator: string;
+  source: { label: string; url?: string };
+  links?: Array<{ label: string; url: string; type: string }>;
+}
+
+function percent(p: number): string {
+  return p < 0.01 ? '<1%' : p > 0.99 ? '>99%' : `${Math.round(p * 100)}%`;
+}
+
+describe('CDS Hooks', () => {
+  test('discovery lists the patient-view service with the fields the specification requires', async (t) => {
+    const { app } = await appWith(t);
+    const res = await app.inject({ method: 'GET', url: '/cds-services' });
+    assert.equal(res.statusCode, 200);
+    const { services } = res.json() as { services: Array<Record<string, unknown>> };
+    assert.equal(services.length, 1);
+    const s = services[0] as { hook: string; id: string; description: string; title: string; prefetch: Record<string, string> };
+    assert.equal(s.hook, 'patient-view');
+    assert.equal(s.id, 'icu-mortality');
+    assert.ok(s.description.length > 0 && s.title.length > 0);
+    assert.equal(s.prefetch.patient, 'Patient/{{context.patientId}}');
+    assert.match(s.prefetch.vitals as string, /^Observation\?patient=\{\{context\.patientId\}\}&category=vital-signs/);
+  });
+
+  test('patient-view with prefetch answers one card with the same probability as /v1/predict', async (t) => {
+    const { app } = await appWith(t);
+    const r = await stay(app);
+    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: r.patient, encounter: r.encounter, vitals: searchset(r.vitals), labs: searchset(r.labs) }) });
+    assert.equal(res.statusCode, 200, res.body);
+    const { cards } = res.json() as { cards: Card[] };
+    assert.equal(cards.length, 1);
+    const card = cards[0] as Card;
+    assert.match(card.uuid, UUID);
+    assert.ok(card.summary.length < 140);
+    assert.equal(card.summary.startsWith(`ICU mortality risk ${percent(r.expected)} (`), true, card.summary);
+    const band = r.expected >= 0.4 ? 'critical' : r.expected >= 0.15 ? 'warning' : 'info';
+    assert.equal(card.indicator, band);
+    const manifest = await loadTinyManifest();
+    assert.equal(card.source.label, `${manifest.name} ${manifest.version}`);
+    assert.equal(card.source.url, `https://models.hospital.example/cards/${manifest.name}/${manifest.version}`);
+    assert.deepEqual(card.links?.map((l) => [l.type, l.url]), [['absolute', card.source.url]]);
+  });
+
+  test('the indicator follows the configured thresholds', async (t) => {
+    const { app } = await appWith(t, { RISK_MODERATE_THRESHOLD: '0.000001', RISK_HIGH_THRESHOLD: '0.000002' });
+    const r = await stay(app);
+    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: r.patient, vitals: searchset(r.vitals), labs: searchset(r.labs) }) });
+    assert.equal((res.json() as { cards: Card[] }).cards[0]?.indicator, 'critical');
+  });
+
+  test('without prefetch and without a FHIR server the answer is 412 with the reason, not an error', async (t) => {
+    const { app, logs } = await appWith(t);
+    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest(undefined) });
+    assert.equal(res.statusCode, 412);
+    const body = res.json() as { error: string; message: string };
+    assert.equal(body.error, 'precondition_failed');
+    assert.match(body.message, /prefetch lacks patient, vitals, labs and no fhirServer/);
+    assert.ok(!logs.lines.some((l) => (JSON.parse(l) as { level: number }).level >= 50), 'nothing logged as an error');
+  });
+
+  test('a FHIR server that is not allow-listed is never contacted', async (t) => {
+    const { app } = await appWith(t);
+    const res = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest(undefined, { fhirServer: 'http://169.254.169.254/fhir', fhirAuthorization: { access_token: 'secret-token', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds' } }),
+    });
+    assert.equal(res.statusCode, 412);
+    assert.match((res.json() as { message: string }).message, /allow-list/);
+  });
+
+  test('missing prefetch is fetched from an allow-listed FHIR server with the access token, following next links', async (t) => {
+    const requests: Array<{ url: string; auth: string | undefined }> = [];
+    let resources: StayResources | undefined;
+    const server: Server = createServer((req: IncomingMessage, res) => {
+      requests.push({ url: req.url ?? '', auth: req.headers.authorization });
+      const url = new URL(req.url ?? '/', 'http://x');
+      const r = resources as StayResources;
+      const send = (body: unknown): void => {
+        res.writeHead(200, { 'content-type': 'application/fhir+json' });
+        res.end(JSON.stringify(body));
+      };
+      if (url.pathname === '/fhir/Patient/p1') return send(r.patient);
+      if (url.pathname === '/fhir/Observation' && url.searchParams.get('category') === 'vital-signs') {
+        const page = Number(url.searchParams.get('page') ?? '0');
+        const half = Math.ceil(r.vitals.length / 2);
+        const bundle = searchset(page === 0 ? r.vitals.slice(0, half) : r.vitals.slice(half)) as Json;
+        if (page === 0) bundle.link = [{ relation: 'next', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/fhir/Observation?patient=p1&category=vital-signs&page=1` }];
+        return send(bundle);
+      }
+      if (url.pathname === '/fhir/Observation' && url.searchParams.get('category') === 'laboratory') return send(searchset(r.labs));
+      if (url.pathname === '/fhir/Encounter/e1') return send(r.encounter);
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { app, logs } = await appWith(t, { CDS_FHIR_SERVERS: origin });
+    resources = await stay(app);
+    const res = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest({ patient: null }, { context: { patientId: 'p1', encounterId: 'e1' }, fhirServer: `${origin}/fhir`, fhirAuthorization: { access_token: 'transient-access-token', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds' } }),
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const card = (res.json() as { cards: Card[] }).cards[0] as Card;
+    assert.ok(card.summary.startsWith(`ICU mortality risk ${percent(resources.expected)} (`), card.summary);
+    assert.ok(requests.every((r) => r.auth === 'Bearer transient-access-token'));
+    assert.ok(requests.some((r) => r.url.includes('page=1')), 'the next link was followed');
+    assert.ok(requests.some((r) => r.url === '/fhir/Encounter/e1'));
+    assert.ok(!logs.text().includes('transient-access-token'), 'the access token is never logged');
+  });
+
+  test('silent mode scores and audits but shows no card', async (t) => {
+    const { app, logs } = await appWith(t, { CDS_SILENT: 'true' });
+    const r = await stay(app);
+    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: r.patient, vitals: searchset(r.vitals), labs: searchset(r.labs) }) });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { cards: [] });
+    const audit = logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true && l.route === '/cds-services/icu-mortality');
+    assert.equal(audit.length, 1);
+    assert.equal(audit[0]?.patientCount, 1);
+    assert.match(String(audit[0]?.model), /@/);
+  });
+
+  test('data the model cannot use give no cards rather than an error', async (t) => {
+    const { app } = await appWith(t);
+    const patient = { resourceType: 'Patient', id: 'p1', birthDate: '1950-01-01' };
+    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient, vitals: searchset([]), labs: searchset([]) }) });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { cards: [] });
+  });
+
+  test('another hook, or a prefetch for another patient, is a 400', async (t) => {
+    const { app } = await appWith(t);
+    const other = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: { ...hookRequest({}), hook: 'order-select' } });
+    assert.equal(other.statusCode, 400);
+    const r = await stay(app);
+    const mismatch = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: { ...r.patient, id: 'p2' }, vitals: searchset(r.vitals) }) });
+    assert.equal(mismatch.statusCode, 400);
+    assert.match((mismatch.json() as { message: string }).message, /context.patientId/);
+  });
+
+  test('a request without context.patientId is a 400 naming the field', async (t) => {
+    const { app } = await appWith(t);
+    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: { hook: 'patient-view', hookInstance: 'x', context: {} } });
+    assert.equal(res.statusCode, 400);
+    assert.ok((res.json() as { details: Array<{ path: string }> }).details.some((d) => d.path === 'context.patientId'));
+  });
+
+  test('feedback is accepted', async (t) => {
+    const { app } = await appWith(t);
+    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality/feedback', payload: { feedback: [{ card: 'c1', outcome: 'accepted', outcomeTimestamp: NOW.toISOString() }] } });
+    assert.equal(res.statusCode, 200);
+  });
+});

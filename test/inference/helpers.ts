@@ -1,0 +1,149 @@
+/**
+ * Shared pieces of the inference tests: the tiny model fixture (made by
+ * training/make_fixtures.py), its PyTorch reference outputs, tensors built directly from
+ * the reference rows, and engine wrappers that let a test hold or fail a batch on cue.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type Engine, type EngineBatch, type EngineOptions, type ProviderName, createEngine } from '../../src/inference/engine.js';
+
+export const TINY_MODEL_DIR = fileURLToPath(new URL('../fixtures/tiny-model/', import.meta.url));
+export const TINY_MODEL = `${TINY_MODEL_DIR}model.onnx`;
+
+interface Reference {
+  lengths: number[];
+  /** [stay][hour][input], zero-padded to 48 hours. */
+  x: number[][][];
+  probability: number[];
+}
+
+/** A stay as these tests queue it: its own rows, unpadded. */
+export interface Stay {
+  /** length x nInputs values, hour-major. */
+  rows: Float32Array;
+  length: number;
+  /** Index in the PyTorch reference. */
+  ref: number;
+}
+
+let cached: { stays: Stay[]; probability: number[]; nInputs: number; maxHours: number } | undefined;
+
+export function reference(): { stays: Stay[]; probability: number[]; nInputs: number; maxHours: number } {
+  if (cached !== undefined) return cached;
+  const ref = JSON.parse(readFileSync(`${TINY_MODEL_DIR}pytorch-reference.json`, 'utf8')) as Reference;
+  const maxHours = ref.x[0]?.length ?? 0;
+  const nInputs = ref.x[0]?.[0]?.length ?? 0;
+  const stays = ref.lengths.map((length, i) => {
+    const rows = new Float32Array(length * nInputs);
+    for (let t = 0; t < length; t++) rows.set(ref.x[i]?.[t] ?? [], t * nInputs);
+    return { rows, length, ref: i };
+  });
+  cached = { stays, probability: ref.probability, nInputs, maxHours };
+  return cached;
+}
+
+/** The model's input tensor for these stays, padded with zeros to `time` (default: the longest stay). */
+export function buildBatch(stays: Stay[], time: number = Math.max(...stays.map((s) => s.length))): EngineBatch {
+  const { nInputs } = reference();
+  const x = new Float32Array(stays.length * time * nInputs);
+  stays.forEach((stay, b) => x.set(stay.rows, b * time * nInputs));
+  return { x, lengths: Int32Array.from(stays.map((s) => s.length)), batch: stays.length, time, nInputs };
+}
+
+/**
+ * Providers for the parity tests: `cpu` here; on a GPU host set
+ * INFERENCE_TEST_PROVIDERS=webgpu (or cuda) to check the same outputs on the GPU.
+ */
+export const TEST_PROVIDERS = (process.env.INFERENCE_TEST_PROVIDERS ?? 'cpu').split(',') as ProviderName[];
+
+/** PyTorch parity bound: 1e-6 on the CPU; GPU kernels may order sums differently. */
+export const PARITY_TOLERANCE = TEST_PROVIDERS[0] === 'cpu' ? 1e-6 : 1e-5;
+
+export function tinyEngine(overrides: Partial<EngineOptions> = {}): Promise<Engine> {
+  return createEngine({
+    modelPath: TINY_MODEL,
+    inputNames: { x: 'x', lengths: 'lengths' },
+    outputName: 'probability',
+    providers: TEST_PROVIDERS,
+    intraOpThreads: 1,
+    workers: 1,
+    ...overrides,
+  });
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
+  return worst;
+}
+
+/** A promise with its resolver, for holding a batch until the test lets it go. */
+export function deferred<T>(): { promise: Promise<T>; resolve(value: T): void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/**
+ * Wraps a real engine, recording every batch it is given. `hold(n)` makes the n-th run
+ * (1-based) wait until released; `failOnce(n)` makes the n-th run reject instead of
+ * running. `started(n)` resolves when the n-th run has been handed to the engine.
+ */
+export class ScriptedEngine implements Engine {
+  readonly batches: Array<{ lengths: number[]; time: number }> = [];
+  readonly #inner: Engine;
+  readonly #holds = new Map<number, Promise<void>>();
+  readonly #failures = new Set<number>();
+  readonly #started = new Map<number, ReturnType<typeof deferred<void>>>();
+
+  constructor(inner: Engine) {
+    this.#inner = inner;
+  }
+
+  get provider(): string {
+    return this.#inner.provider;
+  }
+
+  get runs(): number {
+    return this.batches.length;
+  }
+
+  hold(n: number): () => void {
+    const gate = deferred<void>();
+    this.#holds.set(n, gate.promise);
+    return () => gate.resolve();
+  }
+
+  failOnce(n: number): void {
+    this.#failures.add(n);
+  }
+
+  started(n: number): Promise<void> {
+    return this.#startedGate(n).promise;
+  }
+
+  #startedGate(n: number): ReturnType<typeof deferred<void>> {
+    let gate = this.#started.get(n);
+    if (gate === undefined) {
+      gate = deferred<void>();
+      this.#started.set(n, gate);
+    }
+    return gate;
+  }
+
+  async run(batch: EngineBatch): Promise<Float32Array> {
+    this.batches.push({ lengths: [...batch.lengths], time: batch.time });
+    const n = this.batches.length;
+    this.#startedGate(n).resolve();
+    await this.#holds.get(n);
+    if (this.#failures.has(n)) throw new Error(`scripted failure of run ${n}`);
+    return this.#inner.run(batch);
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}

@@ -1,0 +1,1 @@
+"""ICU mortality model: PhysioNet 2012 parsing, preprocessing, training, ONNX export."""

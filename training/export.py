@@ -1,0 +1,159 @@
+"""Builds the ONNX graph of the reference network directly from its weights.
+
+Why by hand: PyTorch's exporter only turns packed sequences into `sequence_lens` cleanly with
+`enforce_sorted=True`, and its sort/scatter ops have failed with a dynamic batch for exactly
+this model (microsoft/onnxruntime#11830). Writing the graph with `onnx.helper` is short and
+exact. Layout (models/README.md): x [batch, time, n_inputs] float32 and lengths [batch]
+int32 in, probability [batch] float32 out; Transpose to time-major (the CPU LSTM kernel
+rejects layout=1), two native LSTM nodes fed `sequence_lens`, Y_h of the last layer,
+Gemm/Relu/Gemm, logit / temperature, Sigmoid. An ensemble of k networks averages their
+logits (ONNX Mean) before the temperature.
+
+CLI:  /usr/bin/python3 -m training.export --checkpoint ckpt.pt --manifest manifest.json --out models/<name>/<version>/
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .model import MortalityLSTM, load_checkpoint
+from .spec import input_width
+
+OPSET = 17
+# PyTorch stacks LSTM gates as (i, f, g, o); ONNX expects (i, o, f, c).
+_GATE_ORDER = [0, 3, 1, 2]
+
+
+def _reorder_gates(w: np.ndarray, hidden: int) -> np.ndarray:
+    blocks = [w[k * hidden:(k + 1) * hidden] for k in range(4)]
+    return np.concatenate([blocks[k] for k in _GATE_ORDER], axis=0)
+
+
+def _f32(name: str, arr: np.ndarray) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.ascontiguousarray(arr, dtype=np.float32), name)
+
+
+def _branch(model: MortalityLSTM, prefix: str, x_tm: str, inits: list, nodes: list) -> str:
+    """Adds one network's nodes; returns the name of its logit [batch, 1]."""
+    sd = {k: v.detach().cpu().numpy().astype(np.float64) for k, v in model.state_dict().items()}
+    h = model.hidden
+    layer_in = x_tm
+    y_h = ""
+    for layer in range(2):
+        w = _reorder_gates(sd[f"lstm.weight_ih_l{layer}"], h)[None]
+        r = _reorder_gates(sd[f"lstm.weight_hh_l{layer}"], h)[None]
+        b = np.concatenate([_reorder_gates(sd[f"lstm.bias_ih_l{layer}"], h),
+                            _reorder_gates(sd[f"lstm.bias_hh_l{layer}"], h)])[None]
+        names = [f"{prefix}lstm{layer}_{k}" for k in ("W", "R", "B")]
+        inits += [_f32(names[0], w), _f32(names[1], r), _f32(names[2], b)]
+        y = f"{prefix}lstm{layer}_Y" if layer == 0 else ""
+        y_h = f"{prefix}lstm{layer}_Y_h"
+        nodes.append(helper.make_node(
+            "LSTM", [layer_in, names[0], names[1], names[2], "lengths"], [y, y_h],
+            name=f"{prefix}lstm{layer}", hidden_size=h, direction="forward"))
+        if layer == 0:
+            # Y is [time, num_directions=1, batch, hidden]: drop the direction axis.
+            layer_in = f"{prefix}lstm0_seq"
+            nodes.append(helper.make_node("Squeeze", [y, "axis1"], [layer_in], name=f"{prefix}squeeze_Y"))
+    last = f"{prefix}h_last"
+    nodes.append(helper.make_node("Squeeze", [y_h, "axis0"], [last], name=f"{prefix}squeeze_Y_h"))
+    inits += [_f32(f"{prefix}fc1_W", sd["head.1.weight"]), _f32(f"{prefix}fc1_b", sd["head.1.bias"]),
+              _f32(f"{prefix}fc2_W", sd["head.3.weight"]), _f32(f"{prefix}fc2_b", sd["head.3.bias"])]
+    nodes.append(helper.make_node("Gemm", [last, f"{prefix}fc1_W", f"{prefix}fc1_b"], [f"{prefix}fc1"],
+                                  name=f"{prefix}fc1", transB=1))
+    nodes.append(helper.make_node("Relu", [f"{prefix}fc1"], [f"{prefix}relu"], name=f"{prefix}relu"))
+    logit = f"{prefix}logit"
+    nodes.append(helper.make_node("Gemm", [f"{prefix}relu", f"{prefix}fc2_W", f"{prefix}fc2_b"], [logit],
+                                  name=f"{prefix}fc2", transB=1))
+    return logit
+
+
+def build_onnx(models: list[MortalityLSTM], temperature: float = 1.0) -> onnx.ModelProto:
+    if not models:
+        raise ValueError("no networks to export")
+    n_inputs = models[0].n_inputs
+    if any(m.n_inputs != n_inputs for m in models):
+        raise ValueError("ensemble members disagree on n_inputs")
+    if not temperature > 0:
+        raise ValueError("temperature must be positive")
+    nodes: list = []
+    inits: list = [
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+        _f32("temperature", np.array(temperature)),
+    ]
+    nodes.append(helper.make_node("Transpose", ["x"], ["x_time_major"], name="to_time_major", perm=[1, 0, 2]))
+    logits = [_branch(m, f"m{k}_" if len(models) > 1 else "", "x_time_major", inits, nodes)
+              for k, m in enumerate(models)]
+    if len(logits) > 1:
+        nodes.append(helper.make_node("Mean", logits, ["logit"], name="ensemble_mean"))
+        logit = "logit"
+    else:
+        logit = logits[0]
+    nodes.append(helper.make_node("Div", [logit, "temperature"], ["logit_calibrated"], name="calibration"))
+    nodes.append(helper.make_node("Sigmoid", ["logit_calibrated"], ["probability_2d"], name="sigmoid"))
+    nodes.append(helper.make_node("Squeeze", ["probability_2d", "axis1"], ["probability"], name="squeeze_out"))
+    graph = helper.make_graph(
+        nodes, "icu_mortality_lstm",
+        inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", n_inputs]),
+                helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"])],
+        outputs=[helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch"])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="icu-mortality-training")
+    model.ir_version = 8  # readable by onnx 1.12 and every current ONNX Runtime
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def fill_manifest(manifest: dict[str, Any], models: list[MortalityLSTM], temperature: float) -> dict[str, Any]:
+    """Writes the architecture and calibration facts of these weights into the manifest."""
+    width = input_width(manifest)
+    if width != models[0].n_inputs:
+        raise ValueError(f"manifest defines {width} inputs, checkpoint expects {models[0].n_inputs}")
+    out = dict(manifest)
+    out["onnx"] = {"file": "model.onnx", "opset": OPSET, "inputs": {"x": "x", "lengths": "lengths"},
+                   "output": "probability"}
+    out["architecture"] = {**manifest.get("architecture", {}), "type": "lstm", "layers": 2,
+                           "hidden": models[0].hidden, "head": [32], "nInputs": width, "ensemble": len(models)}
+    out["calibration"] = {**manifest.get("calibration", {}), "method": manifest.get("calibration", {}).get("method", "temperature"),
+                          "temperature": float(temperature), "foldedIntoGraph": True}
+    return out
+
+
+def export(models: list[MortalityLSTM], temperature: float, manifest: dict[str, Any], out_dir: str) -> dict[str, Any]:
+    os.makedirs(out_dir, exist_ok=True)
+    manifest = fill_manifest(manifest, models, temperature)
+    onnx.save(build_onnx(models, temperature), os.path.join(out_dir, "model.onnx"))
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Export a checkpoint of the reference LSTM to ONNX with its manifest.")
+    p.add_argument("--checkpoint", required=True, help="torch checkpoint (training.model format, or a state_dict of MortalityLSTM)")
+    p.add_argument("--manifest", required=True, help="manifest.json with variables, statics and normalisation statistics")
+    p.add_argument("--out", required=True, help="output folder models/<name>/<version>/")
+    p.add_argument("--temperature", type=float, default=None, help="calibration temperature (default: the checkpoint's, else 1)")
+    args = p.parse_args(argv)
+    models, temperature = load_checkpoint(args.checkpoint)
+    if args.temperature is not None:
+        temperature = args.temperature
+    with open(args.manifest) as f:
+        manifest = json.load(f)
+    m = export(models, temperature, manifest, args.out)
+    print(f"wrote {args.out} (n_inputs={m['architecture']['nInputs']}, hidden={m['architecture']['hidden']}, "
+          f"ensemble={m['architecture']['ensemble']}, temperature={temperature:g})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Training loop of one reference network, ensemble prediction and temperature calibration."""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from .model import MortalityLSTM
+
+
+@dataclass
+class FitConfig:
+    hidden: int = 64
+    dropout: float = 0.5
+    lr: float = 2e-3
+    weight_decay: float = 1e-3
+    batch_size: int = 128
+    max_epochs: int = 14
+    patience: int = 4
+    pos_weight: float = 1.0
+    grad_clip: float = 1.0
+
+
+@dataclass
+class FitResult:
+    model: MortalityLSTM
+    best_epoch: int
+    best_val_auroc: float
+    history: list[dict] = field(default_factory=list)
+
+
+def predict_logits(models: list[MortalityLSTM], x: np.ndarray, lengths: np.ndarray, batch: int = 500) -> np.ndarray:
+    """Mean logit of the ensemble (what the exported graph computes before the temperature)."""
+    out = np.zeros(len(x), dtype=np.float64)
+    for m in models:
+        m.eval()
+        with torch.no_grad():
+            for i in range(0, len(x), batch):
+                out[i:i + batch] += m.forward_unpadded_gather(torch.from_numpy(x[i:i + batch]),
+                                                             torch.from_numpy(lengths[i:i + batch])).double().numpy()
+    return out / len(models)
+
+
+def fit_one(x: np.ndarray, lengths: np.ndarray, y: np.ndarray, x_val: np.ndarray, lengths_val: np.ndarray,
+            y_val: np.ndarray, cfg: FitConfig, seed: int, log=print, targets: np.ndarray | None = None) -> FitResult:
+    """Adam with decoupled weight decay, early stopping on validation AUROC (the best epoch's
+    weights are kept)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = MortalityLSTM(x.shape[2], cfg.hidden, cfg.dropout)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(cfg.pos_weight))
+    # `targets` (soft labels in [0, 1]) replace y in the loss when given: see train.py (distillation).
+    yt = torch.from_numpy((y if targets is None else targets).astype(np.float32))
+    xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
+    best = FitResult(model=copy.deepcopy(model), best_epoch=-1, best_val_auroc=-1.0)
+    stale = 0
+    for epoch in range(cfg.max_epochs):
+        started, cpu = time.time(), time.process_time()
+        model.train()
+        order = rng.permutation(len(x))
+        total = 0.0
+        for i in range(0, len(order), cfg.batch_size):
+            idx = torch.from_numpy(order[i:i + cfg.batch_size])
+            opt.zero_grad()
+            loss = loss_fn(model.forward_unpadded_gather(xt[idx], lt[idx]), yt[idx])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            total += float(loss) * len(idx)
+        val = roc_auc_score(y_val, predict_logits([model], x_val, lengths_val)) if len(np.unique(y_val)) > 1 else 0.0
+        entry = {"epoch": epoch, "loss": total / len(order), "valAuroc": float(val),
+                 "wallS": round(time.time() - started, 1), "cpuS": round(time.process_time() - cpu, 1)}
+        best.history.append(entry)
+        log(f"  seed {seed} epoch {epoch}: loss {entry['loss']:.4f} val AUROC {val:.4f} ({entry['wallS']} s)")
+        if val > best.best_val_auroc:
+            best.model, best.best_epoch, best.best_val_auroc = copy.deepcopy(model), epoch, float(val)
+            stale = 0
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    best.model.eval()
+    return best
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """Temperature T minimising the validation log loss of sigmoid(logit / T)."""
+    z = torch.tensor(logits, dtype=torch.float64)
+    yt = torch.tensor(y, dtype=torch.float64)
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z / torch.exp(log_t), yt)
+        loss.backward()
+        return loss
+    opt.step(closure)
+    return float(torch.exp(log_t))

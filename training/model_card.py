@@ -1,0 +1,222 @@
+"""Writes model-card.md from the manifest and the held-out metrics of a training run."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ci(m: dict[str, Any]) -> str:
+    lo, hi = m["aurocCi95"]
+    return f"{m['auroc']:.3f} ({lo:.3f}-{hi:.3f})"
+
+
+_ORDER = ["<50", "50-64", "65-79", ">=80", "<24", "24-47", "48", "unknown"]
+
+
+def _subgroup_table(groups: dict[str, Any]) -> list[str]:
+    lines = ["| subgroup | stays | deaths | AUROC (95% CI) |", "| --- | ---: | ---: | --- |"]
+    order = sorted(groups, key=lambda k: (_ORDER.index(k) if k in _ORDER else -1, k))
+    for name in order:
+        g = groups[name]
+        auroc = "too few deaths" if g["auroc"] is None else _ci(g)
+        lines.append(f"| {name} | {g['n']} | {g['deaths']} | {auroc} |")
+    return lines
+
+
+def _networks(manifest: dict[str, Any]) -> str:
+    k = manifest["architecture"].get("ensemble", 1)
+    return "One stacked LSTM" if k == 1 else f"{k} stacked LSTMs averaged"
+
+
+def _alternatives(alt: dict[str, Any] | None) -> list[str]:
+    """The candidates compared on the validation split, and the larger ensemble set aside for its cost."""
+    if not alt:
+        return []
+    lines = ["## Alternatives considered", "", alt["selection"], "",
+             "| candidate (validation split) | networks | cost (x one LSTM(64)) | seeds | mean validation AUROC |",
+             "| --- | ---: | ---: | ---: | --- |"]
+    for r in alt["validation"]:
+        sd = f" (sd {r['valAurocSd']:.3f})" if r.get("valAurocSd") is not None else ""
+        lines.append(f"| {r['run']} | {r['networks']} | {r['cost']:g} | {r['seeds']} | {r['valAuroc']:.4f}{sd} |")
+    e = alt.get("largerEnsemble")
+    if e:
+        h = e["heldOut"]
+        lines += ["", f"**{e['networks']}-network ensemble (version {e['version']}, not shipped).** Validation AUROC "
+                  f"{e['validationAuroc']:.3f}; held-out test AUROC {_ci(h)}, AUPRC {h['auprc']:.3f}, Brier {h['brier']:.4f}, "
+                  f"ECE {h['ece']:.4f} (trees on the same split {e['gbtHeldOutAuroc']:.3f}). {e['why']}"]
+    return lines + [""]
+
+
+def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any], split: dict[str, list[str]]) -> None:
+    split = {k: split[k] for k in ("train", "validation", "test")}
+    lstm, gbt = metrics["lstm"], metrics["gbt"]
+    dr, gdr = lstm["decisionRule"], gbt["decisionRule"]
+    arch = manifest["architecture"]
+    hp = manifest["provenance"]["training"]["hyperparameters"]
+    t = metrics["timing"]
+    delta = metrics["lstmMinusGbtAuroc"]
+    variables = ", ".join(v["name"] for v in manifest["variables"])
+    lines = [
+        f"# Model card: {manifest['name']} {manifest['version']}",
+        "",
+        "In-hospital mortality risk of an adult ICU stay from its first 1 to 48 hours of hourly vital signs and",
+        f"laboratory values. {_networks(manifest)}, exported to ONNX; the probability is calibrated (0-1).",
+        "",
+        "## Intended use",
+        "",
+        "- **What it does:** estimates the probability that an adult patient dies in hospital, from the hours of the",
+        "  ICU stay seen so far (up to the first 48), for risk stratification, audit, research and decision support.",
+        "- **Intended users:** ICU clinicians and clinical informatics teams, through the service's API, FHIR",
+        "  RiskAssessment or CDS Hooks card, after local validation and a silent (shadow) period.",
+        "- **Not intended for:** replacing clinical judgement; decisions to withhold or withdraw treatment; triage",
+        "  of individual patients without a clinician; children (trained on ages 15 and over); patients outside",
+        "  intensive care; stays longer than 48 hours (only the last 48 hourly rows are used).",
+        "- The probability is a number between 0 and 1 (FHIR `probabilityDecimal`), not a percentage.",
+        "",
+        "## Training data",
+        "",
+        f"PhysioNet/Computing in Cardiology Challenge 2012, sets a and c: {sum(len(v) for v in split.values()):,} ICU",
+        "stays (coronary, cardiac-surgery, medical and surgical units of one Boston hospital, 2001-2008, from",
+        f"MIMIC-II), the first 48 hours, with the in-hospital outcome (mortality {100 * metrics['mortality']:.1f}%).",
+        "The third challenge set is sealed and was not used.",
+        "",
+        f"> {manifest['provenance']['citation']} Licence: Open Data Commons Attribution License v1.0 (ODC-By 1.0).",
+        "",
+        f"Split (seed {manifest['provenance']['splits']['seed']}, stratified by outcome and set, record ids in",
+        f"`split.json`): training {len(split['train'])}, validation {len(split['validation'])} (early stopping,",
+        f"calibration, decision threshold), held-out test {len(split['test'])} (used once, for the numbers below).",
+        "",
+        "## Inputs and preprocessing",
+        "",
+        f"Time series ({len(manifest['variables'])}): {variables}. Statics: age, sex, ICU type, height (weight is the",
+        "hour-0 value of the Weight series). Each stay is binned into hourly rows (last value in the hour; urine",
+        "summed). The input tensor (models/README.md) holds, per hour and variable, the z-score of the latest",
+        "value (forward fill, training mean before the first), an observed-this-hour mask, and the hours since",
+        f"the last observation (capped at {manifest['deltaCap']}, scaled to 0-1); then the statics, repeated on every",
+        f"hour ({arch['nInputs']} inputs). Statics are repeated per hour, not fed to the head, so that the graph keeps",
+        "one input tensor and the recurrent state can combine them with the trajectory from the first hour.",
+        "Normalisation statistics come from the training split only.",
+        "",
+        "Raw records are cleaned as models/README.md (\"Raw record cleaning\") lists: `-1` and impossible values",
+        "(outside the manifest bounds, e.g. zero blood pressures) dropped, temperatures in degF, FiO2 in percent and",
+        "pH without its decimal point converted, observations after 48:00 dropped.",
+        "",
+        "## Model",
+        "",
+        f"{arch['ensemble']} reference networks (different seeds) averaged on the logit scale inside one ONNX graph:",
+        f"each is `LSTM({arch['nInputs']}, {arch['hidden']}, 2 layers)` over each stay's own length (packed sequences /",
+        "ONNX `sequence_lens`), the last layer's final hidden state, dropout, `Linear(hidden, 32)`, ReLU,",
+        f"`Linear(32, 1)`. Training: AdamW (lr {hp['lr']}, weight decay {hp['weight_decay']}), batch {hp['batch_size']},",
+        f"dropout {hp['dropout']}, unweighted binary cross-entropy, at most {hp['max_epochs']} epochs with early stopping",
+        f"on validation AUROC (patience {hp['patience']}). "
+        + (f"Distillation: each stay's training target is {1 - hp['distill']:.2f} x its label + {hp['distill']:.2f} x the "
+           "out-of-fold probability of the gradient-boosted trees (5 folds of the training split, so no stay's own "
+           "label leaks into its soft target); the trees are not part of the shipped model. "
+           if hp.get("distill", 0) > 0 else "")
+        + "Calibration: temperature scaling on the validation split",
+        f"(T = {manifest['calibration']['temperature']:.3f}), folded into the graph.",
+        "",
+        "## Held-out performance",
+        "",
+        f"Test split: {lstm['n']} stays, {lstm['deaths']} deaths. 95% intervals: {metrics.get('bootstrapResamples', 1000)}"
+        " bootstrap resamples of stays.",
+        "",
+        "| model | AUROC (95% CI) | AUPRC | Brier | ECE |",
+        "| --- | --- | ---: | ---: | ---: |",
+        f"| **LSTM, {_networks(manifest).lower()} (this model)** | {_ci(lstm)} | {lstm['auprc']:.3f} | {lstm['brier']:.4f} | {lstm['ece']:.4f} |",
+        f"| gradient-boosted trees on summary statistics ({gbt['trees']} trees) | {_ci(gbt)} | {gbt['auprc']:.3f} | "
+        f"{gbt['brier']:.4f} | {gbt['ece']:.4f} |",
+        f"| SAPS-I (outcome file), {metrics['saps1']['n']} stays with a score | {_ci(metrics['saps1'])} | "
+        f"{metrics['saps1']['auprc']:.3f} | - | - |",
+        f"| SOFA (outcome file), {metrics['sofa']['n']} stays with a score | {_ci(metrics['sofa'])} | "
+        f"{metrics['sofa']['auprc']:.3f} | - | - |",
+        f"| LSTM, only the six bedside vitals (HR, SaO2, MAP, RespRate, Temp, Lactate; all else missing) | "
+        f"{_ci(metrics['vitalsOnly'])} | {metrics['vitalsOnly']['auprc']:.3f} | - | - |",
+        f"| LSTM, the six vitals plus age, sex, ICU type, height | {_ci(metrics['vitalsPlusStatics'])} | "
+        f"{metrics['vitalsPlusStatics']['auprc']:.3f} | - | - |",
+        "",
+        f"On the stays with a SAPS-I score the LSTM's AUROC is {metrics['saps1']['lstmAurocSameStays']:.3f}; with a",
+        f"SOFA score, {metrics['sofa']['lstmAurocSameStays']:.3f}. LSTM minus trees, paired bootstrap:",
+        f"{delta['delta']:+.3f} (95% CI {delta['ci95Low']:+.3f} to {delta['ci95High']:+.3f}).",
+        ("**The LSTM does not beat the trees on this split:** the interval of the difference includes 0, so the two"
+         " rank stays equally well here" if delta["ci95Low"] <= 0 <= delta["ci95High"] else
+         ("The LSTM ranks stays better than the trees (the interval excludes 0)" if delta["delta"] > 0 else
+          "**The trees rank stays better than the LSTM** (the interval excludes 0)"))
+        + f"; the LSTM's probabilities are {'better' if lstm['ece'] < gbt['ece'] else 'not better'} calibrated "
+        f"(ECE {lstm['ece']:.3f} against {gbt['ece']:.3f}).",
+        "With only the six bedside vitals the model loses most of its discrimination: the laboratory values, GCS and",
+        "the statics carry much of the signal, so a caller that sends vitals alone gets a weak score.",
+        "",
+        "**Decision rule.** The challenge scored binary predictions by min(sensitivity, PPV). The threshold that",
+        f"maximises it on the validation split is {dr['threshold']:.3f} (`decisionThreshold` in the manifest). On the",
+        f"test split: sensitivity {dr['sensitivity']:.3f}, PPV {dr['ppv']:.3f}, specificity {dr['specificity']:.3f},",
+        f"min(Se, PPV) {dr['challengeScore']:.3f} (trees at their own validation threshold: Se {gdr['sensitivity']:.3f},",
+        f"PPV {gdr['ppv']:.3f}).",
+        "",
+        "## Calibration",
+        "",
+        f"Mean predicted risk {lstm['meanPredicted']:.3f} against an observed rate of {lstm['observedRate']:.3f};",
+        f"calibration intercept {lstm['calibrationIntercept']:+.3f} and slope {lstm['calibrationSlope']:.3f} (ideal 0 and 1);",
+        f"expected calibration error {lstm['ece']:.4f} (10 equal-width bins).",
+        "",
+        "![reliability](reliability.png)",
+        "",
+        "| predicted | stays | mean predicted | observed |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for r in metrics["reliability"]:
+        lines.append(f"| {r['binLow']:.1f}-{r['binHigh']:.1f} | {r['n']} | {r['meanPredicted']:.3f} | {r['observedRate']:.3f} |")
+    lines += ["", "## Subgroups (held-out test split)", ""]
+    titles = {"icuType": "ICU type", "sex": "Sex", "ageBand": "Age band (years)", "sourceSet": "Challenge set",
+              "hoursObserved": "Hours of data"}
+    for key, title in titles.items():
+        lines += [f"**{title}**", ""] + _subgroup_table(metrics["subgroups"][key]) + [""]
+    lines += _alternatives(metrics.get("alternativesConsidered"))
+    lines += [
+        "## Limitations",
+        "",
+        "- Single centre (Beth Israel Deaconess Medical Center, Boston), stays from 2001 to 2008: practice, case mix",
+        "  and charting have changed since; performance elsewhere is unknown. **No external validation** has been done.",
+        "- SaO2 is the arterial blood-gas saturation; the data have no pulse-oximetry SpO2. Feeding SpO2 as SaO2 is a",
+        "  shift in the input distribution that was not tested.",
+        "- Invasive and non-invasive blood pressures are separate inputs, as charted then.",
+        "- Scores are for the first 48 hours only; the model was trained on whole 48-hour windows, and short stays",
+        "  (see \"Hours of data\" above) are few in the data.",
+        "- Missingness carries information here (a lab not ordered says something about the patient); a site with",
+        "  different ordering habits can see different scores for similar patients.",
+        "- Calibration was fitted on this population's 14% mortality; recalibrate locally before relying on",
+        "  absolute risks.",
+        "- Outcomes are in-hospital death only; withdrawal-of-care practices shape them.",
+        "",
+        "## How to reproduce",
+        "",
+        "```sh",
+        "# data: ../shared/data/physionet2012/ (set-a.tar.gz, set-c.tar.gz, Outcomes-a.txt, Outcomes-c.txt)",
+        f"{manifest['provenance']['training']['command'].strip()}   # or: npm run train",
+        "```",
+        "",
+        f"Fixed seed {manifest['provenance']['training']['seed']}; this run took {t['totalS'] / 60:.1f} minutes of wall "
+        f"time on {t['cpuCount']} CPU cores shared with other jobs (Python {t['python']}, PyTorch {t['torch']}; "
+        f"networks trained two at a time, one thread each).",
+        "The command rewrites this folder (model.onnx, manifest.json, model-card.md, metrics.json, reliability.png,",
+        "split.json) and test/fixtures/skew/. Full numbers are in `metrics.json`.",
+        "",
+    ]
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Rewrites model-card.md of a model folder from its manifest.json, metrics.json and split.json."""
+    import argparse
+    import json
+    import os
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("model_dir")
+    args = p.parse_args(argv)
+    load = lambda name: json.load(open(os.path.join(args.model_dir, name)))  # noqa: E731
+    write_model_card(os.path.join(args.model_dir, "model-card.md"), load("manifest.json"), load("metrics.json"),
+                     load("split.json"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""ONNX Runtime (onnxruntime-node) against PyTorch's packed-sequence forward pass."""
+import json
+import os
+
+import numpy as np
+import onnx
+import torch
+
+from training.export import build_onnx, main as export_main
+from training.model import MortalityLSTM, save_checkpoint
+from training.make_fixtures import TINY_DIR, tiny_manifest
+
+from .ort import run_onnx
+
+
+def random_batch(n_inputs, stays, max_len, seed):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, max_len + 1, (stays,), generator=g)
+    lengths[0] = max_len  # the padded time axis is as long as the longest stay
+    lengths[1] = 1
+    x = torch.randn(stays, max_len, n_inputs, generator=g)
+    x = torch.round(x * 1e5) / 1e5
+    for b, n in enumerate(lengths.tolist()):
+        x[b, n:] = 0
+    return x, lengths
+
+
+def test_onnx_matches_pytorch_on_random_lengths(tmp_path):
+    torch.manual_seed(3)
+    model = MortalityLSTM(121, hidden=16, dropout=0.3).eval()
+    path = str(tmp_path / "m.onnx")
+    onnx.save(build_onnx([model], temperature=1.7), path)
+    x, lengths = random_batch(121, 40, 48, seed=11)
+    with torch.no_grad():
+        expected = model.predict_proba(x, lengths, 1.7).numpy()
+    got = run_onnx(path, x.numpy(), lengths.numpy())
+    assert got.shape == expected.shape
+    assert np.max(np.abs(got - expected)) <= 1e-5
+
+
+def test_padding_past_each_length_does_not_change_the_output(tmp_path):
+    torch.manual_seed(4)
+    model = MortalityLSTM(121, hidden=8).eval()
+    path = str(tmp_path / "m.onnx")
+    onnx.save(build_onnx([model]), path)
+    x, lengths = random_batch(121, 10, 20, seed=5)
+    noisy = x.clone()
+    for b, n in enumerate(lengths.tolist()):
+        noisy[b, n:] = 9.0
+    assert np.max(np.abs(run_onnx(path, x.numpy(), lengths.numpy()) - run_onnx(path, noisy.numpy(), lengths.numpy()))) == 0
+
+
+def test_ensemble_graph_averages_member_logits_before_the_temperature(tmp_path):
+    torch.manual_seed(5)
+    models = [MortalityLSTM(121, hidden=8).eval() for _ in range(3)]
+    path = str(tmp_path / "m.onnx")
+    onnx.save(build_onnx(models, temperature=0.8), path)
+    x, lengths = random_batch(121, 12, 30, seed=6)
+    with torch.no_grad():
+        logits = torch.stack([m(x, lengths) for m in models]).mean(0)
+        expected = torch.sigmoid(logits / 0.8).numpy()
+    assert np.max(np.abs(run_onnx(path, x.numpy(), lengths.numpy()) - expected)) <= 1e-5
+
+
+def test_export_cli_turns_a_checkpoint_and_manifest_into_a_model_package(tmp_path):
+    torch.manual_seed(6)
+    model = MortalityLSTM(121, hidden=12).eval()
+    ckpt = tmp_path / "ckpt.pt"
+    save_checkpoint(str(ckpt), [model], temperature=1.2)
+    manifest = tiny_manifest()
+    manifest["architecture"]["nInputs"] = 0
+    (tmp_path / "in.json").write_text(json.dumps(manifest))
+    out = tmp_path / "pkg"
+    export_main(["--checkpoint", str(ckpt), "--manifest", str(tmp_path / "in.json"), "--out", str(out)])
+    written = json.loads((out / "manifest.json").read_text())
+    assert written["architecture"]["nInputs"] == 121
+    assert written["architecture"]["hidden"] == 12
+    assert written["calibration"]["temperature"] == 1.2
+    x, lengths = random_batch(121, 5, 7, seed=8)
+    with torch.no_grad():
+        expected = model.predict_proba(x, lengths, 1.2).numpy()
+    assert np.max(np.abs(run_onnx(str(out / "model.onnx"), x.numpy(), lengths.numpy()) - expected)) <= 1e-5
+
+
+def test_export_accepts_a_bare_state_dict_of_the_reference_class(tmp_path):
+    torch.manual_seed(7)
+    model = MortalityLSTM(121, hidden=10).eval()
+    torch.save(model.state_dict(), tmp_path / "sd.pt")
+    (tmp_path / "in.json").write_text(json.dumps(tiny_manifest()))
+    export_main(["--checkpoint", str(tmp_path / "sd.pt"), "--manifest", str(tmp_path / "in.json"),
+                 "--out", str(tmp_path / "pkg")])
+    x, lengths = random_batch(121, 4, 5, seed=9)
+    with torch.no_grad():
+        expected = model.predict_proba(x, lengths).numpy()
+    assert np.max(np.abs(run_onnx(str(tmp_path / "pkg" / "model.onnx"), x.numpy(), lengths.numpy()) - expected)) <= 1e-5
+
+
+def test_tiny_model_fixture_reproduces_its_pytorch_reference():
+    ref = json.loads(open(os.path.join(TINY_DIR, "pytorch-reference.json")).read())
+    assert sorted(set(ref["lengths"])) == list(range(1, 49))
+    got = run_onnx(os.path.join(TINY_DIR, "model.onnx"), np.array(ref["x"]), np.array(ref["lengths"]))
+    assert np.max(np.abs(got - np.array(ref["probability"]))) <= 1e-5

@@ -1,0 +1,52 @@
+"""test/fixtures/skew/ must still be what the Python pipeline produces from its records, and
+the shipped ONNX model must give the PyTorch probabilities it holds."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from training.physionet import bin_observations, parse_record
+from training.preprocess import preprocess
+
+from .ort import ROOT, run_onnx
+
+SKEW = os.path.join(ROOT, "test", "fixtures", "skew")
+
+
+@pytest.fixture(scope="module")
+def expected():
+    path = os.path.join(SKEW, "expected.json")
+    if not os.path.isfile(path):
+        pytest.skip("test/fixtures/skew/expected.json not generated yet (python3 -m training.train)")
+    with open(path) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def manifest(expected):
+    with open(os.path.join(ROOT, expected["model"]["dir"], "manifest.json")) as f:
+        return json.load(f)
+
+
+def test_records_still_clean_bin_and_preprocess_to_the_fixture(expected, manifest):
+    names = [v["name"] for v in manifest["variables"]]
+    for rec in expected["records"]:
+        with open(os.path.join(SKEW, rec["file"])) as f:
+            parsed = parse_record(f.read(), manifest)
+        rows = bin_observations(parsed.observations, manifest)
+        assert parsed.statics == rec["statics"], rec["file"]
+        assert [{n: r.get(n) for n in names} for r in rows] == rec["rows"], rec["file"]
+        np.testing.assert_allclose(preprocess(rows, parsed.statics, manifest), np.array(rec["x"]), atol=1e-12)
+
+
+def test_shipped_onnx_model_matches_the_pytorch_probabilities(expected):
+    model = os.path.join(ROOT, expected["model"]["dir"], "model.onnx")
+    recs = expected["records"]
+    longest = max(r["hours"] for r in recs)
+    width = len(recs[0]["x"][0])
+    x = np.zeros((len(recs), longest, width))
+    for i, r in enumerate(recs):
+        x[i, : r["hours"]] = np.array(r["x"])
+    got = run_onnx(model, x, np.array([r["hours"] for r in recs]))
+    assert np.max(np.abs(got - np.array([r["probability"] for r in recs]))) <= 1e-5

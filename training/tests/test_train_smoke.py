@@ -1,0 +1,53 @@
+"""One epoch of the whole training command on synthetic records written here (no real data)."""
+import io
+import json
+import os
+import tarfile
+
+import numpy as np
+
+from training import train
+from training.make_fixtures import _desc, _random_stay, _record
+
+
+def write_synthetic_data(folder, per_set=40, seed=1):
+    rng = np.random.default_rng(seed)
+    rid = 200000
+    for s in ("a", "c"):
+        outcomes = ["RecordID,SAPS-I,SOFA,Length_of_stay,Survival,In-hospital_death"]
+        with tarfile.open(os.path.join(folder, f"set-{s}.tar.gz"), "w:gz") as tar:
+            for i in range(per_set):
+                rid += 1
+                died = int(i % 4 == 0)
+                text = _record(_desc(rid, age=str(int(rng.integers(20, 90))), gender=str(i % 2), icu=str(1 + i % 4)),
+                               _random_stay(rng, int(rng.integers(2, 9))))
+                data = text.encode()
+                info = tarfile.TarInfo(f"set-{s}/{rid}.txt")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+                outcomes.append(f"{rid},{int(rng.integers(5, 25))},{int(rng.integers(0, 15)) if i % 5 else -1},"
+                                f"10,-1,{died}")
+        with open(os.path.join(folder, f"Outcomes-{s}.txt"), "w") as f:
+            f.write("\n".join(outcomes) + "\n")
+
+
+def test_training_runs_end_to_end_and_writes_a_model_package(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_synthetic_data(str(data))
+    out = tmp_path / "model"
+    metrics = train.main(["--data", str(data), "--cache", str(tmp_path / "cache"), "--out", str(out),
+                          "--members", "2", "--max-epochs", "1", "--hidden", "8", "--bootstrap", "20",
+                          "--threads", "1", "--no-skew", "--version", "0.0.1-smoke"])
+    for name in ("model.onnx", "manifest.json", "model-card.md", "metrics.json", "reliability.png", "split.json"):
+        assert (out / name).is_file(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["architecture"]["nInputs"] == 121
+    assert manifest["architecture"]["ensemble"] == 2
+    assert manifest["provenance"]["licence"] == "ODC-By 1.0"
+    hr = next(v for v in manifest["variables"] if v["name"] == "HR")
+    assert 60 < hr["mean"] < 120 and hr["std"] > 0
+    split = json.loads((out / "split.json").read_text())
+    ids = split["train"] + split["validation"] + split["test"]
+    assert len(ids) == len(set(ids)) == 80
+    assert 0.0 <= metrics["lstm"]["auroc"] <= 1.0
