@@ -116,10 +116,13 @@ async function runStream(input: string, modelsRoot: string, intraOpThreads: numb
     const started = performance.now();
     let lines = 0;
     let errors = 0;
-    await new Promise<void>((resolveDone, reject) => {
+    await new Promise<void>((resolveDone, rejectRun) => {
+      // Say how far the stream got: a failure after minutes is otherwise hard to place.
+      const reject = (error: Error): void => rejectRun(new Error(`the stream failed after ${lines} lines and ${((performance.now() - started) / 1000).toFixed(1)} s: ${error.message}`));
       const url = new URL('/v1/predict/stream', server.url);
       const req = request(url, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'x-api-key': server.apiKey } }, (res) => {
         if (res.statusCode !== 200) reject(new Error(`stream answered ${res.statusCode}`));
+        res.on('aborted', () => reject(new Error('the server aborted the response')));
         // Count answers without parsing them: the client shares the CPU with the server.
         res.on('data', (chunk: Buffer) => {
           for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++;

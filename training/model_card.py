@@ -122,7 +122,7 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
         "",
         "| model | AUROC (95% CI) | AUPRC | Brier | ECE |",
         "| --- | --- | ---: | ---: | ---: |",
-        f"| **LSTM, {_networks(manifest).lower()} (this model)** | {_ci(lstm)} | {lstm['auprc']:.3f} | {lstm['brier']:.4f} | {lstm['ece']:.4f} |",
+        f"| **LSTM, {manifest['architecture'].get('ensemble', 1)} network(s) averaged (this model)** | {_ci(lstm)} | {lstm['auprc']:.3f} | {lstm['brier']:.4f} | {lstm['ece']:.4f} |",
         f"| gradient-boosted trees on summary statistics ({gbt['trees']} trees) | {_ci(gbt)} | {gbt['auprc']:.3f} | "
         f"{gbt['brier']:.4f} | {gbt['ece']:.4f} |",
         f"| SAPS-I (outcome file), {metrics['saps1']['n']} stays with a score | {_ci(metrics['saps1'])} | "
@@ -196,7 +196,11 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
         "",
         f"Fixed seed {manifest['provenance']['training']['seed']}; this run took {t['totalS'] / 60:.1f} minutes of wall "
         f"time on {t['cpuCount']} CPU cores shared with other jobs (Python {t['python']}, PyTorch {t['torch']}; "
-        f"networks trained two at a time, one thread each).",
+        + (f"the networks were taken from `{manifest['provenance']['training']['reusedNetworksFrom']}`, an earlier run "
+           "of the same seeds, data and hyperparameters; training is deterministic, so the command above gives the "
+           "same networks)."
+           if manifest["provenance"]["training"].get("reusedNetworksFrom") else
+           "networks trained two at a time, one thread each)."),
         "The command rewrites this folder (model.onnx, manifest.json, model-card.md, metrics.json, reliability.png,",
         "split.json) and test/fixtures/skew/. Full numbers are in `metrics.json`.",
         "",

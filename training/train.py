@@ -190,8 +190,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"reusing the first {len(seeds)} networks of {args.reuse_checkpoint}", flush=True)
         results = []
         for m in reused[:len(seeds)]:
-            val = float(roc_auc_score(y_va, predict_logits([m], x_va, l_va)))
-            results.append((m.state_dict(), None, val, [{"reusedFrom": os.path.relpath(args.reuse_checkpoint, ROOT)}]))
+            member_val = float(roc_auc_score(y_va, predict_logits([m], x_va, l_va)))
+            results.append((m.state_dict(), None, member_val, [{"reusedFrom": os.path.relpath(args.reuse_checkpoint, ROOT)}]))
     elif args.jobs > 1 and len(seeds) > 1:
         # Members are independent: one process per core, one thread each (fork shares the arrays).
         ctx = multiprocessing.get_context("fork")
