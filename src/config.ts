@@ -32,8 +32,12 @@ export const envSchema = z.object({
   /** Watch MODEL_DIR/MODEL_NAME and reload when a new version appears. */
   MODEL_WATCH: bool.default(false),
   EXECUTION_PROVIDERS: providers.default(['cpu']),
-  /** Intra-op threads of each inference session; total across workers should stay <= cores. */
-  INTRA_OP_THREADS: int(1, 256).default(Math.max(1, availableParallelism())),
+  /**
+   * Intra-op threads of each inference session; total across workers should stay <= cores.
+   * Default cores - 1: the event loop parses, validates and builds tensors the whole time, and
+   * a pool as wide as the machine fights it for the same cores (bench/RESULTS.md, HTTP section).
+   */
+  INTRA_OP_THREADS: int(1, 256).default(Math.max(1, availableParallelism() - 1)),
   ENGINE_WORKERS: int(1, 64).default(1),
   /** Let idle ONNX Runtime threads spin: lower latency, but they take CPU from the event loop. */
   ENGINE_ALLOW_SPINNING: bool.default(false),

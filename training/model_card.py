@@ -198,7 +198,9 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
         f"time on {t['cpuCount']} CPU cores shared with other jobs (Python {t['python']}, PyTorch {t['torch']}; "
         + (f"the networks were taken from `{manifest['provenance']['training']['reusedNetworksFrom']}`, an earlier run "
            "of the same seeds, data and hyperparameters; training is deterministic, so the command above gives the "
-           "same networks)."
+           "same networks"
+           + (f": a from-scratch run of it took {t['fromScratch']['totalS'] / 60:.1f} minutes and wrote a byte-identical "
+              "model.onnx)." if t.get("fromScratch", {}).get("identicalOnnx") else ").")
            if manifest["provenance"]["training"].get("reusedNetworksFrom") else
            "networks trained two at a time, one thread each)."),
         "The command rewrites this folder (model.onnx, manifest.json, model-card.md, metrics.json, reliability.png,",
