@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { defaultModelPath, measureEngineThroughput } from './engine.js';
 import { benchModelDir, startServer } from './http.js';
 import { syntheticPatient } from './payload.js';
-import { cliEngineThreads } from '../src/cli/model.js';
+import { defaultEngineThreads } from '../src/inference/engine.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -163,14 +163,14 @@ export async function measureCliAndStream(opts: CliStreamBenchOptions = {}): Pro
     });
     const row = engine.throughput[0]!;
     const cli = await runCli(input, join(work, 'scores.csv'), modelDir);
-    const stream = await runStream(input, models.dir, cliEngineThreads());
+    const stream = await runStream(input, models.dir, defaultEngineThreads().intraOpThreads);
     return {
       stays,
       hours,
       fixtureModel: models.fixture,
       inputMiB: bytes / 2 ** 20,
       raw: { staysPerSecond: row.staysPerSecond, batchSize: rawBatchSize, workers: engine.workers, intraOpThreads: engine.intraOpThreads, provider: engine.provider },
-      pipelineThreads: cliEngineThreads(),
+      pipelineThreads: defaultEngineThreads().intraOpThreads,
       cli,
       stream,
     };

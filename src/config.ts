@@ -1,5 +1,5 @@
-import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { defaultEngineThreads } from './inference/engine.js';
 import { fhirEnvShape, toFhirConfig, type FhirConfig } from './fhir/config.js';
 import { authEnvShape, toAuthConfig, type AuthConfig } from './plugins/app/auth-config.js';
 
@@ -32,12 +32,8 @@ export const envSchema = z.object({
   /** Watch MODEL_DIR/MODEL_NAME and reload when a new version appears. */
   MODEL_WATCH: bool.default(false),
   EXECUTION_PROVIDERS: providers.default(['cpu']),
-  /**
-   * Intra-op threads of each inference session; total across workers should stay <= cores.
-   * Default cores - 1: the event loop parses, validates and builds tensors the whole time, and
-   * a pool as wide as the machine fights it for the same cores (bench/RESULTS.md, HTTP section).
-   */
-  INTRA_OP_THREADS: int(1, 256).default(Math.max(1, availableParallelism() - 1)),
+  /** Intra-op threads of each inference session; total across workers should stay <= cores. */
+  INTRA_OP_THREADS: int(1, 256).default(defaultEngineThreads().intraOpThreads),
   ENGINE_WORKERS: int(1, 64).default(1),
   /** Let idle ONNX Runtime threads spin: lower latency, but they take CPU from the event loop. */
   ENGINE_ALLOW_SPINNING: bool.default(false),

@@ -1,5 +1,4 @@
 import { stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBatch } from '../clinical/preprocess.js';
@@ -20,7 +19,7 @@ export const DEFAULT_MODEL_DIR = resolve(dirname(fileURLToPath(import.meta.url))
 export interface CliModelOptions {
   /** A model folder holding <version>/ folders (the highest version is used), or one version's folder. */
   modelDir?: string;
-  /** Intra-op threads of each ONNX Runtime session (default: cliEngineThreads()). */
+  /** Intra-op threads of each ONNX Runtime session (default: defaultEngineThreads()). */
   threads?: number;
   /** Inference worker threads, one session each (default 1). */
   workers?: number;
@@ -31,17 +30,6 @@ export interface CliModelOptions {
   logger: RepositoryLogger;
 }
 
-/**
- * A batch run keeps one core for reading, parsing and validating and gives the rest to
- * ONNX Runtime: the reader is busy the whole time, and an intra-op pool as wide as the
- * machine fights it for the same cores. Measured on the shared 2-core machine (5,000
- * 48-hour stays, the 8-member ensemble of models/icu-mortality/1.0.0, runs alternated):
- * 1 thread 539 and 389 stays/s, 2 threads 307 and 367, 2 workers x 1 thread 271 and 358
- * (and 482 MiB peak RSS against 355). --threads and --workers override it.
- */
-export function cliEngineThreads(cores: number = availableParallelism()): number {
-  return Math.max(1, cores - 1);
-}
 
 async function isFile(path: string): Promise<boolean> {
   try {
@@ -63,7 +51,8 @@ export async function locateModel(modelDir: string): Promise<{ root: string; nam
 
 export async function openModelRepository(opts: CliModelOptions): Promise<ModelRepository> {
   const where = await locateModel(opts.modelDir ?? DEFAULT_MODEL_DIR);
-  const workers = opts.workers ?? defaultEngineThreads().workers;
+  const defaults = defaultEngineThreads();
+  const workers = opts.workers ?? defaults.workers;
   const repository = new ModelRepository({
     ...where,
     logger: opts.logger,
@@ -74,7 +63,7 @@ export async function openModelRepository(opts: CliModelOptions): Promise<ModelR
         outputName: files.manifest.onnx.output,
         providers: ['cpu'],
         workers,
-        intraOpThreads: opts.threads ?? cliEngineThreads(),
+        intraOpThreads: opts.threads ?? defaults.intraOpThreads,
         logger: opts.logger,
       }),
     createBatcher: (engine, files) =>

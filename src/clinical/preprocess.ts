@@ -48,9 +48,7 @@ function writeStay(manifest: Manifest, norm: Normalisation, patient: ValidPatien
   const first = hours - T;
   const cap = manifest.deltaCap;
   const { mean, std } = norm;
-  // Per variable: the normalised last observation (forward fill), whether one was seen, hours since.
-  // Kept normalised so an hour without an observation copies it instead of recomputing it.
-  const lastNorm = new Float64Array(V);
+  const last = new Float64Array(V);
   const seen = new Uint8Array(V);
   const delta = new Float64Array(V);
   fillStatics(manifest.statics, patient, statics);
@@ -59,17 +57,16 @@ function writeStay(manifest: Manifest, norm: Normalisation, patient: ValidPatien
     const row = (first + t) * V;
     for (let v = 0; v < V; v++) {
       const value = values[row + v] as number;
-      if (value === value) {
-        // observed (not NaN)
-        lastNorm[v] = (value - (mean[v] as number)) / (std[v] as number);
+      const observed = !Number.isNaN(value);
+      if (observed) {
+        last[v] = value;
         seen[v] = 1;
         delta[v] = 0;
-        x[base + V + v] = 1;
       } else {
         delta[v] = (delta[v] as number) + 1;
       }
-      // x is zero-filled: unseen values and absent masks need no write.
-      if (seen[v]) x[base + v] = lastNorm[v] as number;
+      x[base + v] = seen[v] ? ((last[v] as number) - (mean[v] as number)) / (std[v] as number) : 0;
+      x[base + V + v] = observed ? 1 : 0;
       x[base + 2 * V + v] = Math.min(delta[v] as number, cap) / cap;
     }
     x.set(statics, base + 3 * V);

@@ -67,9 +67,14 @@ export interface Engine {
   close(): Promise<void>;
 }
 
-/** Defaults for a machine: one worker using every core (measured best on 2 cores; see bench/RESULTS.md). */
+/**
+ * Defaults for a machine: one worker, and one core left to the event loop, which parses,
+ * validates and builds tensors the whole time while an intra-op pool as wide as the machine
+ * fights it for the same cores. Measured on 2 cores (bench/RESULTS.md): the service with 1
+ * thread beat 2 in 4 of 4 interleaved pairs (+7% to +37%), and so did the CLI.
+ */
 export function defaultEngineThreads(cores: number = availableParallelism()): { workers: number; intraOpThreads: number } {
-  return { workers: 1, intraOpThreads: Math.max(1, cores) };
+  return { workers: 1, intraOpThreads: Math.max(1, cores - 1) };
 }
 
 export async function createEngine(opts: EngineOptions): Promise<Engine> {
