@@ -26,8 +26,8 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 export interface CliStreamBenchOptions {
   stays?: number;
   hours?: number;
-  /** Engine batch size of the raw measurement (the CLI's default batch). */
-  rawBatchSize?: number;
+  /** Engine batch sizes of the raw measurement; the best of them is the reference. */
+  rawBatchSizes?: number[];
   /** A models root holding icu-mortality/<version>/ (default: the project's models/, else the tiny fixture). */
   modelsRoot?: string;
 }
@@ -146,7 +146,9 @@ async function runStream(input: string, modelsRoot: string, intraOpThreads: numb
 export async function measureCliAndStream(opts: CliStreamBenchOptions = {}): Promise<CliStreamBenchResult> {
   const stays = opts.stays ?? 100_000;
   const hours = opts.hours ?? 48;
-  const rawBatchSize = opts.rawBatchSize ?? 512;
+  // The reference is the engine's best, whatever batch size gives it (the pipelines' batch
+  // size is theirs to choose): 32 and 64 were the fastest on the 2-core machine, 512 the old CLI default.
+  const rawBatchSizes = opts.rawBatchSizes ?? [32, 64, 512];
   const models = opts.modelsRoot === undefined ? await benchModelDir() : { dir: resolve(opts.modelsRoot), fixture: false };
   const work = await mkdtemp(join(tmpdir(), 'bench-cohort-'));
   try {
@@ -156,12 +158,12 @@ export async function measureCliAndStream(opts: CliStreamBenchOptions = {}): Pro
     // The reference is the engine at its best layout (every core), not the pipelines' layout.
     const engine = await measureEngineThroughput({
       modelPath: models.fixture ? join(ROOT, 'test/fixtures/tiny-model/model.onnx') : opts.modelsRoot === undefined ? defaultModelPath() : await latestModelPath(modelDir),
-      batchSizes: [rawBatchSize],
+      batchSizes: rawBatchSizes,
       hours,
       minSeconds: 3,
       latencyRuns: 1,
     });
-    const row = engine.throughput[0]!;
+    const row = engine.throughput.reduce((best, r) => (r.staysPerSecond > best.staysPerSecond ? r : best));
     const cli = await runCli(input, join(work, 'scores.csv'), modelDir);
     const stream = await runStream(input, models.dir, defaultEngineThreads().intraOpThreads);
     return {
@@ -169,7 +171,7 @@ export async function measureCliAndStream(opts: CliStreamBenchOptions = {}): Pro
       hours,
       fixtureModel: models.fixture,
       inputMiB: bytes / 2 ** 20,
-      raw: { staysPerSecond: row.staysPerSecond, batchSize: rawBatchSize, workers: engine.workers, intraOpThreads: engine.intraOpThreads, provider: engine.provider },
+      raw: { staysPerSecond: row.staysPerSecond, batchSize: row.batchSize, workers: engine.workers, intraOpThreads: engine.intraOpThreads, provider: engine.provider },
       pipelineThreads: defaultEngineThreads().intraOpThreads,
       cli,
       stream,
@@ -182,19 +184,22 @@ export async function measureCliAndStream(opts: CliStreamBenchOptions = {}): Pro
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 /** The report block bench/index.ts prints. */
-export function formatCliStream(r: CliStreamBenchResult): string {
-  const pct = (x: number): string => `${fmt((x / r.raw.staysPerSecond) * 100, 1)}%`;
+export function formatCliStream(r: CliStreamBenchResult, bestRawOfRun = 0): string {
+  // The reference: the best raw figure of the whole run (bench/index.ts measures the engine too).
+  const raw = Math.max(r.raw.staysPerSecond, bestRawOfRun);
+  const pct = (x: number): string => `${fmt((x / raw) * 100, 1)}%`;
   const check = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
   const path = (label: string, p: PathResult): string =>
     `  ${label.padEnd(30)} ${fmt(p.staysPerSecond).padStart(8)} stays/s  ${pct(p.staysPerSecond).padStart(6)} of raw  (${fmt(p.stays)} stays in ${fmt(p.seconds, 1)} s; whole run ${fmt(p.wallSeconds, 1)} s)  peak RSS ${fmt(p.peakRssMiB)} MiB\n`;
   return (
     `cohort re-scoring (${fmt(r.stays)} synthetic ${r.hours}-hour stays, ${fmt(r.inputMiB)} MiB of NDJSON${r.fixtureModel ? ', TINY FIXTURE MODEL' : ''}):\n` +
-    `  ${'raw engine, batch '.concat(String(r.raw.batchSize)).padEnd(30)} ${fmt(r.raw.staysPerSecond).padStart(8)} stays/s  (${r.raw.provider}, ${r.raw.workers} worker x ${r.raw.intraOpThreads} threads)\n` +
+    `  ${'raw engine, best: batch '.concat(String(r.raw.batchSize)).padEnd(30)} ${fmt(r.raw.staysPerSecond).padStart(8)} stays/s  (${r.raw.provider}, ${r.raw.workers} worker x ${r.raw.intraOpThreads} threads)\n` +
+    (raw > r.raw.staysPerSecond ? `  (share of raw against the best raw engine figure of this run: ${fmt(raw)} stays/s)\n` : '') +
     `  (CLI and stream: engine with ${r.pipelineThreads} intra-op thread(s), one core left to read, parse and validate)\n` +
     path('CLI score --format ndjson', r.cli) +
     path('POST /v1/predict/stream', r.stream) +
-    `  [${check(r.cli.staysPerSecond >= 0.8 * r.raw.staysPerSecond)}] CLI >= 80% of raw engine\n` +
-    `  [${check(r.stream.staysPerSecond >= 0.8 * r.raw.staysPerSecond)}] stream >= 80% of raw engine\n` +
+    `  [${check(r.cli.staysPerSecond >= 0.8 * raw)}] CLI >= 80% of raw engine\n` +
+    `  [${check(r.stream.staysPerSecond >= 0.8 * raw)}] stream >= 80% of raw engine\n` +
     `  [${check(r.cli.peakRssMiB * 2 ** 20 < 500e6 && r.stream.peakRssMiB * 2 ** 20 < 500e6)}] peak RSS < 500 MB (CLI ${fmt(r.cli.peakRssMiB)} MiB, server ${fmt(r.stream.peakRssMiB)} MiB)\n`
   );
 }

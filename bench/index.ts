@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: in one run on this machine, the raw engine (stays/s at batch 1, 64, 512,
+ * `npm run bench`: in one run on this machine, the raw engine (stays/s at batch 1, 32, 64, 512,
  * 48 hours each), then end-to-end HTTP against a real server process on 127.0.0.1: batch
  * requests (256 stays each), single-stay latency at 1 and 64 concurrent clients, and the same
  * 64 clients against a server with maxBatchSize=1. Prints the figures and the targets.
@@ -15,10 +15,17 @@ const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maxim
 
 process.stdout.write(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), node ${process.version}, load average at start ${loadavg()[0]?.toFixed(1)}\n\n`);
 
-const engine = await measureEngineThroughput({ batchSizes: [1, 64, 512], hours: 48, minSeconds: Math.min(3, seconds) });
-process.stdout.write(`raw engine (${engine.modelPath}, ${engine.provider}, ${engine.workers} worker x ${engine.intraOpThreads} threads, ${engine.hours} h stays):\n`);
-for (const row of engine.throughput) process.stdout.write(`  batch ${String(row.batchSize).padStart(4)}: ${fmt(row.staysPerSecond).padStart(8)} stays/s  (${fmt(row.msPerBatch, 2)} ms/batch)\n`);
-const rawBest = Math.max(...engine.throughput.map((r) => r.staysPerSecond));
+const engine = await measureEngineThroughput({ batchSizes: [1, 32, 64, 512], hours: 48, minSeconds: Math.min(3, seconds) });
+// The reference must be the engine's honest best: the default layout leaves a core to the
+// event loop, so the layout with every core is measured too, at the batch sizes that win.
+const wide = availableParallelism() > engine.intraOpThreads
+  ? await measureEngineThroughput({ batchSizes: [32, 64], hours: 48, minSeconds: Math.min(3, seconds), intraOpThreads: availableParallelism(), latencyRuns: 1 })
+  : undefined;
+for (const r of [engine, ...(wide ? [wide] : [])]) {
+  process.stdout.write(`raw engine (${r.modelPath}, ${r.provider}, ${r.workers} worker x ${r.intraOpThreads} threads, ${r.hours} h stays):\n`);
+  for (const row of r.throughput) process.stdout.write(`  batch ${String(row.batchSize).padStart(4)}: ${fmt(row.staysPerSecond).padStart(8)} stays/s  (${fmt(row.msPerBatch, 2)} ms/batch)\n`);
+}
+const rawBest = Math.max(...engine.throughput.map((r) => r.staysPerSecond), ...(wide?.throughput.map((r) => r.staysPerSecond) ?? []));
 const rawBatch1 = engine.throughput.find((r) => r.batchSize === 1)?.staysPerSecond ?? Number.NaN;
 
 const http = await measureHttp({ seconds });
@@ -35,7 +42,7 @@ const ratio = http.batch.staysPerSecond / rawBest;
 const speedup = http.single64.staysPerSecond / http.single64NoBatching.staysPerSecond;
 const check = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
 process.stdout.write('\ntargets:\n');
-process.stdout.write(`  [${check(ratio >= 0.7)}] end-to-end batch / best raw engine = ${fmt(ratio * 100, 1)}% (>= 70%)\n`);
+process.stdout.write(`  [${check(ratio >= 0.7)}] end-to-end batch / best raw engine (${fmt(rawBest)} stays/s) = ${fmt(ratio * 100, 1)}% (>= 70%)\n`);
 process.stdout.write(`  [${check(http.single64.latencyMs.p99 <= 15)}] single-stay p99 at 64 clients = ${fmt(http.single64.latencyMs.p99, 1)} ms (<= 15 ms)\n`);
 process.stdout.write(`  [${check(speedup >= 5)}] dynamic batching speed-up at 64 clients = ${fmt(speedup, 1)}x over maxBatchSize=1 (>= 5x)\n`);
 process.stdout.write(`  (raw engine batch 1: ${fmt(rawBatch1)} stays/s)\n`);
@@ -44,4 +51,4 @@ process.stdout.write(
 );
 
 // Cohort re-scoring: CLI and POST /v1/predict/stream over BENCH_COHORT_STAYS (default 100,000) 48-hour stays.
-process.stdout.write(`\n${formatCliStream(await measureCliAndStream({ stays: Number(process.env.BENCH_COHORT_STAYS ?? 100_000) }))}`);
+process.stdout.write(`\n${formatCliStream(await measureCliAndStream({ stays: Number(process.env.BENCH_COHORT_STAYS ?? 100_000) }), rawBest)}`);

@@ -37,7 +37,8 @@ export const envSchema = z.object({
   ENGINE_WORKERS: int(1, 64).default(1),
   /** Let idle ONNX Runtime threads spin: lower latency, but they take CPU from the event loop. */
   ENGINE_ALLOW_SPINNING: bool.default(false),
-  MAX_BATCH_SIZE: int(1, 65536).default(256),
+  /** Stays per engine batch: 64 is about the fastest per stay on CPU (bench/RESULTS.md; 512 was 25% slower). */
+  MAX_BATCH_SIZE: int(1, 65536).default(64),
   MAX_QUEUE_DELAY_MS: z.coerce.number().min(0).max(1000).default(2),
   /** Stays waiting in the batcher's queue before new requests get 503. */
   MAX_QUEUE_SIZE: int(1, 10_000_000).default(16384),

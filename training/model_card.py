@@ -46,6 +46,39 @@ def _alternatives(alt: dict[str, Any] | None) -> list[str]:
     return lines + [""]
 
 
+def _prefix_limitation(hp: dict[str, Any]) -> list[str]:
+    """What the card says about short stays depends on whether training saw random prefixes."""
+    crop = hp.get("crop", 0) or 0
+    if crop > 0:
+        return [f"- Scores are for the first 48 hours only; in training {crop:.0%} of the stays of each batch were read only up to",
+                f"  a random hour between {hp.get('crop_min', 12)} and 48 (label unchanged), the rest whole; stays shorter than",
+                f"  {hp.get('crop_min', 12)} hours (see \"Hours of data\" above) are few in the data and were never simulated."]
+    return ["- Scores are for the first 48 hours only; the model was trained on whole 48-hour windows, and short stays",
+            "  (see \"Hours of data\" above) are few in the data."]
+
+
+def _scored_at_hour_table(metrics: dict[str, Any]) -> list[str]:
+    """Discrimination when every held-out stay is scored after its first h hours, as the service may be asked to."""
+    rows = metrics.get("scoredAtHour") or []
+    if not rows:
+        return []
+    out = ["", "Scored earlier in the stay (every held-out stay cut to its first h hours). \"Trees, whole stays\" are the",
+           "trees above, fitted on 48-hour summaries; \"trees, prefix-trained\" were fitted on the summaries of every",
+           "training stay cut to each of these hours and whole, the fair baseline for early scoring:", "",
+           "| hours of data | LSTM AUROC (95% CI) | trees, whole stays | trees, prefix-trained | LSTM minus prefix-trained trees (95% CI) |",
+           "| ---: | --- | --- | --- | --- |"]
+    for r in rows:
+        d = r["lstmMinusGbtPrefixTrainedAuroc"]
+        out.append(f"| {r['hours']} | {_ci(r['lstm'])} | {_ci(r['gbt'])} | {_ci(r['gbtPrefixTrained'])} | "
+                   f"{d['delta']:+.3f} ({d['ci95Low']:+.3f} to {d['ci95High']:+.3f}) |")
+    def hours(pred) -> str:
+        return ", ".join(str(r["hours"]) for r in rows if pred(r["lstmMinusGbtPrefixTrainedAuroc"])) or "none"
+    out += ["", f"Hours where the prefix-trained trees rank stays better (interval below 0): {hours(lambda d: d['ci95High'] < 0)};",
+            f"where the LSTM does (interval above 0): {hours(lambda d: d['ci95Low'] > 0)}; elsewhere the two tie on this split.",
+            "Against trees fitted for the same task this model has not shown an advantage in discrimination."]
+    return out
+
+
 def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any], split: dict[str, list[str]]) -> None:
     split = {k: split[k] for k in ("train", "validation", "test")}
     lstm, gbt = metrics["lstm"], metrics["gbt"]
@@ -112,6 +145,12 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
            "out-of-fold probability of the gradient-boosted trees (5 folds of the training split, so no stay's own "
            "label leaks into its soft target); the trees are not part of the shipped model. "
            if hp.get("distill", 0) > 0 else "")
+        + (f"Random prefixes: in each batch {hp['crop']:.0%} of the training stays are read only up to a random hour "
+           f"between {hp.get('crop_min', 12)} and 48 (causal LSTM: its output at that hour), label unchanged, as the "
+           "service scores stays before 48 hours. " if (hp.get("crop", 0) or 0) > 0 else "")
+        + (f"Target replication (Lipton et al., 2016): the training loss is {hp['replicate']:.2f} x the mean loss of the "
+           f"head read at every real hour of the stay (each with the stay's target) + {1 - hp['replicate']:.2f} x the loss "
+           "at the last real hour; inference reads the last real hour only. " if (hp.get("replicate", 0) or 0) > 0 else "")
         + "Calibration: temperature scaling on the validation split",
         f"(T = {manifest['calibration']['temperature']:.3f}), folded into the graph.",
         "",
@@ -133,11 +172,12 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
         f"{_ci(metrics['vitalsOnly'])} | {metrics['vitalsOnly']['auprc']:.3f} | - | - |",
         f"| LSTM, the six vitals plus age, sex, ICU type, height | {_ci(metrics['vitalsPlusStatics'])} | "
         f"{metrics['vitalsPlusStatics']['auprc']:.3f} | - | - |",
+        *_scored_at_hour_table(metrics),
         "",
         f"On the stays with a SAPS-I score the LSTM's AUROC is {metrics['saps1']['lstmAurocSameStays']:.3f}; with a",
         f"SOFA score, {metrics['sofa']['lstmAurocSameStays']:.3f}. LSTM minus trees, paired bootstrap:",
         f"{delta['delta']:+.3f} (95% CI {delta['ci95Low']:+.3f} to {delta['ci95High']:+.3f}).",
-        ("**The LSTM does not beat the trees on this split:** the interval of the difference includes 0, so the two"
+        ("**At 48 hours the LSTM does not beat the trees on this split:** the interval of the difference includes 0, so the two"
          " rank stays equally well here" if delta["ci95Low"] <= 0 <= delta["ci95High"] else
          ("The LSTM ranks stays better than the trees (the interval excludes 0)" if delta["delta"] > 0 else
           "**The trees rank stays better than the LSTM** (the interval excludes 0)"))
@@ -179,8 +219,7 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
         "- SaO2 is the arterial blood-gas saturation; the data have no pulse-oximetry SpO2. Feeding SpO2 as SaO2 is a",
         "  shift in the input distribution that was not tested.",
         "- Invasive and non-invasive blood pressures are separate inputs, as charted then.",
-        "- Scores are for the first 48 hours only; the model was trained on whole 48-hour windows, and short stays",
-        "  (see \"Hours of data\" above) are few in the data.",
+        *(_prefix_limitation(hp)),
         "- Missingness carries information here (a lab not ordered says something about the patient); a site with",
         "  different ordering habits can see different scores for similar patients.",
         "- Calibration was fitted on this population's 14% mortality; recalibrate locally before relying on",

@@ -8,6 +8,7 @@ import { ModelNotFoundError } from '../model/repository.js';
 import { ApiError, errorSchema, issuesToDetails } from './errors.js';
 import { predictEnvelopeSchema, predictRequestSchema, predictResponseSchema } from './schemas.js';
 import { scorePatients, type ScoreResponse } from './scorer.js';
+import { scanPredictBody } from './predict-body.js';
 import './scope.js';
 
 const DESCRIPTION = `Scores one or many ICU stays.
@@ -40,6 +41,17 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
   const manifest = app.models.active?.manifest;
   if (!manifest) throw new Error('predict routes need a loaded model');
   const envelope = predictEnvelopeSchema(config.maxPatientsPerRequest);
+
+  // JSON bodies of this route (this plugin only): scanned when the scanner takes them, else
+  // Fastify's own JSON parser, with its answers to malformed JSON and prototype poisoning.
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, text, done) => {
+    const validator = app.models.active?.validator;
+    const scanned = validator === undefined ? undefined : scanPredictBody(text as string, validator);
+    if (scanned !== undefined) done(null, scanned);
+    else defaultJson(request, text as string, done);
+  });
 
   app.post(
     '/v1/predict',

@@ -1,5 +1,5 @@
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
-import { missingThroughout, stayLength } from '../clinical/validate.js';
+import { missingThroughout, ScannedPatient, stayLength } from '../clinical/validate.js';
 import type { ModelRepository } from '../model/repository.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -47,7 +47,8 @@ export async function scorePatients(models: ModelRepository, inputs: readonly un
         valid.push(outcome.patient);
         validIndex.push(index);
       } else {
-        const id = clientId(input);
+        // A scanned patient is only invalid for another model version: its id is in its text.
+        const id = clientId(input instanceof ScannedPatient ? input.raw() : input);
         outcomes[index] = id === undefined ? { index, ok: false, issues: outcome.issues } : { index, ok: false, id, issues: outcome.issues };
       }
     });

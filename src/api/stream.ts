@@ -7,6 +7,7 @@ import type { AppConfig } from '../config.js';
 import { BatcherDrainingError, QueueFullError } from '../inference/errors.js';
 import type { ModelBatcher, ModelLease } from '../model/repository.js';
 import type { ValidPatient } from '../clinical/types.js';
+import type { PatientValidator } from '../clinical/validate.js';
 import { splitLines } from '../scoring/lines.js';
 import { parseNdjsonLine } from '../scoring/ndjson.js';
 import { scoreInOrder, type RecordFailure, type ScoreInput, type ScoreOutcome } from '../scoring/pipeline.js';
@@ -47,9 +48,9 @@ function isReadable(body: unknown): body is Readable {
   return typeof body === 'object' && body !== null && typeof (body as Readable).pipe === 'function' && Symbol.asyncIterator in body;
 }
 
-async function* inputs(body: Readable, maxLineBytes: number): AsyncGenerator<ScoreInput<Where>> {
+async function* inputs(body: Readable, maxLineBytes: number, validator: PatientValidator): AsyncGenerator<ScoreInput<Where>> {
   for await (const line of splitLines(body, maxLineBytes)) {
-    const parsed = parseNdjsonLine(line, maxLineBytes);
+    const parsed = parseNdjsonLine(line, maxLineBytes, validator);
     const base = parsed.id === undefined ? { where: line.number } : { where: line.number, id: parsed.id };
     yield parsed.failure ? { ...base, failure: parsed.failure } : { ...base, input: parsed.input };
   }
@@ -159,7 +160,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
       };
       reply.raw.on('close', onClose);
 
-      const outcomes = scoreInOrder(inputs(body, config.bodyLimitBytes), {
+      const outcomes = scoreInOrder(inputs(body, config.bodyLimitBytes, model.validator), {
         validator: model.validator,
         model: { name: model.name, version: model.version },
         scoreBatch: (patients) => submitPatiently(model.batcher, patients, controller.signal),

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseShard } from './shard.js';
-import { EXIT_FATAL, INPUT_FORMATS, ScoreCommandError, runScore, type InputFormat } from './score.js';
+import { DEFAULT_BATCH_SIZE, EXIT_FATAL, INPUT_FORMATS, ScoreCommandError, runScore, type InputFormat } from './score.js';
 
 /** The `icu-mortality` command line. Exit codes: 0 all scored, 1 some records failed, 2 nothing could be done, 130 interrupted. */
 
@@ -37,7 +37,7 @@ export function buildProgram(): Command {
     .option('--model-dir <dir>', 'a model folder with <version>/ folders (the highest is used) or one version folder; default: the bundled models/icu-mortality')
     .option('--threads <n>', 'ONNX Runtime intra-op threads (default: cores - 1, leaving one core to read and validate)', positiveInt)
     .option('--workers <n>', 'inference worker threads, one ONNX Runtime session each (default 1)', positiveInt)
-    .option('--batch-size <n>', 'stays per inference batch', positiveInt, 512)
+    .option('--batch-size <n>', 'stays per inference batch', positiveInt, DEFAULT_BATCH_SIZE)
     .option('-q, --quiet', 'no progress bar and no summary')
     .action(async (options: {
       format: InputFormat;

@@ -5,7 +5,7 @@ import { buildBatch } from '../clinical/preprocess.js';
 import type { ValidPatient } from '../clinical/types.js';
 import { stayLength } from '../clinical/validate.js';
 import { Batcher } from '../inference/batcher.js';
-import { createEngine, defaultEngineThreads } from '../inference/engine.js';
+import { allocatorOf, createEngine, defaultEngineThreads } from '../inference/engine.js';
 import { ModelRepository, type RepositoryLogger } from '../model/repository.js';
 
 /**
@@ -66,16 +66,19 @@ export async function openModelRepository(opts: CliModelOptions): Promise<ModelR
         intraOpThreads: opts.threads ?? defaults.intraOpThreads,
         logger: opts.logger,
       }),
-    createBatcher: (engine, files) =>
-      new Batcher({
+    createBatcher: (engine, files) => {
+      const allocate = allocatorOf(engine);
+      return new Batcher({
         engine,
-        buildBatch: (patients: ValidPatient[]) => buildBatch(files.manifest, patients),
+        // Tensors go into the buffers the engine's workers hand back (src/inference/engine.ts).
+        buildBatch: (patients: ValidPatient[]) => buildBatch(files.manifest, patients, allocate),
         lengthOf: stayLength,
         maxBatchSize: opts.batchSize,
         // The pipeline submits whole batches: waiting for more stays would only add idle time.
         maxQueueDelayMs: 0,
         maxQueueSize: opts.queueSize,
-      }),
+      });
+    },
   });
   await repository.start();
   return repository;

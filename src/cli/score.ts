@@ -1,5 +1,6 @@
 import { rm, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
+import type { PatientValidator } from '../clinical/validate.js';
 import type { RepositoryLogger } from '../model/repository.js';
 import { scoreInOrder, type ScoreOutcome } from '../scoring/pipeline.js';
 import { openModelRepository } from './model.js';
@@ -70,8 +71,14 @@ export class ScoreCommandError extends Error {
   override readonly name = 'ScoreCommandError';
 }
 
-export const DEFAULT_BATCH_SIZE = 512;
-export const DEFAULT_WINDOW = 4;
+/**
+ * Stays per engine batch. The LSTM runs fastest per stay at 32-64 stays on a 2-core machine
+ * (bench/engine.ts, one intra-op thread: 32 9.4k, 64 9.0k, 128 6.8k, 256 6.9k, 512 7.6k
+ * stays/s): larger batches fall out of the CPU cache. The window keeps 8 such batches in
+ * flight, so the next batches are read and validated while the engine runs.
+ */
+export const DEFAULT_BATCH_SIZE = 64;
+export const DEFAULT_WINDOW = 8;
 
 export function outputFormatOf(path: string, explicit?: OutputFormat): OutputFormat {
   if (explicit) return explicit;
@@ -88,8 +95,9 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function openSource(opts: ScoreCommandOptions, manifest: Parameters<typeof physionetDirectorySource>[1], shard: Shard): Promise<RecordSource> {
+async function openSource(opts: ScoreCommandOptions, validator: PatientValidator, shard: Shard): Promise<RecordSource> {
   const { input } = opts;
+  const { manifest } = validator;
   if (opts.format === 'physionet2012') {
     let isDir: boolean;
     try {
@@ -102,7 +110,7 @@ async function openSource(opts: ScoreCommandOptions, manifest: Parameters<typeof
     throw new ScoreCommandError(`--format physionet2012 reads a directory of <RecordID>.txt files or a .tar.gz of them; ${input} is neither`);
   }
   if (input !== '-' && !(await exists(input))) throw new ScoreCommandError(`input ${input} not found`);
-  return opts.format === 'ndjson' ? ndjsonSource(input, shard) : longCsvSource(input, manifest, shard);
+  return opts.format === 'ndjson' ? ndjsonSource(input, shard, validator) : longCsvSource(input, manifest, shard);
 }
 
 function stderrLogger(stderr: NodeJS.WriteStream, quiet: boolean): RepositoryLogger {
@@ -186,7 +194,7 @@ export async function runScore(opts: ScoreCommandOptions): Promise<ScoreSummary>
     if (others.length > 0 && !quiet) {
       stderr.write(`warning: ${opts.output} holds rows of model version ${others.join(', ')}; this run uses ${identity.version} (the model_version column tells them apart)\n`);
     }
-    const source = await openSource(opts, model.manifest, shard);
+    const source = await openSource(opts, model.validator, shard);
     const sink = new Sink(opts.output, opts.resume === true);
     if (outputFormat === 'csv' && !existing.hasHeader) await sink.write(csvHeader());
     await rm(errorsPath, { force: true });

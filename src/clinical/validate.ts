@@ -3,6 +3,7 @@ import type { Manifest, VariableSpec } from '../model/manifest.js';
 import type { FieldIssue, PatientInput, ValidPatient } from './types.js';
 import { patientInputSchema, unknownMeasurementMessage, type PatientInputSchema } from './schemas.js';
 import { converterFor } from './units.js';
+import { createPatientScanner, type ScannedHeader } from './scan.js';
 
 /**
  * Turns client input into ValidPatients: every value in the canonical unit, within bounds,
@@ -15,7 +16,44 @@ export type ValidationOutcome = { ok: true; patient: ValidPatient } | { ok: fals
 export interface PatientValidator {
   readonly manifest: Manifest;
   readonly schema: PatientInputSchema;
+  /** A ScannedPatient of this manifest is valid as it is; of another manifest, its text is parsed and validated. */
   validate(input: unknown): ValidationOutcome;
+  /**
+   * One patient's JSON text, read and validated in one pass (src/clinical/scan.ts) into an
+   * input for validate(); undefined when the scanner leaves the text to the ordinary path
+   * (JSON.parse, then validate), which also reports any problem in it.
+   */
+  scanText(text: string): ScannedPatient | undefined;
+  /** The same for a patient object starting at `pos` in a larger text (a request body); `end` is just past it. */
+  scanTextAt(text: string, pos: number): { scanned: ScannedPatient; end: number } | undefined;
+}
+
+/**
+ * A patient already read and validated from its JSON text against one manifest. It stands
+ * for the parsed object wherever an unvalidated input is passed (a request body's patients,
+ * a stream's records); raw() gives that object when it is needed after all.
+ */
+export class ScannedPatient {
+  readonly #text: string;
+  readonly #start: number;
+  readonly #end: number;
+
+  constructor(
+    readonly manifest: Manifest,
+    readonly patient: ValidPatient,
+    text: string,
+    start = 0,
+    end = text.length,
+  ) {
+    this.#text = text;
+    this.#start = start;
+    this.#end = end;
+  }
+
+  /** The object JSON.parse gives for the patient's text. */
+  raw(): unknown {
+    return JSON.parse(this.#start === 0 && this.#end === this.#text.length ? this.#text : this.#text.slice(this.#start, this.#end));
+  }
 }
 
 /**
@@ -33,24 +71,39 @@ export function createPatientValidator(manifest: Manifest): PatientValidator {
   const schema = patientInputSchema(manifest);
   const headerSchema = patientInputSchema(manifest, { rows: 'skip' });
   const rowReader = createRowReader(manifest);
+  const scanner = createPatientScanner(manifest);
   const full = (input: unknown): ValidationOutcome => {
     const parsed = schema.safeParse(input);
     if (!parsed.success) return { ok: false, issues: toFieldIssues(manifest, parsed.error.issues) };
     const patient = parsed.data as PatientInput;
     const rows = rowReader(patient.hours, patient.units ?? {});
     if (!rows) throw new Error('row reader refused rows the schema accepted');
-    return { ok: true, patient: toValidPatient(manifest, patient, rows) };
+    return { ok: true, patient: toValidPatient(manifest, patient, patient.hours.length, rows) };
   };
   return {
     manifest,
     schema,
     validate(input: unknown): ValidationOutcome {
+      if (input instanceof ScannedPatient) {
+        if (input.manifest === manifest) return { ok: true, patient: input.patient };
+        input = input.raw();
+      }
       const header = headerSchema.safeParse(input);
       if (!header.success) return full(input);
       const patient = header.data as PatientInput;
       const rows = rowReader(patient.hours, patient.units ?? {});
       if (!rows) return full(input);
-      return { ok: true, patient: toValidPatient(manifest, patient, rows) };
+      return { ok: true, patient: toValidPatient(manifest, patient, patient.hours.length, rows) };
+    },
+    scanText(text: string): ScannedPatient | undefined {
+      const scanned = scanner.scan(text);
+      return scanned && new ScannedPatient(manifest, toValidPatient(manifest, scanned.header, scanned.rows, scanned.values), text);
+    },
+    scanTextAt(text: string, pos: number): { scanned: ScannedPatient; end: number } | undefined {
+      const scanned = scanner.scanAt(text, pos);
+      if (scanned === undefined) return undefined;
+      const patient = toValidPatient(manifest, scanned.header, scanned.rows, scanned.values);
+      return { scanned: new ScannedPatient(manifest, patient, text, pos, scanned.end), end: scanned.end };
     },
   };
 }
@@ -118,16 +171,30 @@ export function toFieldIssues(manifest: Manifest, issues: readonly z.core.$ZodIs
   return out;
 }
 
-function toValidPatient(manifest: Manifest, input: PatientInput, all: Float64Array): ValidPatient {
-  const names = manifest.variables.map((v) => v.name);
+/** The patient fields validation reads besides the rows (a validated PatientInput, or what the scanner read). */
+type Header = Omit<PatientInput, 'hours'> | ScannedHeader;
+
+/** Per manifest, once: variable names and the column of the static weight (-1 if none). */
+const layouts = new WeakMap<Manifest, { names: string[]; weightColumn: number }>();
+
+function layoutOf(manifest: Manifest): { names: string[]; weightColumn: number } {
+  let layout = layouts.get(manifest);
+  if (layout === undefined) {
+    const names = manifest.variables.map((v) => v.name);
+    const weightVar = manifest.staticWeightVariable;
+    layout = { names, weightColumn: weightVar === undefined ? -1 : names.indexOf(weightVar) };
+    layouts.set(manifest, layout);
+  }
+  return layout;
+}
+
+function toValidPatient(manifest: Manifest, input: Header, received: number, all: Float64Array): ValidPatient {
+  const { names, weightColumn: wj } = layoutOf(manifest);
   const V = names.length;
-  const received = input.hours.length;
   // Training reads the Weight descriptor as an observation of the Weight series at hour 0.
-  const weightVar = manifest.staticWeightVariable;
-  const wj = weightVar === undefined ? -1 : names.indexOf(weightVar);
   if (wj >= 0 && typeof input.weight === 'number' && Number.isNaN(all[wj] as number)) {
     const spec = manifest.variables[wj] as VariableSpec;
-    const convert = converterFor(spec, input.units?.[spec.name]);
+    const convert = converterFor(spec, 'units' in input ? input.units?.[spec.name] : undefined);
     all[wj] = convert ? convert(input.weight) : input.weight;
   }
   const used = Math.min(received, manifest.maxHours);
@@ -178,10 +245,17 @@ export function stayLength(patient: ValidPatient): number {
 export function missingThroughout(manifest: Manifest, patient: ValidPatient): string[] {
   const dense = patient.dense;
   if (dense) {
-    const V = manifest.variables.length;
+    const { names } = layoutOf(manifest);
+    const V = names.length;
+    const values = dense.values;
     const seen = new Uint8Array(V);
-    for (let i = 0; i < dense.values.length; i++) if (!Number.isNaN(dense.values[i] as number)) seen[i % V] = 1;
-    return manifest.variables.filter((_, j) => seen[j] === 0).map((v) => v.name);
+    for (let i = 0, j = 0; i < values.length; i++) {
+      if (values[i] === values[i]) seen[j] = 1; // not NaN: observed
+      if (++j === V) j = 0;
+    }
+    const missing: string[] = [];
+    for (let j = 0; j < V; j++) if (seen[j] === 0) missing.push(names[j] as string);
+    return missing;
   }
   return manifest.variables
     .filter((v) => patient.hours.every((row) => row[v.name] === null || row[v.name] === undefined))

@@ -46,6 +46,8 @@ export interface RunResult {
   type: 'result';
   id: number;
   probabilities: Float32Array;
+  /** The run's input tensor, handed back (by transfer) for the engine to reuse. */
+  x?: Float32Array;
 }
 
 export interface RunFailed {

@@ -72,7 +72,13 @@ async function runOne(
     }
     // A fresh copy (batch floats, tiny) that we own and can transfer; ORT owns the tensor's memory.
     const probabilities = new Float32Array(output.data as Float32Array);
-    post(port, { type: 'result', id, probabilities }, [probabilities.buffer]);
+    // Done with the input: hand its buffer back so the main thread can fill it again rather
+    // than allocate (and fault in) a new one per batch.
+    x.dispose();
+    x = undefined;
+    const input = request.x;
+    const giveBack = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength && input.buffer instanceof ArrayBuffer;
+    post(port, giveBack ? { type: 'result', id, probabilities, x: input } : { type: 'result', id, probabilities }, giveBack ? [probabilities.buffer, input.buffer] : [probabilities.buffer]);
   } catch (error) {
     post(port, { type: 'run-failed', id, message: conciseReason(error) });
   } finally {

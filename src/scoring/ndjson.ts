@@ -1,10 +1,20 @@
+import type { PatientValidator } from '../clinical/validate.js';
 import type { LineItem } from './lines.js';
 import type { RecordFailure } from './pipeline.js';
 
-/** One NDJSON line as a patient object, or the failure to report for it (never the line's content). */
-export function parseNdjsonLine(line: LineItem, maxLineBytes: number): { input?: unknown; id?: string; failure?: RecordFailure } {
+/**
+ * One NDJSON line as a patient object, or the failure to report for it (never the line's content).
+ * With a validator, a line its scanner takes becomes a ScannedPatient (read and validated in
+ * one pass, several times faster than JSON.parse and validation); any other line is parsed here.
+ */
+export function parseNdjsonLine(line: LineItem, maxLineBytes: number, validator?: PatientValidator): { input?: unknown; id?: string; failure?: RecordFailure } {
   if (line.tooLong) {
     return { failure: { error: 'line_too_long', message: `line ${line.number} is longer than ${maxLineBytes} bytes`, details: [] } };
+  }
+  const scanned = validator?.scanText(line.text);
+  if (scanned !== undefined) {
+    const id = scanned.patient.id;
+    return id === undefined ? { input: scanned } : { input: scanned, id };
   }
   let value: unknown;
   try {

@@ -133,7 +133,7 @@ describe('Dockerfile', () => {
     for (const p of ['training/train.py', 'test/deploy/container.test.ts', 'data/x.csv', '.git/HEAD', 'node_modules/x', '.env']) {
       assert.ok(dockerIgnored(p), `${p} would be sent to the builder`);
     }
-    for (const p of ['src/server.ts', 'models/icu-mortality/1.1.0/model.onnx', 'models/icu-mortality/1.1.0/model-card.md', 'package-lock.json']) {
+    for (const p of ['src/server.ts', 'models/icu-mortality/1.2.0/model.onnx', 'models/icu-mortality/1.2.0/model-card.md', 'package-lock.json']) {
       assert.ok(!dockerIgnored(p), `${p} is needed in the image`);
     }
   });

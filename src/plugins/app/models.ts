@@ -5,7 +5,7 @@ import type { ValidPatient } from '../../clinical/types.js';
 import { stayLength } from '../../clinical/validate.js';
 import type { AppConfig } from '../../config.js';
 import { Batcher, type BatcherObserver } from '../../inference/batcher.js';
-import { createEngine } from '../../inference/engine.js';
+import { allocatorOf, createEngine } from '../../inference/engine.js';
 import { ModelRepository, type ModelFactories, type ModelFiles } from '../../model/repository.js';
 import type { Metrics } from '../../observability/metrics.js';
 
@@ -57,16 +57,19 @@ export function defaultFactories(config: AppConfig, metrics: Metrics, logger: Fa
         allowSpinning: config.engineAllowSpinning,
         logger,
       }),
-    createBatcher: (engine, files) =>
-      new Batcher({
+    createBatcher: (engine, files) => {
+      const allocate = allocatorOf(engine);
+      return new Batcher({
         engine,
-        buildBatch: (patients: ValidPatient[]) => buildBatch(files.manifest, patients),
+        // Tensors go into the buffers the engine's workers hand back (src/inference/engine.ts).
+        buildBatch: (patients: ValidPatient[]) => buildBatch(files.manifest, patients, allocate),
         lengthOf: stayLength,
         maxBatchSize: config.maxBatchSize,
         maxQueueDelayMs: config.maxQueueDelayMs,
         maxQueueSize: config.maxQueueSize,
         observer: batcherObserver(metrics, files),
-      }),
+      });
+    },
   };
 }
 

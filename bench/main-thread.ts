@@ -1,0 +1,55 @@
+/**
+ * Main-thread cost per 48-hour stay of the steps before the engine, timed alone:
+ * JSON.parse + validation (the ordinary path), the patient scanner (src/clinical/scan.ts),
+ * tensor building into fresh tensors and into a reused one (what the engine's buffer pool
+ * saves: the pages of a fresh tensor are faulted in as it is written). Run pinned to one core for steadier figures:
+ *   taskset -c 0 node --import tsx bench/main-thread.ts [--stays 4096] [--batch 64]
+ */
+import { parseArgs } from 'node:util';
+import { buildBatch } from '../src/clinical/preprocess.js';
+import { createPatientValidator } from '../src/clinical/validate.js';
+import type { ValidPatient } from '../src/clinical/types.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { manifestSchema } from '../src/model/manifest.js';
+import { defaultModelPath } from './engine.js';
+import { syntheticPatient } from './payload.js';
+
+const { values } = parseArgs({ options: { stays: { type: 'string', default: '4096' }, batch: { type: 'string', default: '64' }, rounds: { type: 'string', default: '6' } } });
+const N = Number(values.stays);
+const B = Number(values.batch);
+const manifest = manifestSchema.parse(JSON.parse(readFileSync(join(defaultModelPath(), '..', 'manifest.json'), 'utf8')));
+const validator = createPatientValidator(manifest);
+const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: `stay-${i}`, ...syntheticPatient(48, i + 1) }));
+const us = (ms: number): string => ((ms * 1000) / N).toFixed(1).padStart(6);
+
+for (let round = 0; round < Number(values.rounds); round++) {
+  let t = performance.now();
+  const parsed: ValidPatient[] = lines.map((line) => {
+    const outcome = validator.validate(JSON.parse(line));
+    if (!outcome.ok) throw new Error('a synthetic stay failed validation');
+    return outcome.patient;
+  });
+  const parseValidate = performance.now() - t;
+
+  t = performance.now();
+  const scanned: ValidPatient[] = lines.map((line) => {
+    const s = validator.scanText(line);
+    if (s === undefined) throw new Error('the scanner declined a synthetic stay');
+    return s.patient;
+  });
+  const scan = performance.now() - t;
+
+  t = performance.now();
+  for (let i = 0; i < N; i += B) buildBatch(manifest, scanned.slice(i, i + B));
+  const buildFresh = performance.now() - t;
+
+  const reused = new Float32Array(B * 48 * buildBatch(manifest, scanned.slice(0, 1)).nInputs);
+  t = performance.now();
+  for (let i = 0; i < N; i += B) buildBatch(manifest, scanned.slice(i, i + B), (n) => (n === reused.length ? reused.fill(0) : new Float32Array(n)));
+  const buildReused = performance.now() - t;
+
+  process.stdout.write(
+    `round ${round}: JSON.parse+validate ${us(parseValidate)} | scan ${us(scan)} | buildBatch fresh ${us(buildFresh)} | reused ${us(buildReused)}  (us per stay; ${parsed.length} stays, batch ${B})\n`,
+  );
+}
