@@ -1,3 +1,4 @@
+import { Char, plainStringEnd, skipJsonSpace } from '../clinical/json-text.js';
 import type { PatientValidator, ScannedPatient } from '../clinical/validate.js';
 
 /**
@@ -17,37 +18,20 @@ export interface ScannedBody {
   version?: string;
 }
 
-const Char = {
-  Quote: 0x22,
-  Backslash: 0x5c,
-  Comma: 0x2c,
-  Colon: 0x3a,
-  LBrace: 0x7b,
-  RBrace: 0x7d,
-  LBracket: 0x5b,
-  RBracket: 0x5d,
-} as const;
-
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
-
 export function scanPredictBody(text: string, validator: PatientValidator): ScannedBody | undefined {
   let p = 0;
   const skip = (): number => {
-    while (isSpace(text.charCodeAt(p))) p++;
+    p = skipJsonSpace(text, p);
     return text.charCodeAt(p);
   };
   /** A string without escapes at p (after whitespace); undefined otherwise. */
   const string = (): string | undefined => {
     if (skip() !== Char.Quote) return undefined;
-    const start = ++p;
-    for (;;) {
-      const c = text.charCodeAt(p);
-      if (c === Char.Quote) return text.slice(start, p++);
-      if (c === Char.Backslash || !(c >= 0x20)) return undefined;
-      p++;
-    }
+    const end = plainStringEnd(text, p);
+    if (end < 0) return undefined;
+    const value = text.slice(p + 1, end - 1);
+    p = end;
+    return value;
   };
 
   const body: ScannedBody = { patients: [] };

@@ -1,4 +1,5 @@
 import type { Manifest } from '../model/manifest.js';
+import { Char, plainStringEnd, skipJsonSpace } from './json-text.js';
 import { MAX_HOURS_RECEIVED, MAX_ID_LENGTH } from './schemas.js';
 
 /**
@@ -50,19 +51,7 @@ export interface PatientScanner {
 
 const POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const LBRACE = 0x7b;
-const RBRACE = 0x7d;
-const LBRACKET = 0x5b;
-const RBRACKET = 0x5d;
-const MINUS = 0x2d;
-const PLUS = 0x2b;
-const DOT = 0x2e;
-const ZERO = 0x30;
-const NINE = 0x39;
+const { Quote: QUOTE, Backslash: BACKSLASH, Comma: COMMA, Colon: COLON, LBrace: LBRACE, RBrace: RBRACE, LBracket: LBRACKET, RBracket: RBRACKET, Minus: MINUS, Plus: PLUS, Dot: DOT, Zero: ZERO, Nine: NINE } = Char;
 
 /** The value of the last number readNumber read (a second return value without an allocation). */
 let numberValue = 0;
@@ -203,11 +192,8 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
   let pos = 0;
 
   const skipSpace = (): number => {
-    for (;;) {
-      const c = text.charCodeAt(pos);
-      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) pos++;
-      else return c;
-    }
+    pos = skipJsonSpace(text, pos);
+    return text.charCodeAt(pos);
   };
 
   const expect = (code: number): void => {
@@ -218,17 +204,12 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
   /** A string without escapes; returns its start, pos is left after the closing quote (end = pos - 1). */
   const stringBody = (): number => {
     if (skipSpace() !== QUOTE) throw GIVE_UP;
-    const start = ++pos;
-    for (;;) {
-      const c = text.charCodeAt(pos);
-      if (c === QUOTE) {
-        pos++;
-        return start;
-      }
-      // Escapes, control characters (invalid JSON) and the end of the text: the ordinary path.
-      if (c === BACKSLASH || c < 0x20 || Number.isNaN(c)) throw GIVE_UP;
-      pos++;
-    }
+    const start = pos + 1;
+    // Escapes, control characters (invalid JSON) and the end of the text: the ordinary path.
+    const end = plainStringEnd(text, pos);
+    if (end < 0) throw GIVE_UP;
+    pos = end;
+    return start;
   };
 
   const isLiteral = (literal: string): boolean => {
