@@ -48,8 +48,8 @@ export interface CliStreamBenchResult {
   fixtureModel: boolean;
   inputMiB: number;
   raw: { staysPerSecond: number; batchSize: number; workers: number; intraOpThreads: number; provider: string };
-  /** Intra-op threads of the CLI's and the streaming server's engine. */
-  pipelineThreads: number;
+  /** Engine layout of the CLI and the streaming server (their defaults). */
+  pipeline: { workers: number; intraOpThreads: number };
   cli: PathResult;
   stream: PathResult;
 }
@@ -109,9 +109,9 @@ async function runCli(input: string, output: string, modelDir: string): Promise<
   return { stays, seconds, staysPerSecond: stays / seconds, wallSeconds, peakRssMiB: Number(m[3]) };
 }
 
-async function runStream(input: string, modelsRoot: string, intraOpThreads: number): Promise<PathResult> {
-  // A server dedicated to cohort scoring takes the CLI's thread layout (src/cli/model.ts).
-  const server = await startServer({ MODEL_DIR: modelsRoot, INTRA_OP_THREADS: String(intraOpThreads) });
+async function runStream(input: string, modelsRoot: string): Promise<PathResult> {
+  // The server's default engine layout, which is also the CLI's (defaultEngineThreads()).
+  const server = await startServer({ MODEL_DIR: modelsRoot });
   try {
     const started = performance.now();
     let lines = 0;
@@ -165,14 +165,14 @@ export async function measureCliAndStream(opts: CliStreamBenchOptions = {}): Pro
     });
     const row = engine.throughput.reduce((best, r) => (r.staysPerSecond > best.staysPerSecond ? r : best));
     const cli = await runCli(input, join(work, 'scores.csv'), modelDir);
-    const stream = await runStream(input, models.dir, defaultEngineThreads().intraOpThreads);
+    const stream = await runStream(input, models.dir);
     return {
       stays,
       hours,
       fixtureModel: models.fixture,
       inputMiB: bytes / 2 ** 20,
       raw: { staysPerSecond: row.staysPerSecond, batchSize: row.batchSize, workers: engine.workers, intraOpThreads: engine.intraOpThreads, provider: engine.provider },
-      pipelineThreads: defaultEngineThreads().intraOpThreads,
+      pipeline: defaultEngineThreads(),
       cli,
       stream,
     };
@@ -195,7 +195,7 @@ export function formatCliStream(r: CliStreamBenchResult, bestRawOfRun = 0): stri
     `cohort re-scoring (${fmt(r.stays)} synthetic ${r.hours}-hour stays, ${fmt(r.inputMiB)} MiB of NDJSON${r.fixtureModel ? ', TINY FIXTURE MODEL' : ''}):\n` +
     `  ${'raw engine, best: batch '.concat(String(r.raw.batchSize)).padEnd(30)} ${fmt(r.raw.staysPerSecond).padStart(8)} stays/s  (${r.raw.provider}, ${r.raw.workers} worker x ${r.raw.intraOpThreads} threads)\n` +
     (raw > r.raw.staysPerSecond ? `  (share of raw against the best raw engine figure of this run: ${fmt(raw)} stays/s)\n` : '') +
-    `  (CLI and stream: engine with ${r.pipelineThreads} intra-op thread(s), one core left to read, parse and validate)\n` +
+    `  (CLI and stream: their default engine, ${r.pipeline.workers} worker(s) x ${r.pipeline.intraOpThreads} intra-op thread(s), sharing the cores with reading, parsing and validation)\n` +
     path('CLI score --format ndjson', r.cli) +
     path('POST /v1/predict/stream', r.stream) +
     `  [${check(r.cli.staysPerSecond >= 0.8 * raw)}] CLI >= 80% of raw engine\n` +

@@ -165,19 +165,34 @@ export async function measureEngineThroughput(opts: EngineBenchOptions = {}): Pr
     const throughput: ThroughputRow[] = [];
     async function timeBatchSize(size: number): Promise<ThroughputRow> {
       for (let w = 0; w < 2; w++) await engine.run(batchOf(template, size, hours, model.nInputs));
-      // Keep every worker busy: two runs in flight per worker (the engine hands a worker its
-      // next run while one is running, src/inference/engine.ts), timed from hand-over to result.
+      // Keep every worker busy all the time: two runs in flight per worker (the engine hands a
+      // worker its next run while one is running, src/inference/engine.ts), and a new run
+      // submitted as each one finishes, so that no worker waits for another between rounds.
+      // Inputs are built ahead, outside the timed part.
+      const ready = Array.from({ length: 4 * workers }, () => batchOf(template, size, hours, model.nInputs));
       let runs = 0;
-      const started = performance.now();
+      const t0 = performance.now();
       let elapsed = 0;
-      while (elapsed < minSeconds * 1000 || runs < 3) {
-        const inFlight = Array.from({ length: 2 * workers }, () => batchOf(template, size, hours, model.nInputs));
-        const t0 = performance.now();
-        await Promise.all(inFlight.map((b) => engine.run(b)));
-        elapsed += performance.now() - t0;
-        runs += 2 * workers;
-        if (performance.now() - started > minSeconds * 4000 && runs >= 3) break;
-      }
+      await new Promise<void>((resolve, reject) => {
+        let inFlight = 0;
+        let stopping = false;
+        const submit = (): void => {
+          const batch = ready.pop() ?? batchOf(template, size, hours, model.nInputs);
+          inFlight++;
+          engine.run(batch).then(() => {
+            inFlight--;
+            runs++;
+            elapsed = performance.now() - t0;
+            if (elapsed >= minSeconds * 1000 && runs >= 3) stopping = true;
+            if (!stopping) {
+              submit();
+              // Refill the spare inputs while the workers run.
+              if (ready.length < 2 * workers) ready.push(batchOf(template, size, hours, model.nInputs));
+            } else if (inFlight === 0) resolve();
+          }, reject);
+        };
+        for (let i = 0; i < 2 * workers; i++) submit();
+      });
       return {
         batchSize: size,
         runs,

@@ -34,7 +34,8 @@ export const envSchema = z.object({
   EXECUTION_PROVIDERS: providers.default(['cpu']),
   /** Intra-op threads of each inference session; total across workers should stay <= cores. */
   INTRA_OP_THREADS: int(1, 256).default(defaultEngineThreads().intraOpThreads),
-  ENGINE_WORKERS: int(1, 64).default(1),
+  /** Sessions (worker threads): one per core on the CPU, one for a GPU provider (sessions would share the device). */
+  ENGINE_WORKERS: int(1, 64).optional(),
   /** Let idle ONNX Runtime threads spin: lower latency, but they take CPU from the event loop. */
   ENGINE_ALLOW_SPINNING: bool.default(false),
   /** Stays per engine batch: 64 is about the fastest per stay on CPU (bench/RESULTS.md; 512 was 25% slower). */
@@ -111,7 +112,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     modelWatch: e.MODEL_WATCH,
     providers: e.EXECUTION_PROVIDERS,
     intraOpThreads: e.INTRA_OP_THREADS,
-    engineWorkers: e.ENGINE_WORKERS,
+    engineWorkers: e.ENGINE_WORKERS ?? (e.EXECUTION_PROVIDERS[0] === 'cpu' ? defaultEngineThreads().workers : 1),
     engineAllowSpinning: e.ENGINE_ALLOW_SPINNING,
     maxBatchSize: e.MAX_BATCH_SIZE,
     maxQueueDelayMs: e.MAX_QUEUE_DELAY_MS,

@@ -55,10 +55,12 @@ export async function scorePatients(models: ModelRepository, inputs: readonly un
     if (valid.length > 0) {
       const probabilities = await model.batcher.submit(valid, options.signal);
       const labels = { model: ref.name, version: ref.version };
+      // The labelled child once per call: observe(labels, value) hashes the labels per stay.
+      const probabilityHistogram = options.metrics?.probability.labels(labels);
       for (let k = 0; k < valid.length; k++) {
         const patient = valid[k] as ValidPatient;
         const probability = probabilities[k] as number;
-        options.metrics?.probability.observe(labels, probability);
+        probabilityHistogram?.observe(probability);
         const result: PredictionResult = {
           probability,
           model: ref,

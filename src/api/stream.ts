@@ -37,8 +37,11 @@ const querySchema = z.object({
   version: z.string().optional().meta({ description: 'Model version the client expects (404 if another is served).' }),
 });
 
-/** Batches in flight per stream: one running, one prepared, the next one read and validated meanwhile. */
-const WINDOW = 4;
+/**
+ * Batches in flight per stream: enough for every engine worker to have one running and one
+ * queued (src/inference/engine.ts) while the next is read and validated, as the CLI's window.
+ */
+const WINDOW = 8;
 /** A line arriving slower than this after the previous one: score what has come so far (interactive clients). */
 const FLUSH_IDLE_MS = 2;
 
@@ -135,6 +138,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
       }
       const { model } = lease;
       const labels = { model: model.name, version: model.version };
+      const probabilityHistogram = app.metrics.probability.labels(labels);
       const controller = new AbortController();
       let scored = 0;
       let invalid = 0;
@@ -177,7 +181,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
               text += `${outcomeLine(outcome)}\n`;
               if (outcome.ok) {
                 scored++;
-                app.metrics.probability.observe(labels, outcome.result.probability);
+                probabilityHistogram.observe(outcome.result.probability);
               } else {
                 invalid++;
               }

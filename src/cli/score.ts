@@ -203,7 +203,7 @@ export async function runScore(opts: ScoreCommandOptions): Promise<ScoreSummary>
     const showProgress = opts.progress ?? (stderr.isTTY === true && !quiet);
     progress = showProgress ? terminalProgress(source.total, source.unit, stderr) : silentProgress;
 
-    const records = skipDone(source.records(), existing.ids, () => skipped++);
+    const records = existing.ids.size > 0 ? skipDone(source.records(), existing.ids, () => skipped++) : source.records();
     const outcomes = scoreInOrder(records, {
       validator: model.validator,
       model: identity,

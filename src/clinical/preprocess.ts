@@ -40,10 +40,9 @@ interface Plan {
   /** Scratch (buildBatch is synchronous, so one set per manifest is safe): one stay's statics and the positions of their non-zero cells. */
   statics: Float32Array;
   nonZero: Int32Array;
-  /** Per-variable state while one stay is written: last normalised value, hours since observed, observed yet. */
+  /** Per-variable state while one stay is written: last normalised value (0 until observed), hours since observed. */
   last: Float64Array;
   delta: Int32Array;
-  seen: Uint8Array;
 }
 
 const plans = new WeakMap<Manifest, Plan>();
@@ -64,7 +63,6 @@ function planOf(manifest: Manifest): Plan {
       nonZero: new Int32Array(nInputs - 3 * V),
       last: new Float64Array(V),
       delta: new Int32Array(V),
-      seen: new Uint8Array(V),
     };
     plans.set(manifest, plan);
   }
@@ -80,30 +78,32 @@ function planOf(manifest: Manifest): Plan {
  * locals: this order was faster (9.4 vs 12.5 us per 48-hour stay), it writes x sequentially.
  */
 function writeStay(manifest: Manifest, plan: Plan, patient: ValidPatient, x: Float32Array, offset: number): number {
-  const { V, nInputs, mean, std, deltaValue, statics, nonZero, last, delta, seen } = plan;
+  const { V, nInputs, mean, std, deltaValue, statics, nonZero, last, delta } = plan;
   const { values, hours } = denseOf(manifest, patient);
   // Defensive: validation already cuts, but the tensor must never exceed maxHours.
   const T = Math.min(hours, manifest.maxHours);
   delta.fill(0);
-  seen.fill(0);
+  // Before the first observation the forward-filled value is the training mean, 0 normalised.
+  last.fill(0);
   let src = (hours - T) * V;
   for (let t = 0; t < T; t++) {
     const base = offset + t * nInputs;
+    const maskAt = base + V;
+    const deltaAt = base + 2 * V;
     for (let v = 0; v < V; v++, src++) {
       const value = values[src] as number;
       if (value === value) {
         // Observed (not NaN): value, mask 1, delta 0.
         const normalised = (value - (mean[v] as number)) / (std[v] as number);
         last[v] = normalised;
-        seen[v] = 1;
         delta[v] = 0;
         x[base + v] = normalised;
-        x[base + V + v] = 1;
+        x[maskAt + v] = 1;
       } else {
         const d = (delta[v] as number) + 1;
         delta[v] = d;
-        if (seen[v] === 1) x[base + v] = last[v] as number;
-        x[base + 2 * V + v] = deltaValue[d] as number;
+        x[base + v] = last[v] as number;
+        x[deltaAt + v] = deltaValue[d] as number;
       }
     }
   }

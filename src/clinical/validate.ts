@@ -199,27 +199,49 @@ function toValidPatient(manifest: Manifest, input: Header, received: number, all
   }
   const used = Math.min(received, manifest.maxHours);
   const values = used === received ? all : all.slice((received - used) * V);
-  const patient = {
-    age: input.age ?? null,
-    sex: input.sex ?? null,
-    icuType: input.icuType ?? null,
-    height: input.height ?? null,
-    hoursReceived: received,
-    dense: { values, hours: used },
-  } as ValidPatient;
-  if (input.id !== undefined) patient.id = input.id;
-  // Row objects only for whoever reads them: the scoring path uses `dense`.
-  let rows: ValidPatient['hours'] | undefined;
-  Object.defineProperty(patient, 'hours', {
-    enumerable: true,
-    configurable: true,
-    get: () => (rows ??= denseToRows(values, used, names)),
-    set: (value: ValidPatient['hours']) => {
-      rows = value;
-      delete patient.dense;
-    },
-  });
-  return patient;
+  return new DensePatient(input, received, { values, hours: used }, names);
+}
+
+/**
+ * A ValidPatient held as its dense matrix; row objects are made only for whoever reads
+ * `hours` (the scoring paths read `dense`). A class rather than per-object accessors: one
+ * hidden class for every patient, so the hot paths that read `dense` stay fast.
+ */
+class DensePatient implements ValidPatient {
+  id?: string;
+  age: number | null;
+  sex: ValidPatient['sex'];
+  icuType: ValidPatient['icuType'];
+  height: number | null;
+  hoursReceived: number;
+  dense: { values: Float64Array; hours: number } | undefined;
+  #rows: ValidPatient['hours'] | undefined;
+  readonly #names: readonly string[];
+
+  constructor(input: Header, received: number, dense: { values: Float64Array; hours: number }, names: readonly string[]) {
+    if (input.id !== undefined) this.id = input.id;
+    this.age = input.age ?? null;
+    this.sex = input.sex ?? null;
+    this.icuType = input.icuType ?? null;
+    this.height = input.height ?? null;
+    this.hoursReceived = received;
+    this.dense = dense;
+    this.#names = names;
+  }
+
+  get hours(): ValidPatient['hours'] {
+    if (this.#rows === undefined) {
+      const dense = this.dense as { values: Float64Array; hours: number };
+      this.#rows = denseToRows(dense.values, dense.hours, this.#names);
+    }
+    return this.#rows;
+  }
+
+  /** Rows set by a caller replace the dense copy, which would no longer match them. */
+  set hours(rows: ValidPatient['hours']) {
+    this.#rows = rows;
+    this.dense = undefined;
+  }
 }
 
 function denseToRows(values: Float64Array, hours: number, names: readonly string[]): ValidPatient['hours'] {
@@ -247,11 +269,17 @@ export function missingThroughout(manifest: Manifest, patient: ValidPatient): st
   if (dense) {
     const { names } = layoutOf(manifest);
     const V = names.length;
-    const values = dense.values;
+    const { values, hours } = dense;
+    // Column by column with an early exit: most variables are seen in the first hours, so
+    // this reads a few cells per variable rather than the whole matrix.
     const seen = new Uint8Array(V);
-    for (let i = 0, j = 0; i < values.length; i++) {
-      if (values[i] === values[i]) seen[j] = 1; // not NaN: observed
-      if (++j === V) j = 0;
+    for (let j = 0; j < V; j++) {
+      for (let i = j, end = hours * V; i < end; i += V) {
+        if (values[i] === values[i]) {
+          seen[j] = 1; // not NaN: observed
+          break;
+        }
+      }
     }
     const missing: string[] = [];
     for (let j = 0; j < V; j++) if (seen[j] === 0) missing.push(names[j] as string);

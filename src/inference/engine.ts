@@ -79,13 +79,15 @@ export function allocatorOf(engine: object): ((length: number) => Float32Array) 
 }
 
 /**
- * Defaults for a machine: one worker, and one core left to the event loop, which parses,
- * validates and builds tensors the whole time while an intra-op pool as wide as the machine
- * fights it for the same cores. Measured on 2 cores (bench/RESULTS.md): the service with 1
- * thread beat 2 in 4 of 4 interleaved pairs (+7% to +37%), and so did the CLI.
+ * Defaults for a CPU: one single-threaded session per core. The event loop parses, validates
+ * and builds tensors all the time and takes a core's share whenever it runs: an intra-op pool
+ * stalls at every one of its ~200 parallel steps per batch while one of its threads waits
+ * for a core, whereas independent sessions simply run while the other waits. Measured on 2
+ * cores (bench/RESULTS.md): 2 workers x 1 thread beat 1 x 1 and 1 x 2 for the service's
+ * batch requests and the CLI, and matches 1 x 2 on the raw engine.
  */
 export function defaultEngineThreads(cores: number = availableParallelism()): { workers: number; intraOpThreads: number } {
-  return { workers: 1, intraOpThreads: Math.max(1, cores - 1) };
+  return { workers: Math.max(1, cores), intraOpThreads: 1 };
 }
 
 export async function createEngine(opts: EngineOptions): Promise<Engine> {

@@ -74,11 +74,15 @@ export async function* batches<T>(source: AsyncIterable<T>, size: number, flushI
   let pending: Promise<IteratorResult<T>> | undefined;
   let chunk: T[] = [];
   let finished = false;
+  // One idle timer per partial batch, pushed back as each item arrives (not one per item:
+  // a timer per record cost more than the rest of the batching).
+  const idle = flushIdleMs === undefined ? undefined : new IdleTimer(flushIdleMs);
   try {
     for (;;) {
       pending ??= it.next();
-      const next = chunk.length > 0 && flushIdleMs !== undefined ? await raceIdle(pending, flushIdleMs) : await pending;
+      const next = chunk.length > 0 && idle !== undefined ? await Promise.race([pending, idle.expired()]) : await pending;
       if (next === IDLE) {
+        idle?.stop();
         yield chunk;
         chunk = [];
         continue;
@@ -87,13 +91,18 @@ export async function* batches<T>(source: AsyncIterable<T>, size: number, flushI
       if (next.done) break;
       chunk.push(next.value);
       if (chunk.length >= size) {
+        idle?.stop();
         yield chunk;
         chunk = [];
+      } else {
+        idle?.restart();
       }
     }
     finished = true;
+    idle?.stop();
     if (chunk.length > 0) yield chunk;
   } finally {
+    idle?.stop();
     // Stopped early by our consumer: let the source release what it holds (files, request streams).
     if (!finished && pending === undefined) await it.return?.();
     // A read still in flight settles when the caller closes the source; nobody awaits it then.
@@ -101,15 +110,45 @@ export async function* batches<T>(source: AsyncIterable<T>, size: number, flushI
   }
 }
 
-async function raceIdle<T>(promise: Promise<T>, ms: number): Promise<T | typeof IDLE> {
-  let timer: NodeJS.Timeout | undefined;
-  const idle = new Promise<typeof IDLE>((resolve) => {
-    timer = setTimeout(() => resolve(IDLE), ms);
-  });
-  try {
-    return await Promise.race([promise, idle]);
-  } finally {
-    clearTimeout(timer);
+/** Resolves expired() to IDLE once `ms` pass without a restart(); restart() pushes the deadline back. */
+class IdleTimer {
+  readonly #ms: number;
+  #timer: NodeJS.Timeout | undefined;
+  #expired: Promise<typeof IDLE> | undefined;
+  #resolve: ((value: typeof IDLE) => void) | undefined;
+
+  constructor(ms: number) {
+    this.#ms = ms;
+  }
+
+  /** Starts the countdown, or pushes it back if running. */
+  restart(): void {
+    if (this.#timer === undefined) {
+      // Not running, or ran out while an item won the race: a fresh countdown.
+      this.#expired = undefined;
+      this.#resolve = undefined;
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#resolve?.(IDLE);
+      }, this.#ms);
+    } else {
+      this.#timer.refresh();
+    }
+  }
+
+  /** The current countdown's end (a new one after stop()). */
+  expired(): Promise<typeof IDLE> {
+    this.#expired ??= new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+    return this.#expired;
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#expired = undefined;
+    this.#resolve = undefined;
   }
 }
 
@@ -181,14 +220,13 @@ export async function* scoreInOrder<W>(items: AsyncIterable<ScoreInput<W>>, opts
   let done = false;
   let failed: { error: unknown } | undefined;
 
-  async function* validated(): AsyncGenerator<Entry<W>> {
-    for await (const item of items) yield validateOne(item, opts.validator);
-  }
-
   const producer = (async () => {
     try {
-      for await (const entries of batches(validated(), opts.batchSize, opts.flushIdleMs)) {
+      // Validated batch by batch rather than through another async generator: each layer of
+      // those costs a promise and a microtask turn per record.
+      for await (const chunk of batches(items, opts.batchSize, opts.flushIdleMs)) {
         if (stopped) break;
+        const entries = chunk.map((item) => validateOne(item, opts.validator));
         inFlight.push(scoreEntries(entries, opts));
         toConsumer.wake();
         while (inFlight.length >= opts.window && !stopped) await toProducer.wait();

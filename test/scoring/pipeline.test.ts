@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import type { ValidPatient } from '../../src/clinical/types.js';
 import { createPatientValidator } from '../../src/clinical/validate.js';
 import { manifestSchema } from '../../src/model/manifest.js';
-import { scoreInOrder, type ScoreInput } from '../../src/scoring/pipeline.js';
+import { batches, scoreInOrder, type ScoreInput } from '../../src/scoring/pipeline.js';
 
 const manifest = manifestSchema.parse(JSON.parse(await readFile(new URL('../fixtures/tiny-model/manifest.json', import.meta.url), 'utf8')));
 const validator = createPatientValidator(manifest);
@@ -123,4 +123,64 @@ test('results carry the model identity and what the stay used', async () => {
   assert.equal(o.result.hoursUsed, 48);
   assert.equal(o.result.truncated, true);
   assert.equal(o.result.probability, Math.fround(0.07));
+});
+
+/** A source that yields what it is given and then waits, as a client typing lines would. */
+function gatedSource(): { source: AsyncIterable<number>; give(...items: number[]): void; end(): void } {
+  const queue: number[] = [];
+  let ended = false;
+  let wake: (() => void) | undefined;
+  const source = (async function* () {
+    for (;;) {
+      while (queue.length > 0) yield queue.shift() as number;
+      if (ended) return;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    }
+  })();
+  const poke = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  return {
+    source,
+    give: (...items) => {
+      queue.push(...items);
+      poke();
+    },
+    end: () => {
+      ended = true;
+      poke();
+    },
+  };
+}
+
+test('batches: a partial batch goes out once the source has been idle, and items that come together stay together', async () => {
+  const gate = gatedSource();
+  const out = batches(gate.source, 10, 5);
+  gate.give(1, 2, 3);
+  // The source now waits: after 5 ms of quiet the three items must come out as one batch.
+  assert.deepEqual((await out.next()).value, [1, 2, 3]);
+  gate.give(4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  assert.deepEqual((await out.next()).value, [4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+  assert.deepEqual((await out.next()).value, [14, 15]);
+  gate.give(16);
+  gate.end();
+  assert.deepEqual((await out.next()).value, [16]);
+  assert.equal((await out.next()).done, true);
+});
+
+test('batches: without an idle flush, a waiting source holds its partial batch back until the end', async () => {
+  const gate = gatedSource();
+  const out = batches(gate.source, 4);
+  gate.give(1, 2);
+  const next = out.next();
+  const winner = await Promise.race([next, new Promise((resolve) => setTimeout(() => resolve('waiting'), 20))]);
+  assert.equal(winner, 'waiting');
+  gate.give(3);
+  gate.end();
+  assert.deepEqual((await next).value, [1, 2, 3]);
+  assert.equal((await out.next()).done, true);
 });
