@@ -112,6 +112,12 @@ describe('deploy/kubernetes', () => {
     const output = argv[argv.indexOf('--output') + 1] ?? '';
     assert.ok(output.includes(`$(${indexVar.name})`), 'each shard must write its own output file');
     assert.ok(argv.includes('--resume'), 'a retried pod should resume its shard');
+    // The CLI's engine defaults follow the node's cores, not the pod's CPU request: the Job must say.
+    const workers = Number(argv[argv.indexOf('--workers') + 1]);
+    const threads = Number(argv[argv.indexOf('--threads') + 1]);
+    const cpus = Number(c.resources?.requests?.cpu);
+    assert.ok(argv.includes('--workers') && argv.includes('--threads'), 'the Job must set --workers and --threads');
+    assert.ok(workers * threads <= cpus, `the Job asks for ${workers} x ${threads} inference threads on ${cpus} CPUs`);
   });
 
   it('passes the Job only options the CLI score command defines', () => {
