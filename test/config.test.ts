@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { availableParallelism } from 'node:os';
+import { usableCores } from '../src/inference/cpu-budget.js';
 import { test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { defaultEngineThreads } from '../src/inference/engine.js';
@@ -9,14 +9,14 @@ test('engine layout: one single-threaded session per core by default on the CPU'
   assert.deepEqual(defaultEngineThreads(16), { workers: 16, intraOpThreads: 1 });
   assert.deepEqual(defaultEngineThreads(1), { workers: 1, intraOpThreads: 1 });
   const config = loadConfig({});
-  assert.equal(config.engineWorkers, availableParallelism());
+  assert.equal(config.engineWorkers, usableCores());
   assert.equal(config.intraOpThreads, 1);
 });
 
 test('engine layout: one session when a GPU provider comes first, and explicit settings win', () => {
   assert.equal(loadConfig({ EXECUTION_PROVIDERS: 'webgpu,cpu' }).engineWorkers, 1);
   assert.equal(loadConfig({ EXECUTION_PROVIDERS: 'cuda' }).engineWorkers, 1);
-  assert.equal(loadConfig({ EXECUTION_PROVIDERS: 'cpu,webgpu' }).engineWorkers, availableParallelism());
+  assert.equal(loadConfig({ EXECUTION_PROVIDERS: 'cpu,webgpu' }).engineWorkers, usableCores());
   const pinned = loadConfig({ ENGINE_WORKERS: '3', INTRA_OP_THREADS: '2', EXECUTION_PROVIDERS: 'webgpu' });
   assert.equal(pinned.engineWorkers, 3);
   assert.equal(pinned.intraOpThreads, 2);

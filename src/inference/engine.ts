@@ -5,8 +5,8 @@
  * runs on the event loop. Batches move to a worker and results move back by transfer, not
  * copy. A worker that dies fails only the batch it was running and is replaced.
  */
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { usableCores } from './cpu-budget.js';
 import { EngineRunError } from './errors.js';
 import type { FromWorker, ReadyMessage, RunRequest, StartFailedMessage, WorkerInit } from './protocol.js';
 import { PROVIDER_NAMES, type ProviderName, providerOrder } from './providers.js';
@@ -79,20 +79,20 @@ export function allocatorOf(engine: object): ((length: number) => Float32Array) 
 }
 
 /**
- * Defaults for a CPU: one single-threaded session per core. The event loop parses, validates
+ * Defaults for a CPU: one single-threaded session per core (per CPU of a container's quota). The event loop parses, validates
  * and builds tensors all the time and takes a core's share whenever it runs: an intra-op pool
  * stalls at every one of its ~200 parallel steps per batch while one of its threads waits
  * for a core, whereas independent sessions simply run while the other waits. Measured on 2
  * cores (bench/RESULTS.md): 2 workers x 1 thread beat 1 x 1 and 1 x 2 for the service's
  * batch requests and the CLI, and matches 1 x 2 on the raw engine.
  */
-export function defaultEngineThreads(cores: number = availableParallelism()): { workers: number; intraOpThreads: number } {
+export function defaultEngineThreads(cores: number = usableCores()): { workers: number; intraOpThreads: number } {
   return { workers: Math.max(1, cores), intraOpThreads: 1 };
 }
 
 export async function createEngine(opts: EngineOptions): Promise<Engine> {
   validateOptions(opts);
-  const cores = availableParallelism();
+  const cores = usableCores();
   if (opts.workers * opts.intraOpThreads > cores) {
     opts.logger?.warn(
       { workers: opts.workers, intraOpThreads: opts.intraOpThreads, cores },
