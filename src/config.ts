@@ -34,7 +34,7 @@ export const envSchema = z.object({
   EXECUTION_PROVIDERS: providers.default(['cpu']),
   /** Intra-op threads of each inference session; total across workers should stay <= cores. */
   INTRA_OP_THREADS: int(1, 256).default(defaultEngineThreads().intraOpThreads),
-  /** Sessions (worker threads): one per core on the CPU, one for a GPU provider (sessions would share the device). */
+  /** Sessions (worker threads): one per core on the CPU (at most 4, defaultEngineThreads()), one for a GPU provider (sessions would share the device). */
   ENGINE_WORKERS: int(1, 64).optional(),
   /** Let idle ONNX Runtime threads spin: lower latency, but they take CPU from the event loop. */
   ENGINE_ALLOW_SPINNING: bool.default(false),

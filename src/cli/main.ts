@@ -36,7 +36,7 @@ export function buildProgram(): Command {
     .option('--shard <i/N>', 'score only shard i of N (0-based, e.g. $JOB_COMPLETION_INDEX/4); shards together cover the input once', shardArg)
     .option('--model-dir <dir>', 'a model folder with <version>/ folders (the highest is used) or one version folder; default: the bundled models/icu-mortality')
     .option('--threads <n>', 'ONNX Runtime intra-op threads per session (default 1)', positiveInt)
-    .option('--workers <n>', 'inference worker threads, one ONNX Runtime session each (default: one per core)', positiveInt)
+    .option('--workers <n>', 'inference worker threads, one ONNX Runtime session each (default: one per core, at most 4)', positiveInt)
     .option('--batch-size <n>', 'stays per inference batch', positiveInt, DEFAULT_BATCH_SIZE)
     .option('-q, --quiet', 'no progress bar and no summary')
     .action(async (options: {

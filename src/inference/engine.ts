@@ -79,16 +79,26 @@ export function allocatorOf(engine: object): ((length: number) => Float32Array) 
 }
 
 /**
- * Defaults for a CPU: one single-threaded session per core (per CPU of a container's quota). The event loop parses, validates
- * and builds tensors all the time and takes a core's share whenever it runs: an intra-op pool
- * stalls at every one of its ~200 parallel steps per batch while one of its threads waits
- * for a core, whereas independent sessions simply run while the other waits. Measured on 2
- * cores (bench/RESULTS.md): 2 workers x 1 thread beat 1 x 1 and 1 x 2 for the service's
- * batch requests and the CLI, and matches 1 x 2 on the raw engine.
+ * Defaults for a CPU: one single-threaded session per core (per CPU of a container's quota),
+ * at most MAX_DEFAULT_WORKERS. The event loop parses, validates and builds tensors all the
+ * time and takes a core's share whenever it runs: an intra-op pool stalls at every one of its
+ * ~200 parallel steps per batch while one of its threads waits for a core, whereas
+ * independent sessions simply run while the other waits. Measured on 2 cores
+ * (bench/RESULTS.md): 2 workers x 1 thread beat 1 x 1 and 1 x 2 for the service's batch
+ * requests and the CLI, and matches 1 x 2 on the raw engine.
  */
 export function defaultEngineThreads(cores: number = usableCores()): { workers: number; intraOpThreads: number } {
-  return { workers: Math.max(1, cores), intraOpThreads: 1 };
+  return { workers: Math.min(Math.max(1, cores), MAX_DEFAULT_WORKERS), intraOpThreads: 1 };
 }
+
+/**
+ * One event loop feeds about 4 sessions: it spends about 60 us of a core per 48-hour stay
+ * (scanning, tensors, I/O) against about 155 us per stay per session, so more sessions would
+ * wait for it while each costs a V8 isolate and an ONNX Runtime session in memory. Bigger
+ * hosts run several processes (replicas, or CLI shards) rather than one wide one; not
+ * measured beyond 2 cores.
+ */
+export const MAX_DEFAULT_WORKERS = 4;
 
 export async function createEngine(opts: EngineOptions): Promise<Engine> {
   validateOptions(opts);
