@@ -74,8 +74,8 @@ export async function* batches<T>(source: AsyncIterable<T>, size: number, flushI
   let pending: Promise<IteratorResult<T>> | undefined;
   let chunk: T[] = [];
   let finished = false;
-  // One idle timer per partial batch, pushed back as each item arrives (not one per item:
-  // a timer per record cost more than the rest of the batching).
+  // One idle timer per partial batch, pushed back as each item arrives, rather than a new
+  // timer per item.
   const idle = flushIdleMs === undefined ? undefined : new IdleTimer(flushIdleMs);
   try {
     for (;;) {
