@@ -16,7 +16,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { defaultModelPath, measureEngineThroughput } from './engine.js';
+import { defaultModelPath, measureEngineThroughput, probeRawEngine } from './engine.js';
 import { benchModelDir, startServer } from './http.js';
 import { syntheticPatient } from './payload.js';
 import { defaultEngineThreads } from '../src/inference/engine.js';
@@ -52,6 +52,8 @@ export interface CliStreamBenchResult {
   pipeline: { workers: number; intraOpThreads: number };
   cli: PathResult;
   stream: PathResult;
+  /** The raw engine again just after the CLI and just after the stream (the drift check). */
+  rawAfter: { cli: number; stream: number };
 }
 
 /** Writes `stays` NDJSON patients (64 distinct stays, each line its own id), honouring backpressure. */
@@ -164,8 +166,11 @@ export async function measureCliAndStream(opts: CliStreamBenchOptions = {}): Pro
       latencyRuns: 1,
     });
     const row = engine.throughput.reduce((best, r) => (r.staysPerSecond > best.staysPerSecond ? r : best));
+    const probe = (): Promise<number> => probeRawEngine({ modelPath: engine.modelPath, hours });
     const cli = await runCli(input, join(work, 'scores.csv'), modelDir);
+    const rawAfterCli = await probe();
     const stream = await runStream(input, models.dir);
+    const rawAfterStream = await probe();
     return {
       stays,
       hours,
@@ -175,6 +180,7 @@ export async function measureCliAndStream(opts: CliStreamBenchOptions = {}): Pro
       pipeline: defaultEngineThreads(),
       cli,
       stream,
+      rawAfter: { cli: rawAfterCli, stream: rawAfterStream },
     };
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -182,6 +188,11 @@ export async function measureCliAndStream(opts: CliStreamBenchOptions = {}): Pro
 }
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** A path's share of the mean of the raw engine measured just before and just after it. */
+export function bracketed(staysPerSecond: number, before: number, after: number): string {
+  return `${fmt((100 * staysPerSecond) / ((before + after) / 2), 1)}% of ${fmt(before)}..${fmt(after)}`;
+}
 
 /** The report block bench/index.ts prints. */
 export function formatCliStream(r: CliStreamBenchResult, bestRawOfRun = 0): string {
@@ -198,6 +209,7 @@ export function formatCliStream(r: CliStreamBenchResult, bestRawOfRun = 0): stri
     `  (CLI and stream: their default engine, ${r.pipeline.workers} worker(s) x ${r.pipeline.intraOpThreads} intra-op thread(s), sharing the cores with reading, parsing and validation)\n` +
     path('CLI score --format ndjson', r.cli) +
     path('POST /v1/predict/stream', r.stream) +
+    `  (against the raw engine measured just before and just after each, for the drift: CLI ${bracketed(r.cli.staysPerSecond, r.raw.staysPerSecond, r.rawAfter.cli)}, stream ${bracketed(r.stream.staysPerSecond, r.rawAfter.cli, r.rawAfter.stream)})\n` +
     `  [${check(r.cli.staysPerSecond >= 0.8 * raw)}] CLI >= 80% of raw engine\n` +
     `  [${check(r.stream.staysPerSecond >= 0.8 * raw)}] stream >= 80% of raw engine\n` +
     `  [${check(r.cli.peakRssMiB * 2 ** 20 < 500e6 && r.stream.peakRssMiB * 2 ** 20 < 500e6)}] peak RSS < 500 MB (CLI ${fmt(r.cli.peakRssMiB)} MiB, server ${fmt(r.stream.peakRssMiB)} MiB)\n`

@@ -135,6 +135,8 @@ export async function loadPredict(server: RunningServer, opts: { body: string; s
 }
 
 export interface HttpBenchOptions {
+  /** Raw engine throughput now (bench/engine.ts probeRawEngine), taken just before and after the batch measurement. */
+  probe?: () => Promise<number>;
   seconds?: number;
   batchStays?: number;
   hours?: number;
@@ -143,6 +145,8 @@ export interface HttpBenchOptions {
 
 export interface HttpBenchResult {
   batch: LoadResult;
+  /** The raw engine just before and just after the batch measurement (with a probe). */
+  batchRaw?: { before: number; after: number };
   single1: LoadResult;
   single64: LoadResult;
   single64NoBatching: LoadResult;
@@ -160,12 +164,16 @@ export async function measureHttp(opts: HttpBenchOptions = {}): Promise<HttpBenc
 
   const server = await startServer(opts.env);
   let batch: LoadResult;
+  let batchRaw: HttpBenchResult['batchRaw'];
   let single1: LoadResult;
   let single64: LoadResult;
   try {
     // Warm-up: JIT, worker, buffers.
     await loadPredict(server, { body: batchBody, staysPerRequest: batchStays, connections: 2, seconds: 2 });
+    const before = await opts.probe?.();
     batch = await loadPredict(server, { body: batchBody, staysPerRequest: batchStays, connections: 2, seconds });
+    const after = await opts.probe?.();
+    if (before !== undefined && after !== undefined) batchRaw = { before, after };
     single1 = await loadPredict(server, { body: singleBody, staysPerRequest: 1, connections: 1, seconds });
     single64 = await loadPredict(server, { body: singleBody, staysPerRequest: 1, connections: 64, seconds });
   } finally {
@@ -187,7 +195,7 @@ export async function measureHttp(opts: HttpBenchOptions = {}): Promise<HttpBenc
   } finally {
     await bare.stop();
   }
-  return { batch, single1, single64, single64NoBatching, single64Bare };
+  return { batch, ...(batchRaw === undefined ? {} : { batchRaw }), single1, single64, single64NoBatching, single64Bare };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -6,9 +6,9 @@
  * Bounded: about 2 minutes with the default 10 s per measurement (BENCH_SECONDS to change).
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { measureEngineThroughput } from './engine.js';
+import { measureEngineThroughput, probeRawEngine } from './engine.js';
 import { measureHttp } from './http.js';
-import { formatCliStream, measureCliAndStream } from './cli-stream.js';
+import { bracketed, formatCliStream, measureCliAndStream } from './cli-stream.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -29,7 +29,7 @@ for (const r of [engine, ...(wide ? [wide] : [])]) {
 const rawBest = Math.max(...engine.throughput.map((r) => r.staysPerSecond), ...(wide?.throughput.map((r) => r.staysPerSecond) ?? []));
 const rawBatch1 = engine.throughput.find((r) => r.batchSize === 1)?.staysPerSecond ?? Number.NaN;
 
-const http = await measureHttp({ seconds });
+const http = await measureHttp({ seconds, probe: () => probeRawEngine({ hours: 48 }) });
 const line = (label: string, r: typeof http.batch): string =>
   `  ${label.padEnd(44)} ${fmt(r.staysPerSecond).padStart(8)} stays/s  p50 ${fmt(r.latencyMs.p50, 1)} ms  p99 ${fmt(r.latencyMs.p99, 1)} ms  (non-2xx ${r.non2xx}, errors ${r.errors})\n`;
 process.stdout.write(`\nend-to-end HTTP (POST /v1/predict, ${seconds} s each, server on 127.0.0.1):\n`);
@@ -47,9 +47,12 @@ process.stdout.write(`  [${check(ratio >= 0.7)}] end-to-end batch / best raw eng
 process.stdout.write(`  [${check(http.single64.latencyMs.p99 <= 15)}] single-stay p99 at 64 clients = ${fmt(http.single64.latencyMs.p99, 1)} ms (<= 15 ms)\n`);
 process.stdout.write(`  [${check(speedup >= 5)}] dynamic batching speed-up at 64 clients = ${fmt(speedup, 1)}x over maxBatchSize=1 (>= 5x)\n`);
 process.stdout.write(`  (raw engine batch 1: ${fmt(rawBatch1)} stays/s)\n`);
+if (http.batchRaw) {
+  process.stdout.write(`  (batch requests against the raw engine measured just before and just after them, for the drift: ${bracketed(http.batch.staysPerSecond, http.batchRaw.before, http.batchRaw.after)})\n`);
+}
 process.stdout.write(
   `  (context: the service at 64 single-stay clients runs at ${fmt((100 * http.single64.staysPerSecond) / http.single64Bare.staysPerSecond, 0)}% of a bare Fastify server parsing the same body on this machine, load average ${loadavg()[0]?.toFixed(1)})\n`,
 );
 
-// Cohort re-scoring: CLI and POST /v1/predict/stream over BENCH_COHORT_STAYS (default 100,000) 48-hour stays.
+// Cohort re-scoring (each path also against the raw engine measured just before and after it): CLI and POST /v1/predict/stream over BENCH_COHORT_STAYS (default 100,000) 48-hour stays.
 process.stdout.write(`\n${formatCliStream(await measureCliAndStream({ stays: Number(process.env.BENCH_COHORT_STAYS ?? 100_000) }), rawBest)}`);
