@@ -43,8 +43,8 @@ export function formatRows(format: OutputFormat, rows: readonly ScoreRow[]): str
 
 /**
  * A field csv-stringify (default options) writes as it is: no delimiter, quote or line break;
- * empty fields go to csv-stringify too. It took 7 us a row even when called once per batch
- * (212 ms of 30,000 rows in a CPU profile of the CLI), about as much as building the tensors.
+ * empty fields go to csv-stringify too. Called once per batch it still showed 212 ms for
+ * 30,000 rows in a CPU profile of the CLI (7 us a row, wall-clock samples with both cores busy).
  */
 function isPlainField(text: string): boolean {
   if (text.length === 0) return false;

@@ -20,7 +20,7 @@ export function buildBatch(manifest: Manifest, patients: readonly ValidPatient[]
   const batch = patients.length;
   let time = 0;
   for (const p of patients) time = Math.max(time, Math.min(p.dense ? p.dense.hours : p.hours.length, manifest.maxHours));
-  // Zero-filled: writeStay writes only the non-zero cells.
+  // Zero-filled: writeStay leaves the cells that stay zero (masks, deltas, statics) unwritten.
   const x = allocate(batch * time * nInputs);
   const lengths = new Int32Array(batch);
   for (let b = 0; b < batch; b++) {
@@ -70,7 +70,8 @@ function planOf(manifest: Manifest): Plan {
 }
 
 /**
- * One stay into x at `offset` (x is zero there, so only non-zero cells are written). One pass
+ * One stay into x at `offset` (x is zero there: zero masks, deltas and statics are not
+ * written; values are, 0 before a variable's first observation). One pass
  * hour by hour, the forward-filled normalised value and the delta of each variable carried in
  * scratch arrays; the normalised value is computed once per observation. Same arithmetic as
  * the per-hour formula (float64, rounded to float32 on store): (last - mean) / std and

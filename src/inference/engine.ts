@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { usableCores } from './cpu-budget.js';
 import { EngineRunError } from './errors.js';
-import type { FromWorker, ReadyMessage, RunRequest, StartFailedMessage, WorkerInit } from './protocol.js';
+import { isWhole, type FromWorker, type ReadyMessage, type RunRequest, type StartFailedMessage, type WorkerInit } from './protocol.js';
 import { PROVIDER_NAMES, type ProviderName, providerOrder } from './providers.js';
 
 export { EngineRunError } from './errors.js';
@@ -84,8 +84,8 @@ export function allocatorOf(engine: object): ((length: number) => Float32Array) 
  * time and takes a core's share whenever it runs: an intra-op pool stalls at every one of its
  * ~200 parallel steps per batch while one of its threads waits for a core, whereas
  * independent sessions simply run while the other waits. Measured on 2 cores
- * (bench/RESULTS.md): 2 workers x 1 thread beat 1 x 1 and 1 x 2 for the service's batch
- * requests and the CLI, and matches 1 x 2 on the raw engine.
+ * (bench/RESULTS.md): 2 workers x 1 thread beat 1 x 1 in every pair (256-stay requests +7%
+ * and +32%, CLI +7% and +20%) and was level with or ahead of 1 x 2 (+1%, +13%).
  */
 export function defaultEngineThreads(cores: number = usableCores()): { workers: number; intraOpThreads: number } {
   return { workers: Math.min(Math.max(1, cores), MAX_DEFAULT_WORKERS), intraOpThreads: 1 };
@@ -159,10 +159,6 @@ function newWorker(url: URL, workerData: WorkerInit): Worker {
   return new Worker(bootstrap, { eval: true, workerData });
 }
 
-function isWhole(view: Float32Array | Int32Array): boolean {
-  return view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
-}
-
 /** Transfers the view's buffer when it owns it alone; copies otherwise (a view into a larger or shared buffer). */
 function transferable<T extends Float32Array | Int32Array>(view: T, copy: (v: T) => T): { view: T; buffer: ArrayBuffer } {
   const out = isWhole(view) ? view : copy(view);
@@ -233,12 +229,13 @@ class BufferPool {
   }
 
   give(buffer: Float32Array): void {
-    const list = this.#free.get(buffer.length) ?? [];
-    if (list.length >= BufferPool.PER_LENGTH) return;
+    if ((this.#free.get(buffer.length)?.length ?? 0) >= BufferPool.PER_LENGTH) return;
     if (this.#bytes + buffer.byteLength > BufferPool.MAX_BYTES) {
       this.#free.clear();
       this.#bytes = 0;
     }
+    // Looked up after a reset, so that #bytes counts exactly the buffers kept.
+    const list = this.#free.get(buffer.length) ?? [];
     list.push(buffer);
     this.#free.set(buffer.length, list);
     this.#bytes += buffer.byteLength;

@@ -4,6 +4,11 @@
  */
 import type { ProviderAttemptFailure, ProviderName } from './providers.js';
 
+/** True when the view spans its whole (non-shared) buffer: only then can the buffer be transferred as the view. */
+export function isWhole<T extends Float32Array | Int32Array>(view: T): view is T & { buffer: ArrayBuffer } {
+  return view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+}
+
 /** What a worker is started with (its workerData). */
 export interface WorkerInit {
   modelPath: string;

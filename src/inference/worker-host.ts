@@ -5,7 +5,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import type { FromWorker, RunRequest, ToWorker, WorkerInit } from './protocol.js';
+import { isWhole, type FromWorker, type RunRequest, type ToWorker, type WorkerInit } from './protocol.js';
 import { NoProviderError, conciseReason, openSession } from './providers.js';
 
 export interface HostHooks {
@@ -77,7 +77,7 @@ async function runOne(
     x.dispose();
     x = undefined;
     const input = request.x;
-    const giveBack = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength && input.buffer instanceof ArrayBuffer;
+    const giveBack = isWhole(input);
     post(port, giveBack ? { type: 'result', id, probabilities, x: input } : { type: 'result', id, probabilities }, giveBack ? [probabilities.buffer, input.buffer] : [probabilities.buffer]);
   } catch (error) {
     post(port, { type: 'run-failed', id, message: conciseReason(error) });
