@@ -17,10 +17,10 @@ import { MAX_HOURS_RECEIVED, MAX_ID_LENGTH } from './schemas.js';
  * accepts, the result is the one JSON.parse + validate would give
  * (test/clinical/scan.test.ts checks that on random patients).
  *
- * Numbers: a JSON number with at most 15 significant digits and a decimal exponent within
- * +-22 is computed as one correctly rounded multiplication or division of two exact doubles,
- * which is the double JSON.parse returns (Clinger's fast path); other numbers go through
- * Number() on their text.
+ * Numbers: a JSON number without exponent, with at most 15 significant digits and at most 22
+ * decimals, is computed as one correctly rounded division of two exact doubles, which is the
+ * double JSON.parse returns (Clinger's fast path); other numbers go through Number() on their
+ * text.
  */
 
 /** The patient fields besides the rows, as the scanner read them (absent = undefined). */
@@ -38,6 +38,8 @@ export interface ScanResult {
   /** Row-major [rows x variables], canonical, NaN = missing; exactly rows x variables long. */
   values: Float64Array;
   rows: number;
+  /** Per variable: 1 if it has a value in the last manifest.maxHours rows (those the model reads), else 0. */
+  observed: Uint8Array;
   /** Index just past the object's closing brace. */
   end: number;
 }
@@ -63,26 +65,26 @@ const lastNumber = new Float64Array(1);
 /**
  * Reads the JSON number at p: returns the position after it and leaves its value in
  * lastNumber[0], or returns -1 when the text there is not a JSON number, or not a finite one.
+ * Kept small so that V8 inlines it into the row loop (about 270 numbers per 48-hour stay):
+ * the common shape, -?digits(.digits)? with at most 15 significant digits, is computed here;
+ * anything else (an exponent, more digits) is left to readLongNumber.
  */
 function readNumber(s: string, p: number): number {
   const start = p;
   let c = s.charCodeAt(p);
-  let negative = false;
-  if (c === MINUS) {
-    negative = true;
-    c = s.charCodeAt(++p);
-  }
+  const negative = c === MINUS;
+  if (negative) c = s.charCodeAt(++p);
   let mantissa = 0;
   let digits = 0;
   let scale = 0;
-  if (c === ZERO) {
-    c = s.charCodeAt(++p);
-  } else if (c > ZERO && c <= NINE) {
+  if (c > ZERO && c <= NINE) {
     do {
       mantissa = mantissa * 10 + (c - ZERO);
       digits++;
       c = s.charCodeAt(++p);
     } while (c >= ZERO && c <= NINE);
+  } else if (c === ZERO) {
+    c = s.charCodeAt(++p);
   } else {
     return -1;
   }
@@ -97,30 +99,30 @@ function readNumber(s: string, p: number): number {
       c = s.charCodeAt(++p);
     } while (c >= ZERO && c <= NINE);
   }
-  let exponent = 0;
+  if (c === 0x65 || c === 0x45 || digits > 15 || scale > 22) return readLongNumber(s, start, p);
+  // Both operands exact (mantissa < 10^15 < 2^53, 10^22 is the largest exact power of ten): one correctly rounded operation.
+  const value = scale === 0 ? mantissa : mantissa / (POW10[scale] as number);
+  lastNumber[0] = negative ? -value : value;
+  return p;
+}
+
+/**
+ * The rest of a number readNumber could not compute (p is past its integer and fraction
+ * digits): an exponent's syntax is checked here and the value is Number() of the text,
+ * which rounds as JSON.parse does. Not finite (1e999): -1, the ordinary path reports it.
+ */
+function readLongNumber(s: string, start: number, p: number): number {
+  let c = s.charCodeAt(p);
   if (c === 0x65 || c === 0x45) {
     c = s.charCodeAt(++p);
-    let expNegative = false;
-    if (c === MINUS || c === PLUS) {
-      expNegative = c === MINUS;
-      c = s.charCodeAt(++p);
-    }
+    if (c === MINUS || c === PLUS) c = s.charCodeAt(++p);
     if (!(c >= ZERO && c <= NINE)) return -1;
-    do {
-      if (exponent < 100_000) exponent = exponent * 10 + (c - ZERO);
-      c = s.charCodeAt(++p);
-    } while (c >= ZERO && c <= NINE);
-    if (expNegative) exponent = -exponent;
+    do c = s.charCodeAt(++p);
+    while (c >= ZERO && c <= NINE);
   }
-  const e10 = exponent - scale;
-  let value: number;
-  if (mantissa === 0) value = 0;
-  // Both operands exact (mantissa < 10^15 < 2^53, 10^22 is the largest exact power of ten): one correctly rounded operation.
-  else if (digits <= 15 && e10 >= -22 && e10 <= 22) value = e10 >= 0 ? mantissa * (POW10[e10] as number) : mantissa / (POW10[-e10] as number);
-  else value = Math.abs(Number(s.slice(start, p)));
-  // A huge exponent gives Infinity, which the schema refuses: the ordinary path reports it.
+  const value = Number(s.slice(start, p));
   if (!Number.isFinite(value)) return -1;
-  lastNumber[0] = negative ? -value : value;
+  lastNumber[0] = value;
   return p;
 }
 
@@ -205,6 +207,8 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
   const icuCodes = (icu && icu.kind === 'categorical' ? icu.categories : [1, 2, 3, 4]).filter((c): c is 1 | 2 | 3 | 4 => c === 1 || c === 2 || c === 3 || c === 4);
   const icuTypes: ReadonlyArray<1 | 2 | 3 | 4> = icuCodes.length > 0 ? icuCodes : [1, 2, 3, 4];
   const lastSeenInRow = new Int32Array(V);
+  // The row number at which each variable last had a value (not null).
+  const lastValueInRow = new Int32Array(V);
 
   let text = '';
   let pos = 0;
@@ -270,6 +274,7 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
     const header: ScannedHeader = {};
     let seenKeys = 0;
     let values: Float64Array | undefined;
+    let observed: Uint8Array | undefined;
     let rows = 0;
     expect(LBRACE);
     if (skipSpace() === RBRACE) throw GIVE_UP; // `hours` is required
@@ -280,7 +285,7 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
       seenKeys |= 1 << key;
       expect(COLON);
       if (key === K_HOURS) {
-        ({ values, rows } = hours());
+        ({ values, rows, observed } = hours());
       } else if (key === K_ID) {
         const start = stringBody();
         if (pos - 1 - start > MAX_ID_LENGTH) throw GIVE_UP;
@@ -316,8 +321,8 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
       if (c === RBRACE) break;
       if (c !== COMMA) throw GIVE_UP;
     }
-    if (values === undefined) throw GIVE_UP;
-    return { header, values, rows, end: pos };
+    if (values === undefined || observed === undefined) throw GIVE_UP;
+    return { header, values, rows, observed, end: pos };
   }
 
   /**
@@ -325,11 +330,12 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
    * it in their shared context, which measured slower here), names compared in place,
    * numbers read by readNumber, values written into the matrix as they come.
    */
-  function hours(): { values: Float64Array; rows: number } {
+  function hours(): { values: Float64Array; rows: number; observed: Uint8Array } {
     const s = text;
     let p = pos;
     // Repeated keys within a row: the row number at which each variable was last seen.
     lastSeenInRow.fill(0);
+    lastValueInRow.fill(0);
     let capacity = manifest.maxHours;
     let values = new Float64Array(capacity * V).fill(Number.NaN);
     let rows = 0;
@@ -379,6 +385,7 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
             const value = lastNumber[0] as number;
             if (!(value >= (mins[j] as number) && value <= (maxs[j] as number))) throw GIVE_UP;
             values[base + j] = value;
+            lastValueInRow[j] = rows;
           }
           c = s.charCodeAt(p);
           while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = s.charCodeAt(++p);
@@ -399,7 +406,11 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
       }
       if (c !== COMMA) throw GIVE_UP;
     }
-    return { values: rows * V === values.length ? values : values.subarray(0, rows * V), rows };
+    // Rows numbered 1..rows; the model reads those after the first `rows - used`.
+    const cut = rows - Math.min(rows, manifest.maxHours);
+    const observed = new Uint8Array(V);
+    for (let j = 0; j < V; j++) if ((lastValueInRow[j] as number) > cut) observed[j] = 1;
+    return { values: rows * V === values.length ? values : values.subarray(0, rows * V), rows, observed };
   }
 
   const scan = (source: string): ScanResult | undefined => {

@@ -43,8 +43,10 @@ export interface ValidPatient {
    * variables], canonical, in manifest variable order, NaN = missing. When present it holds
    * exactly what `hours` holds (validation then builds `hours` lazily, on first access).
    * Use stayLength() from validate.ts for the number of hours without touching `hours`.
+   * `observed`, when present (the scanner writes it), is 1 for each variable with a value in
+   * these hours and 0 otherwise, so that missingThroughout() need not search the matrix.
    */
-  dense?: { values: Float64Array; hours: number };
+  dense?: { values: Float64Array; hours: number; observed?: Uint8Array };
 }
 
 export interface PredictionResult {

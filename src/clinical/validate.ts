@@ -97,12 +97,12 @@ export function createPatientValidator(manifest: Manifest): PatientValidator {
     },
     scanText(text: string): ScannedPatient | undefined {
       const scanned = scanner.scan(text);
-      return scanned && new ScannedPatient(manifest, toValidPatient(manifest, scanned.header, scanned.rows, scanned.values), text);
+      return scanned && new ScannedPatient(manifest, toValidPatient(manifest, scanned.header, scanned.rows, scanned.values, scanned.observed), text);
     },
     scanTextAt(text: string, pos: number): { scanned: ScannedPatient; end: number } | undefined {
       const scanned = scanner.scanAt(text, pos);
       if (scanned === undefined) return undefined;
-      const patient = toValidPatient(manifest, scanned.header, scanned.rows, scanned.values);
+      const patient = toValidPatient(manifest, scanned.header, scanned.rows, scanned.values, scanned.observed);
       return { scanned: new ScannedPatient(manifest, patient, text, pos, scanned.end), end: scanned.end };
     },
   };
@@ -188,18 +188,21 @@ function layoutOf(manifest: Manifest): { names: string[]; weightColumn: number }
   return layout;
 }
 
-function toValidPatient(manifest: Manifest, input: Header, received: number, all: Float64Array): ValidPatient {
+/** `observed`: the scanner's flags for the hours used (see ValidPatient.dense), updated here for the weight. */
+function toValidPatient(manifest: Manifest, input: Header, received: number, all: Float64Array, observed?: Uint8Array): ValidPatient {
   const { names, weightColumn: wj } = layoutOf(manifest);
   const V = names.length;
+  const used = Math.min(received, manifest.maxHours);
   // Training reads the Weight descriptor as an observation of the Weight series at hour 0.
   if (wj >= 0 && typeof input.weight === 'number' && Number.isNaN(all[wj] as number)) {
     const spec = manifest.variables[wj] as VariableSpec;
     const convert = converterFor(spec, 'units' in input ? input.units?.[spec.name] : undefined);
     all[wj] = convert ? convert(input.weight) : input.weight;
+    // Hour 0 is among the hours used only when none were cut.
+    if (observed !== undefined && used === received) observed[wj] = 1;
   }
-  const used = Math.min(received, manifest.maxHours);
   const values = used === received ? all : all.slice((received - used) * V);
-  return new DensePatient(input, received, { values, hours: used }, names);
+  return new DensePatient(input, received, observed === undefined ? { values, hours: used } : { values, hours: used, observed }, names);
 }
 
 /**
@@ -214,11 +217,11 @@ class DensePatient implements ValidPatient {
   icuType: ValidPatient['icuType'];
   height: number | null;
   hoursReceived: number;
-  dense: { values: Float64Array; hours: number } | undefined;
+  dense: ValidPatient['dense'];
   #rows: ValidPatient['hours'] | undefined;
   readonly #names: readonly string[];
 
-  constructor(input: Header, received: number, dense: { values: Float64Array; hours: number }, names: readonly string[]) {
+  constructor(input: Header, received: number, dense: NonNullable<ValidPatient['dense']>, names: readonly string[]) {
     if (input.id !== undefined) this.id = input.id;
     this.age = input.age ?? null;
     this.sex = input.sex ?? null;
@@ -231,7 +234,7 @@ class DensePatient implements ValidPatient {
 
   get hours(): ValidPatient['hours'] {
     if (this.#rows === undefined) {
-      const dense = this.dense as { values: Float64Array; hours: number };
+      const dense = this.dense as NonNullable<ValidPatient['dense']>;
       this.#rows = denseToRows(dense.values, dense.hours, this.#names);
     }
     return this.#rows;
@@ -266,6 +269,12 @@ export function stayLength(patient: ValidPatient): number {
 /** Variables never observed in the hours used (what the result reports as missing throughout). */
 export function missingThroughout(manifest: Manifest, patient: ValidPatient): string[] {
   const dense = patient.dense;
+  if (dense?.observed) {
+    const { names } = layoutOf(manifest);
+    const missing: string[] = [];
+    for (let j = 0; j < names.length; j++) if (dense.observed[j] === 0) missing.push(names[j] as string);
+    return missing;
+  }
   if (dense) {
     const { names } = layoutOf(manifest);
     const V = names.length;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { createPatientValidator, ScannedPatient, type PatientValidator } from '../../src/clinical/validate.js';
+import { createPatientValidator, missingThroughout, ScannedPatient, type PatientValidator } from '../../src/clinical/validate.js';
 import type { ValidPatient } from '../../src/clinical/types.js';
 import { syntheticPatient } from '../../bench/payload.js';
 import { loadTinyManifest } from '../helper.js';
@@ -36,6 +36,10 @@ function assertSamePatient(actual: ValidPatient, expected: ValidPatient): void {
     if (!Object.is(actual.dense.values[i], expected.dense.values[i])) assert.fail(`value ${i}: ${actual.dense.values[i]} != ${expected.dense.values[i]}`);
   }
   assert.deepEqual(actual.hours, expected.hours);
+  // Reference: the variables with no value in any row of the hours used, read from the row objects.
+  const names = validator.manifest.variables.map((v) => v.name);
+  const unobserved = names.filter((name) => expected.hours.every((row) => row[name] === null || row[name] === undefined));
+  assert.deepEqual(missingThroughout(validator.manifest, actual), unobserved);
 }
 
 function scanned(text: string): ValidPatient | undefined {
@@ -75,6 +79,8 @@ test('numbers in every JSON form give the double JSON.parse gives', () => {
   const forms = [
     '1', '1.0', '1.5', '49999.99999999999', '12345.678901234567', '0.1e1', '1e4', '1E4', '1e+4', '123456789012345e-10', '1234567890123456789e-15',
     '3.000000000000001', '2.675', '1.0000000000000002', '10000000000000000000000e-18', '4.35', '100.5e-1', '5e-0', '0.000000000000000000000000000001e31',
+    // More than 22 decimals, and a fraction's leading zeros (not significant digits).
+    '1.0000000000000000000000000', '2.50000000000000000000000', '1.000000000000000000000001', '1.00012', '1.000000000000001',
   ];
   let state = 7;
   for (let i = 0; i < 2000; i++) {
@@ -92,6 +98,15 @@ test('numbers in every JSON form give the double JSON.parse gives', () => {
     }
     assert.ok(fast, `${form} should take the scanner`);
     assert.ok(Object.is(fast.dense!.values[validator.manifest.variables.findIndex((v) => v.name === 'ALT')], JSON.parse(form)), form);
+  }
+});
+
+test('small numbers with more than 22 decimals give the double JSON.parse gives', () => {
+  const hr = validator.manifest.variables.findIndex((v) => v.name === 'HR');
+  for (const form of ['0.0000000000000000000000012', '0.00000000000000000000000000000000000001', '0.0000000000000000000001', '0.000000000000000000000012345678901234']) {
+    const fast = scanned(`{"hours":[{"HR":${form}}]}`);
+    assert.ok(fast, `${form} should take the scanner`);
+    assert.ok(Object.is(fast.dense!.values[hr], JSON.parse(form)), form);
   }
 });
 
@@ -115,6 +130,13 @@ test('what the scanner does not take goes the ordinary way, which reports it', (
     '{"hours":[{"HR":80},]}',
     '{"hours":[{"HR":01}]}',
     '{"hours":[{"HR":.5}]}',
+    '{"hours":[{"HR":80.}]}',
+    '{"hours":[{"HR":8e}]}',
+    '{"hours":[{"HR":8e+}]}',
+    '{"hours":[{"HR":-}]}',
+    '{"hours":[{"HR":+80}]}',
+    '{"hours":[{"HR":-.5}]}',
+    '{"hours":[{"HR":8.e1}]}',
     '{"hours":[null]}',
     '{"hours":[{"HR":80}]',
     `{"hours":[{"HR":80}],"id":"${'x'.repeat(257)}"}`,
