@@ -21,6 +21,8 @@ const B = Number(values.batch);
 const manifest = manifestSchema.parse(JSON.parse(readFileSync(join(defaultModelPath(), '..', 'manifest.json'), 'utf8')));
 const validator = createPatientValidator(manifest);
 const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: `stay-${i}`, ...syntheticPatient(48, i + 1) }));
+// The scanner reads bytes, as the service receives them.
+const lineBytes = lines.map((line) => Buffer.from(line));
 const us = (ms: number): string => ((ms * 1000) / N).toFixed(1).padStart(6);
 
 for (let round = 0; round < Number(values.rounds); round++) {
@@ -33,7 +35,7 @@ for (let round = 0; round < Number(values.rounds); round++) {
   const parseValidate = performance.now() - t;
 
   t = performance.now();
-  const scanned: ValidPatient[] = lines.map((line) => {
+  const scanned: ValidPatient[] = lineBytes.map((line) => {
     const s = validator.scanText(line);
     if (s === undefined) throw new Error('the scanner declined a synthetic stay');
     return s.patient;

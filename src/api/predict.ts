@@ -46,11 +46,13 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
   // Fastify's own JSON parser, with its answers to malformed JSON and prototype poisoning.
   const defaultJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, text, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const validator = app.models.active?.validator;
-    const scanned = validator === undefined ? undefined : scanPredictBody(text as string, validator);
+    const bytes = body as Buffer;
+    const scanned = validator === undefined ? undefined : scanPredictBody(bytes, validator);
     if (scanned !== undefined) done(null, scanned);
-    else defaultJson(request, text as string, done);
+    // As Fastify's own `parseAs: 'string'` gives it (a UTF-8 decode).
+    else defaultJson(request, bytes.toString('utf8'), done);
   });
 
   app.post(

@@ -109,7 +109,7 @@ export async function readExistingOutput(path: string, format: OutputFormat): Pr
   if (format === 'ndjson') {
     for await (const line of splitLines(createReadStream(path), Number.MAX_SAFE_INTEGER)) {
       if (line.tooLong) continue;
-      const row = JSON.parse(line.text) as { id?: unknown; model?: { version?: unknown } };
+      const row = JSON.parse(line.bytes.toString('utf8')) as { id?: unknown; model?: { version?: unknown } };
       if (typeof row.id === 'string') ids.add(row.id);
       if (typeof row.model?.version === 'string') versions.add(row.model.version);
     }

@@ -19,13 +19,14 @@ export interface PatientValidator {
   /** A ScannedPatient of this manifest is valid as it is; of another manifest, its text is parsed and validated. */
   validate(input: unknown): ValidationOutcome;
   /**
-   * One patient's JSON text, read and validated in one pass (src/clinical/scan.ts) into an
-   * input for validate(); undefined when the scanner leaves the text to the ordinary path
-   * (JSON.parse, then validate), which also reports any problem in it.
+   * One patient's JSON text (UTF-8 bytes), read and validated in one pass
+   * (src/clinical/scan.ts) into an input for validate(); undefined when the scanner leaves the
+   * text to the ordinary path (JSON.parse, then validate), which also reports any problem in it.
+   * The bytes must not change afterwards: a ScannedPatient may read them again (raw()).
    */
-  scanText(text: string): ScannedPatient | undefined;
+  scanText(text: Buffer): ScannedPatient | undefined;
   /** The same for a patient object starting at `pos` in a larger text (a request body); `end` is just past it. */
-  scanTextAt(text: string, pos: number): { scanned: ScannedPatient; end: number } | undefined;
+  scanTextAt(text: Buffer, pos: number): { scanned: ScannedPatient; end: number } | undefined;
 }
 
 /**
@@ -34,14 +35,14 @@ export interface PatientValidator {
  * a stream's records); raw() gives that object when it is needed after all.
  */
 export class ScannedPatient {
-  readonly #text: string;
+  readonly #text: Buffer;
   readonly #start: number;
   readonly #end: number;
 
   constructor(
     readonly manifest: Manifest,
     readonly patient: ValidPatient,
-    text: string,
+    text: Buffer,
     start = 0,
     end = text.length,
   ) {
@@ -52,7 +53,7 @@ export class ScannedPatient {
 
   /** The object JSON.parse gives for the patient's text. */
   raw(): unknown {
-    return JSON.parse(this.#start === 0 && this.#end === this.#text.length ? this.#text : this.#text.slice(this.#start, this.#end));
+    return JSON.parse(this.#text.toString('utf8', this.#start, this.#end));
   }
 }
 
@@ -95,11 +96,11 @@ export function createPatientValidator(manifest: Manifest): PatientValidator {
       if (!rows) return full(input);
       return { ok: true, patient: toValidPatient(manifest, patient, patient.hours.length, rows) };
     },
-    scanText(text: string): ScannedPatient | undefined {
+    scanText(text: Buffer): ScannedPatient | undefined {
       const scanned = scanner.scan(text);
       return scanned && new ScannedPatient(manifest, toValidPatient(manifest, scanned.header, scanned.rows, scanned.values, scanned.observed), text);
     },
-    scanTextAt(text: string, pos: number): { scanned: ScannedPatient; end: number } | undefined {
+    scanTextAt(text: Buffer, pos: number): { scanned: ScannedPatient; end: number } | undefined {
       const scanned = scanner.scanAt(text, pos);
       if (scanned === undefined) return undefined;
       const patient = toValidPatient(manifest, scanned.header, scanned.rows, scanned.values, scanned.observed);

@@ -6,10 +6,14 @@
  */
 
 export type LineItem =
-  /** `number` is 1-based and counts every line, blank ones included, as an editor does. */
-  | { number: number; text: string; tooLong?: undefined }
+  /**
+   * `number` is 1-based and counts every line, blank ones included, as an editor does.
+   * `bytes`: the line's UTF-8 bytes without the newline (and a `\r` before it), in a buffer
+   * of its own that nothing else writes to.
+   */
+  | { number: number; bytes: Buffer; tooLong?: undefined }
   /** The line exceeded the limit; its bytes were skipped, not buffered. */
-  | { number: number; text?: undefined; tooLong: true };
+  | { number: number; bytes?: undefined; tooLong: true };
 
 const NEWLINE = 0x0a;
 
@@ -28,14 +32,17 @@ export async function* splitLines(source: AsyncIterable<Buffer | Uint8Array | st
       partBytes = 0;
       return { number, tooLong: true };
     }
-    const bytes = parts.length === 0 ? tail : Buffer.concat([...parts, tail]);
+    // A line within one chunk is copied out of it (the source may reuse its chunks); one
+    // joined from several parts is already a buffer of its own.
+    const joined = parts.length > 0;
+    const bytes = joined ? Buffer.concat([...parts, tail]) : tail;
     parts = [];
     partBytes = 0;
     let end = bytes.length;
     if (end > 0 && bytes[end - 1] === 0x0d) end--;
     if (end > maxLineBytes) return { number, tooLong: true };
-    const text = bytes.toString('utf8', 0, end);
-    return text.trim() === '' ? undefined : { number, text };
+    if (isBlank(bytes, end)) return undefined;
+    return { number, bytes: joined ? bytes.subarray(0, end) : Buffer.from(bytes.subarray(0, end)) };
   };
 
   for await (const chunk of source) {
@@ -66,4 +73,15 @@ export async function* splitLines(source: AsyncIterable<Buffer | Uint8Array | st
     const item = finish(Buffer.alloc(0));
     if (item) yield item;
   }
+}
+
+/** Nothing but whitespace, as String.prototype.trim() sees it (which also trims Unicode spaces, so a line with any non-ASCII byte is decoded to ask it). */
+function isBlank(bytes: Buffer, end: number): boolean {
+  for (let i = 0; i < end; i++) {
+    const c = bytes[i] as number;
+    if (c >= 0x80) return bytes.toString('utf8', 0, end).trim() === '';
+    // trim() removes ASCII tab, LF, VT, FF, CR and space.
+    if (!(c === 0x20 || (c >= 0x09 && c <= 0x0d))) return false;
+  }
+  return true;
 }

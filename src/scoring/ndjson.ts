@@ -11,14 +11,14 @@ export function parseNdjsonLine(line: LineItem, maxLineBytes: number, validator?
   if (line.tooLong) {
     return { failure: { error: 'line_too_long', message: `line ${line.number} is longer than ${maxLineBytes} bytes`, details: [] } };
   }
-  const scanned = validator?.scanText(line.text);
+  const scanned = validator?.scanText(line.bytes);
   if (scanned !== undefined) {
     const id = scanned.patient.id;
     return id === undefined ? { input: scanned } : { input: scanned, id };
   }
   let value: unknown;
   try {
-    value = JSON.parse(line.text);
+    value = JSON.parse(line.bytes.toString('utf8'));
   } catch {
     // JSON.parse's message quotes the input: patient data must not reach the report or logs.
     return { failure: { error: 'invalid_json', message: `line ${line.number} is not valid JSON`, details: [] } };

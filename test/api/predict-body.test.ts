@@ -17,7 +17,7 @@ before(async () => {
 
 test('scanPredictBody takes the envelope with model and version in any order, and nothing else', () => {
   const patients = [samplePatient(3, 1, 'a'), samplePatient(2, 2)];
-  const taken = scanPredictBody(JSON.stringify({ version: '1', patients, model: 'icu-mortality' }, null, 1), validator);
+  const taken = scanPredictBody(Buffer.from(JSON.stringify({ version: '1', patients, model: 'icu-mortality' }, null, 1)), validator);
   assert.ok(taken);
   assert.equal(taken.patients.length, 2);
   assert.equal(taken.model, 'icu-mortality');
@@ -35,17 +35,17 @@ test('scanPredictBody takes the envelope with model and version in any order, an
     `{"patients":[${JSON.stringify(patients[0])},{"hours":[{"HR":-1}]}]}`,
     `{"patients":[${JSON.stringify(patients[0])}`,
   ];
-  for (const text of declined) assert.equal(scanPredictBody(text, validator), undefined, text);
+  for (const text of declined) assert.equal(scanPredictBody(Buffer.from(text), validator), undefined, text);
 });
 
 test('a scanned body and the same patients parsed by JSON.parse get the same answer', async (t) => {
   const { app } = await buildTestApp(t);
   const patients = Array.from({ length: 20 }, (_, i) => samplePatient(1 + ((i * 7) % 48), 300 + i, `p${i}`));
   const scannedText = JSON.stringify({ patients });
-  assert.ok(scanPredictBody(scannedText, app.models.active!.validator), 'the scanner takes this body');
+  assert.ok(scanPredictBody(Buffer.from(scannedText), app.models.active!.validator), 'the scanner takes this body');
   // An escape in the model name makes the scanner decline the whole body; the name is the same.
   const parsedText = JSON.stringify({ patients, model: 'icu-mortality' }).replace('"icu-mortality"', '"icu\\u002dmortality"');
-  assert.equal(scanPredictBody(parsedText, app.models.active!.validator), undefined);
+  assert.equal(scanPredictBody(Buffer.from(parsedText), app.models.active!.validator), undefined);
   const headers = { 'content-type': 'application/json' };
   const a = await app.inject({ method: 'POST', url: '/v1/predict', headers, payload: scannedText });
   const b = await app.inject({ method: 'POST', url: '/v1/predict', headers, payload: parsedText });

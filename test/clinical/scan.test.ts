@@ -43,7 +43,7 @@ function assertSamePatient(actual: ValidPatient, expected: ValidPatient): void {
 }
 
 function scanned(text: string): ValidPatient | undefined {
-  const s = validator.scanText(text);
+  const s = validator.scanText(Buffer.from(text));
   if (s === undefined) return undefined;
   const outcome = validator.validate(s);
   assert.ok(outcome.ok, 'a scanned patient is valid for its own manifest');
@@ -110,6 +110,22 @@ test('small numbers with more than 22 decimals give the double JSON.parse gives'
   }
 });
 
+test('ids outside ASCII, and bytes that are not UTF-8, are read as JSON.parse reads the decoded text', () => {
+  for (const id of ['Zoë', '患者-42', 'a😀b', 'é'.repeat(128), 'é'.repeat(200)]) {
+    const text = JSON.stringify({ id, hours: [{ HR: 80 }] });
+    const fast = validator.scanText(Buffer.from(text));
+    assert.equal(reference(text)?.id, id);
+    // The scanner counts an id's bytes against the 256-character limit, so it leaves longer ones to the ordinary path.
+    if (Buffer.byteLength(id) <= 256) assert.equal(fast?.patient.id, id);
+    else assert.equal(fast, undefined);
+  }
+  const bytes = Buffer.concat([Buffer.from('{"id":"a'), Buffer.from([0xff, 0xc3]), Buffer.from('","hours":[{"HR":80}]}')]);
+  const fast = validator.scanText(bytes);
+  assert.ok(fast);
+  assert.equal(fast.patient.id, reference(bytes.toString('utf8'))?.id);
+  assert.equal(fast.patient.id, 'a\ufffd\ufffd');
+});
+
 test('what the scanner does not take goes the ordinary way, which reports it', () => {
   const texts = [
     '{"hours":[]}',
@@ -142,7 +158,7 @@ test('what the scanner does not take goes the ordinary way, which reports it', (
     `{"hours":[{"HR":80}],"id":"${'x'.repeat(257)}"}`,
     '{"__proto__":{"x":1},"hours":[{}]}',
   ];
-  for (const text of texts) assert.equal(validator.scanText(text), undefined, text);
+  for (const text of texts) assert.equal(validator.scanText(Buffer.from(text)), undefined, text);
 });
 
 test('the scanner and JSON.parse + validate agree on random patients, and the scanner takes most valid ones (property test)', async () => {
@@ -186,7 +202,7 @@ test('the scanner and JSON.parse + validate agree on random patients, and the sc
     fc.property(patient, space, (p, indent) => {
       const text = JSON.stringify(p, null, indent);
       const ref = reference(text);
-      const fast = validator.scanText(text);
+      const fast = validator.scanText(Buffer.from(text));
       if (ref !== undefined) validCount++;
       if (fast === undefined) return true;
       scannedCount++;
@@ -202,7 +218,7 @@ test('the scanner and JSON.parse + validate agree on random patients, and the sc
 
 test('a scanned patient given to another manifest is parsed from its text and validated there', async () => {
   const text = JSON.stringify({ id: 'p', hours: [{ HR: 80 }] });
-  const s = validator.scanText(text);
+  const s = validator.scanText(Buffer.from(text));
   assert.ok(s instanceof ScannedPatient);
   const other = createPatientValidator({ ...validator.manifest, version: 'other' });
   const outcome = other.validate(s);
@@ -215,7 +231,7 @@ test('scanTextAt reads a patient inside a larger text and says where it ends', (
   const patientText = JSON.stringify({ id: 'q', hours: [{ HR: 81 }] });
   const body = `{"patients":[${patientText},{}]}`;
   const at = body.indexOf(patientText);
-  const result = validator.scanTextAt(body, at);
+  const result = validator.scanTextAt(Buffer.from(body), Buffer.byteLength(body.slice(0, at)));
   assert.ok(result);
   assert.equal(result.end, at + patientText.length);
   assert.deepEqual(result.scanned.raw(), JSON.parse(patientText));
