@@ -127,6 +127,12 @@ function readLongNumber(s: Buffer, start: number, p: number): number {
   return p;
 }
 
+/** True when `text` holds the ASCII `literal` at `pos`. */
+function hasAt(text: Uint8Array, pos: number, literal: string): boolean {
+  for (let i = 0; i < literal.length; i++) if (text[pos + i] !== literal.charCodeAt(i)) return false;
+  return true;
+}
+
 /** Not a value the scanner takes: the caller goes the ordinary way. */
 class GiveUp {}
 const GIVE_UP = new GiveUp();
@@ -237,7 +243,7 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
   };
 
   const isLiteral = (literal: string): boolean => {
-    for (let i = 0; i < literal.length; i++) if (text[pos + i] !== literal.charCodeAt(i)) return false;
+    if (!hasAt(text, pos, literal)) return false;
     pos += literal.length;
     return true;
   };
@@ -304,7 +310,7 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
         if (isLiteral('null')) header.sex = null;
         else {
           const start = stringBody();
-          const sex = sexes.find((s) => s.length === pos - 1 - start && text.toString('latin1', start, pos - 1) === s);
+          const sex = sexes.find((s) => s.length === pos - 1 - start && hasAt(text, start, s));
           if (sex === undefined) throw GIVE_UP;
           header.sex = sex;
         }
@@ -379,8 +385,7 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
           do c = s[++p] as number;
           while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09);
           if (c === 0x6e) {
-            // `n` already read: the rest of `null`.
-            if (s[p + 1] !== 0x75 || s[p + 2] !== 0x6c || s[p + 3] !== 0x6c) throw GIVE_UP;
+            if (!hasAt(s, p, 'null')) throw GIVE_UP;
             p += 4;
           } else {
             p = readNumber(s, p);
