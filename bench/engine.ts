@@ -246,11 +246,11 @@ export async function measureEngineThroughput(opts: EngineBenchOptions = {}): Pr
 
 /**
  * The raw engine's throughput right now, in the default layout at the batch sizes that win
- * (the best of 32 and 64): taken just before and just after a pipeline is measured, so that
+ * (the best of 24, 32 and 64): taken just before and just after a pipeline is measured, so that
  * its share can be read against the engine of the same minutes (the machine's speed drifts).
  */
 export async function probeRawEngine(opts: Pick<EngineBenchOptions, 'modelPath' | 'hours'> = {}): Promise<number> {
-  const result = await measureEngineThroughput({ ...opts, batchSizes: [32, 64], minSeconds: 2, latencyRuns: 1 });
+  const result = await measureEngineThroughput({ ...opts, batchSizes: [24, 32, 64], minSeconds: 2, latencyRuns: 1 });
   return Math.max(...result.throughput.map((r) => r.staysPerSecond));
 }
 
