@@ -47,8 +47,9 @@ export async function scorePatients(models: ModelRepository, inputs: readonly un
         valid.push(outcome.patient);
         validIndex.push(index);
       } else {
-        // A scanned patient is only invalid for another model version: its id is in its text.
-        const id = clientId(input instanceof ScannedPatient ? input.raw() : input);
+        // A scanned patient is only invalid for another model version; the scanner read its id
+        // (validate() has already parsed its text once for that version).
+        const id = input instanceof ScannedPatient ? input.patient.id : clientId(input);
         outcomes[index] = id === undefined ? { index, ok: false, issues: outcome.issues } : { index, ok: false, id, issues: outcome.issues };
       }
     });

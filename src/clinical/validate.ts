@@ -267,32 +267,33 @@ export function stayLength(patient: ValidPatient): number {
   return patient.dense ? patient.dense.hours : patient.hours.length;
 }
 
+/**
+ * 1 for each column of the [hours x V] matrix with a value (not NaN). Column by column with an
+ * early exit: most variables are seen in the first hours, so this reads a few cells per
+ * variable rather than the whole matrix.
+ */
+function observedColumns(values: Float64Array, hours: number, V: number): Uint8Array {
+  const seen = new Uint8Array(V);
+  for (let j = 0; j < V; j++) {
+    for (let i = j, end = hours * V; i < end; i += V) {
+      if (values[i] === values[i]) {
+        seen[j] = 1;
+        break;
+      }
+    }
+  }
+  return seen;
+}
+
 /** Variables never observed in the hours used (what the result reports as missing throughout). */
 export function missingThroughout(manifest: Manifest, patient: ValidPatient): string[] {
   const dense = patient.dense;
-  if (dense?.observed) {
-    const { names } = layoutOf(manifest);
-    const missing: string[] = [];
-    for (let j = 0; j < names.length; j++) if (dense.observed[j] === 0) missing.push(names[j] as string);
-    return missing;
-  }
   if (dense) {
     const { names } = layoutOf(manifest);
-    const V = names.length;
-    const { values, hours } = dense;
-    // Column by column with an early exit: most variables are seen in the first hours, so
-    // this reads a few cells per variable rather than the whole matrix.
-    const seen = new Uint8Array(V);
-    for (let j = 0; j < V; j++) {
-      for (let i = j, end = hours * V; i < end; i += V) {
-        if (values[i] === values[i]) {
-          seen[j] = 1; // not NaN: observed
-          break;
-        }
-      }
-    }
+    // The scanner's flags when it made them, else read from the matrix.
+    const seen = dense.observed ?? observedColumns(dense.values, dense.hours, names.length);
     const missing: string[] = [];
-    for (let j = 0; j < V; j++) if (seen[j] === 0) missing.push(names[j] as string);
+    for (let j = 0; j < names.length; j++) if (seen[j] === 0) missing.push(names[j] as string);
     return missing;
   }
   return manifest.variables

@@ -169,7 +169,7 @@ function transferable<T extends Float32Array | Int32Array>(view: T, copy: (v: T)
 function copyOf<T extends Float32Array | Int32Array>(view: T, pool?: BufferPool): { view: T; buffer: ArrayBuffer } {
   let out: T;
   if (pool !== undefined && view instanceof Float32Array) {
-    out = pool.take(view.length) as T;
+    out = pool.takeToOverwrite(view.length) as T;
     out.set(view);
   } else {
     out = view.slice() as T;
@@ -221,11 +221,21 @@ class BufferPool {
   readonly #free = new Map<number, Float32Array[]>();
   #bytes = 0;
 
+  /** A zero-filled buffer of `length`. */
   take(length: number): Float32Array {
+    const reused = this.#reuse(length);
+    return reused === undefined ? new Float32Array(length) : reused.fill(0);
+  }
+
+  /** A buffer of `length` whose contents the caller overwrites entirely (no zeroing). */
+  takeToOverwrite(length: number): Float32Array {
+    return this.#reuse(length) ?? new Float32Array(length);
+  }
+
+  #reuse(length: number): Float32Array | undefined {
     const reused = this.#free.get(length)?.pop();
-    if (reused === undefined) return new Float32Array(length);
-    this.#bytes -= reused.byteLength;
-    return reused.fill(0);
+    if (reused !== undefined) this.#bytes -= reused.byteLength;
+    return reused;
   }
 
   give(buffer: Float32Array): void {
