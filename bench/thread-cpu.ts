@@ -4,8 +4,9 @@
  * /proc/<pid>/task/<tid>/stat before and after the load (Linux). CPU time is much less
  * disturbed than throughput when other jobs share the machine, so it is the figure to
  * compare two versions by when the machine is not quiet.
- *   node --import tsx bench/thread-cpu.ts [batch|single] [--seconds 6]
- * `batch`: 256-stay requests from 2 clients; `single`: one stay per request from 64 clients.
+ *   node --import tsx bench/thread-cpu.ts [batch|single] [--seconds 6] [--connections N]
+ * `batch`: 256-stay requests from 2 clients; `single`: one stay per request from 64 clients
+ * (`--connections` changes the number of clients).
  * Extra server environment: BENCH_SERVER_ENV='{"MAX_BATCH_SIZE":"1"}'.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { loadPredict, startServer } from './http.js';
 import { predictBody } from './payload.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string', default: '6' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string', default: '6' }, connections: { type: 'string' } } });
 const mode = positionals[0] === 'single' ? 'single' : 'batch';
 const seconds = Number(values.seconds);
 const server = await startServer(JSON.parse(process.env.BENCH_SERVER_ENV ?? '{}') as Record<string, string>);
@@ -36,7 +37,7 @@ function threadCpu(): Map<string, number> {
 
 try {
   const body = mode === 'single' ? predictBody(1, 48, 7) : predictBody(256, 48, 1);
-  const load = { body, staysPerRequest: mode === 'single' ? 1 : 256, connections: mode === 'single' ? 64 : 2 };
+  const load = { body, staysPerRequest: mode === 'single' ? 1 : 256, connections: values.connections ? Number(values.connections) : mode === 'single' ? 64 : 2 };
   await loadPredict(server, { ...load, seconds: 2 });
   const before = threadCpu();
   const result = await loadPredict(server, { ...load, seconds });

@@ -34,13 +34,18 @@ class FitConfig:
     # x the last hour's loss. Inference is unchanged (last real hour only). It teaches the network to give
     # a sensible risk from any hour on, which is how the service is called (training/alternatives.json).
     replicate: float = 0.0
+    # Fixed schedule: train exactly this many epochs and keep the last weights, with no validation
+    # split needed (the refit on every development stay has none). 0 = early stopping on validation
+    # AUROC (`max_epochs`, `patience`), as versions 1.2.0 and earlier.
+    epochs: int = 0
 
 
 @dataclass
 class FitResult:
     model: MortalityLSTM
     best_epoch: int
-    best_val_auroc: float
+    # None when the fixed schedule ran without a validation split.
+    best_val_auroc: float | None
     history: list[dict] = field(default_factory=list)
 
 
@@ -69,10 +74,11 @@ def _replicated_loss(model: MortalityLSTM, x: torch.Tensor, lengths: torch.Tenso
     return alpha * replicated + (1 - alpha) * loss_fn(last, y)
 
 
-def fit_one(x: np.ndarray, lengths: np.ndarray, y: np.ndarray, x_val: np.ndarray, lengths_val: np.ndarray,
-            y_val: np.ndarray, cfg: FitConfig, seed: int, log=print, targets: np.ndarray | None = None) -> FitResult:
+def fit_one(x: np.ndarray, lengths: np.ndarray, y: np.ndarray, x_val: np.ndarray | None, lengths_val: np.ndarray | None,
+            y_val: np.ndarray | None, cfg: FitConfig, seed: int, log=print, targets: np.ndarray | None = None) -> FitResult:
     """Adam with decoupled weight decay, early stopping on validation AUROC (the best epoch's
-    weights are kept); optional random-prefix training (`cfg.crop`) and target replication
+    weights are kept) or a fixed number of epochs (`cfg.epochs`, the last weights kept; the
+    validation arrays may then be None); optional random-prefix training (`cfg.crop`) and target replication
     (`cfg.replicate`)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -84,7 +90,7 @@ def fit_one(x: np.ndarray, lengths: np.ndarray, y: np.ndarray, x_val: np.ndarray
     xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
     best = FitResult(model=copy.deepcopy(model), best_epoch=-1, best_val_auroc=-1.0)
     stale = 0
-    for epoch in range(cfg.max_epochs):
+    for epoch in range(cfg.epochs or cfg.max_epochs):
         started, cpu = time.time(), time.process_time()
         model.train()
         order = rng.permutation(len(x))
@@ -106,18 +112,25 @@ def fit_one(x: np.ndarray, lengths: np.ndarray, y: np.ndarray, x_val: np.ndarray
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             total += float(loss) * len(idx)
-        val = roc_auc_score(y_val, predict_logits([model], x_val, lengths_val)) if len(np.unique(y_val)) > 1 else 0.0
-        entry = {"epoch": epoch, "loss": total / len(order), "valAuroc": float(val),
+        has_val = y_val is not None and len(np.unique(y_val)) > 1
+        val = float(roc_auc_score(y_val, predict_logits([model], x_val, lengths_val))) if has_val else None
+        entry = {"epoch": epoch, "loss": total / len(order), "valAuroc": val,
                  "wallS": round(time.time() - started, 1), "cpuS": round(time.process_time() - cpu, 1)}
         best.history.append(entry)
-        log(f"  seed {seed} epoch {epoch}: loss {entry['loss']:.4f} val AUROC {val:.4f} ({entry['wallS']} s)")
-        if val > best.best_val_auroc:
-            best.model, best.best_epoch, best.best_val_auroc = copy.deepcopy(model), epoch, float(val)
+        log(f"  seed {seed} epoch {epoch}: loss {entry['loss']:.4f} val AUROC {'-' if val is None else f'{val:.4f}'} "
+            f"({entry['wallS']} s)")
+        if cfg.epochs:
+            continue
+        if (val or 0.0) > best.best_val_auroc:
+            best.model, best.best_epoch, best.best_val_auroc = copy.deepcopy(model), epoch, float(val or 0.0)
             stale = 0
         else:
             stale += 1
             if stale >= cfg.patience:
                 break
+    if cfg.epochs:
+        last = best.history[-1]["valAuroc"]
+        best.model, best.best_epoch, best.best_val_auroc = model, cfg.epochs - 1, last
     best.model.eval()
     return best
 

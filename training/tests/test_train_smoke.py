@@ -37,7 +37,7 @@ def test_training_runs_end_to_end_and_writes_a_model_package(tmp_path):
     write_synthetic_data(str(data))
     out = tmp_path / "model"
     metrics = train.main(["--data", str(data), "--cache", str(tmp_path / "cache"), "--out", str(out),
-                          "--members", "2", "--max-epochs", "1", "--hidden", "8", "--bootstrap", "20",
+                          "--members", "2", "--epochs", "1", "--hidden", "8", "--bootstrap", "20",
                           "--threads", "1", "--no-skew", "--version", "0.0.1-smoke"])
     for name in ("model.onnx", "manifest.json", "model-card.md", "metrics.json", "reliability.png", "split.json"):
         assert (out / name).is_file(), name
@@ -51,3 +51,18 @@ def test_training_runs_end_to_end_and_writes_a_model_package(tmp_path):
     ids = split["train"] + split["validation"] + split["test"]
     assert len(ids) == len(set(ids)) == 80
     assert 0.0 <= metrics["lstm"]["auroc"] <= 1.0
+    # The shipped networks are refit on every stay after the held-out evaluation (its twin's figures).
+    assert manifest["provenance"]["trainingRecords"] == 80
+    assert metrics["refit"]["trainingRecords"] == 80 and len(metrics["refit"]["members"]) == 2
+    assert all(m["bestValAuroc"] is None for m in metrics["refit"]["members"])
+    assert "twin" in (out / "model-card.md").read_text()
+
+
+def test_refit_needs_a_fixed_schedule(tmp_path):
+    # With early stopping there would be nothing to stop on once every stay is in training.
+    try:
+        train.main(["--data", str(tmp_path), "--epochs", "0", "--refit"])
+    except SystemExit as exit_:
+        assert exit_.code == 2
+    else:
+        raise AssertionError("--refit with --epochs 0 was accepted")
