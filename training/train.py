@@ -412,7 +412,9 @@ def main(argv: list[str] | None = None) -> dict:
                                             if args.refit else "validation split"),
                                **({"meanRiskShift": metrics["refit"]["meanRiskShift"],
                                    "meanRiskShiftFittedOn": "every development stay: mean risk = their mortality"}
-                                  if args.refit else {})}
+                                  if args.refit else {"meanRiskShift": shift,
+                                                      "meanRiskShiftFittedOn": "training split: mean risk = its mortality"}
+                                  if cfg.epochs else {})}
     manifest["provenance"] = {
         **manifest["provenance"],
         "trainingRecords": len(train) + (len(val) + len(test) if args.refit else 0),
