@@ -175,7 +175,12 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
            "shift the shipped networks' mean risks were "
            + " and ".join(f"{r:.3f}" for r in refit.get("memberMeanRiskBeforeShift", []))
            + f" against an observed {refit.get('observedRate', 0):.3f}). The shift does not change the ranking of stays."
-           if refit and "meanRiskShift" in refit else ""),
+           if refit and "meanRiskShift" in refit else
+           f" Then the output bias of every network is shifted by the same amount "
+           f"({manifest['calibration']['meanRiskShift']:+.3f} on the logit scale) so that the mean risk over the "
+           "training split equals its mortality (a fixed schedule keeps the last epoch's weights, which carry a random "
+           "offset). The shift does not change the ranking of stays."
+           if "meanRiskShift" in manifest["calibration"] else ""),
         "",
         "## Held-out performance",
         "",

@@ -58,6 +58,21 @@ def test_training_runs_end_to_end_and_writes_a_model_package(tmp_path):
     assert "twin" in (out / "model-card.md").read_text()
 
 
+def test_a_fixed_schedule_without_the_refit_records_and_explains_its_mean_risk_shift(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_synthetic_data(str(data))
+    out = tmp_path / "model"
+    metrics = train.main(["--data", str(data), "--cache", str(tmp_path / "cache"), "--out", str(out),
+                          "--members", "2", "--epochs", "1", "--no-refit", "--hidden", "8", "--bootstrap", "20",
+                          "--threads", "1", "--no-skew", "--version", "0.0.1-smoke"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "refit" not in metrics and manifest["provenance"]["trainingRecords"] == len(json.loads(
+        (out / "split.json").read_text())["train"])
+    shift = manifest["calibration"]["meanRiskShift"]
+    assert f"({shift:+.3f} on the logit scale)" in (out / "model-card.md").read_text()
+
+
 def test_refit_needs_a_fixed_schedule(tmp_path):
     # With early stopping there would be nothing to stop on once every stay is in training.
     try:
