@@ -46,6 +46,20 @@ def _alternatives(alt: dict[str, Any] | None) -> list[str]:
     return lines + [""]
 
 
+def _mean_risk_shift(calibration: dict[str, Any], refit: dict[str, Any] | None) -> str:
+    """The sentence on the output-bias shift of a fixed-schedule run (train.match_mean_risk), if it had one."""
+    if "meanRiskShift" not in calibration:
+        return ""
+    twin = f"; the twin's on its training split: {refit['twinMeanRiskShift']:+.3f}" if refit else ""
+    before = (" (before the shift the shipped networks' mean risks were "
+              + " and ".join(f"{r:.3f}" for r in refit.get("memberMeanRiskBeforeShift", []))
+              + f" against an observed {refit.get('observedRate', 0):.3f})") if refit else ""
+    return (f" Then the output bias of every network is shifted by the same amount ({calibration['meanRiskShift']:+.3f} on "
+            f"the logit scale{twin}) so that the mean risk over the stays it learnt from equals their mortality: a fixed "
+            f"schedule keeps the last epoch's weights, which carry a random offset{before}. The shift does not change "
+            "the ranking of stays.")
+
+
 def _prefix_limitation(hp: dict[str, Any]) -> list[str]:
     """What the card says about short stays depends on whether training saw random prefixes."""
     crop = hp.get("crop", 0) or 0
@@ -168,19 +182,7 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
            "at the last real hour; inference reads the last real hour only. " if (hp.get("replicate", 0) or 0) > 0 else "")
         + "Calibration: temperature scaling on the validation split" + (" (fitted on the twin)" if refit else ""),
         f"(T = {manifest['calibration']['temperature']:.3f}), folded into the graph."
-        + (f" Then the output bias of every network is shifted by the same amount ({refit['meanRiskShift']:+.3f} on the"
-           " logit scale; the twin's on its training split: "
-           f"{refit['twinMeanRiskShift']:+.3f}) so that the mean risk over the stays it learnt from equals their "
-           "mortality: a fixed schedule keeps the last epoch's weights, which carry a random offset (before the "
-           "shift the shipped networks' mean risks were "
-           + " and ".join(f"{r:.3f}" for r in refit.get("memberMeanRiskBeforeShift", []))
-           + f" against an observed {refit.get('observedRate', 0):.3f}). The shift does not change the ranking of stays."
-           if refit and "meanRiskShift" in refit else
-           f" Then the output bias of every network is shifted by the same amount "
-           f"({manifest['calibration']['meanRiskShift']:+.3f} on the logit scale) so that the mean risk over the "
-           "training split equals its mortality (a fixed schedule keeps the last epoch's weights, which carry a random "
-           "offset). The shift does not change the ranking of stays."
-           if "meanRiskShift" in manifest["calibration"] else ""),
+        + _mean_risk_shift(manifest["calibration"], refit),
         "",
         "## Held-out performance",
         "",

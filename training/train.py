@@ -47,8 +47,8 @@ SCORED_AT_HOURS = (6, 12, 24)
 REPLICATE_DEFAULT = 0.5
 DEFAULT_VERSION = "1.3.0"
 # Epochs of the fixed schedule (1.3.0): the epoch with the best mean validation AUROC of one network
-# trained on the training split, seeds 2012/2112/2212/2312, 14 epochs each (0.8679; epoch 6: 0.8673,
-# 10: 0.8663, 14: 0.8615). A fixed count is what lets the shipped networks learn from the validation
+# trained on the training split, seeds 2012/2112/2212/2312, 14 epochs each (0.8679; epoch 6: 0.8672,
+# 10: 0.8663, 14: 0.8615; `python3 -m training.refit_evidence epoch-curve`). A fixed count is what lets the shipped networks learn from the validation
 # and test stays too: nothing is left to stop on (training/README.md, "Version 1.3.0").
 EPOCHS_DEFAULT = 8
 DESCRIPTION = ("In-hospital mortality risk from the first 1-48 hours of an adult ICU stay: hourly vitals and labs, "

@@ -31,14 +31,20 @@ def write_synthetic_data(folder, per_set=40, seed=1):
             f.write("\n".join(outcomes) + "\n")
 
 
-def test_training_runs_end_to_end_and_writes_a_model_package(tmp_path):
+def train_on_synthetic_data(tmp_path, *extra: str):
+    """One epoch of `training.train` on synthetic records; returns the model folder and the metrics."""
     data = tmp_path / "data"
     data.mkdir()
     write_synthetic_data(str(data))
     out = tmp_path / "model"
     metrics = train.main(["--data", str(data), "--cache", str(tmp_path / "cache"), "--out", str(out),
                           "--members", "2", "--epochs", "1", "--hidden", "8", "--bootstrap", "20",
-                          "--threads", "1", "--no-skew", "--version", "0.0.1-smoke"])
+                          "--threads", "1", "--no-skew", "--version", "0.0.1-smoke", *extra])
+    return out, metrics
+
+
+def test_training_runs_end_to_end_and_writes_a_model_package(tmp_path):
+    out, metrics = train_on_synthetic_data(tmp_path)
     for name in ("model.onnx", "manifest.json", "model-card.md", "metrics.json", "reliability.png", "split.json"):
         assert (out / name).is_file(), name
     manifest = json.loads((out / "manifest.json").read_text())
@@ -59,13 +65,7 @@ def test_training_runs_end_to_end_and_writes_a_model_package(tmp_path):
 
 
 def test_a_fixed_schedule_without_the_refit_records_and_explains_its_mean_risk_shift(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    write_synthetic_data(str(data))
-    out = tmp_path / "model"
-    metrics = train.main(["--data", str(data), "--cache", str(tmp_path / "cache"), "--out", str(out),
-                          "--members", "2", "--epochs", "1", "--no-refit", "--hidden", "8", "--bootstrap", "20",
-                          "--threads", "1", "--no-skew", "--version", "0.0.1-smoke"])
+    out, metrics = train_on_synthetic_data(tmp_path, "--no-refit")
     manifest = json.loads((out / "manifest.json").read_text())
     assert "refit" not in metrics and manifest["provenance"]["trainingRecords"] == len(json.loads(
         (out / "split.json").read_text())["train"])
