@@ -49,7 +49,7 @@ export async function tinyModelRoot(): Promise<{ root: string; cleanup: () => Pr
   return { root, cleanup: () => rm(root, { recursive: true, force: true }) };
 }
 
-export async function startServer(options: { env?: Record<string, string>; modelDir?: string; readyTimeoutMs?: number } = {}): Promise<ServerProcess> {
+export async function startServer(options: { env?: Record<string, string>; modelDir?: string; readyTimeoutMs?: number; scopes?: string } = {}): Promise<ServerProcess> {
   const port = await freePort();
   const tiny = options.modelDir ? undefined : await tinyModelRoot();
   const apiKey = randomBytes(24).toString('base64url');
@@ -65,7 +65,7 @@ export async function startServer(options: { env?: Record<string, string>; model
       ENGINE_WORKERS: '1',
       // One load generator on one IP: per-client rate limiting would answer 429.
       RATE_LIMIT_MAX: '0',
-      API_KEY_HASHES: `robustness:${createHash('sha256').update(apiKey).digest('hex')}:predict`,
+      API_KEY_HASHES: `robustness:${createHash('sha256').update(apiKey).digest('hex')}:${options.scopes ?? 'predict'}`,
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -10,11 +10,14 @@
  * Phases: start the server as a child process on 127.0.0.1 and a free port; measure its
  * capacity with a light closed loop; offer `factor` times that rate with many connections
  * (the batcher queue is kept small so it fills); then drop to a light load and time the
- * recovery; finally SIGTERM it with requests in flight. Every request loop is bounded in
- * time and count and only ever targets 127.0.0.1.
+ * recovery; then the hostile peers of the outside attack (an endless FHIR server behind CDS
+ * Hooks calls, a flood of invalid NDJSON lines, bad-key bursts) while /health/live is timed;
+ * finally SIGTERM it with requests in flight. Every request loop is bounded in time and count
+ * and only ever targets 127.0.0.1.
  *
  * Fails (exit 1) on: any 5xx other than 503, a 503 without Retry-After, connection errors,
- * the server dying, no recovery after the load drops, in-flight requests lost on SIGTERM,
+ * the server dying, no recovery after the load drops, a hostile peer answered other than
+ * expected or /health/live slower than 1 s during them, in-flight requests lost on SIGTERM,
  * a non-zero exit after SIGTERM, or peak RSS above the limit.
  */
 import { existsSync, readdirSync } from 'node:fs';
@@ -23,6 +26,7 @@ import { Agent, type IncomingHttpHeaders } from 'node:http';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { runHostilePeers, startMisbehavingFhirServer } from './hostile-peers.js';
 import { holdRequest, ROOT, startServer } from './server-process.js';
 
 const { values: args } = parseArgs({
@@ -37,8 +41,11 @@ const { values: args } = parseArgs({
 
 const SHORT = args.short ?? false;
 const PLAN = SHORT
-  ? { calibrateS: 3, overloadS: 10, recoveryS: 6, overloadConnections: 256, patientsPerRequest: 8, hours: 24 }
-  : { calibrateS: 10, overloadS: 60, recoveryS: 30, overloadConnections: 256, patientsPerRequest: 8, hours: 48 };
+  ? { calibrateS: 3, overloadS: 10, recoveryS: 6, hostileS: 8, overloadConnections: 256, patientsPerRequest: 8, hours: 24 }
+  : { calibrateS: 10, overloadS: 60, recoveryS: 30, hostileS: 20, overloadConnections: 256, patientsPerRequest: 8, hours: 48 };
+/** Lines of `{}` per flood: the size that delayed probes by seconds before streams yielded on invalid lines. */
+const FLOOD_LINES = 200_000;
+const MAX_LIVE_MS = 1000;
 const FACTOR = Number(args.factor);
 const MAX_RSS_MB = Number(args['max-rss-mb']);
 /** Server settings: a small queue so that several times capacity fills it within seconds. */
@@ -160,7 +167,8 @@ async function cannon(url: string, body: string, headers: Record<string, string>
 async function main(): Promise<number> {
   const model = modelDir();
   log(`model: ${model.label}; plan ${JSON.stringify(PLAN)}, overload x${FACTOR}`);
-  const server = await startServer({ env: SERVER_ENV, ...(model.dir ? { modelDir: model.dir } : {}) });
+  const endlessFhir = await startMisbehavingFhirServer('endless');
+  const server = await startServer({ env: { ...SERVER_ENV, CDS_FHIR_SERVERS: endlessFhir.origin }, scopes: 'predict cds', ...(model.dir ? { modelDir: model.dir } : {}) });
   const base = server.base;
   const headers = { 'content-type': 'application/json', 'x-api-key': server.apiKey };
   let exit: { code: number | null; signal: NodeJS.Signals | null; at: number } | undefined;
@@ -244,7 +252,13 @@ async function main(): Promise<number> {
     };
     log(`recovery: ${JSON.stringify(lowCounts)}, recovered in ${recoveryMs.toFixed(0)} ms`);
 
-    // 4. SIGTERM under load: background load at capacity, plus requests the server has
+    // 4. Hostile peers, side by side, with /health/live timed throughout.
+    const hostileStart = samples.length;
+    const hostile = await runHostilePeers(base, server.apiKey, endlessFhir.origin, PLAN.hostileS, FLOOD_LINES);
+    const hostilePeakRssKb = Math.max(0, ...samples.slice(hostileStart).map((x) => x.rssKb));
+    log(`hostile peers: ${JSON.stringify(hostile)}, peak RSS ${(hostilePeakRssKb / 1024).toFixed(1)} MB`);
+
+    // 5. SIGTERM under load: background load at capacity, plus requests the server has
     // provably received (Expect: 100-continue answered) whose bodies are sent after the signal.
     const background = autocannon({
       url: base,
@@ -290,6 +304,7 @@ async function main(): Promise<number> {
       overload,
       healthLiveDuringOverload: { ok: liveOk, failed: liveFail },
       recovery: { ...lowCounts, recovered, recoveryMs: Math.round(recoveryMs) },
+      hostile: { ...hostile, peakRssMb: +(hostilePeakRssKb / 1024).toFixed(1) },
       sigterm: {
         inflightStatuses: drained,
         background: { sent: bg.requests.sent, statusCodes: Object.fromEntries(Object.entries(bgCodes).map(([c, v]) => [c, v.count])), connectionErrorsAfterListenerClosed: bg.errors },
@@ -312,6 +327,10 @@ async function main(): Promise<number> {
     if (overload.s503 === 0) failures.push('the overload produced no 503: it did not exceed capacity');
     if (liveFail > 0) failures.push(`/health/live failed ${liveFail} times under overload`);
     if (!recovered) failures.push('the service did not recover (the last recovery requests were not all 2xx)');
+    if (Object.keys(hostile.cdsStatuses).some((c) => c !== '412')) failures.push(`CDS calls against an endless FHIR server answered ${JSON.stringify(hostile.cdsStatuses)}, not 412 alone`);
+    if (hostile.floodsCut !== hostile.floods) failures.push(`${hostile.floods - hostile.floodsCut} of ${hostile.floods} invalid-line floods did not end with their error_limit line`);
+    if (Object.keys(hostile.badKeyStatuses).some((c) => c !== '401')) failures.push(`bad keys answered ${JSON.stringify(hostile.badKeyStatuses)}, not 401 alone`);
+    if (hostile.probeFailures > 0 || hostile.worstLiveMs > MAX_LIVE_MS) failures.push(`/health/live during the hostile peers: ${hostile.probeFailures} failed, worst ${hostile.worstLiveMs} ms (limit ${MAX_LIVE_MS})`);
     if (drained.some((x) => x !== 200)) failures.push(`requests in flight at SIGTERM were not all answered 200: ${drained.join(',')}`);
     if (!exit || exit.code !== 0) failures.push(`server did not exit 0 after SIGTERM: ${JSON.stringify(exit)}`);
     if (peakRssKb / 1024 > MAX_RSS_MB) failures.push(`peak RSS ${(peakRssKb / 1024).toFixed(0)} MB above ${MAX_RSS_MB} MB`);
@@ -321,7 +340,8 @@ async function main(): Promise<number> {
       `\nsoak (${summary.mode}): sent ${total.sent}, 2xx ${total.s2xx}, 503 ${total.s503}, other 5xx ${total.s5xxOther}, unanswered ${total.unanswered} (generator stopped / listener closed), ` +
         `connection errors ${total.errors}; capacity ~${summary.capacityReqPerS} req/s, offered ${offered} req/s; ` +
         `peak RSS ${summary.rssMb.peak} MB (baseline ${summary.rssMb.baseline}, end of overload ${summary.rssMb.endOfOverload}, after recovery ${summary.rssMb.endOfRecovery}); ` +
-        `recovery ${summary.recovery.recoveryMs} ms; SIGTERM: ${drained.length} in-flight answered ${[...new Set(drained)].join('/')}, exit ${summary.sigterm.exitCode} in ${summary.sigterm.exitMs} ms\n`,
+        `recovery ${summary.recovery.recoveryMs} ms; hostile peers: ${hostile.cdsCalls} CDS calls to an endless FHIR server (${JSON.stringify(hostile.cdsStatuses)}), ` +
+        `${hostile.floods} floods of ${FLOOD_LINES} invalid lines (${hostile.floodsCut} cut), ${hostile.badKeyRequests} bad keys, /health/live worst ${hostile.worstLiveMs} ms p99 ${hostile.p99LiveMs} ms, peak RSS ${summary.hostile.peakRssMb} MB; SIGTERM: ${drained.length} in-flight answered ${[...new Set(drained)].join('/')}, exit ${summary.sigterm.exitCode} in ${summary.sigterm.exitMs} ms\n`,
     );
     if (args.json) await writeFile(args.json, JSON.stringify({ ...summary, failures }, null, 2));
   } catch (error) {
@@ -329,6 +349,7 @@ async function main(): Promise<number> {
   } finally {
     clearInterval(sampler);
     await server.dispose();
+    await endlessFhir.close();
   }
   if (exit?.signal === 'SIGKILL') failures.push('the server had to be killed');
   if (failures.length > 0) {

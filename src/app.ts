@@ -23,6 +23,7 @@ import { audit } from './plugins/app/audit.js';
 import { fhirRoutes } from './api/fhir.js';
 import { cdsHooksRoutes } from './api/cds-hooks.js';
 import underPressurePlugin from './plugins/external/under-pressure.js';
+import { identityEncoding } from './plugins/app/identity-encoding.js';
 
 /**
  * buildApp(config, deps) -> the Fastify instance, not listening (src/server.ts listens;
@@ -55,7 +56,12 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
     // Refuse new requests once closing starts; in-flight ones finish (graceful shutdown).
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    connectionTimeout: config.connectionTimeoutMs,
   });
+  // Bounds on what unauthenticated sockets can hold: a slowloris's headers, and their number.
+  app.server.headersTimeout = config.headersTimeoutMs;
+  app.server.maxConnections = config.maxConnections;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
@@ -79,6 +85,7 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
 
   // --- external plugins (one file each in plugins/external/) ---
   await app.register(underPressurePlugin, { config });
+  await app.register(identityEncoding);
   await app.register(swaggerPlugin);
   // Auth identifies the caller in onRequest before rate-limit's hook keys on it (see plugins/app/auth.ts).
   await app.register(auth, { config: config.auth, ...(deps.now ? { clock: deps.now } : {}) });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defaultEngineThreads } from './inference/engine.js';
+import { VERSION_NAME } from './model/semver.js';
 import { fhirEnvShape, toFhirConfig, type FhirConfig } from './fhir/config.js';
 import { authEnvShape, toAuthConfig, type AuthConfig } from './plugins/app/auth-config.js';
 
@@ -28,7 +29,7 @@ export const envSchema = z.object({
   MODEL_DIR: z.string().min(1).default('models'),
   MODEL_NAME: z.string().regex(/^[a-z0-9][a-z0-9-]*$/).default('icu-mortality'),
   /** `latest` (highest semver under MODEL_DIR/MODEL_NAME) or an exact version to pin. */
-  MODEL_VERSION: z.string().min(1).default('latest'),
+  MODEL_VERSION: z.string().regex(VERSION_NAME, 'latest, or a version folder name').max(64).default('latest'),
   /** Watch MODEL_DIR/MODEL_NAME and reload when a new version appears. */
   MODEL_WATCH: bool.default(false),
   EXECUTION_PROVIDERS: providers.default(['cpu']),
@@ -44,8 +45,18 @@ export const envSchema = z.object({
   /** Stays waiting in the batcher's queue before new requests get 503. */
   MAX_QUEUE_SIZE: int(1, 10_000_000).default(16384),
   MAX_PATIENTS_PER_REQUEST: int(1, 100_000).default(4096),
+  /** Invalid lines a stream answers before it ends with an error_limit line. */
+  STREAM_MAX_ERROR_LINES: int(1, 10_000_000).default(10_000),
   BODY_LIMIT_BYTES: int(1024, 1 << 30).default(64 * 1024 * 1024),
   REQUEST_TIMEOUT_MS: int(1, 3_600_000).default(30_000),
+  /** Open sockets at most; Node closes further ones as they connect (net.Server.maxConnections). */
+  MAX_CONNECTIONS: int(1, 1_000_000).default(1024),
+  /** Idle keep-alive sockets close after this; behind a load balancer, set it above the balancer's idle timeout. */
+  KEEP_ALIVE_TIMEOUT_MS: int(1, 600_000).default(5000),
+  /** A request's headers must arrive within this (slow-header clients). */
+  HEADERS_TIMEOUT_MS: int(1, 600_000).default(10_000),
+  /** A socket with no traffic either way for this long is closed; 0 never. */
+  CONNECTION_TIMEOUT_MS: int(0, 3_600_000).default(120_000),
   /** under-pressure thresholds; 0 disables a check. */
   MAX_EVENT_LOOP_DELAY_MS: int(0, 600_000).default(1000),
   MAX_HEAP_USED_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(0),
@@ -72,8 +83,13 @@ export interface AppConfig {
   maxQueueDelayMs: number;
   maxQueueSize: number;
   maxPatientsPerRequest: number;
+  streamMaxErrorLines: number;
   bodyLimitBytes: number;
   requestTimeoutMs: number;
+  maxConnections: number;
+  keepAliveTimeoutMs: number;
+  headersTimeoutMs: number;
+  connectionTimeoutMs: number;
   maxEventLoopDelayMs: number;
   maxHeapUsedBytes: number;
   maxRssBytes: number;
@@ -118,8 +134,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxQueueDelayMs: e.MAX_QUEUE_DELAY_MS,
     maxQueueSize: e.MAX_QUEUE_SIZE,
     maxPatientsPerRequest: e.MAX_PATIENTS_PER_REQUEST,
+    streamMaxErrorLines: e.STREAM_MAX_ERROR_LINES,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    maxConnections: e.MAX_CONNECTIONS,
+    keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+    headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+    connectionTimeoutMs: e.CONNECTION_TIMEOUT_MS,
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
     maxHeapUsedBytes: e.MAX_HEAP_USED_BYTES,
     maxRssBytes: e.MAX_RSS_BYTES,

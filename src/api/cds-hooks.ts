@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AppConfig } from '../config.js';
 import { assess } from '../fhir/assess.js';
 import { hookRequestSchema, modelCardLink, PREFETCH, riskCard, serviceDescription, SERVICE_ID, type HookRequest } from '../fhir/cds.js';
-import { createFhirClient, FhirFetchError, originAllowed } from '../fhir/client.js';
+import { createFhirClient, FhirFetchError, originAllowed, withDeadline } from '../fhir/client.js';
 import { gatherResources } from '../fhir/gather.js';
 import { FhirInputError } from '../fhir/outcome.js';
 import { ModelNotFoundError } from '../model/repository.js';
@@ -141,9 +141,9 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
       recordAudit(request, { patients: 1 });
       if (body.hook !== 'patient-view') throw new ApiError(400, 'unsupported_hook', `this service answers the patient-view hook, not "${body.hook}"`, [{ path: 'hook', message: 'expected patient-view' }]);
       const signal = requestSignal(request, reply, config.requestTimeoutMs);
-      const fetchDeadline = AbortSignal.any([signal.signal, AbortSignal.timeout(config.fhir.fetchTimeoutMs)]);
+      const fetchDeadline = withDeadline(signal.signal, config.fhir.fetchTimeoutMs);
       try {
-        const collected = await collect(body, config, fetchDeadline);
+        const collected = await collect(body, config, fetchDeadline.signal).finally(() => fetchDeadline.dispose());
         let assessment;
         try {
           assessment = await assess(gatherResources(collected.bundle), { models: app.models, now: now(), thresholds: config.fhir.thresholds, signal: signal.signal, metrics: app.metrics });

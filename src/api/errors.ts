@@ -69,40 +69,65 @@ const CLIENT_CODES: Record<string, { status: number; code: string; message: stri
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'invalid_content_length', message: 'content-length does not match the body' },
 };
 
-export function errorHandler(this: FastifyInstance, err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (err instanceof ApiError) return sendApiError(reply, err);
-  if (hasZodFastifySchemaValidationErrors(err)) {
-    const details = err.validation.map((v) => ({
-      path: [err.validationContext === 'body' ? '' : err.validationContext, ...v.instancePath.split('/').filter(Boolean)].filter(Boolean).join('.'),
+/** A thrown value's string `code`, if it has one (a DOMException's is a number). */
+function codeOf(thrown: unknown): string | undefined {
+  const code = typeof thrown === 'object' && thrown !== null ? (thrown as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function statusOf(thrown: unknown): number {
+  const status = typeof thrown === 'object' && thrown !== null ? (thrown as { statusCode?: unknown }).statusCode : undefined;
+  return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599 ? status : 500;
+}
+
+const INTERNAL: ErrorBody = { error: 'internal_error', message: 'internal server error', details: [] };
+
+function handleError(thrown: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (thrown instanceof ApiError) return sendApiError(reply, thrown);
+  if (hasZodFastifySchemaValidationErrors(thrown)) {
+    const details = thrown.validation.map((v) => ({
+      path: [thrown.validationContext === 'body' ? '' : thrown.validationContext, ...v.instancePath.split('/').filter(Boolean)].filter(Boolean).join('.'),
       message: v.message ?? 'invalid value',
     }));
-    return send(reply, 400, { error: 'validation_failed', message: `invalid ${err.validationContext ?? 'request'}`, details });
+    return send(reply, 400, { error: 'validation_failed', message: `invalid ${thrown.validationContext ?? 'request'}`, details });
   }
-  if (err instanceof EngineRunError) {
+  if (thrown instanceof EngineRunError) {
     // Only the requests of the failed batch get this; the engine's own message stays in the log.
-    request.log.error({ err }, 'inference batch failed');
+    request.log.error({ err: thrown }, 'inference batch failed');
     return send(reply, 500, { error: 'inference_failed', message: 'the inference batch holding this request failed; other requests are unaffected, retry', details: [] });
   }
-  if (err instanceof QueueFullError) {
-    return send(reply, 503, { error: 'queue_full', message: err.message, details: [] }, err.retryAfterSeconds);
+  if (thrown instanceof QueueFullError) {
+    return send(reply, 503, { error: 'queue_full', message: thrown.message, details: [] }, thrown.retryAfterSeconds);
   }
-  if (err instanceof SyntaxError || (err.code && err.code.startsWith('FST_ERR_CTP_INVALID_JSON'))) {
+  const code = codeOf(thrown);
+  if (thrown instanceof SyntaxError || code?.startsWith('FST_ERR_CTP_INVALID_JSON')) {
     return send(reply, 400, { error: 'invalid_json', message: 'request body is not valid JSON', details: [] });
   }
-  const known = err.code ? CLIENT_CODES[err.code] : undefined;
+  const known = code === undefined ? undefined : CLIENT_CODES[code];
   if (known) return send(reply, known.status, { error: known.code, message: known.message, details: [] });
-  const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
+  const status = statusOf(thrown);
   if (status >= 500) {
-    request.log.error({ err }, 'request failed');
+    request.log.error({ err: thrown }, 'request failed');
     if (status === 503) {
       // @fastify/under-pressure and others: keep their Retry-After header.
-      const retry = reply.getHeader('retry-after');
-      return send(reply, 503, { error: 'service_unavailable', message: 'the service is overloaded; retry later', details: [] }, retry === undefined ? 1 : Number(retry));
+      const retry = Number(reply.getHeader('retry-after'));
+      return send(reply, 503, { error: 'service_unavailable', message: 'the service is overloaded; retry later', details: [] }, Number.isFinite(retry) && retry > 0 ? retry : 1);
     }
-    return send(reply, status, { error: 'internal_error', message: 'internal server error', details: [] });
+    return send(reply, status, INTERNAL);
   }
   // Other 4xx from plugins (rate limit, auth, etc.): their messages are written without patient data.
-  return send(reply, status, { error: err.code ? err.code.toLowerCase() : 'bad_request', message: err.message, details: [] });
+  const message = thrown instanceof Error ? thrown.message : 'bad request';
+  return send(reply, status, { error: code ? code.toLowerCase() : 'bad_request', message, details: [] });
+}
+
+/** Every thrown value, Error or not, gets the one error shape; a 5xx is logged once, with the request. */
+export function errorHandler(this: FastifyInstance, err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  try {
+    return handleError(err, request, reply);
+  } catch (failure) {
+    request.log.error({ err: failure, original: err }, 'the error handler failed');
+    return send(reply, 500, INTERNAL);
+  }
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {

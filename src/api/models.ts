@@ -102,7 +102,8 @@ export async function modelRoutes(app: FastifyInstance): Promise<void> {
         return outcome.previous === undefined ? { changed: outcome.changed, current: outcome.current } : outcome;
       } catch (error) {
         app.metrics.reloads.inc({ outcome: 'failed' });
-        if (error instanceof ModelNotFoundError) throw new ApiError(404, 'model_not_found', error.message);
+        // Messages name versions, never paths (the repository's load errors are path-free; the log has the folder).
+        if (error instanceof ModelNotFoundError) throw new ApiError(404, 'model_not_found', body.version === undefined ? 'the configured model version is not in the model folder' : error.message);
         if (error instanceof ModelLoadError) throw new ApiError(422, 'model_load_failed', error.message);
         throw error;
       }

@@ -80,6 +80,7 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
     },
     async (request: FastifyRequest, reply: FastifyReply) => {
       const body = request.body as PredictBody;
+      recordAudit(request, { patients: body.patients.length });
       const signal = requestSignal(request, reply, config.requestTimeoutMs);
       let scored: ScoreResponse;
       try {
@@ -89,7 +90,7 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
       } finally {
         signal.dispose();
       }
-      recordAudit(request, { patients: body.patients.length, model: `${scored.model.name}@${scored.model.version}` });
+      recordAudit(request, { model: `${scored.model.name}@${scored.model.version}` });
       if (scored.scored === 0) {
         const details = scored.outcomes.flatMap((o) => (o.ok ? [] : issuesToDetails(o.issues, ['patients', o.index])));
         throw new ApiError(400, 'validation_failed', `none of the ${body.patients.length} patients is valid`, details);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { patientInputSchema } from '../clinical/schemas.js';
 import type { Manifest } from '../model/manifest.js';
+import { VERSION_NAME } from '../model/semver.js';
 import { errorSchema } from './errors.js';
 
 /**
@@ -99,7 +100,12 @@ function exampleRequest(manifest: Manifest): unknown {
 
 export const reloadRequestSchema = z
   .object({
-    version: z.string().optional().meta({ description: 'Load this version instead of the configured policy' }),
+    version: z
+      .string()
+      .max(64)
+      .regex(VERSION_NAME, 'a version folder name: letters and digits joined by ".", "+", "_" or "-"')
+      .optional()
+      .meta({ description: 'Load this version (a folder of the model directory) instead of the configured policy' }),
     force: z.boolean().optional().meta({ description: 'Reload even when the version is already serving' }),
   })
   .nullish();

@@ -27,6 +27,11 @@ input line, **in input order**, written as results are ready:
   (\`invalid_json\`, \`line_too_long\`, \`validation_failed\` with paths such as \`hours.2.HR\`, \`shutting_down\`, \`internal_error\`).
 
 \`line\` counts every line of the body from 1, blank lines included (blank lines get no answer).
+
+A stream that ends before its input does says so in a last line, \`{ "end": { "reason", "afterLine", "message" } }\`:
+every line up to \`afterLine\` has its answer, nothing after it was scored, so a client resubmits from \`afterLine + 1\`.
+Reasons: \`error_limit\` (more invalid lines than STREAM_MAX_ERROR_LINES: the input is probably not what it should be)
+and \`shutting_down\` (the service is stopping; lines already being scored are answered first).
 Every result line names the model version: one stream is scored by one version from start to end.
 Memory is bounded whatever the input size: the service reads the body only as fast as it scores it and as the
 client reads the answer, so a slow reader slows the upload (TCP backpressure). Closing the connection stops the
@@ -47,12 +52,45 @@ const FLUSH_IDLE_MS = 2;
 
 type Where = number;
 
+/** Why a stream stopped reading its input before the end. */
+type CutReason = 'shutting_down' | 'error_limit';
+
+const STOPPED = Symbol('stopped');
+
+/**
+ * The chunks of `body` until `signal` aborts. It never calls the body's return(), which would
+ * destroy the request and with it the response that still has to say why it was cut.
+ */
+async function* untilStopped(body: Readable, signal: AbortSignal): AsyncGenerator<Buffer> {
+  const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const stopped = new Promise<typeof STOPPED>((resolve) => signal.addEventListener('abort', () => resolve(STOPPED), { once: true }));
+  while (!signal.aborted) {
+    const pending = it.next();
+    const next = await Promise.race([pending, stopped]);
+    if (next === STOPPED) {
+      pending.catch(() => undefined);
+      return;
+    }
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+function endLine(reason: CutReason, afterLine: number, maxErrorLines: number): string {
+  const message =
+    reason === 'error_limit'
+      ? `more than ${maxErrorLines} lines were invalid: the stream was ended after line ${afterLine}; check the input, then resubmit from line ${afterLine + 1}`
+      : `the service is shutting down: lines after ${afterLine} were not scored; resubmit them from line ${afterLine + 1}`;
+  return `${JSON.stringify({ end: { reason, afterLine, message } })}\n`;
+}
+
 function isReadable(body: unknown): body is Readable {
   return typeof body === 'object' && body !== null && typeof (body as Readable).pipe === 'function' && Symbol.asyncIterator in body;
 }
 
-async function* inputs(body: Readable, maxLineBytes: number, validator: PatientValidator): AsyncGenerator<ScoreInput<Where>> {
+async function* inputs(body: AsyncIterable<Buffer>, maxLineBytes: number, validator: PatientValidator, stop: AbortSignal): AsyncGenerator<ScoreInput<Where>> {
   for await (const line of splitLines(body, maxLineBytes)) {
+    if (stop.aborted) return;
     const parsed = parseNdjsonLine(line, maxLineBytes, validator);
     const base = parsed.id === undefined ? { where: line.number } : { where: line.number, id: parsed.id };
     yield parsed.failure ? { ...base, failure: parsed.failure } : { ...base, input: parsed.input };
@@ -94,6 +132,11 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
   const { config } = opts;
   // Hand the raw body to the handler: the whole point is never to buffer it. Scoped to this plugin.
   app.addContentTypeParser(NDJSON, (_request, payload, done) => done(null, payload));
+  // Open streams end with an in-band line when the service shuts down, well inside its grace period.
+  const openStreams = new Set<(reason: CutReason) => void>();
+  app.addHook('preClose', async () => {
+    for (const cut of openStreams) cut('shutting_down');
+  });
 
   app.post(
     '/v1/predict/stream',
@@ -140,6 +183,14 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
       const labels = { model: model.name, version: model.version };
       const probabilityHistogram = app.metrics.probability.labels(labels);
       const controller = new AbortController();
+      const stopReading = new AbortController();
+      let cut: CutReason | undefined;
+      const cutStream = (reason: CutReason): void => {
+        if (cut !== undefined) return;
+        cut = reason;
+        stopReading.abort();
+      };
+      openStreams.add(cutStream);
       let scored = 0;
       let invalid = 0;
       let finished = false;
@@ -148,10 +199,11 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
       const finish = (): void => {
         if (finished) return;
         finished = true;
+        openStreams.delete(cutStream);
         reply.raw.off('close', onClose);
         if (scored > 0) app.metrics.predictions.inc({ ...labels, outcome: 'scored' }, scored);
         if (invalid > 0) app.metrics.predictions.inc({ ...labels, outcome: 'invalid' }, invalid);
-        recordAudit(request, { patients: scored + invalid, model: `${model.name}@${model.version}` });
+        recordAudit(request, { patients: scored + invalid, model: `${model.name}@${model.version}`, ...(cut === undefined ? {} : { cut }) });
         lease.release();
       };
       const onClose = (): void => {
@@ -164,7 +216,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
       };
       reply.raw.on('close', onClose);
 
-      const outcomes = scoreInOrder(inputs(body, config.bodyLimitBytes, model.validator), {
+      const outcomes = scoreInOrder(inputs(untilStopped(body, stopReading.signal), config.bodyLimitBytes, model.validator, stopReading.signal), {
         validator: model.validator,
         model: { name: model.name, version: model.version },
         scoreBatch: (patients) => submitPatiently(model.batcher, patients, controller.signal),
@@ -173,26 +225,39 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
         window: WINDOW,
         flushIdleMs: FLUSH_IDLE_MS,
       });
+      const maxErrorLines = config.streamMaxErrorLines;
       async function* lines(): AsyncGenerator<string> {
+        let afterLine = 0;
         try {
           for await (const batch of outcomes) {
             let text = '';
             for (const outcome of batch) {
-              text += `${outcomeLine(outcome)}\n`;
               if (outcome.ok) {
                 scored++;
                 probabilityHistogram.observe(outcome.result.probability);
+              } else if (invalid === maxErrorLines) {
+                cutStream('error_limit');
+                // Queued batches of this stream are dropped, not scored for nobody.
+                controller.abort(new Error('stream error limit'));
+                break;
               } else {
                 invalid++;
               }
+              text += `${outcomeLine(outcome)}\n`;
+              afterLine = outcome.where;
             }
             yield text;
+            if (cut === 'error_limit') break;
           }
+          if (cut !== undefined) yield endLine(cut, afterLine, maxErrorLines);
         } finally {
           finish();
         }
       }
       reply.type(`${NDJSON}; charset=utf-8`);
+      // A stream may stop reading its body before the end (a cut): its connection is never
+      // reused, so Node closes it after the answer and no client sends a request into it.
+      reply.header('connection', 'close');
       return reply.send(Readable.from(lines(), { objectMode: false }));
     },
   );

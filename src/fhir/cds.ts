@@ -33,6 +33,15 @@ export function serviceDescription(model: { name: string; version: string } | un
   };
 }
 
+/**
+ * FHIR R4 id syntax (https://hl7.org/fhir/R4/datatypes.html#id), without the ids "." and "..":
+ * they are dot segments, so `Patient/..` would resolve to the server's base URL.
+ */
+const fhirId = z
+  .string()
+  .regex(/^[A-Za-z0-9.-]{1,64}$/, 'must be a FHIR id: 1-64 letters, digits, "-" or "."')
+  .refine((id) => id !== '.' && id !== '..', 'must be a FHIR id, not a dot segment');
+
 export const hookRequestSchema = z.looseObject({
   hook: z.string().min(1),
   hookInstance: z.string().min(1).max(256),
@@ -50,8 +59,8 @@ export const hookRequestSchema = z.looseObject({
     .optional(),
   context: z.looseObject({
     userId: z.string().optional(),
-    patientId: z.string().min(1).max(64),
-    encounterId: z.string().min(1).max(64).optional(),
+    patientId: fhirId,
+    encounterId: fhirId.optional(),
   }),
   prefetch: z.record(z.string(), z.unknown()).nullable().optional(),
 });

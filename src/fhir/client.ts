@@ -41,6 +41,49 @@ export function originAllowed(baseUrl: string, allowedOrigins: readonly string[]
   }
 }
 
+/**
+ * The body as bytes, counted as they arrive: a chunked answer without content-length (or one
+ * that lies about it) is cut at `maxBytes`, and a drip-fed one at the caller's deadline.
+ */
+async function readCapped(res: Response, maxBytes: number, signal: AbortSignal): Promise<Uint8Array> {
+  if (res.body === null) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const onAbort = (): void => {
+    reader.cancel().catch(() => undefined);
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (;;) {
+      if (signal.aborted) throw new FhirFetchError('the FHIR server did not answer in time');
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch {
+        throw new FhirFetchError(signal.aborted ? 'the FHIR server did not answer in time' : 'the FHIR server answer was cut off');
+      }
+      if (next.done) break;
+      total += next.value.byteLength;
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => undefined);
+        throw new FhirFetchError('the FHIR server answer is larger than allowed');
+      }
+      chunks.push(next.value);
+    }
+    if (signal.aborted) throw new FhirFetchError('the FHIR server did not answer in time');
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
 export function createFhirClient(options: FhirClientOptions): FhirClient {
   if (!originAllowed(options.baseUrl, options.allowedOrigins)) throw new FhirFetchError('the FHIR server is not on the allow-list (CDS_FHIR_SERVERS)');
   const base = options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`;
@@ -69,10 +112,9 @@ export function createFhirClient(options: FhirClientOptions): FhirClient {
       await res.body?.cancel();
       throw new FhirFetchError('the FHIR server answer is larger than allowed');
     }
-    const text = await res.text();
-    if (text.length > maxBytes) throw new FhirFetchError('the FHIR server answer is larger than allowed');
+    const bytes = await readCapped(res, maxBytes, options.signal);
     try {
-      return JSON.parse(text) as unknown;
+      return JSON.parse(new TextDecoder().decode(bytes)) as unknown;
     } catch {
       throw new FhirFetchError('the FHIR server answer is not JSON');
     }
@@ -93,6 +135,31 @@ export function createFhirClient(options: FhirClientOptions): FhirClient {
         url = bundle.link?.find((l) => l.relation === 'next')?.url;
       }
       return resources;
+    },
+  };
+}
+
+export interface Deadline {
+  signal: AbortSignal;
+  dispose(): void;
+}
+
+/**
+ * Aborts at `parent`'s abort or after `ms`, with a timer held here: on Node 20 an
+ * AbortSignal.timeout() combined by AbortSignal.any() can be garbage-collected before it fires
+ * (nodejs/node#57736).
+ */
+export function withDeadline(parent: AbortSignal, ms: number): Deadline {
+  const controller = new AbortController();
+  const onParent = (): void => controller.abort(parent.reason);
+  if (parent.aborted) onParent();
+  else parent.addEventListener('abort', onParent, { once: true });
+  const timer = setTimeout(() => controller.abort(new DOMException('the FHIR fetch deadline passed', 'TimeoutError')), ms);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      parent.removeEventListener('abort', onParent);
     },
   };
 }

@@ -60,7 +60,8 @@ export const manifestSchema = z.object({
   bootstrap: z.boolean().default(false),
   description: z.string(),
   onnx: z.object({
-    file: z.string(),
+    /** A file of the version folder itself: a plain name, never a path. */
+    file: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/, 'a file name inside the version folder'),
     opset: z.number().int(),
     inputs: z.object({ x: z.string(), lengths: z.string() }),
     output: z.string(),

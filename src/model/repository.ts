@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { ValidPatient } from '../clinical/types.js';
 import { createPatientValidator, type PatientValidator } from '../clinical/validate.js';
 import type { EngineBatch } from '../inference/engine.js';
-import { compareSemver, isSemver } from './semver.js';
+import { compareSemver, isSemver, isVersionName } from './semver.js';
 import { inputWidth, manifestSchema, type Manifest } from './manifest.js';
 
 /**
@@ -195,7 +195,7 @@ export class ModelRepository extends EventEmitter {
     const found: string[] = [];
     for (const entry of entries) {
       try {
-        if ((await stat(join(dir, entry, 'manifest.json'))).isFile()) found.push(entry);
+        if (isVersionName(entry) && (await stat(join(dir, entry, 'manifest.json'))).isFile()) found.push(entry);
       } catch {
         // not a model version folder
       }
@@ -229,7 +229,7 @@ export class ModelRepository extends EventEmitter {
 
   async #reload(options: { force?: boolean; version?: string }): Promise<ReloadOutcome> {
     if (this.#closed) throw new ModelLoadError('the model repository is closed');
-    const version = options.version ?? (await this.#pickVersion());
+    const version = options.version === undefined ? await this.#pickVersion() : await this.#existingVersion(options.version);
     const previous = this.#active;
     if (!options.force && previous && previous.version === version) {
       return { changed: false, previous: previous.version, current: version };
@@ -246,6 +246,15 @@ export class ModelRepository extends EventEmitter {
       });
     }
     return { changed: true, previous: previous?.version, current: loaded.version };
+  }
+
+  /** Only a version folder that exists under <root>/<name>/ (never a path given by a caller). */
+  async #existingVersion(version: string): Promise<string> {
+    const available = await this.versions();
+    if (!isVersionName(version) || !available.includes(version)) {
+      throw new ModelNotFoundError(`version "${isVersionName(version) ? version : '(invalid name)'}" is not in the model folder (available: ${available.join(', ') || 'none'})`);
+    }
+    return version;
   }
 
   async #pickVersion(): Promise<string> {
@@ -277,7 +286,7 @@ export class ModelRepository extends EventEmitter {
       await engine?.close().catch(() => undefined);
       const reason = error instanceof Error ? error.message : String(error);
       this.#opts.logger.error({ model: this.#opts.name, version, dir, reason }, 'model rejected: it failed to load or warm up; the current model keeps serving');
-      const failure = new ModelLoadError(`model ${this.#opts.name} ${version} could not be loaded: ${reason}`);
+      const failure = new ModelLoadError(`model ${this.#opts.name} ${version} could not be loaded: ${withoutPaths(reason, dir, `${this.#opts.name}/${version}`)}`);
       if (this.listenerCount('rejected') > 0) this.emit('rejected', failure);
       throw failure;
     }
@@ -312,31 +321,39 @@ export class ModelRepository extends EventEmitter {
 }
 
 async function readModelFiles(dir: string, name: string, version: string): Promise<ModelFiles> {
+  // Messages name files relative to the version folder: they reach API clients (reload's 422).
+  const where = `${name}/${version}`;
   let raw: unknown;
   try {
     raw = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
   } catch (error) {
-    throw new ModelLoadError(`cannot read ${join(dir, 'manifest.json')}: ${error instanceof Error ? error.message : String(error)}`);
+    const why = error instanceof SyntaxError ? 'not valid JSON' : ((error as NodeJS.ErrnoException).code ?? 'unreadable');
+    throw new ModelLoadError(`cannot read ${where}/manifest.json (${why})`);
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new ModelLoadError(`invalid manifest ${join(dir, 'manifest.json')}: ${issues.join('; ')}`);
+    throw new ModelLoadError(`invalid manifest ${where}/manifest.json: ${issues.join('; ')}`);
   }
   const manifest = parsed.data;
-  if (manifest.name !== name) throw new ModelLoadError(`manifest in ${dir} names model "${manifest.name}", expected "${name}"`);
+  if (manifest.name !== name) throw new ModelLoadError(`manifest in ${where} names model "${manifest.name}", expected "${name}"`);
   const width = inputWidth(manifest);
   if (manifest.architecture.nInputs !== width) {
-    throw new ModelLoadError(`manifest in ${dir} declares nInputs ${manifest.architecture.nInputs} but its variables and statics define ${width}`);
+    throw new ModelLoadError(`manifest in ${where} declares nInputs ${manifest.architecture.nInputs} but its variables and statics define ${width}`);
   }
   const modelPath = join(dir, manifest.onnx.file);
   try {
     await stat(modelPath);
   } catch {
-    throw new ModelLoadError(`model file ${modelPath} not found`);
+    throw new ModelLoadError(`model file ${where}/${manifest.onnx.file} not found`);
   }
   // The folder name is the version clients ask for; the manifest's own version is reported too.
   return { name, version, dir, modelPath, manifest };
+}
+
+/** A reason without absolute paths (ONNX Runtime names the file it failed to load). */
+function withoutPaths(reason: string, dir: string, where: string): string {
+  return reason.replaceAll(dir, where).replace(/(?:[A-Za-z]:)?[\\/](?:[^\s'"\\/]+[\\/])+[^\s'"]*/g, '<path>');
 }
 
 /**

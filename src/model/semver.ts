@@ -5,6 +5,16 @@
  */
 const SEMVER = /^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
 
+/**
+ * A version folder's name: letters and digits joined by single ".", "+", "_" or "-", so it can
+ * never be a path ("..", "/x", "a/b") and is safe as a metric label.
+ */
+export const VERSION_NAME = /^[0-9A-Za-z]+(?:[.+_-][0-9A-Za-z]+)*$/;
+
+export function isVersionName(version: string): boolean {
+  return version.length <= 64 && VERSION_NAME.test(version);
+}
+
 export function isSemver(version: string): boolean {
   return SEMVER.test(version);
 }

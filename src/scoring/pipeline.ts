@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { PatientValidator } from '../clinical/validate.js';
 import { missingThroughout, stayLength } from '../clinical/validate.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
@@ -157,7 +158,10 @@ async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Prom
   for (const e of entries) if ('patient' in e) patients.push(e.patient);
   let probabilities: ArrayLike<number> | undefined;
   let failure: RecordFailure | undefined;
-  if (patients.length > 0) {
+  // A batch of invalid records only must still give the event loop a turn, as the engine's
+  // answer does for a scored batch: a flood of bad lines would otherwise starve every other request.
+  if (patients.length === 0) await nextTurn();
+  else {
     try {
       probabilities = await opts.scoreBatch(patients);
     } catch (error) {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
-import { createFhirClient, FhirFetchError, originAllowed } from '../../src/fhir/client.js';
+import { describe, test, type TestContext } from 'node:test';
+import { startMisbehavingFhirServer, type FhirMisbehaviour } from '../../scripts/hostile-peers.js';
+import { createFhirClient, FhirFetchError, originAllowed, withDeadline } from '../../src/fhir/client.js';
 
 type FetchCall = { url: string; headers: Record<string, string> };
 
@@ -59,5 +60,50 @@ describe('FHIR client for CDS Hooks fetches', () => {
     const client = createFhirClient({ baseUrl: BASE, accessToken: 'tok', allowedOrigins: ['https://ehr.example.org'], signal, maxPages: 3, fetchImpl: fakeFetch({ [`${BASE}/loop`]: { body: loop } }, calls) });
     assert.equal((await client.search('loop')).length, 3);
     assert.equal(calls.length, 3);
+  });
+});
+
+async function misbehaving(t: TestContext, mode: FhirMisbehaviour) {
+  const server = await startMisbehavingFhirServer(mode);
+  t.after(() => server.close());
+  return server;
+}
+
+describe('FHIR client against a misbehaving server', () => {
+  test('an endless chunked body is cut at the byte cap and the connection is dropped', async (t) => {
+    const server = await misbehaving(t, 'endless');
+    const { origin } = server;
+    const deadline = withDeadline(new AbortController().signal, 10_000);
+    t.after(() => deadline.dispose());
+    const client = createFhirClient({ baseUrl: `${origin}/endless`, accessToken: 't', allowedOrigins: [origin], signal: deadline.signal, maxBytes: 1024 * 1024 });
+    await assert.rejects(client.read('Patient/p1'), (e: unknown) => e instanceof FhirFetchError && e.message === 'the FHIR server answer is larger than allowed');
+    await server.firstClosed;
+    // What the server managed to write is bounded by the cap plus the socket buffers, not by the server.
+    assert.ok(server.bytesSent() < 32 * 1024 * 1024, `server wrote ${server.bytesSent()} bytes`);
+  });
+
+  test('a body dripped one byte at a time ends at the deadline', async (t) => {
+    const { origin } = await misbehaving(t, 'drip');
+    const deadline = withDeadline(new AbortController().signal, 300);
+    t.after(() => deadline.dispose());
+    const client = createFhirClient({ baseUrl: `${origin}/drip`, accessToken: 't', allowedOrigins: [origin], signal: deadline.signal });
+    await assert.rejects(client.read('Patient/p1'), (e: unknown) => e instanceof FhirFetchError && e.message === 'the FHIR server did not answer in time');
+  });
+
+  test('a content-length over the cap is refused before the body is read', async (t) => {
+    const { origin } = await misbehaving(t, 'huge');
+    const client = createFhirClient({ baseUrl: `${origin}/huge`, accessToken: 't', allowedOrigins: [origin], signal });
+    await assert.rejects(client.read('Patient/p1'), (e: unknown) => e instanceof FhirFetchError && e.message === 'the FHIR server answer is larger than allowed');
+  });
+
+  test('withDeadline aborts on its own timer and follows its parent', async () => {
+    const timed = withDeadline(new AbortController().signal, 20);
+    await new Promise((resolve) => timed.signal.addEventListener('abort', resolve, { once: true }));
+    assert.equal((timed.signal.reason as DOMException).name, 'TimeoutError');
+    const parent = new AbortController();
+    const followed = withDeadline(parent.signal, 60_000);
+    parent.abort(new Error('client gone'));
+    assert.equal(followed.signal.aborted, true);
+    followed.dispose();
   });
 });

@@ -30,9 +30,12 @@ describe('auth configuration', () => {
   test('a JWKS without issuers or audience is refused: any issuer would be trusted', () => {
     assert.throws(() => loadConfig({ JWT_JWKS_FILE: '/x.json', JWT_AUDIENCE: 'https://a' }), (e: unknown) => e instanceof ConfigError && /JWT_ISSUERS/.test(e.message));
     assert.throws(() => loadConfig({ JWT_JWKS_FILE: '/x.json', JWT_ISSUERS: 'https://i' }), (e: unknown) => e instanceof ConfigError && /JWT_AUDIENCE/.test(e.message));
-    const ok = loadConfig({ JWT_JWKS_FILE: '/x.json', CDS_HOOKS_ISSUERS: 'https://ehr', JWT_AUDIENCE: 'https://a' });
-    assert.deepEqual(ok.auth.jwt?.issuers, ['https://ehr']);
-    assert.deepEqual(ok.auth.jwt?.cdsIssuers, ['https://ehr']);
+    // CDS issuers are trusted on the CDS routes only, with their own audience.
+    assert.throws(() => loadConfig({ JWT_JWKS_FILE: '/x.json', CDS_HOOKS_ISSUERS: 'https://ehr', JWT_AUDIENCE: 'https://a' }), (e: unknown) => e instanceof ConfigError && /CDS_HOOKS_AUDIENCE/.test(e.message));
+    const ok = loadConfig({ JWT_JWKS_FILE: '/x.json', CDS_HOOKS_ISSUERS: 'https://ehr', CDS_HOOKS_AUDIENCE: 'https://a/cds-services' });
+    assert.deepEqual(ok.auth.jwt?.api.issuers, []);
+    assert.deepEqual(ok.auth.jwt?.cds, { issuers: ['https://ehr'], audience: ['https://a/cds-services'], maxTokenAgeS: 300 });
+    assert.equal(ok.auth.jwt?.api.maxTokenAgeS, 3600);
   });
 
   test('nothing configured means fail closed, not open', () => {

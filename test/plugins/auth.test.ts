@@ -12,6 +12,7 @@ import { buildTestApp } from '../helper.js';
 const ISSUER = 'https://auth.hospital.example';
 const EHR = 'https://ehr.hospital.example';
 const AUDIENCE = 'https://risk.hospital.example';
+const CDS_AUDIENCE = 'https://risk.hospital.example/cds-services';
 const KEYS = { reader: 'reader-key-0123456789abcdef', scorer: 'scorer-key-0123456789abcdef', admin: 'admin-key-0123456789abcdef' };
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -37,6 +38,7 @@ function authEnv(extra: Record<string, string> = {}): Record<string, string> {
     JWT_ISSUERS: ISSUER,
     JWT_AUDIENCE: AUDIENCE,
     CDS_HOOKS_ISSUERS: EHR,
+    CDS_HOOKS_AUDIENCE: CDS_AUDIENCE,
     ...extra,
   };
 }
@@ -53,6 +55,9 @@ interface TokenOptions {
   key?: CryptoKey;
   jti?: string | null;
   alg?: string;
+  /** Seconds from now; null: no iat claim. */
+  iat?: number | null;
+  sub?: string;
 }
 
 async function token(o: TokenOptions = {}): Promise<string> {
@@ -63,9 +68,9 @@ async function token(o: TokenOptions = {}): Promise<string> {
     .setProtectedHeader({ alg: o.alg ?? 'ES384', kid: 'k1', typ: 'JWT' })
     .setIssuer(o.iss ?? ISSUER)
     .setAudience(o.aud ?? AUDIENCE)
-    .setSubject('client-42')
-    .setIssuedAt(now - 10)
+    .setSubject(o.sub ?? 'client-42')
     .setExpirationTime(now + (o.expSeconds ?? 300));
+  if (o.iat !== null) jwt.setIssuedAt(now + (o.iat ?? -10));
   if (o.jti !== null) jwt.setJti(o.jti ?? randomUUID());
   return jwt.sign(o.key ?? signing.privateKey);
 }
@@ -174,20 +179,62 @@ describe('authentication and authorisation', () => {
 
   test('a CDS Hooks token from an allow-listed EHR carries no scope and gets cds; its jti is accepted once', async (t) => {
     const { app: a } = await app(t);
-    const jwt = await token({ iss: EHR });
+    const jwt = await token({ iss: EHR, aud: CDS_AUDIENCE });
     const first = await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(jwt) });
     assert.equal(first.statusCode, 200, first.body);
     const replay = await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(jwt) });
     assert.equal(replay.statusCode, 401);
-    const noJti = await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(await token({ iss: EHR, jti: null })) });
+    const noJti = await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(await token({ iss: EHR, aud: CDS_AUDIENCE, jti: null })) });
     assert.equal(noJti.statusCode, 401);
-    // The cds scope opens CDS routes only.
-    assert.equal((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(await token({ iss: EHR })) })).statusCode, 403);
+    // A CDS issuer is trusted on the CDS routes only.
+    assert.equal((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(await token({ iss: EHR, aud: CDS_AUDIENCE })) })).statusCode, 401);
   });
 
-  test('a token from a non-CDS issuer cannot call CDS services without the cds scope', async (t) => {
+  test('a token from a non-CDS issuer cannot call CDS services, whatever scope it claims', async (t) => {
     const { app: a } = await app(t);
-    assert.equal((await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(await token({ scope: 'predict' })) })).statusCode, 403);
+    assert.equal((await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(await token({ scope: 'predict' })) })).statusCode, 401);
+    assert.equal((await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(await token({ scope: 'cds admin', aud: CDS_AUDIENCE })) })).statusCode, 401);
+  });
+
+  test('a CDS issuer gets the cds scope alone: its token claiming admin cannot reload the model', async (t) => {
+    // The EHR is also a trusted API issuer here: its CDS token still carries the CDS audience only.
+    const { app: a } = await app(t, { JWT_ISSUERS: `${ISSUER},${EHR}` });
+    const claimsAdmin = await token({ iss: EHR, aud: CDS_AUDIENCE, scope: 'admin predict models:read' });
+    assert.equal((await a.inject({ method: 'POST', url: '/admin/models/reload', headers: bearer(claimsAdmin), payload: {} })).statusCode, 401);
+    // On a CDS route the same kind of token works, with cds only: admin routes stay closed to it.
+    const cdsOnly = await token({ iss: EHR, aud: CDS_AUDIENCE, scope: 'admin' });
+    assert.equal((await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(cdsOnly) })).statusCode, 200);
+  });
+
+  test('audiences are per route family: a token minted for the CDS URL is refused on the API', async (t) => {
+    const { app: a } = await app(t);
+    assert.equal((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(await token({ scope: 'models:read', aud: CDS_AUDIENCE })) })).statusCode, 401);
+    assert.equal((await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(await token({ iss: EHR, aud: AUDIENCE })) })).statusCode, 401);
+  });
+
+  test('tokens need iat: too old, issued in the future, or without iat they are refused', async (t) => {
+    const { app: a, logs } = await app(t, { JWT_MAX_TOKEN_AGE_S: '600' });
+    const models = async (jwt: string): Promise<number> => (await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(jwt) })).statusCode;
+    assert.equal(await models(await token({ scope: 'models:read', iat: -590 })), 200);
+    assert.equal(await models(await token({ scope: 'models:read', iat: -700, expSeconds: 3600 })), 401);
+    assert.equal(await models(await token({ scope: 'models:read', iat: 120 })), 401);
+    assert.equal(await models(await token({ scope: 'models:read', iat: null })), 401);
+    assert.match(logs.text(), /ERR_JWT_EXPIRED \(iat: check_failed\)/);
+    assert.match(logs.text(), /ERR_JWT_CLAIM_VALIDATION_FAILED \(iat: check_failed\)/);
+    assert.match(logs.text(), /ERR_JWT_CLAIM_VALIDATION_FAILED \(iat: missing\)/);
+    // CDS tokens: at most 5 minutes old by default.
+    const cds = async (jwt: string): Promise<number> => (await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(jwt) })).statusCode;
+    assert.equal(await cds(await token({ iss: EHR, aud: CDS_AUDIENCE, iat: -400 })), 401);
+    assert.equal(await cds(await token({ iss: EHR, aud: CDS_AUDIENCE, iat: -200 })), 200);
+  });
+
+  test('control characters in a token subject are escaped in the audit principal', async (t) => {
+    const { app: a, logs } = await app(t);
+    const res = await a.inject({ method: 'POST', url: '/v1/predict', headers: bearer(await token({ scope: 'predict', sub: 'evil\n{"audit":true,"principal":"key:ops"}\u0007' })), payload: { patients: [{ hours: [{ HR: 80 }] }] } });
+    assert.equal(res.statusCode, 200, res.body);
+    const audit = logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true);
+    assert.equal(audit.length, 1);
+    assert.equal(audit[0]?.principal, `jwt:${ISSUER}|evil\\u000a{"audit":true,"principal":"key:ops"}\\u0007`);
   });
 
   test('with nothing configured every protected route fails closed with 401', async (t) => {
@@ -240,6 +287,15 @@ describe('rate limiting and security headers', () => {
     assert.deepEqual(body.details, []);
     // Another credential from the same address is not affected.
     assert.equal((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(KEYS.admin) })).statusCode, 200);
+  });
+
+  test('health, readiness and metrics are never rate limited, even after a burst of bad keys from the same address', async (t) => {
+    const { app: a } = await app(t, { RATE_LIMIT_MAX: '20' });
+    for (let i = 0; i < 25; i++) await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(`guess-${i}`) });
+    assert.equal((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer('guess-x') })).statusCode, 429);
+    for (const url of ['/health/live', '/health/ready', '/metrics']) {
+      for (let i = 0; i < 3; i++) assert.equal((await a.inject({ method: 'GET', url })).statusCode, 200, url);
+    }
   });
 
   test('requests without valid credentials are limited per client address', async (t) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Agent } from 'node:http';
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
 import autocannon from 'autocannon';
 import { holdRequest, startServer } from '../../scripts/server-process.js';
@@ -62,5 +62,39 @@ describe('SIGTERM under load', { timeout: 120_000 }, () => {
     const bad = Object.keys(codes).filter((c) => Number(c) >= 500 && Number(c) !== 503);
     assert.deepEqual(bad, [], `load saw ${JSON.stringify(codes)}`);
     assert.ok((codes['200']?.count ?? 0) >= 50);
+  });
+});
+
+describe('SIGTERM with an open NDJSON stream', { timeout: 120_000 }, () => {
+  it('ends the stream with a shutting_down line after the last answered line, audits it, exits 0', async (t) => {
+    const server = await startServer({ env: { SHUTDOWN_GRACE_MS: '20000', LOG_LEVEL: 'info' } });
+    t.after(() => server.dispose());
+    const req = httpRequest(`${server.base}/v1/predict/stream`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'x-api-key': server.apiKey } });
+    req.on('error', () => undefined);
+    const response = new Promise<IncomingMessage>((resolve) => req.on('response', resolve));
+    for (let i = 1; i <= 2; i++) req.write(`${JSON.stringify(samplePatient(3 + i, i, `s${i}`))}\n`);
+    const res = await response;
+    res.setEncoding('utf8');
+    let text = '';
+    let sentSignal = false;
+    await new Promise<void>((resolve) => {
+      res.on('data', (chunk: string) => {
+        text += chunk;
+        // Both lines answered and the request still open: only the shutdown can end it now.
+        if (!sentSignal && text.split('\n').length > 2) {
+          sentSignal = true;
+          server.child.kill('SIGTERM');
+        }
+      });
+      res.on('end', resolve);
+    });
+    const lines = text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines.length, 3);
+    assert.deepEqual(lines[2], { end: { reason: 'shutting_down', afterLine: 2, message: 'the service is shutting down: lines after 2 were not scored; resubmit them from line 3' } });
+    assert.deepEqual(await server.exited, { code: 0, signal: null }, server.output.join('\n'));
+    const audit = server.output.filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(audit.length, 1, server.output.join('\n'));
+    assert.equal(audit[0]?.cut, 'shutting_down');
+    assert.equal(audit[0]?.patientCount, 2);
   });
 });

@@ -184,3 +184,23 @@ test('batches: without an idle flush, a waiting source holds its partial batch b
   assert.deepEqual((await next).value, [1, 2, 3]);
   assert.equal((await out.next()).done, true);
 });
+
+test('a flood of invalid records gives the event loop a turn per batch, as scored batches do', async () => {
+  async function* invalid() {
+    for (let i = 0; i < 6400; i++) yield { where: i, input: {} };
+  }
+  let turns = 0;
+  let ticking = true;
+  const tick = (): void => {
+    turns++;
+    if (ticking) setImmediate(tick);
+  };
+  setImmediate(tick);
+  let outcomes = 0;
+  for await (const batch of scoreInOrder(invalid(), { validator, model, batchSize: 64, window: 4, scoreBatch: async () => new Float32Array(0) })) outcomes += batch.length;
+  ticking = false;
+  assert.equal(outcomes, 6400);
+  // 100 batches, up to 4 waiting on the same turn: at least 25 turns. Without the yield they all
+  // run in microtasks and no macrotask runs until the end.
+  assert.ok(turns >= 20, `only ${turns} event-loop turns during 100 invalid batches`);
+});

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
 /**
@@ -10,18 +10,23 @@ import fp from 'fastify-plugin';
  * report only counts and the model version through `request.audit`.
  *
  * Scoring routes are those with `config.scope: 'predict'` and those declaring
- * `config.audit: true` (the CDS Hooks service). A call refused by authentication is audited too.
+ * `config.audit: true` (the CDS Hooks service). Every call of them gets exactly one line,
+ * written when its response finishes or its connection closes, whichever comes first: calls
+ * refused by authentication, and calls whose client went away (`outcome: 'aborted'`), too.
  */
 
 export interface AuditFacts {
   patients?: number;
   model?: string;
+  /** Why a stream ended before its input did (e.g. shutting_down, error_limit). */
+  cut?: string;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by scoring handlers: counts and model version only. */
     audit: AuditFacts | null;
+    auditWritten: boolean;
   }
   interface FastifyContextConfig {
     /** Write an audit line for every call of this route (implied by scope 'predict'). */
@@ -39,12 +44,23 @@ function isAudited(request: FastifyRequest): boolean {
   return config?.audit === true || config?.scope === 'predict';
 }
 
+function outcomeOf(status: number, finished: boolean): string {
+  if (!finished) return 'aborted';
+  if (status < 400) return 'success';
+  if (status === 401 || status === 403) return 'denied';
+  return status < 500 ? 'rejected' : 'error';
+}
+
 async function auditPlugin(app: FastifyInstance): Promise<void> {
   const log = app.log.child({ audit: true });
   app.decorateRequest('audit', null);
-  app.addHook('onResponse', async (request, reply) => {
-    if (!isAudited(request)) return;
+  app.decorateRequest('auditWritten', false);
+
+  const write = (request: FastifyRequest, reply: FastifyReply): void => {
+    if (request.auditWritten) return;
+    request.auditWritten = true;
     const status = reply.statusCode;
+    const facts = request.audit;
     log.info(
       {
         reqId: request.id,
@@ -52,13 +68,23 @@ async function auditPlugin(app: FastifyInstance): Promise<void> {
         method: request.method,
         route: request.routeOptions.url ?? null,
         // Not 'patients': the logger redacts that key as a guard against patient data.
-        patientCount: request.audit?.patients ?? null,
-        model: request.audit?.model ?? null,
-        status,
-        outcome: status < 400 ? 'success' : status === 401 || status === 403 ? 'denied' : status < 500 ? 'rejected' : 'error',
+        patientCount: facts?.patients ?? null,
+        model: facts?.model ?? null,
+        status: reply.raw.headersSent ? status : null,
+        outcome: outcomeOf(status, reply.raw.writableEnded),
+        ...(facts?.cut === undefined ? {} : { cut: facts.cut }),
       },
       'scoring call',
     );
+  };
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!isAudited(request)) return;
+    // 'close' comes after 'finish' on a completed response, and alone when the client went away.
+    reply.raw.once('close', () => write(request, reply));
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    if (isAudited(request)) write(request, reply);
   });
 }
 

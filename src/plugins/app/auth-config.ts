@@ -9,13 +9,16 @@ import { z } from 'zod';
  *   `API_KEYS_FILE=/etc/icu-mortality/keys.json` holding `[{"name","sha256","scopes":[...]}]`.
  *   A client sends the key as `Authorization: Bearer <key>` or `X-API-Key: <key>`; keys must not
  *   contain '.', since a credential shaped like a compact JWS (a.b.c) is verified as a JWT.
- * - JWT bearer tokens (SMART Backend Services access tokens, CDS Hooks EHR tokens) are verified
- *   against `JWT_JWKS_URL` or a local `JWT_JWKS_FILE`, with issuer (`JWT_ISSUERS`), audience
- *   (`JWT_AUDIENCE`) and expiry checks, asymmetric algorithms only. Keys come only from the
- *   configured JWKS: a token's `jku`/`jwk`/`x5u` headers are never followed. For CDS Hooks, `aud` is
- *   the exact URL the EHR calls, so list both .../cds-services and .../cds-services/icu-mortality.
- * - CDS Hooks tokens carry no scope: issuers listed in `CDS_HOOKS_ISSUERS` get the `cds` scope
- *   (and are allowed as issuers) and each token's `jti` is accepted once.
+ * - JWT bearer tokens are verified against `JWT_JWKS_URL` or a local `JWT_JWKS_FILE`, asymmetric
+ *   algorithms only; a token's `jku`/`jwk`/`x5u` headers are never followed. Two route families,
+ *   each with its own trust: the API (`/v1`, `/fhir`, `/admin`) accepts `JWT_ISSUERS` with
+ *   `JWT_AUDIENCE` and the scopes a token claims; the CDS Hooks routes accept only
+ *   `CDS_HOOKS_ISSUERS` with `CDS_HOOKS_AUDIENCE`, grant the `cds` scope alone, whatever the token
+ *   claims, and accept each `jti` once. CDS Hooks 2.0 makes `aud` the URL the EHR calls, so list
+ *   .../cds-services, .../cds-services/icu-mortality and .../cds-services/icu-mortality/feedback.
+ * - Every token needs `iat`: older than `JWT_MAX_TOKEN_AGE_S` (CDS: `CDS_HOOKS_MAX_TOKEN_AGE_S`;
+ *   the spec asks EHRs for tokens that expire within 5 minutes) or issued in the future beyond
+ *   `JWT_CLOCK_TOLERANCE_S`, it is refused.
  * - Nothing configured: every protected route answers 401 (fail closed). `AUTH_DISABLED=true`
  *   lets every request through as an anonymous admin, for local development only.
  */
@@ -71,7 +74,10 @@ export const authEnvShape = {
   JWT_AUDIENCE: list.optional(),
   JWT_ALGORITHMS: algorithms.default([...ASYMMETRIC_ALGORITHMS]),
   JWT_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(300).default(30),
+  JWT_MAX_TOKEN_AGE_S: z.coerce.number().int().min(1).max(86_400).default(3600),
   CDS_HOOKS_ISSUERS: list.optional(),
+  CDS_HOOKS_AUDIENCE: list.optional(),
+  CDS_HOOKS_MAX_TOKEN_AGE_S: z.coerce.number().int().min(1).max(3600).default(300),
   JTI_CACHE_SIZE: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
   /** Requests per credential (or per client IP before authentication) per window; 0 turns rate limiting off. */
   RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(600),
@@ -80,14 +86,22 @@ export const authEnvShape = {
 
 export const authEnvSchema = z.object(authEnvShape);
 
+/** Who may call one family of routes with a JWT. An empty `issuers` list: no token is accepted there. */
+export interface TokenTrust {
+  issuers: string[];
+  audience: string[];
+  maxTokenAgeS: number;
+}
+
+export type RouteFamily = 'api' | 'cds';
+
 export interface JwtConfig {
   jwksUrl?: string;
   jwksFile?: string;
-  issuers: string[];
-  audience: string[];
   algorithms: string[];
   clockToleranceS: number;
-  cdsIssuers: string[];
+  api: TokenTrust;
+  cds: TokenTrust;
   jtiCacheSize: number;
 }
 
@@ -104,11 +118,13 @@ export function toAuthConfig(e: z.infer<typeof authEnvSchema>): AuthConfig {
   const problems: string[] = [];
   const wantsJwt = e.JWT_JWKS_URL !== undefined || e.JWT_JWKS_FILE !== undefined;
   if (e.JWT_JWKS_URL !== undefined && e.JWT_JWKS_FILE !== undefined) problems.push('JWT_JWKS_URL and JWT_JWKS_FILE: give one, not both');
-  const issuers = [...new Set([...(e.JWT_ISSUERS ?? []), ...(e.CDS_HOOKS_ISSUERS ?? [])])];
-  if (wantsJwt && issuers.length === 0) problems.push('JWT_ISSUERS (or CDS_HOOKS_ISSUERS): required with a JWKS, tokens of any issuer would be accepted');
-  if (wantsJwt && (e.JWT_AUDIENCE ?? []).length === 0) problems.push('JWT_AUDIENCE: required with a JWKS (the URL(s) this service is called at)');
-  if (!wantsJwt && (e.JWT_ISSUERS !== undefined || e.JWT_AUDIENCE !== undefined || e.CDS_HOOKS_ISSUERS !== undefined)) {
-    problems.push('JWT_ISSUERS/JWT_AUDIENCE/CDS_HOOKS_ISSUERS: set JWT_JWKS_URL or JWT_JWKS_FILE too');
+  const api = { issuers: e.JWT_ISSUERS ?? [], audience: e.JWT_AUDIENCE ?? [] };
+  const cds = { issuers: e.CDS_HOOKS_ISSUERS ?? [], audience: e.CDS_HOOKS_AUDIENCE ?? [] };
+  if (wantsJwt && api.issuers.length === 0 && cds.issuers.length === 0) problems.push('JWT_ISSUERS or CDS_HOOKS_ISSUERS: required with a JWKS, tokens of any issuer would be accepted');
+  if (wantsJwt && api.issuers.length > 0 && api.audience.length === 0) problems.push('JWT_AUDIENCE: required with JWT_ISSUERS (the URL(s) this service\'s API is called at)');
+  if (wantsJwt && cds.issuers.length > 0 && cds.audience.length === 0) problems.push('CDS_HOOKS_AUDIENCE: required with CDS_HOOKS_ISSUERS (the CDS service URLs the EHR calls)');
+  if (!wantsJwt && [e.JWT_ISSUERS, e.JWT_AUDIENCE, e.CDS_HOOKS_ISSUERS, e.CDS_HOOKS_AUDIENCE].some((v) => v !== undefined)) {
+    problems.push('JWT_ISSUERS/JWT_AUDIENCE/CDS_HOOKS_ISSUERS/CDS_HOOKS_AUDIENCE: set JWT_JWKS_URL or JWT_JWKS_FILE too');
   }
   if (problems.length > 0) throw new Error(`invalid auth configuration:\n  ${problems.join('\n  ')}`);
   const config: AuthConfig = {
@@ -119,11 +135,10 @@ export function toAuthConfig(e: z.infer<typeof authEnvSchema>): AuthConfig {
   if (e.API_KEYS_FILE !== undefined) config.apiKeysFile = e.API_KEYS_FILE;
   if (wantsJwt) {
     config.jwt = {
-      issuers,
-      audience: e.JWT_AUDIENCE ?? [],
       algorithms: e.JWT_ALGORITHMS,
       clockToleranceS: e.JWT_CLOCK_TOLERANCE_S,
-      cdsIssuers: e.CDS_HOOKS_ISSUERS ?? [],
+      api: { ...api, maxTokenAgeS: e.JWT_MAX_TOKEN_AGE_S },
+      cds: { ...cds, maxTokenAgeS: e.CDS_HOOKS_MAX_TOKEN_AGE_S },
       jtiCacheSize: e.JTI_CACHE_SIZE,
     };
     if (e.JWT_JWKS_URL !== undefined) config.jwt.jwksUrl = e.JWT_JWKS_URL;

@@ -89,7 +89,7 @@ async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions): Promis
       request.authFailure = request.headers.authorization === undefined ? 'no credential' : 'malformed Authorization header';
       return;
     }
-    const result = await verifier.verify(credential);
+    const result = await verifier.verify(credential, request.routeOptions.config?.scope === 'cds' ? 'cds' : 'api');
     if (result.ok) request.principal = result.principal;
     else request.authFailure = result.reason;
   });

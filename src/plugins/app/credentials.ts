@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
-import { apiKeyEntrySchema, SCOPES, type ApiKeyEntry, type AuthConfig, type JwtConfig, type Scope } from './auth-config.js';
+import { apiKeyEntrySchema, SCOPES, type ApiKeyEntry, type AuthConfig, type JwtConfig, type RouteFamily, type Scope } from './auth-config.js';
 
 /**
  * Turns a presented credential into a principal, or a reason (for the server log only) why
@@ -20,7 +20,8 @@ export interface Principal {
 export type Authentication = { ok: true; principal: Principal } | { ok: false; reason: string };
 
 export interface CredentialVerifier {
-  verify(credential: string): Promise<Authentication>;
+  /** `family`: the routes called, whose issuers and audiences a token must match. */
+  verify(credential: string, family: RouteFamily): Promise<Authentication>;
   readonly configured: boolean;
 }
 
@@ -54,6 +55,12 @@ export class JtiCache {
   }
 }
 
+/** A claim as it may appear in an audit line: control and line-breaking characters escaped, at most 128 characters. */
+export function printable(claim: string): string {
+  const escaped = claim.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escaped.length > 128 ? `${escaped.slice(0, 127)}\u2026` : escaped;
+}
+
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
@@ -77,7 +84,7 @@ function scopesOf(payload: JWTPayload): Set<Scope> {
 }
 
 function reasonOf(err: unknown): string {
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `${err.code} (${err.claim}: ${err.reason})`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed || err instanceof joseErrors.JWTExpired) return `${err.code} (${err.claim}: ${err.reason})`;
   if (err instanceof joseErrors.JOSEError) return err.code;
   return err instanceof Error ? err.name : 'unknown error';
 }
@@ -107,7 +114,6 @@ export async function createCredentialVerifier(config: AuthConfig, options: Veri
   }
   const jwt = config.jwt;
   const getKey = jwt ? await jwksFor(jwt) : undefined;
-  const cdsIssuers = new Set(jwt?.cdsIssuers ?? []);
   const jtis = new JtiCache(jwt?.jtiCacheSize ?? 1);
 
   const verifyApiKey = (credential: string): Authentication => {
@@ -121,40 +127,46 @@ export async function createCredentialVerifier(config: AuthConfig, options: Veri
     return { ok: true, principal: { kind: 'api-key', id: `key:${match.name}`, scopes: new Set(match.scopes) } };
   };
 
-  const verifyJwt = async (token: string): Promise<Authentication> => {
+  const verifyJwt = async (token: string, family: RouteFamily): Promise<Authentication> => {
     if (!jwt || !getKey) return { ok: false, reason: 'JWT presented but no JWKS is configured' };
+    const trust = jwt[family];
+    if (trust.issuers.length === 0) return { ok: false, reason: `no JWT issuer is trusted for the ${family} routes` };
     const now = options.clock();
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, getKey, {
-        issuer: jwt.issuers,
-        audience: jwt.audience,
+        issuer: trust.issuers,
+        audience: trust.audience,
         algorithms: jwt.algorithms,
         clockTolerance: jwt.clockToleranceS,
         currentDate: now,
-        requiredClaims: ['exp', 'iss', 'aud'],
+        maxTokenAge: trust.maxTokenAgeS,
+        requiredClaims: ['exp', 'iat', 'iss', 'aud'],
       }));
     } catch (err) {
       return { ok: false, reason: reasonOf(err) };
     }
-    const scopes = scopesOf(payload);
     const iss = payload.iss as string;
-    if (cdsIssuers.has(iss)) {
-      // CDS Hooks 2.0: the EHR signs a fresh token with a unique jti for every call.
+    let scopes: Set<Scope>;
+    if (family === 'cds') {
+      // CDS Hooks 2.0: the EHR signs a fresh token with a unique jti for every call; it grants cds alone.
       if (typeof payload.jti !== 'string' || payload.jti.length === 0) return { ok: false, reason: 'CDS Hooks token without jti' };
       if (!jtis.accept(`${iss}\u0000${payload.jti}`, (payload.exp as number) * 1000 + jwt.clockToleranceS * 1000, now.getTime())) {
         return { ok: false, reason: 'replayed jti' };
       }
-      scopes.add('cds');
+      scopes = new Set(['cds']);
+    } else {
+      scopes = scopesOf(payload);
+      scopes.delete('cds');
     }
     const who = typeof payload.sub === 'string' ? payload.sub : typeof payload.client_id === 'string' ? payload.client_id : '-';
-    return { ok: true, principal: { kind: 'jwt', id: `jwt:${iss}|${who}`, scopes } };
+    return { ok: true, principal: { kind: 'jwt', id: `jwt:${printable(iss)}|${printable(who)}`, scopes } };
   };
 
   return {
     configured: hashes.length > 0 || jwt !== undefined,
-    async verify(credential: string): Promise<Authentication> {
-      if (looksLikeJwt(credential)) return verifyJwt(credential);
+    async verify(credential: string, family: RouteFamily): Promise<Authentication> {
+      if (looksLikeJwt(credential)) return verifyJwt(credential, family);
       return verifyApiKey(credential);
     },
   };
