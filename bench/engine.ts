@@ -11,6 +11,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { compareSemver } from '../src/model/semver.js';
 import ort from 'onnxruntime-node';
 import { Batcher } from '../src/inference/batcher.js';
 import { type EngineBatch, type ProviderName, allocatorOf, createEngine, defaultEngineThreads } from '../src/inference/engine.js';
@@ -64,22 +65,26 @@ interface ModelInfo {
   maxHours: number;
 }
 
-const compareVersions = (a: string, b: string): number => {
-  const pa = a.split(/[.-]/).map((p) => Number.parseInt(p, 10) || 0);
-  const pb = b.split(/[.-]/).map((p) => Number.parseInt(p, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
+/** The highest version of each architecture under models/icu-mortality/ (manifest architecture.type). */
+export function modelPathsByArchitecture(): Map<string, { version: string; modelPath: string }> {
+  const dir = join(ROOT, 'models/icu-mortality');
+  const out = new Map<string, { version: string; modelPath: string }>();
+  if (!existsSync(dir)) return out;
+  for (const version of readdirSync(dir).sort(compareSemver)) {
+    const manifestPath = join(dir, version, 'manifest.json');
+    if (!existsSync(manifestPath) || !existsSync(join(dir, version, 'model.onnx'))) continue;
+    const type = (JSON.parse(readFileSync(manifestPath, 'utf8')) as { architecture?: { type?: string } }).architecture?.type ?? 'unknown';
+    out.set(type, { version, modelPath: join(dir, version, 'model.onnx') });
   }
-  return 0;
-};
+  return out;
+}
 
 export function defaultModelPath(): string {
   const dir = join(ROOT, 'models/icu-mortality');
   if (existsSync(dir)) {
     const versions = readdirSync(dir)
       .filter((v) => existsSync(join(dir, v, 'model.onnx')))
-      .sort(compareVersions);
+      .sort(compareSemver);
     const latest = versions.at(-1);
     if (latest !== undefined) return join(dir, latest, 'model.onnx');
   }

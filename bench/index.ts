@@ -6,7 +6,9 @@
  * Bounded: about 2 minutes with the default 10 s per measurement (BENCH_SECONDS to change).
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { measureEngineThroughput, probeRawEngine } from './engine.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { measureEngineThroughput, modelPathsByArchitecture, probeRawEngine } from './engine.js';
 import { measureHttp } from './http.js';
 import { bracketed, formatCliStream, measureCliAndStream } from './cli-stream.js';
 
@@ -26,6 +28,17 @@ for (const r of [engine, ...(wide ? [wide] : [])]) {
   process.stdout.write(`raw engine (${r.modelPath}, ${r.provider}, ${r.workers} worker x ${r.intraOpThreads} threads, ${r.hours} h stays):\n`);
   for (const row of r.throughput) process.stdout.write(`  batch ${String(row.batchSize).padStart(4)}: ${fmt(row.staysPerSecond).padStart(8)} stays/s  (${fmt(row.msPerBatch, 2)} ms/batch)\n`);
 }
+// The shipped architecture beside the other one (LSTM / GRU), same layout and batch sizes.
+const architectures = [];
+for (const [architecture, { version, modelPath }] of modelPathsByArchitecture()) {
+  const r = await measureEngineThroughput({ modelPath, batchSizes: [1, 32, 64], hours: 48, minSeconds: Math.min(3, seconds), latencyRuns: 1 });
+  architectures.push({ architecture, version, throughput: r.throughput.map((t) => ({ batchSize: t.batchSize, staysPerSecond: Math.round(t.staysPerSecond) })) });
+  process.stdout.write(`architecture ${architecture} (${version}, ${r.workers} worker x ${r.intraOpThreads} threads): ${r.throughput.map((t) => `batch ${t.batchSize} ${fmt(t.staysPerSecond)}`).join(', ')} stays/s\n`);
+}
+// Read by training/model_card.py --bench for the card's "Architectures compared".
+const machine = `${availableParallelism()} cores, ${cpus()[0]?.model ?? 'unknown CPU'}`;
+await writeFile(join(import.meta.dirname, 'architectures.json'), `${JSON.stringify({ machine, date: new Date().toISOString().slice(0, 10), models: architectures }, null, 2)}\n`);
+
 const rawBest = Math.max(...engine.throughput.map((r) => r.staysPerSecond), ...(wide?.throughput.map((r) => r.staysPerSecond) ?? []));
 const rawBatch1 = engine.throughput.find((r) => r.batchSize === 1)?.staysPerSecond ?? Number.NaN;
 

@@ -83,7 +83,7 @@ else
 fi
 
 if have shellcheck; then
-  run shellcheck shellcheck scripts/lint-deploy.sh
+  run shellcheck shellcheck scripts/lint-deploy.sh scripts/test-python.sh
 else
   skip shellcheck "apt-get install shellcheck"
 fi

@@ -1,11 +1,11 @@
-"""Builds the ONNX graph of the reference network directly from its weights.
+"""Builds the ONNX graph of the reference network (LSTM or GRU) directly from its weights.
 
 Why by hand: PyTorch's exporter only turns packed sequences into `sequence_lens` cleanly with
 `enforce_sorted=True`, and its sort/scatter ops have failed with a dynamic batch for exactly
 this model (microsoft/onnxruntime#11830). Writing the graph with `onnx.helper` is short and
 exact. Layout (models/README.md): x [batch, time, n_inputs] float32 and lengths [batch]
 int32 in, probability [batch] float32 out; Transpose to time-major (the CPU LSTM kernel
-rejects layout=1), two native LSTM nodes fed `sequence_lens`, Y_h of the last layer,
+rejects layout=1), two native LSTM (or GRU) nodes fed `sequence_lens`, Y_h of the last layer,
 Gemm/Relu/Gemm, logit / temperature, Sigmoid. An ensemble of k networks averages their
 logits (ONNX Mean) before the temperature.
 
@@ -22,44 +22,50 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .model import MortalityLSTM, load_checkpoint
+from .model import MortalityRNN, load_checkpoint
 from .spec import input_width
 
 OPSET = 17
-# PyTorch stacks LSTM gates as (i, f, g, o); ONNX expects (i, o, f, c).
-_GATE_ORDER = [0, 3, 1, 2]
+# PyTorch stacks LSTM gates as (i, f, g, o), ONNX as (i, o, f, c); GRU gates (r, z, n) in
+# PyTorch, (z, r, h) in ONNX (https://onnx.ai/onnx/operators/onnx__LSTM.html, onnx__GRU.html).
+_GATE_ORDER = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2]}
 
 
-def _reorder_gates(w: np.ndarray, hidden: int) -> np.ndarray:
-    blocks = [w[k * hidden:(k + 1) * hidden] for k in range(4)]
-    return np.concatenate([blocks[k] for k in _GATE_ORDER], axis=0)
+def _reorder_gates(w: np.ndarray, hidden: int, architecture: str) -> np.ndarray:
+    order = _GATE_ORDER[architecture]
+    blocks = [w[k * hidden:(k + 1) * hidden] for k in range(len(order))]
+    return np.concatenate([blocks[k] for k in order], axis=0)
 
 
 def _f32(name: str, arr: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(np.ascontiguousarray(arr, dtype=np.float32), name)
 
 
-def _branch(model: MortalityLSTM, prefix: str, x_tm: str, inits: list, nodes: list) -> str:
+def _branch(model: MortalityRNN, prefix: str, x_tm: str, inits: list, nodes: list) -> str:
     """Adds one network's nodes; returns the name of its logit [batch, 1]."""
     sd = {k: v.detach().cpu().numpy().astype(np.float64) for k, v in model.state_dict().items()}
     h = model.hidden
+    arch = model.architecture
     layer_in = x_tm
     y_h = ""
     for layer in range(2):
-        w = _reorder_gates(sd[f"lstm.weight_ih_l{layer}"], h)[None]
-        r = _reorder_gates(sd[f"lstm.weight_hh_l{layer}"], h)[None]
-        b = np.concatenate([_reorder_gates(sd[f"lstm.bias_ih_l{layer}"], h),
-                            _reorder_gates(sd[f"lstm.bias_hh_l{layer}"], h)])[None]
-        names = [f"{prefix}lstm{layer}_{k}" for k in ("W", "R", "B")]
+        w = _reorder_gates(sd[f"{arch}.weight_ih_l{layer}"], h, arch)[None]
+        r = _reorder_gates(sd[f"{arch}.weight_hh_l{layer}"], h, arch)[None]
+        b = np.concatenate([_reorder_gates(sd[f"{arch}.bias_ih_l{layer}"], h, arch),
+                            _reorder_gates(sd[f"{arch}.bias_hh_l{layer}"], h, arch)])[None]
+        names = [f"{prefix}{arch}{layer}_{k}" for k in ("W", "R", "B")]
         inits += [_f32(names[0], w), _f32(names[1], r), _f32(names[2], b)]
-        y = f"{prefix}lstm{layer}_Y" if layer == 0 else ""
-        y_h = f"{prefix}lstm{layer}_Y_h"
+        y = f"{prefix}{arch}{layer}_Y" if layer == 0 else ""
+        y_h = f"{prefix}{arch}{layer}_Y_h"
+        # PyTorch's GRU applies the reset gate after the recurrent matrix product: ONNX's
+        # linear_before_reset=1.
+        extra = {"linear_before_reset": 1} if arch == "gru" else {}
         nodes.append(helper.make_node(
-            "LSTM", [layer_in, names[0], names[1], names[2], "lengths"], [y, y_h],
-            name=f"{prefix}lstm{layer}", hidden_size=h, direction="forward"))
+            arch.upper(), [layer_in, names[0], names[1], names[2], "lengths"], [y, y_h],
+            name=f"{prefix}{arch}{layer}", hidden_size=h, direction="forward", **extra))
         if layer == 0:
             # Y is [time, num_directions=1, batch, hidden]: drop the direction axis.
-            layer_in = f"{prefix}lstm0_seq"
+            layer_in = f"{prefix}{arch}0_seq"
             nodes.append(helper.make_node("Squeeze", [y, "axis1"], [layer_in], name=f"{prefix}squeeze_Y"))
     last = f"{prefix}h_last"
     nodes.append(helper.make_node("Squeeze", [y_h, "axis0"], [last], name=f"{prefix}squeeze_Y_h"))
@@ -74,12 +80,14 @@ def _branch(model: MortalityLSTM, prefix: str, x_tm: str, inits: list, nodes: li
     return logit
 
 
-def build_onnx(models: list[MortalityLSTM], temperature: float = 1.0) -> onnx.ModelProto:
+def build_onnx(models: list[MortalityRNN], temperature: float = 1.0) -> onnx.ModelProto:
     if not models:
         raise ValueError("no networks to export")
     n_inputs = models[0].n_inputs
     if any(m.n_inputs != n_inputs for m in models):
         raise ValueError("ensemble members disagree on n_inputs")
+    if len({m.architecture for m in models}) > 1:
+        raise ValueError("ensemble members disagree on the architecture")
     if not temperature > 0:
         raise ValueError("temperature must be positive")
     nodes: list = []
@@ -100,7 +108,7 @@ def build_onnx(models: list[MortalityLSTM], temperature: float = 1.0) -> onnx.Mo
     nodes.append(helper.make_node("Sigmoid", ["logit_calibrated"], ["probability_2d"], name="sigmoid"))
     nodes.append(helper.make_node("Squeeze", ["probability_2d", "axis1"], ["probability"], name="squeeze_out"))
     graph = helper.make_graph(
-        nodes, "icu_mortality_lstm",
+        nodes, f"icu_mortality_{models[0].architecture}",
         inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", n_inputs]),
                 helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"])],
         outputs=[helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch"])],
@@ -113,7 +121,7 @@ def build_onnx(models: list[MortalityLSTM], temperature: float = 1.0) -> onnx.Mo
     return model
 
 
-def fill_manifest(manifest: dict[str, Any], models: list[MortalityLSTM], temperature: float) -> dict[str, Any]:
+def fill_manifest(manifest: dict[str, Any], models: list[MortalityRNN], temperature: float) -> dict[str, Any]:
     """Writes the architecture and calibration facts of these weights into the manifest."""
     width = input_width(manifest)
     if width != models[0].n_inputs:
@@ -121,14 +129,14 @@ def fill_manifest(manifest: dict[str, Any], models: list[MortalityLSTM], tempera
     out = dict(manifest)
     out["onnx"] = {"file": "model.onnx", "opset": OPSET, "inputs": {"x": "x", "lengths": "lengths"},
                    "output": "probability"}
-    out["architecture"] = {**manifest.get("architecture", {}), "type": "lstm", "layers": 2,
+    out["architecture"] = {**manifest.get("architecture", {}), "type": models[0].architecture, "layers": 2,
                            "hidden": models[0].hidden, "head": [32], "nInputs": width, "ensemble": len(models)}
     out["calibration"] = {**manifest.get("calibration", {}), "method": manifest.get("calibration", {}).get("method", "temperature"),
                           "temperature": float(temperature), "foldedIntoGraph": True}
     return out
 
 
-def export(models: list[MortalityLSTM], temperature: float, manifest: dict[str, Any], out_dir: str) -> dict[str, Any]:
+def export(models: list[MortalityRNN], temperature: float, manifest: dict[str, Any], out_dir: str) -> dict[str, Any]:
     os.makedirs(out_dir, exist_ok=True)
     manifest = fill_manifest(manifest, models, temperature)
     onnx.save(build_onnx(models, temperature), os.path.join(out_dir, "model.onnx"))
@@ -140,7 +148,7 @@ def export(models: list[MortalityLSTM], temperature: float, manifest: dict[str, 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Export a checkpoint of the reference LSTM to ONNX with its manifest.")
-    p.add_argument("--checkpoint", required=True, help="torch checkpoint (training.model format, or a state_dict of MortalityLSTM)")
+    p.add_argument("--checkpoint", required=True, help="torch checkpoint (training.model format, or a state_dict of MortalityRNN)")
     p.add_argument("--manifest", required=True, help="manifest.json with variables, statics and normalisation statistics")
     p.add_argument("--out", required=True, help="output folder models/<name>/<version>/")
     p.add_argument("--temperature", type=float, default=None, help="calibration temperature (default: the checkpoint's, else 1)")

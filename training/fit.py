@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from .model import MortalityLSTM
+from .model import MortalityRNN
 
 
 @dataclass
@@ -38,18 +38,51 @@ class FitConfig:
     # split needed (the refit on every development stay has none). 0 = early stopping on validation
     # AUROC (`max_epochs`, `patience`), as versions 1.2.0 and earlier.
     epochs: int = 0
+    architecture: str = "lstm"
+    # Input-group hiding: each training stay in a batch is, with probability `hide`, read with only the
+    # variables of one input profile (`Hiding.profiles`, e.g. the bedside vitals), the others blanked as if
+    # never measured. Teaches one network to score well whatever a caller sends (version 1.4.0).
+    hide: float = 0.0
+
+
+@dataclass
+class Hiding:
+    """What `FitConfig.hide` may keep: profiles [P, V] (True = the variable is kept) over the
+    manifest's variables, and the manifest's deltaCap (a never-measured variable's hours-since
+    input after t + 1 hours is min(t + 1, deltaCap) / deltaCap)."""
+    profiles: np.ndarray
+    delta_cap: int
+
+    def apply(self, x: torch.Tensor, rng: np.random.Generator, share: float) -> tuple[torch.Tensor, np.ndarray]:
+        """A copy of x [batch, time, n_inputs] with the hidden variables of the chosen stays blanked,
+        and which profile each stay got (0 = none, p + 1 = profiles[p])."""
+        n_vars = self.profiles.shape[1]
+        chosen = rng.random(len(x)) < share
+        which = np.zeros(len(x), dtype=np.int64)
+        if not chosen.any():
+            return x, which
+        which[chosen] = 1 + rng.integers(len(self.profiles), size=int(chosen.sum()))
+        keep = np.ones((len(x), n_vars), dtype=np.float32)
+        keep[chosen] = self.profiles[which[chosen] - 1]
+        k = torch.from_numpy(keep)[:, None, :]
+        never = torch.clamp(torch.arange(1, x.shape[1] + 1, dtype=torch.float32), max=self.delta_cap) / self.delta_cap
+        out = x.clone()
+        out[:, :, :n_vars] *= k
+        out[:, :, n_vars:2 * n_vars] *= k
+        out[:, :, 2 * n_vars:3 * n_vars] = out[:, :, 2 * n_vars:3 * n_vars] * k + never[None, :, None] * (1 - k)
+        return out, which
 
 
 @dataclass
 class FitResult:
-    model: MortalityLSTM
+    model: MortalityRNN
     best_epoch: int
     # None when the fixed schedule ran without a validation split.
     best_val_auroc: float | None
     history: list[dict] = field(default_factory=list)
 
 
-def predict_logits(models: list[MortalityLSTM], x: np.ndarray, lengths: np.ndarray, batch: int = 500) -> np.ndarray:
+def predict_logits(models: list[MortalityRNN], x: np.ndarray, lengths: np.ndarray, batch: int = 500) -> np.ndarray:
     """Mean logit of the ensemble (what the exported graph computes before the temperature)."""
     out = np.zeros(len(x), dtype=np.float64)
     for m in models:
@@ -61,10 +94,10 @@ def predict_logits(models: list[MortalityLSTM], x: np.ndarray, lengths: np.ndarr
     return out / len(models)
 
 
-def _replicated_loss(model: MortalityLSTM, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor, alpha: float,
+def _replicated_loss(model: MortalityRNN, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor, alpha: float,
                      loss_fn: torch.nn.BCEWithLogitsLoss) -> torch.Tensor:
     """alpha x (each stay's mean loss over its real hours) + (1 - alpha) x the loss at its last real hour."""
-    out, _ = model.lstm(x)
+    out, _ = model.rnn(x)
     z = model.head(out).squeeze(-1)  # [batch, time]
     last = z[torch.arange(len(z)), (lengths.long() - 1).clamp(min=0)]
     real = (torch.arange(z.shape[1])[None, :] < lengths[:, None]).float()
@@ -75,18 +108,21 @@ def _replicated_loss(model: MortalityLSTM, x: torch.Tensor, lengths: torch.Tenso
 
 
 def fit_one(x: np.ndarray, lengths: np.ndarray, y: np.ndarray, x_val: np.ndarray | None, lengths_val: np.ndarray | None,
-            y_val: np.ndarray | None, cfg: FitConfig, seed: int, log=print, targets: np.ndarray | None = None) -> FitResult:
+            y_val: np.ndarray | None, cfg: FitConfig, seed: int, log=print, targets: np.ndarray | None = None,
+            hiding: Hiding | None = None) -> FitResult:
     """Adam with decoupled weight decay, early stopping on validation AUROC (the best epoch's
     weights are kept) or a fixed number of epochs (`cfg.epochs`, the last weights kept; the
     validation arrays may then be None); optional random-prefix training (`cfg.crop`) and target replication
     (`cfg.replicate`)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = MortalityLSTM(x.shape[2], cfg.hidden, cfg.dropout)
+    model = MortalityRNN(x.shape[2], cfg.hidden, cfg.dropout, cfg.architecture)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(cfg.pos_weight))
-    # `targets` (soft labels in [0, 1]) replace y in the loss when given: see train.py (distillation).
-    yt = torch.from_numpy((y if targets is None else targets).astype(np.float32))
+    # `targets` (soft labels in [0, 1]) replace y in the loss when given: see train.py (distillation). With
+    # hiding they are [1 + profiles, N]: row p + 1 is the teacher that saw only profile p's inputs.
+    soft = y[None] if targets is None else (targets if targets.ndim == 2 else targets[None])
+    yt = torch.from_numpy(soft.astype(np.float32))
     xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
     best = FitResult(model=copy.deepcopy(model), best_epoch=-1, best_val_auroc=-1.0)
     stale = 0
@@ -103,11 +139,14 @@ def fit_one(x: np.ndarray, lengths: np.ndarray, y: np.ndarray, x_val: np.ndarray
                 cut = torch.from_numpy(rng.integers(cfg.crop_min, x.shape[1] + 1, len(idx)))
                 use = torch.from_numpy(rng.random(len(idx)) < cfg.crop)
                 li = torch.where(use, torch.minimum(li, cut), li)
+            xb, which = (xt[idx], np.zeros(len(idx), dtype=np.int64)) if hiding is None or cfg.hide <= 0 \
+                else hiding.apply(xt[idx], rng, cfg.hide)
+            yb = yt[torch.from_numpy(np.minimum(which, len(yt) - 1)), idx]
             opt.zero_grad()
             if cfg.replicate > 0:
-                loss = _replicated_loss(model, xt[idx], li, yt[idx], cfg.replicate, loss_fn)
+                loss = _replicated_loss(model, xb, li, yb, cfg.replicate, loss_fn)
             else:
-                loss = loss_fn(model.forward_unpadded_gather(xt[idx], li), yt[idx])
+                loss = loss_fn(model.forward_unpadded_gather(xb, li), yb)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()

@@ -18,11 +18,13 @@ import numpy as np
 import torch
 
 from .export import export
-from .model import MortalityLSTM
-from .spec import MAX_HOURS, base_manifest
+from .model import MortalityRNN
+from .spec import MAX_HOURS, SCENARIOS, base_manifest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_DIR = os.path.join(ROOT, "test", "fixtures", "tiny-model")
+# The same fixture with GRU layers: the serving path's architecture-independence is tested on both.
+TINY_GRU_DIR = os.path.join(ROOT, "test", "fixtures", "tiny-gru-model")
 TINY_SEED = 20120
 TINY_TEMPERATURE = 1.5
 
@@ -52,13 +54,16 @@ def tiny_manifest() -> dict:
             s["mean"], s["std"] = _PLACEHOLDER_STATICS[s["name"]]
     m["provenance"] = {"dataset": "none (random weights)", "licence": "n/a", "generator": "training/make_fixtures.py",
                        "seed": TINY_SEED}
+    # The shipped model's scenarios, unevaluated: an untrained model has no held-out AUROC.
+    m["scenarios"] = [{"name": sc["name"], "label": sc["label"], "variables": sc["variables"], "maxHours": sc["maxHours"],
+                       "heldOutAuroc": None} for sc in SCENARIOS]
     return m
 
 
-def tiny_model() -> MortalityLSTM:
+def tiny_model(architecture: str = "lstm") -> MortalityRNN:
     torch.manual_seed(TINY_SEED)
     n_inputs = base_manifest("x", "0", "", hidden=8, bootstrap=True, description="")["architecture"]["nInputs"]
-    return MortalityLSTM(n_inputs, hidden=8, dropout=0.0).eval()
+    return MortalityRNN(n_inputs, hidden=8, dropout=0.0, architecture=architecture).eval()
 
 
 def reference_inputs(n_inputs: int, n_vars: int, seed: int = 7, stays: int = 60) -> tuple[np.ndarray, np.ndarray]:
@@ -75,10 +80,10 @@ def reference_inputs(n_inputs: int, n_vars: int, seed: int = 7, stays: int = 60)
     return np.round(x, 4), lengths.astype(np.int64)
 
 
-def write_tiny() -> None:
+def write_tiny(out_dir: str = TINY_DIR, architecture: str = "lstm") -> None:
     manifest = tiny_manifest()
-    model = tiny_model()
-    export([model], TINY_TEMPERATURE, manifest, TINY_DIR)
+    model = tiny_model(architecture)
+    export([model], TINY_TEMPERATURE, manifest, out_dir)
     x, lengths = reference_inputs(model.n_inputs, len(manifest["variables"]))
     with torch.no_grad():
         p = model.predict_proba(torch.tensor(x, dtype=torch.float32), torch.tensor(lengths), TINY_TEMPERATURE)
@@ -91,10 +96,10 @@ def write_tiny() -> None:
         "x": [[[float(v) if v != int(v) else int(v) for v in row] for row in stay] for stay in x],
         "probability": [float(v) for v in p.numpy().astype(np.float64)],
     }
-    with open(os.path.join(TINY_DIR, "pytorch-reference.json"), "w") as f:
+    with open(os.path.join(out_dir, "pytorch-reference.json"), "w") as f:
         json.dump(ref, f, separators=(",", ":"))
         f.write("\n")
-    print(f"wrote {TINY_DIR}")
+    print(f"wrote {out_dir}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -106,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint", default=None, help="PyTorch checkpoint of that model (training/runs/<version>/checkpoint.pt)")
     args = p.parse_args(argv)
     write_tiny()
+    write_tiny(TINY_GRU_DIR, "gru")
     if args.skew_model:
         if not args.checkpoint:
             p.error("--skew-model needs --checkpoint")
@@ -217,7 +223,7 @@ def skew_records() -> dict[str, str]:
     return recs
 
 
-def write_skew(model_dir: str, models: list[MortalityLSTM], temperature: float) -> None:
+def write_skew(model_dir: str, models: list[MortalityRNN], temperature: float) -> None:
     """Writes the synthetic records and expected.json: cleaned rows, statics, input tensor and
     the PyTorch probability of the model in model_dir (whose manifest drives the cleaning)."""
     from .physionet import bin_observations, parse_record

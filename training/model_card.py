@@ -37,6 +37,13 @@ def _alternatives(alt: dict[str, Any] | None) -> list[str]:
     for r in alt["validation"]:
         sd = f" (sd {r['valAurocSd']:.3f})" if r.get("valAurocSd") is not None else ""
         lines.append(f"| {r['run']} | {r['networks']} | {r['cost']:g} | {r['seeds']} | {r['valAuroc']:.4f}{sd} |")
+    hiding = alt.get("inputHiding")
+    if hiding:
+        lines += ["", "**Input-group hiding (version 1.4.0).** " + hiding["selection"], "",
+                  "| recipe (validation split) | seeds | vitals | vitals and routine labs | full record |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r['run']} | {r['seeds']} | {r['vitals']:.4f} | {r['vitalsRoutineLabs']:.4f} | {r['full']:.4f} |"
+                  for r in hiding["rows"]]
     e = alt.get("largerEnsemble")
     if e:
         h = e["heldOut"]
@@ -93,7 +100,36 @@ def _scored_at_hour_table(metrics: dict[str, Any]) -> list[str]:
     return out
 
 
-def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any], split: dict[str, list[str]]) -> None:
+def _scenario_section(metrics: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
+    """The validated input profiles: what each result's `inputProfile` names."""
+    results = metrics.get("scenarios")
+    if not results:
+        return ["Scored on the six bedside vitals only, the model loses much of its discrimination (rows above)."]
+    net = manifest["architecture"]["type"].upper()
+    lines = [
+        "",
+        "### Input profiles (validated scenarios)",
+        "",
+        "Every result names the first of these profiles that covers the stay it scored (`inputProfile`: the stay has",
+        "no variable outside the profile's and no more hours than its limit) with the profile's held-out AUROC, so a",
+        "caller knows how much weight the score can bear. Each row: the test stays as a caller with only those inputs",
+        "would send them; the trees were fitted on the training stays cut the same way (trees chosen on validation).",
+        "",
+        f"| profile | {net} AUROC (95% CI) | AUPRC | ECE | calibration slope | trees AUROC (95% CI) | {net} minus trees (95% CI) |",
+        "| --- | --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for r in results:
+        m, g, d = r["model"], r["gbt"], r["modelMinusGbtAuroc"]
+        lines.append(f"| `{r['name']}`: {r['label']} | {_ci(m)} | {m['auprc']:.3f} | {m['ece']:.3f} | {m['calibrationSlope']:.2f} | "
+                     f"{_ci(g)} | {d['delta']:+.3f} ({d['ci95Low']:+.3f} to {d['ci95High']:+.3f}) |")
+    below = [r["name"] for r in results if r["modelMinusGbtAuroc"]["delta"] < 0]
+    lines += ["", ("In every profile the network's AUROC is at least the trees'." if not below else
+                   f"**The trees rank better in: {', '.join(below)}** (point estimates; see the intervals).")]
+    return lines
+
+
+def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any], split: dict[str, list[str]],
+                     other: dict[str, Any] | None = None, bench: dict[str, Any] | None = None) -> None:
     split = {k: split[k] for k in ("train", "validation", "test")}
     lstm, gbt = metrics["lstm"], metrics["gbt"]
     dr, gdr = lstm["decisionRule"], gbt["decisionRule"]
@@ -213,8 +249,7 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
           "**The trees rank stays better than the LSTM** (the interval excludes 0)"))
         + f"; the LSTM's probabilities are {'better' if lstm['ece'] < gbt['ece'] else 'not better'} calibrated "
         f"(ECE {lstm['ece']:.3f} against {gbt['ece']:.3f}).",
-        "With only the six bedside vitals the model loses most of its discrimination: the laboratory values, GCS and",
-        "the statics carry much of the signal, so a caller that sends vitals alone gets a weak score.",
+        *_scenario_section(metrics, manifest),
         "",
         "**Decision rule.** The challenge scored binary predictions by min(sensitivity, PPV). The threshold that",
         f"maximises it on the validation split is {dr['threshold']:.3f} (`decisionThreshold` in the manifest). On the",
@@ -240,6 +275,12 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
               "hoursObserved": "Hours of data"}
     for key, title in titles.items():
         lines += [f"**{title}**", ""] + _subgroup_table(metrics["subgroups"][key]) + [""]
+    if manifest["architecture"]["type"] != "lstm":
+        # The sections above describe this model; the alternatives below stay the LSTM recipes they were.
+        net = manifest["architecture"]["type"].upper()
+        lines = [line.replace("LSTM", net) for line in lines]
+    lines += _architectures(manifest, metrics, other, bench)
+    lines += [""] if other else []
     lines += _alternatives(metrics.get("alternativesConsidered"))
     lines += [
         "## Limitations",
@@ -280,6 +321,48 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
         f.write("\n".join(lines))
 
 
+def _architectures(manifest: dict[str, Any], metrics: dict[str, Any], other: dict[str, Any] | None,
+                   bench: dict[str, Any] | None) -> list[str]:
+    """This model beside the same recipe with the other recurrent layers (LSTM / GRU)."""
+    if other is None or not metrics.get("scenarios") or not other["metrics"].get("scenarios"):
+        return []
+    mine, theirs = manifest["architecture"]["type"], other["manifest"]["architecture"]["type"]
+    by_name = {r["name"]: r for r in other["metrics"]["scenarios"]}
+    lines = ["", "## Architectures compared", "",
+             f"The same recipe, seeds and split with {theirs.upper()} layers (`{other['manifest']['name']}` "
+             f"{other['manifest']['version']}, loadable with MODEL_VERSION={other['manifest']['version']}); held-out "
+             "AUROC per input profile, each network's twin trained on the training split:", "",
+             f"| profile | {mine.upper()} (this model) | {theirs.upper()} | trees |", "| --- | --- | --- | --- |"]
+    for r in metrics["scenarios"]:
+        o = by_name.get(r["name"])
+        if o is not None:
+            lines.append(f"| `{r['name']}` | {_ci(r['model'])} | {_ci(o['model'])} | {_ci(r['gbt'])} |")
+    a, b = metrics["lstm"], other["metrics"]["lstm"]
+    lines += ["", f"Calibration on the full record: ECE {a['ece']:.3f} and slope {a['calibrationSlope']:.2f} ({mine.upper()}), "
+              f"ECE {b['ece']:.3f} and slope {b['calibrationSlope']:.2f} ({theirs.upper()})."]
+    if bench:
+        cells = ", ".join(f"{m['architecture'].upper()} {m['version']}: " + ", ".join(
+            f"{row['staysPerSecond']:,.0f} stays/s at batch {row['batchSize']}" for row in m["throughput"])
+            for m in bench["models"])
+        lines.append(f"Engine throughput (`npm run bench`, {bench['machine']}, {bench['date']}, 48-hour stays): {cells}.")
+    return lines
+
+
+def load_comparison(compare_dir: str | None, bench_path: str | None) -> tuple[dict | None, dict | None]:
+    """The other architecture's manifest and metrics, and the engine figures, when they exist."""
+    import json
+    import os
+
+    def load(path: str) -> dict:
+        with open(path) as f:
+            return json.load(f)
+    have = compare_dir is not None and os.path.exists(os.path.join(compare_dir, "metrics.json"))
+    other = {"manifest": load(os.path.join(compare_dir, "manifest.json")),
+             "metrics": load(os.path.join(compare_dir, "metrics.json"))} if have else None
+    bench = load(bench_path) if bench_path and os.path.exists(bench_path) else None
+    return other, bench
+
+
 def main(argv: list[str] | None = None) -> None:
     """Rewrites model-card.md of a model folder from its manifest.json, metrics.json and split.json."""
     import argparse
@@ -287,10 +370,13 @@ def main(argv: list[str] | None = None) -> None:
     import os
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("model_dir")
+    p.add_argument("--compare", default=None, help="the same recipe with the other architecture (a model folder)")
+    p.add_argument("--bench", default=None, help="engine figures of both (bench/architectures.json)")
     args = p.parse_args(argv)
-    load = lambda name: json.load(open(os.path.join(args.model_dir, name)))  # noqa: E731
-    write_model_card(os.path.join(args.model_dir, "model-card.md"), load("manifest.json"), load("metrics.json"),
-                     load("split.json"))
+    load = lambda d, name: json.load(open(os.path.join(d, name)))  # noqa: E731
+    write_model_card(os.path.join(args.model_dir, "model-card.md"), load(args.model_dir, "manifest.json"),
+                     load(args.model_dir, "metrics.json"), load(args.model_dir, "split.json"),
+                     *load_comparison(args.compare, args.bench))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,17 @@ SEED = 2012
 _WORK: dict = {}
 
 
+def validation_setup(data: str = DEFAULT_DATA, cache: str = DEFAULT_CACHE):
+    """The training and validation stays of the shipped split, and a manifest normalised on training."""
+    manifest = base_manifest("icu-mortality", "evidence", "2026-12-02T00:00:00Z", hidden=FitConfig.hidden,
+                             bootstrap=False, description="validation checks", ensemble=1)
+    stays = load_stays(manifest, data, cache)
+    by_id = {s.record_id: s for s in stays}
+    split = stratified_split(stays, SEED)
+    train, val = ([by_id[i] for i in split[k]] for k in ("train", "validation"))
+    return train, val, fit_normalisation(manifest, train)
+
+
 def _prepare(name: str, stays, manifest, f_va, y_va) -> None:
     """Tensors and the trees' soft targets of one training set, kept for the forked workers."""
     x, lengths = tensorize(stays, manifest)
@@ -57,13 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     threadpool_limits(limits=1, user_api="blas")
 
-    manifest = base_manifest("icu-mortality", "evidence", "2026-12-02T00:00:00Z", hidden=FitConfig.hidden,
-                             bootstrap=False, description="validation checks", ensemble=1)
-    stays = load_stays(manifest, args.data, args.cache)
-    by_id = {s.record_id: s for s in stays}
-    split = stratified_split(stays, SEED)
-    train, val = ([by_id[i] for i in split[k]] for k in ("train", "validation"))
-    manifest = fit_normalisation(manifest, train)
+    train, val, manifest = validation_setup(args.data, args.cache)
     x_va, l_va = tensorize(val, manifest)
     y_va = np.array([s.died for s in val])
     f_va = summary_features(val, manifest)

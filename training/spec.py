@@ -79,8 +79,29 @@ _STATICS: list[dict[str, Any]] = [
 
 VARIABLE_NAMES = [v["name"] for v in _VARIABLES]
 STATIC_NAMES = [s["name"] for s in _STATICS]
-# The six bedside vitals of the "vitals only" evaluation.
+# The six bedside vitals of the "vitals only" evaluation (MAP invasive or not).
 BEDSIDE_VITALS = ["HR", "SaO2", "MAP", "RespRate", "Temp", "Lactate"]
+# What a bedside-monitor feed sends: the six vitals (MAP or NIMAP) and the admission weight.
+MONITOR_VARIABLES = ["HR", "SaO2", "MAP", "NIMAP", "RespRate", "Temp", "Lactate", "Weight"]
+# A chemistry and blood-count panel, without blood gases (PaO2, PaCO2, pH) or bedside charting
+# (GCS, urine output, ventilation, invasive pressures).
+ROUTINE_LABS = ["Albumin", "ALP", "ALT", "AST", "Bilirubin", "BUN", "Cholesterol", "Creatinine", "Glucose", "HCO3",
+                "HCT", "K", "Mg", "Na", "Platelets", "TroponinI", "TroponinT", "WBC"]
+
+# The input profiles the shipped model is validated on, most specific first: the service names
+# the first whose variables include every variable a stay has and whose hours cover it.
+# `variables` None = any variable; `maxHours` None = any length up to maxHours.
+SCENARIOS: list[dict[str, Any]] = [
+    dict(name="vitals", label="bedside vital signs (HR, SaO2, MAP or NIMAP, respiratory rate, temperature, lactate) "
+         "and descriptors", variables=MONITOR_VARIABLES, maxHours=None),
+    dict(name="vitals-routine-labs", label="vital signs and routine laboratory results, no blood gases",
+         variables=MONITOR_VARIABLES + ROUTINE_LABS, maxHours=None),
+    dict(name="first-6h", label="the full record of the first 6 hours", variables=None, maxHours=6),
+    dict(name="first-12h", label="the full record of the first 12 hours", variables=None, maxHours=12),
+    dict(name="first-24h", label="the full record of the first 24 hours", variables=None, maxHours=24),
+    dict(name="full", label="the full record (vital signs, laboratory results, blood gases, charting)",
+         variables=None, maxHours=None),
+]
 MAX_HOURS = 48
 DELTA_CAP = 48
 

@@ -38,26 +38,30 @@ from . import evaluate as ev
 from .data import DEFAULT_CACHE, DEFAULT_DATA, ROOT, load_stays
 from .export import export
 from .features import fit_normalisation, stratified_split, summary_features, tensorize
-from .fit import FitConfig, fit_one, fit_temperature, predict_logits
-from .model import MortalityLSTM, save_checkpoint
+from . import scenarios
+from .fit import FitConfig, Hiding, fit_one, fit_temperature, predict_logits
+from .model import ARCHITECTURES, MortalityRNN, save_checkpoint
 from .spec import BEDSIDE_VITALS, base_manifest
 
 SCORED_AT_HOURS = (6, 12, 24)
 # Target replication weight since 1.2.0 (0 before): see FitConfig.replicate and training/alternatives.json.
 REPLICATE_DEFAULT = 0.5
-DEFAULT_VERSION = "1.3.0"
+DEFAULT_VERSION = "1.4.0"
+# Share of training stays read with one input profile only (spec.SCENARIOS): see FitConfig.hide.
+HIDE_DEFAULT = 0.3
 # Epochs of the fixed schedule (1.3.0): the epoch with the best mean validation AUROC of one network
 # trained on the training split, seeds 2012/2112/2212/2312, 14 epochs each (0.8679; epoch 6: 0.8672,
 # 10: 0.8663, 14: 0.8615; `python3 -m training.refit_evidence epoch-curve`). A fixed count is what lets the shipped networks learn from the validation
 # and test stays too: nothing is left to stop on (training/README.md, "Version 1.3.0").
 EPOCHS_DEFAULT = 8
-DESCRIPTION = ("In-hospital mortality risk from the first 1-48 hours of an adult ICU stay: hourly vitals and labs, "
-               "age, sex, ICU type, height and weight. Two stacked LSTMs (different seeds) averaged in one graph, "
-               "trained on PhysioNet/CinC 2012 sets a and c with a loss at every hour (target replication).")
-REFIT_DESCRIPTION = ("In-hospital mortality risk from the first 1-48 hours of an adult ICU stay: hourly vitals and labs, "
-                     "age, sex, ICU type, height and weight. Two stacked LSTMs (different seeds) averaged in one graph, "
-                     "trained on all 8,000 stays of PhysioNet/CinC 2012 sets a and c with a loss at every hour (target "
-                     "replication); held-out figures are those of the same recipe trained on 70% of them.")
+def describe(architecture: str, refit: bool, hide: float) -> str:
+    networks = f"Two stacked {architecture.upper()}s (different seeds) averaged in one graph"
+    data = "all 8,000 stays of PhysioNet/CinC 2012 sets a and c" if refit else "PhysioNet/CinC 2012 sets a and c"
+    held_out = "; held-out figures are those of the same recipe trained on 70% of them" if refit else ""
+    return ("In-hospital mortality risk from the first 1-48 hours of an adult ICU stay: hourly vitals and labs, "
+            f"age, sex, ICU type, height and weight, whichever of them a caller has. {networks}, trained on {data} "
+            f"with a loss at every hour (target replication){' and input groups hidden at random' if hide > 0 else ''}"
+            f"{held_out}.")
 # Figures of the runs compared on validation before this version (model card, "Alternatives considered").
 ALTERNATIVES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "alternatives.json")
 
@@ -110,11 +114,11 @@ def _fit_member(seed: int):
     torch.set_num_threads(_WORK["threads"])
     w = _WORK
     res = fit_one(w["x_tr"], w["l_tr"], w["y_tr"], w["x_va"], w["l_va"], w["y_va"], w["cfg"], seed=seed,
-                  log=lambda s: print(s, flush=True), targets=w.get("targets"))
+                  log=lambda s: print(s, flush=True), targets=w.get("targets"), hiding=w.get("hiding"))
     return res.model.state_dict(), res.best_epoch, res.best_val_auroc, res.history
 
 
-def _fit_members(seeds: list[int], jobs: int, n_inputs: int, cfg: FitConfig) -> tuple[list[MortalityLSTM], list[dict]]:
+def _fit_members(seeds: list[int], jobs: int, n_inputs: int, cfg: FitConfig) -> tuple[list[MortalityRNN], list[dict]]:
     """Trains one network per seed on the arrays in _WORK."""
     if jobs > 1 and len(seeds) > 1:
         # Members are independent: one process per core, one thread each (fork shares the arrays).
@@ -126,10 +130,10 @@ def _fit_members(seeds: list[int], jobs: int, n_inputs: int, cfg: FitConfig) -> 
     return _as_members(seeds, results, n_inputs, cfg)
 
 
-def _as_members(seeds, results, n_inputs: int, cfg: FitConfig) -> tuple[list[MortalityLSTM], list[dict]]:
+def _as_members(seeds, results, n_inputs: int, cfg: FitConfig) -> tuple[list[MortalityRNN], list[dict]]:
     members, log = [], []
     for seed, (state, best_epoch, best_val, history) in zip(seeds, results):
-        model = MortalityLSTM(n_inputs, cfg.hidden, cfg.dropout)
+        model = MortalityRNN(n_inputs, cfg.hidden, cfg.dropout, cfg.architecture)
         model.load_state_dict(state)
         model.eval()
         members.append(model)
@@ -137,7 +141,7 @@ def _as_members(seeds, results, n_inputs: int, cfg: FitConfig) -> tuple[list[Mor
     return members, log
 
 
-def match_mean_risk(members: list[MortalityLSTM], x: np.ndarray, lengths: np.ndarray, y: np.ndarray,
+def match_mean_risk(members: list[MortalityRNN], x: np.ndarray, lengths: np.ndarray, y: np.ndarray,
                     temperature: float) -> float:
     """Shifts every member's output bias by the same c, so that the mean calibrated probability
     over these stays equals their observed rate, and returns c. With a fixed schedule the last
@@ -181,7 +185,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=2012)
     # Two members: the service's latency and batching targets allow at most twice the cost of one
     # LSTM(64); on validation a pair ranked better than a single network (training/README.md).
-    p.add_argument("--members", type=int, default=2, help="reference LSTMs averaged in the exported graph")
+    p.add_argument("--members", type=int, default=2, help="networks averaged in the exported graph")
+    p.add_argument("--architecture", choices=ARCHITECTURES, default="lstm",
+                   help="recurrent layers: the reference LSTM or its lighter sibling, the GRU")
+    p.add_argument("--hide", type=float, default=HIDE_DEFAULT,
+                   help="share of training stays read with only one input profile's variables (0 = none, as 1.3.0)")
     p.add_argument("--reuse-checkpoint", default=None,
                    help="take the first --members networks from this checkpoint instead of training them (they must "
                         "come from the same data, split seed, normalisation and hyperparameters: member k has seed "
@@ -216,6 +224,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (1 is fastest for this model)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
     p.add_argument("--no-skew", action="store_true", help="do not regenerate test/fixtures/skew")
+    p.add_argument("--compare", default=None,
+                   help="model folder of the same recipe with the other architecture, put beside this one in the card")
     args = p.parse_args(argv)
     if args.refit and args.epochs <= 0:
         p.error("--refit needs a fixed schedule (--epochs > 0); use --no-refit with --epochs 0")
@@ -233,10 +243,10 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = FitConfig(hidden=args.hidden, dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
                     batch_size=args.batch_size, max_epochs=args.max_epochs, patience=args.patience,
                     pos_weight=args.pos_weight, crop=args.crop, crop_min=args.crop_min,
-                    replicate=args.replicate, epochs=args.epochs)
+                    replicate=args.replicate, epochs=args.epochs, architecture=args.architecture, hide=args.hide)
 
     manifest = base_manifest("icu-mortality", args.version, created, hidden=cfg.hidden, bootstrap=False,
-                             description=REFIT_DESCRIPTION if args.refit else DESCRIPTION, ensemble=args.members)
+                             description=describe(args.architecture, args.refit, args.hide), ensemble=args.members)
     print(f"reading {args.data}", flush=True)
     stays = load_stays(manifest, args.data, args.cache)
     by_id = {s.record_id: s for s in stays}
@@ -268,12 +278,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     t0 = time.time()
     seeds = [args.seed + 100 * k for k in range(args.members)]
+    hiding = Hiding(profiles=scenarios.hiding_profiles(manifest), delta_cap=manifest["deltaCap"])
     _WORK.update(x_tr=x_tr, l_tr=l_tr, y_tr=y_tr, x_va=x_va, l_va=l_va, y_va=y_va, cfg=cfg, threads=args.threads,
-                 targets=targets)
+                 targets=targets, hiding=hiding)
     if args.reuse_checkpoint:
         from .model import load_checkpoint
         reused, _ = load_checkpoint(args.reuse_checkpoint)
-        if len(reused) < len(seeds) or reused[0].n_inputs != x_tr.shape[2] or reused[0].hidden != cfg.hidden:
+        if (len(reused) < len(seeds) or reused[0].n_inputs != x_tr.shape[2] or reused[0].hidden != cfg.hidden
+                or reused[0].architecture != cfg.architecture):
             raise SystemExit(f"{args.reuse_checkpoint} does not hold {len(seeds)} networks of this shape")
         print(f"reusing the first {len(seeds)} networks of {args.reuse_checkpoint}", flush=True)
         results = []
@@ -317,6 +329,16 @@ def main(argv: list[str] | None = None) -> dict:
         "vitalsPlusStatics": {"variables": BEDSIDE_VITALS, "statics": "given",
                               **ev.discrimination(y_te, p_vit_s, n_boot, args.seed)},
     }
+    # The validated input profiles, each against trees fitted for it (the service names them per result).
+    metrics["scenarios"] = scenarios.evaluate(
+        predict=lambda x, lengths: sigmoid(predict_logits(members, x, lengths) / temperature),
+        fit_trees=lambda f_a, y_a, f_b, y_b: fit_gbt(f_a, y_a, f_b, y_b, args.seed)[0],
+        stays={"train": train, "validation": val, "test": test}, manifest=manifest, n_boot=n_boot, seed=args.seed)
+    manifest["scenarios"] = scenarios.manifest_entries(metrics["scenarios"])
+    for r in metrics["scenarios"]:
+        print(f"scenario {r['name']}: {args.architecture} {r['model']['auroc']:.4f}, trees {r['gbt']['auroc']:.4f}, "
+              f"difference {r['modelMinusGbtAuroc']['delta']:+.4f} ({r['modelMinusGbtAuroc']['ci95Low']:+.4f} to "
+              f"{r['modelMinusGbtAuroc']['ci95High']:+.4f})", flush=True)
     # The service scores stays from their first hour on: AUROC when every test stay is cut to its
     # first h hours (the trees get the summary statistics of the same hours).
     # Trees fitted on whole stays are handicapped on prefixes, so a second set of trees is fitted on
@@ -439,12 +461,13 @@ def main(argv: list[str] | None = None) -> dict:
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
         f.write("\n")
-    from .model_card import write_model_card
-    write_model_card(os.path.join(out_dir, "model-card.md"), models_cfg, metrics, split)
+    from .model_card import load_comparison, write_model_card
+    write_model_card(os.path.join(out_dir, "model-card.md"), models_cfg, metrics, split,
+                     *load_comparison(args.compare, os.path.join(ROOT, "bench", "architectures.json")))
     if not args.no_skew:
         from .make_fixtures import write_skew
         write_skew(out_dir, members, temperature)
-    print(f"LSTM test AUROC {metrics['lstm']['auroc']:.4f} {metrics['lstm']['aurocCi95']}, "
+    print(f"{args.architecture.upper()} test AUROC {metrics['lstm']['auroc']:.4f} {metrics['lstm']['aurocCi95']}, "
           f"GBT {metrics['gbt']['auroc']:.4f}, SAPS-I {metrics['saps1']['auroc']:.4f}, SOFA {metrics['sofa']['auroc']:.4f}")
     print(f"wrote {out_dir} in {time.time() - started:.0f} s", flush=True)
     return metrics

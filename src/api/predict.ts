@@ -28,6 +28,10 @@ client has to decide whether to send it as \`SaO2\`.
 **Long stays** are scored on their last maxHours rows (\`truncated: true\`). The static \`weight\` is an observation
 of the model's weight variable at hour 0 when the first row has none.
 
+**How much weight a score bears.** Each result's \`inputProfile\` names the validated scenario the stay's inputs
+match (\`vitals\`, \`vitals-routine-labs\`, \`first-6h\`, \`first-12h\`, \`first-24h\`, \`full\`: the first whose
+variables include every variable the stay has and whose hours cover it) with the model's held-out AUROC on such stays.
+
 **Load.** A full queue or an overloaded service answers 503 with \`Retry-After\`.`;
 
 interface PredictBody {

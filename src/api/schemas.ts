@@ -12,6 +12,14 @@ import { errorSchema } from './errors.js';
 
 export const modelRefSchema = z.object({ name: z.string(), version: z.string() });
 
+export const inputProfileSchema = z
+  .object({
+    scenario: z.string().meta({ description: 'The validated scenario the inputs match, e.g. vitals, vitals-routine-labs, first-6h, full' }),
+    label: z.string(),
+    heldOutAuroc: z.number().nullable().meta({ description: "The model's AUROC on held-out stays sent this way (model card); null if not evaluated" }),
+  })
+  .meta({ id: 'InputProfile', description: 'How much weight the score can bear: the first validated scenario that covers what the stay contains' });
+
 export const predictionResultSchema = z
   .object({
     index: z.number().int().meta({ description: 'Position of the patient in the request' }),
@@ -21,6 +29,7 @@ export const predictionResultSchema = z
     hoursUsed: z.number().int().meta({ description: 'Hourly rows the model read (at most the model maxHours)' }),
     truncated: z.boolean().meta({ description: 'True when the stay had more rows than maxHours and only the last ones were used' }),
     missingThroughout: z.array(z.string()).meta({ description: 'Variables never observed in the hours used' }),
+    inputProfile: inputProfileSchema.optional(),
   })
   .meta({ id: 'PredictionResult' });
 

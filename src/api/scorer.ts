@@ -1,5 +1,6 @@
+import { predictionResult } from '../clinical/result.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
-import { missingThroughout, ScannedPatient, stayLength } from '../clinical/validate.js';
+import { ScannedPatient } from '../clinical/validate.js';
 import type { ModelRepository } from '../model/repository.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -62,14 +63,7 @@ export async function scorePatients(models: ModelRepository, inputs: readonly un
         const patient = valid[k] as ValidPatient;
         const probability = probabilities[k] as number;
         probabilityHistogram?.observe(probability);
-        const result: PredictionResult = {
-          probability,
-          model: ref,
-          hoursUsed: stayLength(patient),
-          truncated: patient.hoursReceived > stayLength(patient),
-          missingThroughout: missingThroughout(model.manifest, patient),
-        };
-        if (patient.id !== undefined) result.id = patient.id;
+        const result = predictionResult(model.manifest, ref, patient, probability);
         outcomes[validIndex[k] as number] = { index: validIndex[k] as number, ok: true, result };
       }
       options.metrics?.predictions.inc({ ...labels, outcome: 'scored' }, valid.length);

@@ -14,7 +14,7 @@ import { splitLines } from '../scoring/lines.js';
 
 export type OutputFormat = 'csv' | 'ndjson';
 
-export const CSV_COLUMNS = ['id', 'probability', 'model_name', 'model_version', 'hours_used', 'truncated'] as const;
+export const CSV_COLUMNS = ['id', 'probability', 'model_name', 'model_version', 'hours_used', 'truncated', 'input_profile', 'held_out_auroc'] as const;
 
 export interface ScoreRow {
   id: string;
@@ -31,11 +31,13 @@ export function formatRows(format: OutputFormat, rows: readonly ScoreRow[]): str
   let text = '';
   for (const { id, result } of rows) {
     const { probability, model, hoursUsed, truncated } = result;
+    const profile = result.inputProfile?.scenario ?? '';
+    const auroc = result.inputProfile?.heldOutAuroc ?? '';
     if (isPlainField(id) && isPlainField(model.name) && isPlainField(model.version)) {
       // What csv-stringify writes for fields that need no quoting (test/cli/output.test.ts compares).
-      text += `${id},${probability},${model.name},${model.version},${hoursUsed},${truncated}\n`;
+      text += `${id},${probability},${model.name},${model.version},${hoursUsed},${truncated},${profile},${auroc}\n`;
     } else {
-      text += stringify([[id, probability, model.name, model.version, hoursUsed, truncated]], { cast: { boolean: (b) => String(b) } });
+      text += stringify([[id, probability, model.name, model.version, hoursUsed, truncated, profile, auroc]], { cast: { boolean: (b) => String(b) } });
     }
   }
   return text;

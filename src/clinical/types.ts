@@ -5,6 +5,8 @@
  * patients into the model's input tensor. See models/README.md for the tensor layout.
  */
 
+import type { InputProfile } from './input-profile.js';
+
 /** One hour of measurements, keyed by the manifest's variable names. Missing = null or absent. */
 export type HourRow = Record<string, number | null | undefined>;
 
@@ -58,6 +60,8 @@ export interface PredictionResult {
   truncated: boolean;
   /** Variables never observed in the hours used. */
   missingThroughout: string[];
+  /** The validated scenario these inputs match, with its held-out AUROC (models with scenarios). */
+  inputProfile?: InputProfile;
 }
 
 /** One validation problem, with the JSON path of the offending field. */

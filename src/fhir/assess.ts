@@ -72,6 +72,7 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
     hoursUsed: result.hoursUsed,
     truncated: result.truncated,
     missingThroughout: result.missingThroughout,
+    ...(result.inputProfile ? { inputProfile: result.inputProfile } : {}),
     timeZeroSource: mapped.timeZeroSource,
   });
   return { riskAssessment, mapped, result };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { PredictionResult } from '../clinical/types.js';
 import { MODEL_SYSTEM } from './codes.js';
+import { inputProfileText } from './risk-assessment.js';
 import { cardIndicator, riskBand, type RiskThresholds } from './thresholds.js';
 
 /**
@@ -104,6 +105,7 @@ export function riskCard(input: CardInput): Card {
     '',
     `Based on the last ${result.hoursUsed} hour(s) of the ICU stay.${result.missingThroughout.length > 0 ? ` Not measured in that time: ${result.missingThroughout.join(', ')}.` : ''}`,
   ];
+  if (result.inputProfile) lines.push('', inputProfileText(result.inputProfile));
   if (input.warnings > 0) lines.push('', `${input.warnings} kind(s) of input could not be used (unknown codes, units or times); see the service's RiskAssessment for details.`);
   for (const note of input.notes) lines.push('', note);
   if (input.bootstrap) lines.push('', '**Warning: the serving model is an untrained placeholder; this number has no clinical meaning.**');

@@ -22,6 +22,8 @@ export const ICU_TYPE_SYSTEM = `${SERVICE_SYSTEM_BASE}:icu-type`;
 export const MODEL_SYSTEM = `${SERVICE_SYSTEM_BASE}:model`;
 /** Extension on RiskAssessment pointing at the contained OperationOutcome with the input warnings. */
 export const INPUT_WARNINGS_EXTENSION = `${SERVICE_SYSTEM_BASE}:StructureDefinition:input-warnings`;
+/** RiskAssessment extension: the validated input profile the stay matched (scenario code, held-out AUROC). */
+export const INPUT_PROFILE_EXTENSION = `${SERVICE_SYSTEM_BASE}:StructureDefinition:input-profile`;
 
 /** LOINC pulse-oximetry SpO2: not the arterial SaO2 the model was trained on (US Core pulse-ox also carries 2708-6). */
 export const LOINC_PULSE_OXIMETRY = '59408-5';

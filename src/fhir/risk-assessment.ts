@@ -1,4 +1,5 @@
-import { INPUT_WARNINGS_EXTENSION, MODEL_SYSTEM, OUTCOME_DEATH, OUTCOME_TEXT, RISK_PROBABILITY } from './codes.js';
+import type { InputProfile } from '../clinical/input-profile.js';
+import { INPUT_PROFILE_EXTENSION, INPUT_WARNINGS_EXTENSION, MODEL_SYSTEM, OUTCOME_DEATH, OUTCOME_TEXT, RISK_PROBABILITY } from './codes.js';
 import { operationOutcome, type InputIssue, type OperationOutcome } from './outcome.js';
 import type { RiskThresholds } from './thresholds.js';
 import { riskBand } from './thresholds.js';
@@ -16,7 +17,10 @@ export interface RiskAssessment {
   id: string;
   meta?: { profile?: string[] };
   contained?: OperationOutcome[];
-  extension?: Array<{ url: string; valueReference: { reference: string } }>;
+  extension?: Array<
+    | { url: string; valueReference: { reference: string } }
+    | { url: string; extension: Array<{ url: string; valueCode: string } | { url: string; valueDecimal: number }> }
+  >;
   status: 'final';
   method: { coding: Array<{ system: string; code: string; version: string; display: string }>; text: string };
   subject: { reference?: string; display?: string };
@@ -47,7 +51,14 @@ export interface RiskAssessmentInput {
   hoursUsed: number;
   truncated: boolean;
   missingThroughout: readonly string[];
+  inputProfile?: InputProfile;
   timeZeroSource: 'encounter' | 'earliest-observation';
+}
+
+/** How much weight the score bears, in words: the profile and its held-out AUROC. */
+export function inputProfileText(profile: InputProfile): string {
+  const auroc = profile.heldOutAuroc === null ? 'not evaluated for this model' : `${profile.heldOutAuroc.toFixed(2)}`;
+  return `Scored on ${profile.label}; on such stays the model's held-out AUROC is ${auroc}.`;
 }
 
 const LABELS: Record<string, string> = { low: 'Low likelihood', moderate: 'Moderate likelihood', high: 'High likelihood' };
@@ -62,6 +73,7 @@ export function buildRiskAssessment(input: RiskAssessmentInput): RiskAssessment 
     }.`,
   ];
   if (input.missingThroughout.length > 0) notes.push(`Not observed in the hours used: ${input.missingThroughout.join(', ')}.`);
+  if (input.inputProfile) notes.push(inputProfileText(input.inputProfile));
   if (input.model.bootstrap) notes.push('WARNING: the serving model is an untrained bootstrap placeholder; its probabilities carry no clinical meaning.');
 
   const ra: RiskAssessment = {
@@ -87,9 +99,18 @@ export function buildRiskAssessment(input: RiskAssessmentInput): RiskAssessment 
   };
   if (input.encounter) ra.encounter = input.encounter;
   if (input.basis.length > 0) ra.basis = input.basis.map((reference) => ({ reference }));
+  const extensions: NonNullable<RiskAssessment['extension']> = [];
   if (input.issues.length > 0) {
     ra.contained = [operationOutcome(input.issues, 'input-warnings')];
-    ra.extension = [{ url: INPUT_WARNINGS_EXTENSION, valueReference: { reference: '#input-warnings' } }];
+    extensions.push({ url: INPUT_WARNINGS_EXTENSION, valueReference: { reference: '#input-warnings' } });
   }
+  if (input.inputProfile) {
+    const { scenario, heldOutAuroc } = input.inputProfile;
+    extensions.push({
+      url: INPUT_PROFILE_EXTENSION,
+      extension: [{ url: 'scenario', valueCode: scenario }, ...(heldOutAuroc === null ? [] : [{ url: 'heldOutAuroc', valueDecimal: heldOutAuroc }])],
+    });
+  }
+  if (extensions.length > 0) ra.extension = extensions;
   return ra;
 }

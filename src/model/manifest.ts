@@ -83,6 +83,20 @@ export const manifestSchema = z.object({
   decisionThreshold: z.number().min(0).max(1),
   provenance: z.record(z.string(), z.unknown()),
   metrics: z.record(z.string(), z.unknown()),
+  /** Validated input profiles, most specific first (src/clinical/input-profile.ts). */
+  scenarios: z
+    .array(
+      z
+        .object({
+          name: z.string().min(1),
+          label: z.string(),
+          variables: z.array(z.string()).nullable(),
+          maxHours: z.number().int().positive().nullable(),
+          heldOutAuroc: z.number().min(0).max(1).nullable(),
+        })
+        .passthrough(),
+    )
+    .optional(),
 }).passthrough();
 
 export type Manifest = z.infer<typeof manifestSchema>;

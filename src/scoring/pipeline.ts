@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { PatientValidator } from '../clinical/validate.js';
-import { missingThroughout, stayLength } from '../clinical/validate.js';
+import { predictionResult } from '../clinical/result.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
 
 /**
@@ -174,15 +174,7 @@ async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Prom
     if (!('patient' in e)) return { ...base, ok: false, failure: e.failure };
     const probability = probabilities?.[k++];
     if (probability === undefined || failure) return { ...base, ok: false, failure: failure ?? { error: 'inference_failed', message: 'no probability returned', details: [] } };
-    const p = e.patient;
-    const result: PredictionResult = {
-      ...(p.id === undefined ? {} : { id: p.id }),
-      probability,
-      model: { name: opts.model.name, version: opts.model.version },
-      hoursUsed: stayLength(p),
-      truncated: p.hoursReceived > stayLength(p),
-      missingThroughout: opts.reportMissing === false ? [] : missingThroughout(opts.validator.manifest, p),
-    };
+    const result = predictionResult(opts.validator.manifest, opts.model, e.patient, probability, { reportMissing: opts.reportMissing });
     return { ...base, ok: true, result };
   });
 }

@@ -12,12 +12,20 @@ import { formatRows, type ScoreRow } from '../../src/cli/output.js';
 
 const rowOf = (id: string, probability: number, version = '1.2.0', hoursUsed = 48, truncated = false): ScoreRow => ({
   id,
-  result: { id, probability, model: { name: 'icu-mortality', version }, hoursUsed, truncated, missingThroughout: [] },
+  result: {
+    id,
+    probability,
+    model: { name: 'icu-mortality', version },
+    hoursUsed,
+    truncated,
+    missingThroughout: [],
+    ...(hoursUsed % 2 === 0 ? { inputProfile: { scenario: 'full', label: 'the full record', heldOutAuroc: 0.863 } } : {}),
+  },
 });
 
 const reference = (rows: readonly ScoreRow[]): string =>
   stringify(
-    rows.map(({ id, result }) => [id, result.probability, result.model.name, result.model.version, result.hoursUsed, result.truncated]),
+    rows.map(({ id, result }) => [id, result.probability, result.model.name, result.model.version, result.hoursUsed, result.truncated, result.inputProfile?.scenario ?? '', result.inputProfile?.heldOutAuroc ?? '']),
     { cast: { boolean: (b) => String(b) } },
   );
 

@@ -106,7 +106,7 @@ interface Row {
 
 function parseCsv(text: string): Row[] {
   const [header, ...lines] = text.trim().split('\n');
-  assert.equal(header, 'id,probability,model_name,model_version,hours_used,truncated');
+  assert.equal(header, 'id,probability,model_name,model_version,hours_used,truncated,input_profile,held_out_auroc');
   return lines.map((line) => {
     const [id, probability, model_name, model_version, hours_used, truncated] = line.split(',');
     return { id: id!, probability: Number(probability), model_name: model_name!, model_version: model_version!, hours_used: hours_used!, truncated: truncated! };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Engine, EngineRunError } from '../../src/inference/engine.js';
 import { CRASH_MARKER } from './fixtures/crashing-worker.js';
-import { PARITY_TOLERANCE, TEST_PROVIDERS, buildBatch, maxAbsDiff, reference, tinyEngine } from './helpers.js';
+import { PARITY_TOLERANCE, TEST_PROVIDERS, TINY_GRU_MODEL_DIR, buildBatch, maxAbsDiff, reference, tinyEngine } from './helpers.js';
 
 describe('engine on the tiny model', () => {
   let engine: Engine;
@@ -148,6 +148,29 @@ describe('engine worker crash', () => {
       assert.ok(errors.some((e) => /restarting/.test(e.msg)), 'the crash was logged');
     } finally {
       await engine.close();
+    }
+  });
+});
+
+describe('engine on the tiny GRU model', () => {
+  let engine: Engine;
+  before(async () => {
+    engine = await tinyEngine({ modelPath: `${TINY_GRU_MODEL_DIR}model.onnx` });
+  });
+  after(() => engine.close());
+
+  test('matches PyTorch pack_padded_sequence outputs of the GRU to 1e-6 with every stay padded to 48 hours', async () => {
+    const { stays, probability, maxHours } = reference(TINY_GRU_MODEL_DIR);
+    const out = await engine.run(buildBatch(stays, maxHours));
+    assert.ok(maxAbsDiff(out, probability) <= PARITY_TOLERANCE, `max |diff| ${maxAbsDiff(out, probability)}`);
+  });
+
+  test('scores each stay of a mixed-length batch as it scores that stay alone, unpadded', async () => {
+    const { stays } = reference(TINY_GRU_MODEL_DIR);
+    const mixed = await engine.run(buildBatch(stays));
+    for (const [i, stay] of stays.entries()) {
+      const alone = await engine.run(buildBatch([stay]));
+      assert.ok(Math.abs((alone[0] as number) - (mixed[i] as number)) <= PARITY_TOLERANCE, `stay ${i} (length ${stay.length})`);
     }
   });
 });

@@ -9,6 +9,8 @@ import { type Engine, type EngineBatch, type EngineOptions, type ProviderName, c
 
 export const TINY_MODEL_DIR = fileURLToPath(new URL('../fixtures/tiny-model/', import.meta.url));
 export const TINY_MODEL = `${TINY_MODEL_DIR}model.onnx`;
+/** The same fixture with GRU layers (training/make_fixtures.py). */
+export const TINY_GRU_MODEL_DIR = fileURLToPath(new URL('../fixtures/tiny-gru-model/', import.meta.url));
 
 interface Reference {
   lengths: number[];
@@ -26,11 +28,14 @@ export interface Stay {
   ref: number;
 }
 
-let cached: { stays: Stay[]; probability: number[]; nInputs: number; maxHours: number } | undefined;
+type ReferenceSet = { stays: Stay[]; probability: number[]; nInputs: number; maxHours: number };
+const cached = new Map<string, ReferenceSet>();
 
-export function reference(): { stays: Stay[]; probability: number[]; nInputs: number; maxHours: number } {
-  if (cached !== undefined) return cached;
-  const ref = JSON.parse(readFileSync(`${TINY_MODEL_DIR}pytorch-reference.json`, 'utf8')) as Reference;
+/** The PyTorch reference inputs and outputs of a fixture folder (default: the tiny LSTM). */
+export function reference(dir: string = TINY_MODEL_DIR): ReferenceSet {
+  const known = cached.get(dir);
+  if (known !== undefined) return known;
+  const ref = JSON.parse(readFileSync(`${dir}pytorch-reference.json`, 'utf8')) as Reference;
   const maxHours = ref.x[0]?.length ?? 0;
   const nInputs = ref.x[0]?.[0]?.length ?? 0;
   const stays = ref.lengths.map((length, i) => {
@@ -38,8 +43,9 @@ export function reference(): { stays: Stay[]; probability: number[]; nInputs: nu
     for (let t = 0; t < length; t++) rows.set(ref.x[i]?.[t] ?? [], t * nInputs);
     return { rows, length, ref: i };
   });
-  cached = { stays, probability: ref.probability, nInputs, maxHours };
-  return cached;
+  const set = { stays, probability: ref.probability, nInputs, maxHours };
+  cached.set(dir, set);
+  return set;
 }
 
 /** The model's input tensor for these stays, padded with zeros to `time` (default: the longest stay). */

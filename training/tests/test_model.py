@@ -36,3 +36,15 @@ def test_replicated_loss_is_the_mix_of_every_real_hours_loss_and_the_last_hours(
         expected = alpha * torch.stack(per_stay).mean() + (1 - alpha) * torch.stack(last).mean()
         got = _replicated_loss(model, x, lengths, y, alpha, torch.nn.BCEWithLogitsLoss())
     assert abs(float(got) - float(expected)) < 1e-6
+
+
+def test_gru_unpadded_gather_forward_equals_the_packed_forward():
+    from training.model import MortalityGRU
+    torch.manual_seed(2)
+    model = MortalityGRU(13, hidden=16, dropout=0.0).eval()
+    lengths = torch.tensor([48, 1, 17, 30, 2])
+    x = torch.randn(len(lengths), 48, 13)
+    for b, n in enumerate(lengths.tolist()):
+        x[b, n:] = 5.0
+    with torch.no_grad():
+        assert torch.max(torch.abs(model(x, lengths) - model.forward_unpadded_gather(x, lengths))) < 1e-6

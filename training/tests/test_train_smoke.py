@@ -81,3 +81,17 @@ def test_refit_needs_a_fixed_schedule(tmp_path):
         assert exit_.code == 2
     else:
         raise AssertionError("--refit with --epochs 0 was accepted")
+
+
+def test_the_gru_trains_end_to_end_with_hiding_and_names_its_scenarios(tmp_path):
+    out, metrics = train_on_synthetic_data(tmp_path, "--architecture", "gru", "--no-refit")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["architecture"]["type"] == "gru"
+    assert manifest["provenance"]["training"]["hyperparameters"]["hide"] == 0.3
+    names = [s["name"] for s in manifest["scenarios"]]
+    assert names == ["vitals", "vitals-routine-labs", "first-6h", "first-12h", "first-24h", "full"]
+    assert all(0.0 <= s["heldOutAuroc"] <= 1.0 for s in manifest["scenarios"])
+    import onnx
+    graph = onnx.load(str(out / "model.onnx")).graph
+    assert [n.op_type for n in graph.node].count("GRU") == 4  # 2 layers x 2 networks
+    assert "| `vitals`:" in (out / "model-card.md").read_text()

@@ -1,0 +1,115 @@
+"""The validation-split check behind version 1.4.0's input-group hiding (training/README.md,
+"Version 1.4.0"). It never reads the held-out test split.
+
+    /usr/bin/python3 -m training.hiding_evidence                (about 5 minutes on 2 cores)
+    /usr/bin/python3 -m training.hiding_evidence --specialist   networks that see the vitals alone
+
+One network per recipe and seed (2012, 2112), the 1.3.0 recipe otherwise, trained on the
+training split; each scored on the validation stays as sent under each scenario (full record,
+vitals only, vitals and routine labs), against trees fitted for that scenario (their tree count
+chosen on the same validation stays, which flatters the trees slightly).
+"""
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from threadpoolctl import threadpool_limits
+
+from . import scenarios
+from .features import summary_features, tensorize
+from .fit import FitConfig, Hiding, fit_one, predict_logits
+from .refit_evidence import validation_setup
+from .train import EPOCHS_DEFAULT, REPLICATE_DEFAULT, _distill_targets, fit_gbt
+
+SEED = 2012
+SEEDS = (2012, 2112)
+# name -> (hide share, teachers matched to the hidden profile, profiles hidden to: "all" or "vitals")
+RECIPES = {"1.3.0 (no hiding)": (0.0, False, "all"), "hide 0.3, full teacher": (0.3, False, "all"),
+           "hide 0.3, matched teachers": (0.3, True, "all"), "hide 0.5, matched teachers": (0.5, True, "all")}
+# --specialist: networks that only ever see the vitals profile (for routing by input coverage).
+SPECIALISTS = {"vitals specialist, full teacher": (1.0, False, "vitals"),
+               "vitals specialist, vitals teacher": (1.0, True, "vitals")}
+_WORK: dict = {}
+
+
+def profile_targets(train_stays, val_stays, manifest: dict, full_targets: np.ndarray, weight: float,
+                    seed: int) -> np.ndarray:
+    """[1 + profiles, N] soft targets: row 0 the full-record teacher's, then per hidden input profile
+    the targets of trees fitted on that profile's inputs alone (its tree count chosen on validation),
+    so that a stay read with only the vitals learns from a teacher that saw only the vitals."""
+    rows = [full_targets]
+    y_tr = np.array([s.died for s in train_stays])
+    y_va = np.array([s.died for s in val_stays])
+    for scenario in scenarios.SCENARIOS:
+        if scenario["variables"] is None:
+            continue
+        f_tr = summary_features(scenarios.as_sent(train_stays, manifest, scenario), manifest)
+        f_va = summary_features(scenarios.as_sent(val_stays, manifest, scenario), manifest)
+        gbt, _ = fit_gbt(f_tr, y_tr, f_va, y_va, seed)
+        rows.append(_distill_targets(f_tr, y_tr, gbt, weight, seed))
+    return np.stack(rows)
+
+
+def _fit(job: tuple[str, int]):
+    name, seed = job
+    torch.set_num_threads(1)
+    hide, matched, profiles = _WORK["recipes"][name]
+    cfg = FitConfig(replicate=REPLICATE_DEFAULT, epochs=EPOCHS_DEFAULT, hide=hide)
+    targets = _WORK["matched"] if matched else _WORK["full"]
+    res = fit_one(_WORK["x"], _WORK["l"], _WORK["y"], None, None, None, cfg, seed=seed, log=lambda s: None,
+                  targets=targets, hiding=_WORK["hiding"][profiles])
+    return name, seed, res.model
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--specialist", action="store_true", help="networks trained on the vitals profile alone")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    threadpool_limits(limits=1, user_api="blas")
+    train, val, manifest = validation_setup()
+    x, lengths = tensorize(train, manifest)
+    y = np.array([s.died for s in train])
+    y_va = np.array([s.died for s in val])
+    f_tr, f_va = summary_features(train, manifest), summary_features(val, manifest)
+    gbt, _ = fit_gbt(f_tr, y, f_va, y_va, SEED)
+    full = _distill_targets(f_tr, y, gbt, 0.5, SEED)
+    profiles = scenarios.hiding_profiles(manifest)
+    recipes = SPECIALISTS if args.specialist else RECIPES
+    # Row p + 1 of the targets is profile p's teacher: the vitals are profile 0 in both settings.
+    _WORK.update(x=x, l=lengths, y=y, full=full, matched=profile_targets(train, val, manifest, full, 0.5, SEED),
+                 recipes=recipes,
+                 hiding={"all": Hiding(profiles=profiles, delta_cap=manifest["deltaCap"]),
+                         "vitals": Hiding(profiles=profiles[:1], delta_cap=manifest["deltaCap"])})
+    views = [s for s in scenarios.SCENARIOS if s["name"] in ("full", "vitals", "vitals-routine-labs")]
+    sent = {s["name"]: tensors_and_trees(s, train, val, y, y_va, manifest) for s in views}
+    for name, (_, _, trees_auroc) in sent.items():
+        print(f"trees, {name}: validation AUROC {trees_auroc:.4f}", flush=True)
+    jobs = [(name, seed) for seed in SEEDS for name in recipes]
+    results: dict[str, dict[str, list[float]]] = {}
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        for name, seed, model in pool.imap(_fit, jobs):
+            line = []
+            for view, (x_va, l_va, _) in sent.items():
+                auroc = float(roc_auc_score(y_va, predict_logits([model], x_va, l_va)))
+                results.setdefault(name, {}).setdefault(view, []).append(auroc)
+                line.append(f"{view} {auroc:.4f}")
+            print(f"{name}, seed {seed}: " + ", ".join(line), flush=True)
+    for name, views_ in results.items():
+        print(f"{name}: mean " + ", ".join(f"{v} {np.mean(a):.4f}" for v, a in views_.items()))
+
+
+def tensors_and_trees(scenario, train, val, y, y_va, manifest):
+    tr, va = scenarios.as_sent(train, manifest, scenario), scenarios.as_sent(val, manifest, scenario)
+    f_a, f_b = summary_features(tr, manifest), summary_features(va, manifest)
+    trees, _ = fit_gbt(f_a, y, f_b, y_va, SEED)
+    x_va, l_va = tensorize(va, manifest)
+    return x_va, l_va, float(roc_auc_score(y_va, trees.predict_proba(f_b)[:, 1]))
+
+
+if __name__ == "__main__":
+    main()
