@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
+
 /**
- * `--shard i/N`: this process scores the records whose position in the input (0-based, in
- * the reader's deterministic order) is i modulo N. Indexes are 0-based like Kubernetes
- * indexed jobs' JOB_COMPLETION_INDEX, so `--shard $JOB_COMPLETION_INDEX/N` works as is.
- * Every shard reads the same input, so the N shards together cover each record exactly once.
+ * `--shard i/N`: this process scores the records whose id hashes to i modulo N (the first 32
+ * bits of the SHA-256 of the id's UTF-8 bytes), so a record lands in the same shard whatever
+ * form the input takes (directory, tarball, NDJSON, long CSV) and in whatever order. Indexes are
+ * 0-based like Kubernetes indexed jobs' JOB_COMPLETION_INDEX, so `--shard $JOB_COMPLETION_INDEX/N`
+ * works as is. Every shard reads the same input, so the N shards together cover each id once.
  */
 export interface Shard {
   index: number;
@@ -21,6 +24,10 @@ export function parseShard(text: string): Shard {
   return { index, count };
 }
 
-export function inShard(shard: Shard, position: number): boolean {
-  return position % shard.count === shard.index;
+export function shardOf(id: string, count: number): number {
+  return createHash('sha256').update(id, 'utf8').digest().readUInt32BE(0) % count;
+}
+
+export function inShard(shard: Shard, id: string): boolean {
+  return shard.count === 1 || shardOf(id, shard.count) === shard.index;
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,8 @@ import { promisify } from 'node:util';
 import { create as createTar } from 'tar';
 import { parseShard } from '../../src/cli/shard.js';
 import { runScore, ScoreCommandError, type ScoreCommandOptions } from '../../src/cli/score.js';
-import { buildTestApp, makeModelRoot, ROOT, samplePatient } from '../helper.js';
+import { physionetRecordToPatient } from '../../src/clinical/physionet.js';
+import { buildTestApp, loadTinyManifest, makeModelRoot, ROOT, samplePatient } from '../helper.js';
 
 const run = promisify(execFile);
 
@@ -218,7 +220,8 @@ test('shards together, and a resumed interrupted run, give exactly the rows of a
   for (let i = 0; i < 3; i++) {
     const out = join(dir, `shard-${i}.csv`);
     const summary = await score(modelRoot, { ...base, output: out, shard: parseShard(`${i}/3`) });
-    assert.equal(summary.scored, 15);
+    // The rule, restated: the first 32 bits of the id's SHA-256, modulo N.
+    assert.equal(summary.scored, patients.filter((p) => createHash('sha256').update(String(p.id)).digest().readUInt32BE(0) % 3 === i).length);
     sharded.push(...parseCsv(await readFile(out, 'utf8')));
   }
   const byId = (a: Row, b: Row): number => a.id.localeCompare(b.id);
@@ -236,6 +239,44 @@ test('shards together, and a resumed interrupted run, give exactly the rows of a
   assert.equal(resumed.skipped, stopped.scored);
   assert.equal(resumed.scored, 45 - stopped.scored);
   assert.deepEqual(parseCsv(await readFile(out, 'utf8')).sort(byId), [...full].sort(byId));
+});
+
+test('a record lands in the same shard from a directory, a tarball and shuffled NDJSON of the same records', async (t) => {
+  const modelRoot = await makeModelRoot(t);
+  const dir = await tempDir(t);
+  const manifest = await loadTinyManifest();
+  const ids = Array.from({ length: 30 }, (_, i) => String(150000 + i * 7));
+  const records = ids.map((id, i) => `Time,Parameter,Value\n00:00,RecordID,${id}\n00:00,Age,${40 + i}\n00:00,Gender,${i % 2}\n00:00,ICUType,${1 + (i % 4)}\n00:10,HR,${70 + i}\n01:20,MAP,${60 + i}\n`);
+  await mkdir(join(dir, 'records'));
+  for (const [i, text] of records.entries()) await writeFile(join(dir, 'records', `${ids[i]}.txt`), text);
+  await createTar({ gzip: true, file: join(dir, 'records.tar.gz'), cwd: dir }, ['records']);
+  // Reversed and interleaved: position in the input must not matter.
+  const order = records.map((_, i) => i).sort((a, b) => (a % 3) - (b % 3) || b - a);
+  await writeFile(join(dir, 'records.ndjson'), order.map((i) => JSON.stringify(physionetRecordToPatient(records[i] as string, manifest, ids[i]))).join('\n'));
+  const forms = [
+    { format: 'physionet2012' as const, input: join(dir, 'records') },
+    { format: 'physionet2012' as const, input: join(dir, 'records.tar.gz') },
+    { format: 'ndjson' as const, input: join(dir, 'records.ndjson') },
+  ];
+  const seen: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const sets = [];
+    for (const [k, form] of forms.entries()) {
+      const out = join(dir, `shard-${i}-${k}.csv`);
+      await score(modelRoot, { ...form, output: out, shard: parseShard(`${i}/3`) });
+      sets.push(parseCsv(await readFile(out, 'utf8')).map((r) => r.id).sort());
+    }
+    assert.deepEqual(sets[1], sets[0], `shard ${i}: tarball vs directory`);
+    assert.deepEqual(sets[2], sets[0], `shard ${i}: NDJSON vs directory`);
+    seen.push(...(sets[0] ?? []));
+  }
+  assert.deepEqual(seen.sort(), [...ids].sort(), 'the shards cover every record once');
+  // Resuming a directory run's output from the tarball adds nothing twice.
+  const out = join(dir, 'mixed.csv');
+  await score(modelRoot, { ...forms[0]!, output: out, shard: parseShard('0/3') });
+  await score(modelRoot, { ...forms[1]!, output: out, shard: parseShard('0/3'), resume: true });
+  const rows = parseCsv(await readFile(out, 'utf8')).map((r) => r.id);
+  assert.equal(new Set(rows).size, rows.length);
 });
 
 test('an existing output is neither overwritten nor appended to without --overwrite or --resume', async (t) => {

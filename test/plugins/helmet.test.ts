@@ -9,9 +9,9 @@ import { buildTestApp, samplePatient } from '../helper.js';
  * (src/plugins/external/helmet.ts). The reference is @fastify/helmet itself, registered
  * globally on a plain Fastify instance.
  */
-async function helmetReference(): Promise<Record<string, unknown>> {
+async function helmetReference(options: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
   const ref = Fastify();
-  await ref.register(helmet, { global: true });
+  await ref.register(helmet, { ...options, global: true });
   ref.get('/', async () => ({}));
   const res = await ref.inject({ method: 'GET', url: '/' });
   await ref.close();
@@ -19,8 +19,18 @@ async function helmetReference(): Promise<Record<string, unknown>> {
   return headers;
 }
 
+// Over plain HTTP (every inject is), without upgrade-insecure-requests, as helmet's own option gives it.
+const PLAIN = { contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } };
+
+test('the CSP upgrades insecure requests only over TLS, so /docs works over plain HTTP at any host', async () => {
+  const secure = await helmetReference();
+  const plain = await helmetReference(PLAIN);
+  assert.match(String(secure['content-security-policy']), /upgrade-insecure-requests/);
+  assert.doesNotMatch(String(plain['content-security-policy']), /upgrade-insecure-requests/);
+});
+
 test('every kind of response carries exactly the headers @fastify/helmet gives', async (t) => {
-  const expected = await helmetReference();
+  const expected = await helmetReference(PLAIN);
   assert.ok(Object.keys(expected).length >= 10 && expected['content-security-policy']);
   const { app } = await buildTestApp(t);
   const responses = [

@@ -17,12 +17,11 @@ export async function longCsvSource(path: string, manifest: Manifest, shard: Sha
     position: input.position,
     async *records() {
       const rows = Readable.from(input.open()).pipe(parse({ relax_column_count: true, skip_empty_lines: true, bom: true }));
-      let ordinal = 0;
       try {
         for await (const item of readLongCsv(rows as AsyncIterable<string[]>, manifest)) {
-          if (!inShard(shard, ordinal++)) continue;
           const where = { file: path, line: item.firstRow };
           const id = item.id ?? `row-${item.firstRow}`;
+          if (!inShard(shard, id)) continue;
           if (item.ok) yield { where, id, input: item.patient };
           else yield { where, id, failure: { error: 'unreadable_record', message: item.message, details: item.details } };
         }

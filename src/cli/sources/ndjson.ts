@@ -16,11 +16,10 @@ export async function ndjsonSource(path: string, shard: Shard, validator?: Patie
     total: input.total,
     position: input.position,
     async *records() {
-      let ordinal = 0;
       for await (const line of splitLines(input.open(), MAX_LINE_BYTES)) {
-        if (!inShard(shard, ordinal++)) continue;
         const parsed = parseNdjsonLine(line, MAX_LINE_BYTES, validator);
         const id = parsed.id ?? `line-${line.number}`;
+        if (!inShard(shard, id)) continue;
         const where = { file: path, line: line.number };
         yield parsed.failure ? { where, id, failure: parsed.failure } : { where, id, input: parsed.input };
       }

@@ -16,8 +16,13 @@ import type { RecordSource, SourceRecord } from './types.js';
 /** Files read ahead of the one being parsed: enough to hide disk latency, few enough to stay small. */
 const READ_AHEAD = 16;
 
+/** A record's id before it is read: its file name without .txt (the RecordID, in the challenge's files). */
+function recordStem(file: string): string {
+  return basename(file).replace(/\.txt$/i, '');
+}
+
 function toRecord(text: string, file: string, manifest: Manifest): SourceRecord {
-  const stem = basename(file).replace(/\.txt$/i, '');
+  const stem = recordStem(file);
   try {
     const patient = physionetRecordToPatient(text, manifest, stem);
     return { where: { file }, id: patient.id ?? stem, input: patient };
@@ -33,7 +38,7 @@ export async function physionetDirectorySource(dir: string, manifest: Manifest, 
     .filter((e) => e.isFile() && e.name.toLowerCase().endsWith('.txt'))
     .map((e) => join(e.parentPath ?? e.path, e.name).slice(dir.length).replace(/^[\\/]+/, ''))
     .sort()
-    .filter((_, i) => inShard(shard, i));
+    .filter((file) => inShard(shard, recordStem(file)));
   let done = 0;
   return {
     unit: 'records',
@@ -70,11 +75,10 @@ export async function physionetArchiveSource(archive: string, manifest: Manifest
       // The parser is synchronous: each write delivers the entries it completes before
       // returning, so reading the next chunk only after yielding them is the backpressure.
       const ready: Array<{ path: string; text: string }> = [];
-      let ordinal = 0;
       const parser = new Parser();
       parser.on('entry', (entry: ReadEntry) => {
         const isRecord = entry.type === 'File' && entry.path.toLowerCase().endsWith('.txt') && !basename(entry.path).startsWith('._');
-        if (!isRecord || !inShard(shard, ordinal++)) {
+        if (!isRecord || !inShard(shard, recordStem(entry.path))) {
           entry.resume();
           return;
         }

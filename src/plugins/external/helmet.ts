@@ -1,4 +1,4 @@
-import helmet from '@fastify/helmet';
+import helmet, { type FastifyHelmetOptions } from '@fastify/helmet';
 import Fastify, { type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -11,11 +11,16 @@ import fp from 'fastify-plugin';
  * middleware (options, CSP string) on every request: about 5% of the main thread under 64
  * single-stay clients. So they are taken once at start-up, from @fastify/helmet itself on a
  * throwaway instance (the same library, the same defaults), and set from a constant.
+ *
+ * Over plain HTTP the CSP leaves out `upgrade-insecure-requests`: a browser would fetch the
+ * docs page's scripts over https from a host that serves none (a container at HOST=0.0.0.0).
  */
-export async function helmetHeaders(): Promise<Record<string, string>> {
+export const PLAIN_HTTP_HELMET: FastifyHelmetOptions = { contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } };
+
+export async function helmetHeaders(options: FastifyHelmetOptions = {}): Promise<Record<string, string>> {
   const probe = Fastify({ logger: false });
   try {
-    await probe.register(helmet, { global: true });
+    await probe.register(helmet, { ...options, global: true });
     probe.get('/', async () => '');
     const res = await probe.inject({ method: 'GET', url: '/' });
     const headers: Record<string, string> = {};
@@ -31,9 +36,10 @@ export async function helmetHeaders(): Promise<Record<string, string>> {
 }
 
 async function helmetPlugin(app: FastifyInstance): Promise<void> {
-  const headers = await helmetHeaders();
-  app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(headers);
+  const secure = await helmetHeaders();
+  const plain = await helmetHeaders(PLAIN_HTTP_HELMET);
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(request.protocol === 'https' ? secure : plain);
     done();
   });
 }
