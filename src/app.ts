@@ -24,6 +24,7 @@ import { fhirRoutes } from './api/fhir.js';
 import { cdsHooksRoutes } from './api/cds-hooks.js';
 import underPressurePlugin from './plugins/external/under-pressure.js';
 import { identityEncoding } from './plugins/app/identity-encoding.js';
+import { corsForCdsHooks } from './plugins/external/cors.js';
 
 /**
  * buildApp(config, deps) -> the Fastify instance, not listening (src/server.ts listens;
@@ -77,7 +78,8 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
   });
   // Docs are public; every other route declares its own scope.
   app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), scope: 'public' };
+    // CORS preflights (@fastify/cors's OPTIONS route) come from browsers, which send no credential.
+    if (route.url.startsWith('/docs') || route.method === 'OPTIONS') route.config = { ...(route.config ?? {}), scope: 'public' };
   });
 
   // --- application services needed by external plugins ---
@@ -87,6 +89,7 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
   await app.register(underPressurePlugin, { config });
   await app.register(identityEncoding);
   await app.register(swaggerPlugin);
+  await app.register(corsForCdsHooks, { origins: config.fhir.cdsCorsOrigins });
   // Auth identifies the caller in onRequest before rate-limit's hook keys on it (see plugins/app/auth.ts).
   await app.register(auth, { config: config.auth, ...(deps.now ? { clock: deps.now } : {}) });
   await app.register(audit);

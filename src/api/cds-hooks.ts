@@ -32,7 +32,8 @@ an indicator from RISK_MODERATE_THRESHOLD / RISK_HIGH_THRESHOLD (info / warning 
 with a link to its model card (MODEL_CARD_URL).
 
 Data come from \`prefetch.patient\`, \`prefetch.vitals\`, \`prefetch.labs\` (and \`prefetch.encounter\` if an EHR sends it).
-Missing keys are fetched from \`fhirServer\` with \`fhirAuthorization.access_token\` when that server is allow-listed (CDS_FHIR_SERVERS);
+Omitted keys are fetched from \`fhirServer\` with \`fhirAuthorization.access_token\` when that server is allow-listed (CDS_FHIR_SERVERS);
+a key sent as \`null\` (the EHR has no such data) is scored as empty and not fetched;
 the Encounter \`context.encounterId\` is fetched the same way and gives the ICU admission time.
 **412** when the Patient or the vital signs are neither prefetched nor fetchable (reason in \`message\`).
 **200 with no cards** when the data hold nothing the model can use, the patient is outside the model's age range,
@@ -56,12 +57,14 @@ function asResources(value: unknown): unknown[] {
 
 async function collect(body: HookRequest, config: AppConfig, signal: AbortSignal): Promise<Collected> {
   const prefetch = body.prefetch ?? {};
-  const have = (key: string): boolean => prefetch[key] !== undefined && prefetch[key] !== null;
+  // CDS Hooks 2.0: a key is null when the client has no such data, and omitted when it could not
+  // prefetch it; only an omitted key is fetched from fhirServer.
+  const have = (key: string): boolean => prefetch[key] !== undefined;
   const notes: string[] = [];
   const entries: unknown[] = [];
   const missing = (['patient', 'vitals', 'labs'] as const).filter((k) => !have(k));
   const wantEncounter = body.context.encounterId !== undefined && !have('encounter');
-  for (const key of ['patient', 'vitals', 'labs', 'encounter']) if (have(key)) entries.push(...asResources(prefetch[key]));
+  for (const key of ['patient', 'vitals', 'labs', 'encounter']) if (have(key) && prefetch[key] !== null) entries.push(...asResources(prefetch[key]));
 
   if (missing.length > 0 || wantEncounter) {
     const token = body.fhirAuthorization?.access_token;

@@ -42,6 +42,8 @@ export const fhirEnvShape = {
   MODEL_CARD_URL: z.url({ protocol: /^https?$/ }).optional(),
   CDS_SILENT: bool.default(false),
   CDS_FHIR_SERVERS: origins.default([]),
+  /** Browser origins allowed to call the CDS Hooks routes (CORS), or "*"; empty = no CORS. */
+  CDS_CORS_ORIGINS: z.union([z.literal('*').transform(() => ['*']), origins]).default([]),
   FHIR_FETCH_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(3000),
   FHIR_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(1 << 30).default(16 * 1024 * 1024),
 };
@@ -53,6 +55,7 @@ export interface FhirConfig {
   modelCardUrl?: string;
   cdsSilent: boolean;
   cdsFhirServers: string[];
+  cdsCorsOrigins: string[];
   fetchTimeoutMs: number;
   bodyLimitBytes: number;
 }
@@ -65,6 +68,7 @@ export function toFhirConfig(e: z.infer<typeof fhirEnvSchema>): FhirConfig {
     thresholds: { moderate: e.RISK_MODERATE_THRESHOLD, high: e.RISK_HIGH_THRESHOLD },
     cdsSilent: e.CDS_SILENT,
     cdsFhirServers: e.CDS_FHIR_SERVERS,
+    cdsCorsOrigins: e.CDS_CORS_ORIGINS,
     fetchTimeoutMs: e.FHIR_FETCH_TIMEOUT_MS,
     bodyLimitBytes: e.FHIR_BODY_LIMIT_BYTES,
   };

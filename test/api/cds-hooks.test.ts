@@ -160,7 +160,7 @@ describe('CDS Hooks', () => {
     const res = await app.inject({
       method: 'POST',
       url: '/cds-services/icu-mortality',
-      payload: hookRequest({ patient: null }, { context: { patientId: 'p1', encounterId: 'e1' }, fhirServer: `${origin}/fhir`, fhirAuthorization: { access_token: 'transient-access-token', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds' } }),
+      payload: hookRequest({}, { context: { patientId: 'p1', encounterId: 'e1' }, fhirServer: `${origin}/fhir`, fhirAuthorization: { access_token: 'transient-access-token', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds' } }),
     });
     assert.equal(res.statusCode, 200, res.body);
     const card = (res.json() as { cards: Card[] }).cards[0] as Card;
@@ -169,6 +169,23 @@ describe('CDS Hooks', () => {
     assert.ok(requests.some((r) => r.url.includes('page=1')), 'the next link was followed');
     assert.ok(requests.some((r) => r.url === '/fhir/Encounter/e1'));
     assert.ok(!logs.text().includes('transient-access-token'), 'the access token is never logged');
+  });
+
+  test('a null prefetch key means no such data: scored without it, never fetched, never a 412', async (t) => {
+    const { app } = await appWith(t);
+    const r = await stay(app);
+    // No labs (null) and no fhirServer: the card comes from the vitals alone.
+    const noLabs = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: r.patient, vitals: searchset(r.vitals), labs: null }) });
+    assert.equal(noLabs.statusCode, 200, noLabs.body);
+    assert.equal((noLabs.json() as { cards: Card[] }).cards.length, 1);
+    assert.doesNotMatch((noLabs.json() as { cards: Card[] }).cards[0]?.detail ?? '', /Laboratory results were not available/);
+    // No vital signs at all: nothing to score, so no card, rather than 412 (which means "fetch failed").
+    const noVitals = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: r.patient, vitals: null, labs: null }) });
+    assert.equal(noVitals.statusCode, 200, noVitals.body);
+    assert.deepEqual(noVitals.json(), { cards: [] });
+    // Omitted (the EHR could not prefetch it) and not fetchable is still the 412.
+    const omitted = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: r.patient }) });
+    assert.equal(omitted.statusCode, 412);
   });
 
   test('silent mode scores and audits but shows no card', async (t) => {
@@ -212,5 +229,34 @@ describe('CDS Hooks', () => {
     const { app } = await appWith(t);
     const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality/feedback', payload: { feedback: [{ card: 'c1', outcome: 'accepted', outcomeTimestamp: NOW.toISOString() }] } });
     assert.equal(res.statusCode, 200);
+  });
+});
+
+describe('CORS for browser CDS clients', () => {
+  test('a preflight from an allowed origin is answered without credentials; other routes send no CORS headers', async (t) => {
+    const { app } = await buildTestApp(t, { env: { AUTH_DISABLED: 'false', CDS_CORS_ORIGINS: 'https://sandbox.cds-hooks.org' } });
+    const preflight = await app.inject({
+      method: 'OPTIONS',
+      url: '/cds-services/icu-mortality',
+      headers: { origin: 'https://sandbox.cds-hooks.org', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+    });
+    assert.equal(preflight.statusCode, 204, preflight.body);
+    assert.equal(preflight.headers['access-control-allow-origin'], 'https://sandbox.cds-hooks.org');
+    assert.match(String(preflight.headers['access-control-allow-methods']), /POST/);
+    assert.match(String(preflight.headers['access-control-allow-headers']), /Authorization/);
+    // The call itself still needs the EHR's token, and says so with CORS headers the browser can read.
+    const call = await app.inject({ method: 'GET', url: '/cds-services', headers: { origin: 'https://sandbox.cds-hooks.org' } });
+    assert.equal(call.statusCode, 401);
+    assert.equal(call.headers['access-control-allow-origin'], 'https://sandbox.cds-hooks.org');
+    const other = await app.inject({ method: 'OPTIONS', url: '/cds-services', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } });
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
+    const api = await app.inject({ method: 'GET', url: '/health/live', headers: { origin: 'https://sandbox.cds-hooks.org' } });
+    assert.equal(api.headers['access-control-allow-origin'], undefined);
+  });
+
+  test('without CDS_CORS_ORIGINS there is no CORS at all', async (t) => {
+    const { app } = await buildTestApp(t, { env: { AUTH_DISABLED: 'false' } });
+    const preflight = await app.inject({ method: 'OPTIONS', url: '/cds-services', headers: { origin: 'https://sandbox.cds-hooks.org', 'access-control-request-method': 'GET' } });
+    assert.equal(preflight.headers['access-control-allow-origin'], undefined);
   });
 });
