@@ -106,7 +106,7 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
   await app.register(modelRoutes);
   await app.register(predictRoutes, { config });
   await app.register(streamRoutes, { config });
-  await app.register(fhirRoutes, { config, ...(deps.now ? { now: deps.now } : {}) });
+  await app.register(fhirRoutes, { prefix: '/fhir', config, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(cdsHooksRoutes, { config, ...(deps.now ? { now: deps.now } : {}) });
   // Other route groups register here.
 

@@ -3,8 +3,9 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppConfig } from '../config.js';
 import { assess } from '../fhir/assess.js';
+import { capabilityStatement } from '../fhir/capability.js';
 import { gatherResources } from '../fhir/gather.js';
-import { FhirInputError, operationOutcome, type InputIssue } from '../fhir/outcome.js';
+import { FhirInputError, operationOutcome, type InputIssue, type IssueCode } from '../fhir/outcome.js';
 import { ModelNotFoundError } from '../model/repository.js';
 import { recordAudit } from '../plugins/app/audit.js';
 import { ApiError, errorHandler, errorSchema } from './errors.js';
@@ -65,7 +66,12 @@ const riskAssessmentSchema = z
   .looseObject({ resourceType: z.literal('RiskAssessment') })
   .meta({ description: 'FHIR R4 RiskAssessment; input warnings in a contained OperationOutcome.' });
 
+const capabilityStatementSchema = z.looseObject({ resourceType: z.literal('CapabilityStatement') }).meta({ description: 'FHIR R4 CapabilityStatement' });
+
 const operationOutcomeSchema = z.looseObject({ resourceType: z.literal('OperationOutcome') }).meta({ description: 'FHIR R4 OperationOutcome' });
+
+/** FHIR IssueType (https://hl7.org/fhir/R4/valueset-issue-type.html) of the service's own refusals. */
+const ISSUE_TYPE_OF_STATUS: Record<number, IssueCode> = { 401: 'login', 403: 'forbidden', 404: 'not-found', 412: 'incomplete', 415: 'not-supported', 429: 'throttled' };
 
 function sendOutcome(reply: FastifyReply, status: number, issues: InputIssue[]): FastifyReply {
   return reply.code(status).type(FHIR_JSON).serializer(JSON.stringify).send(operationOutcome(issues));
@@ -82,7 +88,7 @@ export function fhirErrorHandler(this: FastifyInstance, err: FastifyError, reque
     );
   }
   if (err instanceof ApiError && err.statusCode < 500) {
-    return sendOutcome(reply, err.statusCode, [{ severity: 'error', code: 'processing', message: err.message }]);
+    return sendOutcome(reply, err.statusCode, [{ severity: 'error', code: ISSUE_TYPE_OF_STATUS[err.statusCode] ?? 'processing', message: err.message }]);
   }
   const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
   if (status >= 400 && status < 500) {
@@ -95,7 +101,7 @@ export function fhirErrorHandler(this: FastifyInstance, err: FastifyError, reque
           : err instanceof SyntaxError || err.code?.startsWith('FST_ERR_CTP_')
             ? 'request body is not valid JSON'
             : 'the request cannot be processed';
-    return sendOutcome(reply, status, [{ severity: 'error', code: status === 413 ? 'too-costly' : 'structure', message }]);
+    return sendOutcome(reply, status, [{ severity: 'error', code: status === 413 ? 'too-costly' : (ISSUE_TYPE_OF_STATUS[status] ?? 'structure'), message }]);
   }
   return errorHandler.call(this, err, request, reply);
 }
@@ -110,10 +116,27 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
   const { config } = opts;
   const now = opts.now ?? (() => new Date());
   app.addContentTypeParser('application/fhir+json', { parseAs: 'string', bodyLimit: config.fhir.bodyLimitBytes }, app.getDefaultJsonParser('error', 'error'));
+  // FHIR JSON only (and plain JSON): a text body is an unsupported media type, not a malformed resource.
+  app.removeContentTypeParser('text/plain');
+  // Registered under the /fhir prefix: every answer here, errors and unknown paths included, is FHIR.
   app.setErrorHandler(fhirErrorHandler);
+  app.setNotFoundHandler((request, reply) => sendOutcome(reply, 404, [{ severity: 'error', code: 'not-found', message: `no FHIR interaction for ${request.method} on this path` }]));
+
+  app.get(
+    '/metadata',
+    {
+      config: { scope: 'public' },
+      schema: { tags: ['fhir'], summary: 'FHIR R4 CapabilityStatement: the $predict operation and how to authenticate', response: { 200: capabilityStatementSchema } },
+      serializerCompiler: () => (data) => JSON.stringify(data),
+    },
+    async (_request, reply) => {
+      const model = app.models.active;
+      return reply.type(FHIR_JSON).send(capabilityStatement(model ? { name: model.name, version: model.version } : undefined, now()));
+    },
+  );
 
   app.post(
-    '/fhir/RiskAssessment/$predict',
+    '/RiskAssessment/$predict',
     {
       config: { scope: 'predict' },
       bodyLimit: config.fhir.bodyLimitBytes,

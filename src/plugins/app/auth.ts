@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { ApiError } from '../../api/errors.js';
 import { SCOPES, type AuthConfig, type Scope } from './auth-config.js';
 import { createCredentialVerifier, type Principal } from './credentials.js';
 
@@ -48,15 +49,19 @@ export function credentialOf(request: FastifyRequest): string | undefined {
   return typeof key === 'string' && key.length > 0 ? key : undefined;
 }
 
-function unauthorized(reply: FastifyReply, presented: boolean): FastifyReply {
+/**
+ * Thrown from preParsing so that the route's own error handler answers: the API's error shape,
+ * or an OperationOutcome under /fhir. The challenge header is set first and kept.
+ */
+function unauthorized(reply: FastifyReply, presented: boolean): ApiError {
   // RFC 6750 section 3: error="invalid_token" only when a credential was presented.
   reply.header('www-authenticate', presented ? `Bearer realm="${REALM}", error="invalid_token"` : `Bearer realm="${REALM}"`);
-  return reply.code(401).type('application/json; charset=utf-8').serializer(JSON.stringify).send({ error: 'unauthorized', message: 'valid credentials are required', details: [] });
+  return new ApiError(401, 'unauthorized', 'valid credentials are required');
 }
 
-function forbidden(reply: FastifyReply): FastifyReply {
+function forbidden(reply: FastifyReply): ApiError {
   reply.header('www-authenticate', `Bearer realm="${REALM}", error="insufficient_scope"`);
-  return reply.code(403).type('application/json; charset=utf-8').serializer(JSON.stringify).send({ error: 'forbidden', message: 'the credentials do not grant access to this route', details: [] });
+  return new ApiError(403, 'forbidden', 'the credentials do not grant access to this route');
 }
 
 function isPublic(request: FastifyRequest): boolean {
@@ -99,14 +104,12 @@ async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions): Promis
     const principal = request.principal;
     if (principal === null) {
       request.log.info({ authFailure: request.authFailure ?? 'no credential' }, 'authentication failed');
-      // Returning the payload (undefined) after sending: Fastify sees reply.sent and stops.
-      unauthorized(reply, request.authFailure !== 'no credential');
-      return;
+      throw unauthorized(reply, request.authFailure !== 'no credential');
     }
     const required = request.routeOptions.config?.scope;
     if (required === undefined || principal.scopes.has('admin') || principal.scopes.has(required as Scope)) return;
     request.log.info({ principal: principal.id, requiredScope: required }, 'authorisation failed: scope missing');
-    forbidden(reply);
+    throw forbidden(reply);
   });
 }
 
