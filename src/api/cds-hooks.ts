@@ -17,11 +17,12 @@ import './scope.js';
  * (hook `patient-view`), plus the optional feedback endpoint. The EHR authenticates every call,
  * discovery included, with a signed JWT (scope `cds` via CDS_HOOKS_ISSUERS).
  *
- * Data: the prefetch (Patient, vital-sign and laboratory Observations); keys the EHR could not
- * fill are fetched from `fhirServer` with `fhirAuthorization` when that server's origin is
- * allow-listed (CDS_FHIR_SERVERS). Without the Patient and the vital signs the answer is
- * 412 Precondition Failed with the reason, as CDS Hooks 2.0 specifies for missing data
- * (no cards, no retries, logged once at info level).
+ * Data: the prefetch (Patient, vital-sign and laboratory Observations); keys the EHR omitted
+ * (it could not prefetch them) are fetched from `fhirServer` with `fhirAuthorization` when that
+ * server's origin is allow-listed (CDS_FHIR_SERVERS); a null key means the EHR has no such data.
+ * When the Patient or the vital signs are omitted and cannot be fetched, the answer is 412
+ * Precondition Failed with the reason, as CDS Hooks 2.0 specifies (no cards, no retries, logged
+ * once at info level).
  */
 
 const callResponseSchema = z.object({ cards: z.array(z.looseObject({ uuid: z.string(), summary: z.string() })) });

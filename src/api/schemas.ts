@@ -50,9 +50,18 @@ export const predictResponseSchema = z
     id: 'PredictResponse',
     examples: [
       {
-        model: { name: 'icu-mortality', version: '1.3.0' },
+        model: { name: 'icu-mortality', version: '1.4.0' },
         results: [
-          { index: 0, id: 'bed-12', probability: 0.183, model: { name: 'icu-mortality', version: '1.3.0' }, hoursUsed: 3, truncated: false, missingThroughout: ['Albumin', 'ALP'] },
+          {
+            index: 0,
+            id: 'bed-12',
+            probability: 0.183,
+            model: { name: 'icu-mortality', version: '1.4.0' },
+            hoursUsed: 3,
+            truncated: false,
+            missingThroughout: ['Albumin', 'ALP'],
+            inputProfile: { scenario: 'first-6h', label: 'the full record of the first 6 hours', heldOutAuroc: 0.792 },
+          },
           { index: 1, id: 'bed-14', error: { error: 'validation_failed', message: 'this patient is invalid', details: [{ path: 'hours.2.HR', message: 'Heart rate outside the plausible range 0 to 300 /min' }] } },
         ],
       },
