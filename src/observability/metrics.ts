@@ -7,7 +7,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
+// Batch sizes are whole numbers: bounds half-way between them put each size in a bucket of its
+// own up to 2 (histogram_quantile then reads 1 for batches of one, not the 0.5 of a [0, 1] bucket).
+const BATCH_SIZE_BUCKETS = [0.5, 1.5, 2.5, 4.5, 8.5, 16.5, 32.5, 64.5, 128.5, 256.5, 512.5, 1024.5, 2048.5, 4096.5];
+/** Every reason the service counts, exported at 0 from start-up so that dashboards show a line, not "No data". */
+export const REJECTION_REASONS = ['queue_full', 'draining', 'under_pressure', 'timeout'] as const;
 const PROBABILITY_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
 
 export interface Metrics {
@@ -30,6 +34,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const rejected = new Counter({ name: 'rejected_requests_total', help: 'Requests refused for load: queue full, under pressure, draining, timeout', labelNames: ['reason'], registers });
+  for (const reason of REJECTION_REASONS) rejected.labels(reason).inc(0);
   return {
     registry,
     httpRequests: new Counter({ name: 'http_requests_total', help: 'HTTP requests by method, route template and status', labelNames: ['method', 'route', 'status'], registers }),
@@ -39,7 +45,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     batchPadding: new Histogram({ name: 'engine_batch_padding_fraction', help: 'Fraction of each batch tensor that is padding', labelNames: ['model', 'version'], buckets: [0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1], registers }),
     queueDepth: new Gauge({ name: 'batcher_queue_depth', help: 'Stays waiting in the batcher queue', labelNames: ['model', 'version'], registers }),
     queueWait: new Histogram({ name: 'batcher_queue_wait_seconds', help: 'Time stays wait in the queue before their batch runs', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers }),
-    rejected: new Counter({ name: 'rejected_requests_total', help: 'Requests refused for load: queue full, under pressure, draining, timeout', labelNames: ['reason'], registers }),
+    rejected,
     probability: new Histogram({ name: 'prediction_probability', help: 'Predicted probabilities per model version (drift monitoring)', labelNames: ['model', 'version'], buckets: PROBABILITY_BUCKETS, registers }),
     predictions: new Counter({ name: 'predictions_total', help: 'Stays scored or refused per model version', labelNames: ['model', 'version', 'outcome'], registers }),
     modelInfo: new Gauge({ name: 'model_info', help: 'Loaded model versions (1 = serving) and execution provider', labelNames: ['model', 'version', 'provider'], registers }),
