@@ -273,7 +273,8 @@ async function main(): Promise<number> {
     const termAt = performance.now();
     server.child.kill('SIGTERM');
     const drained = (await Promise.all(held.map((h) => h.finish().catch(() => ({ status: -1, body: '' }))))).map((a) => a.status);
-    const exitInfo = await Promise.race([server.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000))]);
+    // unref: a timer left running would hold the process for its 30 s after the server has exited.
+    const exitInfo = await Promise.race([server.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000).unref())]);
     (background as unknown as { stop(): void }).stop();
     const bg = await background;
     agent.destroy();
