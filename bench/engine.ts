@@ -1,10 +1,7 @@
 /**
- * Raw engine throughput and latency: what the inference layer can do before HTTP and
- * preprocessing are added. Run it directly (`node --import tsx bench/engine.ts --help`) or
- * call measureEngineThroughput / measureBatcherThroughput from the bench orchestrator.
- *
- * Inputs are synthetic (standard-normal values, every stay `hours` long), which is what
- * the cost depends on: an LSTM's work is set by batch, hours and sizes, not by the values.
+ * Raw engine throughput and latency, before HTTP and preprocessing (`node --import tsx
+ * bench/engine.ts --help`). Inputs are synthetic: an LSTM's cost depends on batch, hours and
+ * sizes, not on the values.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';

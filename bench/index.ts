@@ -1,9 +1,7 @@
 /**
- * `npm run bench`: in one run on this machine, the raw engine (stays/s at batch 1, 24, 32, 64, 512,
- * 48 hours each), then end-to-end HTTP against a real server process on 127.0.0.1: batch
- * requests (256 stays each), single-stay latency at 1 and 64 concurrent clients, and the same
- * 64 clients against a server with maxBatchSize=1. Prints the figures and the targets.
- * Bounded: about 2 minutes with the default 10 s per measurement (BENCH_SECONDS to change).
+ * `npm run bench`: raw engine, both architectures, end-to-end HTTP against a server process on
+ * 127.0.0.1, and cohort re-scoring, printed beside the targets. About 3 minutes (BENCH_SECONDS
+ * per measurement, default 10).
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { writeFile } from 'node:fs/promises';

@@ -1,24 +1,9 @@
 /**
- * Soak / overload run against the real server (src/server.ts) on loopback.
+ * Soak / overload run against the real server on loopback: capacity, 5x overload, recovery,
+ * the hostile peers of the outside attack, SIGTERM with requests in flight (phases and failure
+ * rules: docs/operations.md, "Soak"). Every loop is bounded and targets 127.0.0.1 only.
  *
- *   npm run soak                 full run: about 2 minutes
- *   npm run soak -- --short      CI run: about 45 s, tiny fixture model
- *   options: --model-dir <dir> (a models root holding icu-mortality/<version>/),
- *            --factor <n> (overload as a multiple of measured capacity, default 5),
- *            --max-rss-mb <n> (fail above this peak RSS, default 1024), --json <file>
- *
- * Phases: start the server as a child process on 127.0.0.1 and a free port; measure its
- * capacity with a light closed loop; offer `factor` times that rate with many connections
- * (the batcher queue is kept small so it fills); then drop to a light load and time the
- * recovery; then the hostile peers of the outside attack (an endless FHIR server behind CDS
- * Hooks calls, a flood of invalid NDJSON lines, bad-key bursts) while /health/live is timed;
- * finally SIGTERM it with requests in flight. Every request loop is bounded in time and count
- * and only ever targets 127.0.0.1.
- *
- * Fails (exit 1) on: any 5xx other than 503, a 503 without Retry-After, connection errors,
- * the server dying, no recovery after the load drops, a hostile peer answered other than
- * expected or /health/live slower than 1 s during them, in-flight requests lost on SIGTERM,
- * a non-zero exit after SIGTERM, or peak RSS above the limit.
+ *   npm run soak [-- --short] [--model-dir <dir>] [--factor <n>] [--max-rss-mb <n>] [--json <file>]
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';

@@ -13,16 +13,9 @@ import { mapScoringError, requestSignal } from './predict.js';
 import './scope.js';
 
 /**
- * CDS Hooks 2.0 service: `GET /cds-services` (discovery) and `POST /cds-services/icu-mortality`
- * (hook `patient-view`), plus the optional feedback endpoint. The EHR authenticates every call,
- * discovery included, with a signed JWT (scope `cds` via CDS_HOOKS_ISSUERS).
- *
- * Data: the prefetch (Patient, vital-sign and laboratory Observations); keys the EHR omitted
- * (it could not prefetch them) are fetched from `fhirServer` with `fhirAuthorization` when that
- * server's origin is allow-listed (CDS_FHIR_SERVERS); a null key means the EHR has no such data.
- * When the Patient or the vital signs are omitted and cannot be fetched, the answer is 412
- * Precondition Failed with the reason, as CDS Hooks 2.0 specifies (no cards, no retries, logged
- * once at info level).
+ * CDS Hooks 2.0 `patient-view` service, discovery and feedback. Omitted prefetch keys are
+ * fetched from an allow-listed `fhirServer`; a null key means the EHR has no such data; what is
+ * omitted and cannot be fetched is a 412, as the specification asks.
  */
 
 const callResponseSchema = z.object({ cards: z.array(z.looseObject({ uuid: z.string(), summary: z.string() })) });

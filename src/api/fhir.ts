@@ -71,7 +71,7 @@ const capabilityStatementSchema = z.looseObject({ resourceType: z.literal('Capab
 const operationOutcomeSchema = z.looseObject({ resourceType: z.literal('OperationOutcome') }).meta({ description: 'FHIR R4 OperationOutcome' });
 
 /** FHIR IssueType (https://hl7.org/fhir/R4/valueset-issue-type.html) of the service's own refusals. */
-const ISSUE_TYPE_OF_STATUS: Record<number, IssueCode> = { 401: 'login', 403: 'forbidden', 404: 'not-found', 412: 'incomplete', 415: 'not-supported', 429: 'throttled' };
+const ISSUE_TYPE_OF_STATUS: Record<number, IssueCode> = { 401: 'login', 403: 'forbidden', 404: 'not-found', 412: 'incomplete', 413: 'too-costly', 415: 'not-supported', 429: 'throttled' };
 
 function sendOutcome(reply: FastifyReply, status: number, issues: InputIssue[]): FastifyReply {
   return reply.code(status).type(FHIR_JSON).serializer(JSON.stringify).send(operationOutcome(issues));
@@ -101,7 +101,7 @@ export function fhirErrorHandler(this: FastifyInstance, err: FastifyError, reque
           : err instanceof SyntaxError || err.code?.startsWith('FST_ERR_CTP_')
             ? 'request body is not valid JSON'
             : 'the request cannot be processed';
-    return sendOutcome(reply, status, [{ severity: 'error', code: status === 413 ? 'too-costly' : (ISSUE_TYPE_OF_STATUS[status] ?? 'structure'), message }]);
+    return sendOutcome(reply, status, [{ severity: 'error', code: ISSUE_TYPE_OF_STATUS[status] ?? 'structure', message }]);
   }
   return errorHandler.call(this, err, request, reply);
 }

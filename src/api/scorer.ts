@@ -5,15 +5,9 @@ import type { ModelRepository } from '../model/repository.js';
 import type { Metrics } from '../observability/metrics.js';
 
 /**
- * Validate-then-score for any entry point (JSON API, NDJSON stream, FHIR, CDS Hooks, CLI):
- * takes raw patient objects, validates each against the serving model's manifest, scores the
- * valid ones through the model's batcher, and returns one outcome per input, in input order.
- * One lease is held for the whole call, so every patient is scored by the same model version
- * even if a reload happens meanwhile.
- *
- * Throws what the batcher throws: QueueFullError (-> 503 + Retry-After), an AbortError
- * DOMException (the signal fired), EngineRunError (-> 500). Unknown model/version:
- * ModelNotFoundError (-> 404).
+ * Validate-then-score for a list of patients: one outcome per input, in order, all scored by the
+ * one model version it leases. Throws what the batcher throws (queue full, abort, engine error)
+ * and ModelNotFoundError.
  */
 
 export type ScoreOutcome =

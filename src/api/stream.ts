@@ -64,8 +64,8 @@ const STOPPED = Symbol('stopped');
 async function* untilStopped(body: Readable, signal: AbortSignal): AsyncGenerator<Buffer> {
   const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   while (!signal.aborted) {
-    // A listener per read, removed once it settles: racing one long-lived promise instead would
-    // keep every chunk reachable from that promise's reactions (measured: +300 MiB per 100,000 stays).
+    // A listener per read, removed once it settles: racing one long-lived promise instead kept
+    // every chunk reachable from its reactions (bench/RESULTS.md, 3 December).
     const next = await new Promise<IteratorResult<Buffer> | typeof STOPPED>((resolve, reject) => {
       const onAbort = (): void => resolve(STOPPED);
       signal.addEventListener('abort', onAbort, { once: true });

@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
 
 /**
- * `--shard i/N`: this process scores the records whose id hashes to i modulo N (the first 32
- * bits of the SHA-256 of the id's UTF-8 bytes), so a record lands in the same shard whatever
- * form the input takes (directory, tarball, NDJSON, long CSV) and in whatever order. Indexes are
- * 0-based like Kubernetes indexed jobs' JOB_COMPLETION_INDEX, so `--shard $JOB_COMPLETION_INDEX/N`
- * works as is. Every shard reads the same input, so the N shards together cover each id once.
+ * `--shard i/N` (0-based, as Kubernetes' JOB_COMPLETION_INDEX): the records whose id hashes to
+ * i modulo N, so every input form and order gives the same shards and together they cover each
+ * id once.
  */
 export interface Shard {
   index: number;

@@ -40,13 +40,9 @@ export interface ValidPatient {
   /** Rows received before cutting. */
   hoursReceived: number;
   /**
-   * Optional dense copy of `hours`, written by validation (src/clinical/validate.ts) so that
-   * preprocessing need not walk row objects: `values` is row-major [hours x manifest
-   * variables], canonical, in manifest variable order, NaN = missing. When present it holds
-   * exactly what `hours` holds (validation then builds `hours` lazily, on first access).
-   * Use stayLength() from validate.ts for the number of hours without touching `hours`.
-   * `observed`, when present (the scanner writes it), is 1 for each variable with a value in
-   * these hours and 0 otherwise, so that missingThroughout() need not search the matrix.
+   * Optional dense copy of `hours` written by validation, so preprocessing need not walk row
+   * objects: row-major [hours x variables], canonical, NaN = missing; `observed` flags the
+   * variables seen, for missingThroughout(). Use stayLength() for the hours.
    */
   dense?: { values: Float64Array; hours: number; observed?: Uint8Array };
 }

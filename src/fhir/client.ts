@@ -1,11 +1,7 @@
 /**
- * A minimal FHIR REST reader for CDS Hooks calls that come without prefetch: reads one
- * resource or follows a search's `next` links, with the EHR's transient access token.
- *
- * Safety: only origins allow-listed in configuration are contacted (the hook request names
- * the server, so an unchecked one would let any caller make this service fetch arbitrary
- * URLs), `next` links must stay on the same origin, the whole fetch shares one deadline, and
- * bodies are size-capped. The token is sent in the Authorization header only, never logged.
+ * A minimal FHIR REST reader for CDS calls without prefetch. Only allow-listed origins are
+ * contacted and `next` links must stay on them (a forged hook would otherwise make this service
+ * fetch anything); one deadline and a byte cap bound each call; the token is never logged.
  */
 
 export class FhirFetchError extends Error {

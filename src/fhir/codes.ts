@@ -1,9 +1,7 @@
 /**
- * Code systems and fixed codes the FHIR mapping reads and writes. Public systems are the
- * HL7/LOINC/UCUM/SNOMED URIs; the service's own systems (prefix SERVICE_SYSTEM_BASE) cover
- * what no public code does: the model's variable names (mechanical ventilation has no LOINC
- * observation code; invasive and non-invasive pressures share 8480-6/8462-4/8478-0), the
- * PhysioNet ICU types, and the model identity in RiskAssessment.method.
+ * Code systems and fixed codes of the FHIR mapping. The service's own systems
+ * (SERVICE_SYSTEM_BASE) cover what no public code does: variable names that share a LOINC code
+ * or have none, the PhysioNet ICU types, the model identity.
  */
 
 export const LOINC = 'http://loinc.org';

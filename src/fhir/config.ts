@@ -2,18 +2,9 @@ import { z } from 'zod';
 import type { RiskThresholds } from './thresholds.js';
 
 /**
- * Environment variables of the FHIR and CDS Hooks endpoints (composed into src/config.ts).
- *
- * - RISK_MODERATE_THRESHOLD / RISK_HIGH_THRESHOLD: probability bands for RiskAssessment
- *   qualitativeRisk and the CDS card indicator (low/info, moderate/warning, high/critical).
- * - MODEL_CARD_URL: absolute URL of the model card, linked from every CDS card;
- *   `{name}` and `{version}` are replaced by the serving model's.
- * - CDS_SILENT: score and audit, but answer no cards (a silent "shadow" run before go-live).
- * - CDS_FHIR_SERVERS: origins (scheme://host[:port]) the service may fetch from when a CDS
- *   call has no prefetch; any other fhirServer is never contacted (no server-side request
- *   forgery through a forged hook call). Empty = never fetch.
- * - FHIR_FETCH_TIMEOUT_MS: the whole fetch budget of one CDS call (CDS Hooks asks for about 500 ms answers).
- * - FHIR_BODY_LIMIT_BYTES: body limit of the FHIR and CDS Hooks routes.
+ * Environment variables of the FHIR and CDS Hooks endpoints (composed into src/config.ts; the
+ * README's configuration table says what each means). CDS_FHIR_SERVERS is an allow-list: any
+ * other fhirServer is never contacted.
  */
 
 const bool = z

@@ -5,11 +5,9 @@ import type { RiskThresholds } from './thresholds.js';
 import { riskBand } from './thresholds.js';
 
 /**
- * Builds the R4 RiskAssessment answered by `$predict`. probabilityDecimal is a probability in
- * 0..1 (the R4 text is ambiguous between 0..1 and percent; this service always means 0..1 and
- * always adds qualitativeRisk). Warnings about inputs not used travel inside it, as a contained
- * OperationOutcome that an extension references (R4 dom-3: a contained resource must be
- * referenced from the resource that contains it).
+ * The R4 RiskAssessment of `$predict`: probabilityDecimal always 0..1 (R4 allows either reading)
+ * with qualitativeRisk; input warnings in a contained OperationOutcome that an extension
+ * references (R4 dom-3).
  */
 
 export interface RiskAssessment {

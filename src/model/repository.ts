@@ -9,11 +9,9 @@ import { compareSemver, isSemver, isVersionName } from './semver.js';
 import { inputWidth, manifestSchema, type Manifest } from './manifest.js';
 
 /**
- * The model repository: finds versions under <root>/<name>/<version>/, loads the one the
- * version policy picks (highest semver or a pinned version), warms it up, and swaps it in
- * atomically on reload. A request holds a lease on one loaded model for its whole life, so
- * it never mixes versions; a replaced model is closed only once its last lease is released.
- * A model that fails to load or warm up is refused and the current one keeps serving.
+ * Finds versions under <root>/<name>/<version>/, loads and warms up the one the policy picks and
+ * swaps it in atomically. A request leases one model for its whole life; a model that fails to
+ * load is refused and the current one keeps serving.
  */
 
 /** What the repository needs of an engine (src/inference/engine.ts satisfies it). */

@@ -4,15 +4,9 @@ import { predictionResult } from '../clinical/result.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
 
 /**
- * Scores a sequence of patients of any length in input order, with bounded memory: the one
- * pipeline behind `POST /v1/predict/stream` and the `score` CLI.
- *
- * A producer pulls records, validates them and submits batches; the consumer (whoever
- * iterates the returned generator: an HTTP response, an output file) takes results in input
- * order. At most `window` batches are in flight, so a slow consumer stops the producer,
- * which stops reading its input: backpressure runs from the output back to the source.
- * While the engine (a worker thread) runs one batch, the producer parses and validates the
- * next on the main thread, which is what keeps both cores busy.
+ * Scores patients of any number in input order with bounded memory (the stream and the CLI):
+ * at most `window` batches in flight, so a slow consumer stops the reader; the main thread
+ * validates the next batch while a worker scores this one.
  */
 
 /** A record as a reader produced it: either an unvalidated patient or a reason it could not be read. */

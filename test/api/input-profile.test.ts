@@ -10,10 +10,9 @@ import { entry, LOINC, observation, recordToBundle, type Json } from '../fixture
 import { r4Errors } from '../fhir/r4-schema.js';
 
 /**
- * Every entry point names the validated scenario a stay's inputs match (training/spec.py
- * SCENARIOS, copied into the manifest). The expected scenarios below follow by hand from the
- * scenario definitions: a stay of monitor vitals only is `vitals`, one with a sodium too is
- * `vitals-routine-labs`, a GCS makes it a full record, whose first 6 hours are `first-6h`.
+ * Every entry point names the scenario a stay's inputs match. Expected by hand from the
+ * definitions: monitor vitals only is `vitals`, plus sodium `vitals-routine-labs`, a GCS makes a
+ * full record, whose first 6 hours are `first-6h`.
  */
 
 const vitalsOnly = { id: 'monitor', age: 70, sex: 'male', icuType: 3, weight: 80, hours: Array.from({ length: 10 }, (_, h) => ({ HR: 90 + h, NIMAP: 70, RespRate: 20, Temp: 37.2, SaO2: 96 })) };

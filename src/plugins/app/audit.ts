@@ -2,17 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
 /**
- * One audit line per scoring call, on a child logger marked `audit: true` so that a log
- * shipper can route audit records apart from application logs. A line says who (principal
- * id: key name or token issuer|subject), which route, how many patients, the model version,
- * the outcome (HTTP status) and the request id. The count is logged as `patientCount`: the
- * logger redacts any `patients` key. Never a token, never patient data: handlers
- * report only counts and the model version through `request.audit`.
- *
- * Scoring routes are those with `config.scope: 'predict'` and those declaring
- * `config.audit: true` (the CDS Hooks service). Every call of them gets exactly one line,
- * written when its response finishes or its connection closes, whichever comes first: calls
- * refused by authentication, and calls whose client went away (`outcome: 'aborted'`), too.
+ * Exactly one audit line per call of a scoring route (scope `predict`, or `config.audit`),
+ * aborted and refused calls included: who, which route, how many patients, which model, the
+ * outcome. Counts only (`patientCount`: the logger redacts `patients`), never a token.
  */
 
 export interface AuditFacts {

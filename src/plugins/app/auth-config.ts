@@ -1,26 +1,9 @@
 import { z } from 'zod';
 
 /**
- * Environment variables of authentication, authorisation and rate limiting, validated once at
- * start-up (src/config.ts composes this shape into the service's one env schema).
- *
- * - API keys are configured as SHA-256 hashes only, never in clear:
- *   `API_KEY_HASHES="ehr-batch:<64 hex>:predict models:read,ops:<64 hex>:admin"` and/or
- *   `API_KEYS_FILE=/etc/icu-mortality/keys.json` holding `[{"name","sha256","scopes":[...]}]`.
- *   A client sends the key as `Authorization: Bearer <key>` or `X-API-Key: <key>`; keys must not
- *   contain '.', since a credential shaped like a compact JWS (a.b.c) is verified as a JWT.
- * - JWT bearer tokens are verified against `JWT_JWKS_URL` or a local `JWT_JWKS_FILE`, asymmetric
- *   algorithms only; a token's `jku`/`jwk`/`x5u` headers are never followed. Two route families,
- *   each with its own trust: the API (`/v1`, `/fhir`, `/admin`) accepts `JWT_ISSUERS` with
- *   `JWT_AUDIENCE` and the scopes a token claims; the CDS Hooks routes accept only
- *   `CDS_HOOKS_ISSUERS` with `CDS_HOOKS_AUDIENCE`, grant the `cds` scope alone, whatever the token
- *   claims, and accept each `jti` once. CDS Hooks 2.0 makes `aud` the URL the EHR calls, so list
- *   .../cds-services, .../cds-services/icu-mortality and .../cds-services/icu-mortality/feedback.
- * - Every token needs `iat`: older than `JWT_MAX_TOKEN_AGE_S` (CDS: `CDS_HOOKS_MAX_TOKEN_AGE_S`;
- *   the spec asks EHRs for tokens that expire within 5 minutes) or issued in the future beyond
- *   `JWT_CLOCK_TOLERANCE_S`, it is refused.
- * - Nothing configured: every protected route answers 401 (fail closed). `AUTH_DISABLED=true`
- *   lets every request through as an anonymous admin, for local development only.
+ * Environment variables of authentication and rate limiting (README, "Security"): API keys as
+ * SHA-256 hashes only, and keys never contain '.' (a.b.c is verified as a JWT); JWT trust per
+ * route family; nothing configured fails closed.
  */
 
 export const SCOPES = ['predict', 'models:read', 'admin', 'cds'] as const;

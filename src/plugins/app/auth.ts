@@ -5,18 +5,9 @@ import { SCOPES, type AuthConfig, type Scope } from './auth-config.js';
 import { createCredentialVerifier, type Principal } from './credentials.js';
 
 /**
- * Authentication and authorisation for every route.
- *
- * Each route declares `config.scope` (src/api/scope.ts). `public` routes (health, metrics,
- * docs) need nothing; every other route needs a credential granting its scope (`admin` grants
- * all); a route that declares no scope needs any valid credential (fail closed).
- *
- * Two steps, so that rate limiting can sit between them and key on the credential:
- * - onRequest: read the credential and verify it (principal or failure, nothing answered yet);
- *   @fastify/rate-limit's own onRequest hook runs next (per principal, or per IP without one);
- * - preParsing: answer 401 (no valid credential) or 403 (valid, scope missing) before the
- *   body is read. Bodies say nothing about why a credential failed (expired, bad signature,
- *   wrong audience all read the same); the reason is logged server-side, never the token.
+ * Authentication (onRequest: identify the caller, so that rate limiting can key on it) and
+ * authorisation (preParsing: 401 or 403 before the body is read) for every route by its
+ * `config.scope`. Refusals never say why a credential failed; the log does, without the token.
  */
 
 export type { Principal } from './credentials.js';

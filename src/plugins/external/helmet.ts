@@ -3,17 +3,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 
 /**
- * Security headers on every response: @fastify/helmet's defaults (HSTS, nosniff, frame
- * denial, a strict Content-Security-Policy, no X-Powered-By). The service answers JSON to
- * machines; the only HTML is the API docs page, which gets the same headers.
- *
- * The headers do not depend on the request, but @fastify/helmet rebuilds its helmet
- * middleware (options, CSP string) on every request: about 5% of the main thread under 64
- * single-stay clients. So they are taken once at start-up, from @fastify/helmet itself on a
- * throwaway instance (the same library, the same defaults), and set from a constant.
- *
- * Over plain HTTP the CSP leaves out `upgrade-insecure-requests`: a browser would fetch the
- * docs page's scripts over https from a host that serves none (a container at HOST=0.0.0.0).
+ * @fastify/helmet's headers, taken once at start-up from helmet itself on a throwaway instance:
+ * the plugin rebuilt them on every request (bench/RESULTS.md). Over plain HTTP the CSP leaves out
+ * `upgrade-insecure-requests`, or /docs would fetch its scripts over https from a host serving none.
  */
 export const PLAIN_HTTP_HELMET: FastifyHelmetOptions = { contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } };
 

@@ -4,11 +4,8 @@ import fp from 'fastify-plugin';
 import { ApiError } from '../../api/errors.js';
 
 /**
- * Rate limiting per credential (@fastify/rate-limit, in-memory store: one process). The key is
- * the authenticated principal (API key name, token issuer|subject), so one client cannot
- * starve another behind the same proxy; before authentication succeeds (or with auth
- * disabled) it is the client IP, which also slows credential guessing. Registered after the
- * auth plugin: its hook runs after auth's onRequest, which has identified the principal.
+ * Rate limiting per credential, or per client IP before one is known (@fastify/rate-limit,
+ * in-memory: one process), registered after auth so that its key is the principal.
  * `max: 0` turns it off (benchmarks).
  */
 
