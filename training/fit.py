@@ -43,6 +43,8 @@ class FitConfig:
     # variables of one input profile (`Hiding.profiles`, e.g. the bedside vitals), the others blanked as if
     # never measured. Teaches one network to score well whatever a caller sends (version 1.4.0).
     hide: float = 0.0
+    # Running summaries (model.RunningSummaries) of this many variables appended to the inputs; 0 = none.
+    summary_vars: int = 0
 
 
 @dataclass
@@ -97,7 +99,7 @@ def predict_logits(models: list[MortalityRNN], x: np.ndarray, lengths: np.ndarra
 def _replicated_loss(model: MortalityRNN, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor, alpha: float,
                      loss_fn: torch.nn.BCEWithLogitsLoss) -> torch.Tensor:
     """alpha x (each stay's mean loss over its real hours) + (1 - alpha) x the loss at its last real hour."""
-    out, _ = model.rnn(x)
+    out = model.sequence(x)
     z = model.head(out).squeeze(-1)  # [batch, time]
     last = z[torch.arange(len(z)), (lengths.long() - 1).clamp(min=0)]
     real = (torch.arange(z.shape[1])[None, :] < lengths[:, None]).float()
@@ -116,7 +118,7 @@ def fit_one(x: np.ndarray, lengths: np.ndarray, y: np.ndarray, x_val: np.ndarray
     (`cfg.replicate`)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = MortalityRNN(x.shape[2], cfg.hidden, cfg.dropout, cfg.architecture)
+    model = MortalityRNN(x.shape[2], cfg.hidden, cfg.dropout, cfg.architecture, cfg.summary_vars)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(cfg.pos_weight))
     # `targets` (soft labels in [0, 1]) replace y in the loss when given: see train.py (distillation). With

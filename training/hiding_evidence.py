@@ -29,6 +29,10 @@ SEEDS = (2012, 2112)
 # name -> (hide share, teachers matched to the hidden profile, profiles hidden to: "all" or "vitals")
 RECIPES = {"1.3.0 (no hiding)": (0.0, False, "all"), "hide 0.3, full teacher": (0.3, False, "all"),
            "hide 0.3, matched teachers": (0.3, True, "all"), "hide 0.5, matched teachers": (0.5, True, "all")}
+# --summaries: the kept recipe with running summaries of every variable appended to the inputs
+# (model.RunningSummaries), against trees that read such statistics directly.
+SUMMARIES = {"hide 0.3, full teacher, summaries": (0.3, False, "all", True),
+             "hide 0.3, matched teachers, summaries": (0.3, True, "all", True)}
 # --specialist: networks that only ever see the vitals profile (for routing by input coverage).
 SPECIALISTS = {"vitals specialist, full teacher": (1.0, False, "vitals"),
                "vitals specialist, vitals teacher": (1.0, True, "vitals")}
@@ -56,8 +60,9 @@ def profile_targets(train_stays, val_stays, manifest: dict, full_targets: np.nda
 def _fit(job: tuple[str, int]):
     name, seed = job
     torch.set_num_threads(1)
-    hide, matched, profiles = _WORK["recipes"][name]
-    cfg = FitConfig(replicate=REPLICATE_DEFAULT, epochs=EPOCHS_DEFAULT, hide=hide)
+    hide, matched, profiles, *summaries = _WORK["recipes"][name]
+    cfg = FitConfig(replicate=REPLICATE_DEFAULT, epochs=EPOCHS_DEFAULT, hide=hide,
+                    summary_vars=_WORK["n_vars"] if summaries and summaries[0] else 0)
     targets = _WORK["matched"] if matched else _WORK["full"]
     res = fit_one(_WORK["x"], _WORK["l"], _WORK["y"], None, None, None, cfg, seed=seed, log=lambda s: None,
                   targets=targets, hiding=_WORK["hiding"][profiles])
@@ -68,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--specialist", action="store_true", help="networks trained on the vitals profile alone")
+    p.add_argument("--summaries", action="store_true", help="networks that also read running summaries")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     threadpool_limits(limits=1, user_api="blas")
@@ -79,9 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     gbt, _ = fit_gbt(f_tr, y, f_va, y_va, SEED)
     full = _distill_targets(f_tr, y, gbt, 0.5, SEED)
     profiles = scenarios.hiding_profiles(manifest)
-    recipes = SPECIALISTS if args.specialist else RECIPES
+    recipes = SPECIALISTS if args.specialist else SUMMARIES if args.summaries else RECIPES
     # Row p + 1 of the targets is profile p's teacher: the vitals are profile 0 in both settings.
-    _WORK.update(x=x, l=lengths, y=y, full=full, matched=profile_targets(train, val, manifest, full, 0.5, SEED),
+    _WORK.update(n_vars=len(manifest["variables"]), x=x, l=lengths, y=y, full=full, matched=profile_targets(train, val, manifest, full, 0.5, SEED),
                  recipes=recipes,
                  hiding={"all": Hiding(profiles=profiles, delta_cap=manifest["deltaCap"]),
                          "vitals": Hiding(profiles=profiles[:1], delta_cap=manifest["deltaCap"])})

@@ -11,6 +11,37 @@ HEAD_WIDTH = 32
 ARCHITECTURES = ("lstm", "gru")
 
 
+class RunningSummaries(nn.Module):
+    """Appends, per variable, the running maximum, minimum and mean of the normalised values
+    observed so far and the count of observed hours / max_hours (all 0 before the first
+    observation) to the input tensor [batch, time, 3V + statics] (models/README.md layout:
+    values, masks, deltas, statics). Causal, so the last real hour's state is unchanged by
+    padding. The trees read these statistics directly; the recurrent layers forget them over a
+    48-hour stay, worst when only a few vitals are sent."""
+
+    def __init__(self, n_vars: int, max_hours: int):
+        super().__init__()
+        self.n_vars = n_vars
+        self.max_hours = max_hours
+
+    @property
+    def extra(self) -> int:
+        return 4 * self.n_vars
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = self.n_vars
+        z, mask = x[..., :v], x[..., v:2 * v]
+        observed = mask > 0
+        count = torch.cumsum(mask, dim=1)
+        seen = count > 0
+        hi = torch.cummax(torch.where(observed, z, torch.full_like(z, -1e4)), dim=1).values
+        lo = torch.cummin(torch.where(observed, z, torch.full_like(z, 1e4)), dim=1).values
+        zero = torch.zeros_like(z)
+        mean = torch.cumsum(z * mask, dim=1) / torch.clamp(count, min=1.0)
+        return torch.cat([x, torch.where(seen, hi, zero), torch.where(seen, lo, zero), mean,
+                          count / self.max_hours], dim=-1)
+
+
 class MortalityRNN(nn.Module):
     """`LSTM` or `GRU(n_inputs, hidden, 2 layers)` -> last layer's final hidden state -> Dropout ->
     Linear(hidden, 32) -> ReLU -> Linear(32, 1).
@@ -20,7 +51,8 @@ class MortalityRNN(nn.Module):
     recurrent module is registered under its architecture's name (`lstm.*`, `gru.*` weights).
     """
 
-    def __init__(self, n_inputs: int, hidden: int = 64, dropout: float = 0.0, architecture: str = "lstm"):
+    def __init__(self, n_inputs: int, hidden: int = 64, dropout: float = 0.0, architecture: str = "lstm",
+                 summary_vars: int = 0, max_hours: int = 48):
         super().__init__()
         if architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}")
@@ -28,7 +60,11 @@ class MortalityRNN(nn.Module):
         self.hidden = hidden
         self.dropout_p = dropout
         self.architecture = architecture
-        rnn = (nn.LSTM if architecture == "lstm" else nn.GRU)(n_inputs, hidden, num_layers=2, batch_first=True,
+        self.summary_vars = summary_vars
+        self.max_hours = max_hours
+        self.summaries = RunningSummaries(summary_vars, max_hours) if summary_vars else None
+        width = n_inputs + (self.summaries.extra if self.summaries else 0)
+        rnn = (nn.LSTM if architecture == "lstm" else nn.GRU)(width, hidden, num_layers=2, batch_first=True,
                                                              dropout=dropout)
         setattr(self, architecture, rnn)
         self.head = nn.Sequential(
@@ -42,9 +78,18 @@ class MortalityRNN(nn.Module):
     def rnn(self) -> nn.Module:
         return getattr(self, self.architecture)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the recurrent layers read: the input tensor, with running summaries when configured."""
+        return self.summaries(x) if self.summaries is not None else x
+
+    def sequence(self, x: torch.Tensor) -> torch.Tensor:
+        """The last layer's output at every hour [batch, time, hidden] (causal: hour t sees hours <= t)."""
+        out, _ = self.rnn(self.features(x))
+        return out
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits [batch] for x [batch, time, n_inputs] and lengths [batch] (1..time)."""
-        packed = pack_padded_sequence(x, lengths.to("cpu").long(), batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(self.features(x), lengths.to("cpu").long(), batch_first=True, enforce_sorted=False)
         _, state = self.rnn(packed)
         h_n = state[0] if self.architecture == "lstm" else state
         # h_n is [layers, batch, hidden] in the caller's batch order (unsorted by PyTorch).
@@ -55,7 +100,7 @@ class MortalityRNN(nn.Module):
         layer's output at step `length - 1` of the padded sequence is exactly the packed
         final hidden state; the steps after it are computed and thrown away. About 5x faster
         on CPU for training (PyTorch's packed CPU path is slow); tests check the equality."""
-        out, _ = self.rnn(x)
+        out = self.sequence(x)
         idx = (lengths.to(x.device).long() - 1).clamp(min=0)
         last = out[torch.arange(out.shape[0], device=x.device), idx]
         return self.head(last).squeeze(-1)
@@ -65,7 +110,7 @@ class MortalityRNN(nn.Module):
 
     def config(self) -> dict:
         return {"n_inputs": self.n_inputs, "hidden": self.hidden, "dropout": self.dropout_p,
-                "architecture": self.architecture}
+                "architecture": self.architecture, "summary_vars": self.summary_vars, "max_hours": self.max_hours}
 
 
 class MortalityLSTM(MortalityRNN):
