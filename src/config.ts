@@ -45,6 +45,8 @@ export const envSchema = z.object({
   /** Stays waiting in the batcher's queue before new requests get 503. */
   MAX_QUEUE_SIZE: int(1, 10_000_000).default(16384),
   MAX_PATIENTS_PER_REQUEST: int(1, 100_000).default(4096),
+  /** Patients per request with explain: each costs up to hoursUsed + variables present + 4 rows. */
+  MAX_EXPLAINED_PATIENTS: int(1, 100_000).default(64),
   /** Invalid lines a stream answers before it ends with an error_limit line. */
   STREAM_MAX_ERROR_LINES: int(1, 10_000_000).default(10_000),
   BODY_LIMIT_BYTES: int(1024, 1 << 30).default(64 * 1024 * 1024),
@@ -83,6 +85,7 @@ export interface AppConfig {
   maxQueueDelayMs: number;
   maxQueueSize: number;
   maxPatientsPerRequest: number;
+  maxExplainedPatients: number;
   streamMaxErrorLines: number;
   bodyLimitBytes: number;
   requestTimeoutMs: number;
@@ -134,6 +137,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxQueueDelayMs: e.MAX_QUEUE_DELAY_MS,
     maxQueueSize: e.MAX_QUEUE_SIZE,
     maxPatientsPerRequest: e.MAX_PATIENTS_PER_REQUEST,
+    maxExplainedPatients: e.MAX_EXPLAINED_PATIENTS,
     streamMaxErrorLines: e.STREAM_MAX_ERROR_LINES,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,

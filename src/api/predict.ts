@@ -32,19 +32,26 @@ of the model's weight variable at hour 0 when the first row has none.
 match (\`vitals\`, \`vitals-routine-labs\`, \`first-6h\`, \`first-12h\`, \`first-24h\`, \`full\`: the first whose
 variables include every variable the stay has and whose hours cover it) with the model's held-out AUROC on such stays.
 
+**Why, and how it moved.** With \`"explain": true\` each result adds \`trajectory\` (the calibrated probability after
+every hour used, each equal to the stay cut after that hour and scored alone) and \`contributions\` (for every variable
+present, descriptors included: probability minus the probability of the same stay with that variable removed from every
+hour, largest first). Effects are associations in this model, not causes; they do not add up to the probability.
+
 **Load.** A full queue or an overloaded service answers 503 with \`Retry-After\`.`;
 
 interface PredictBody {
   patients: unknown[];
   model?: string;
   version?: string;
+  explain?: boolean;
 }
 
 export async function predictRoutes(app: FastifyInstance, opts: { config: AppConfig }): Promise<void> {
   const { config } = opts;
   const manifest = app.models.active?.manifest;
   if (!manifest) throw new Error('predict routes need a loaded model');
-  const envelope = predictEnvelopeSchema(config.maxPatientsPerRequest);
+  const limits = { maxPatients: config.maxPatientsPerRequest, maxExplainedPatients: config.maxExplainedPatients };
+  const envelope = predictEnvelopeSchema(limits);
 
   // JSON bodies of this route (this plugin only): scanned when the scanner takes them, else
   // Fastify's own JSON parser, with its answers to malformed JSON and prototype poisoning.
@@ -67,7 +74,7 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
         tags: ['predict'],
         summary: 'Predict in-hospital mortality for one or many ICU stays',
         description: DESCRIPTION,
-        body: predictRequestSchema(manifest, config.maxPatientsPerRequest),
+        body: predictRequestSchema(manifest, limits),
         response: {
           200: predictResponseSchema,
           400: errorSchema,
@@ -88,7 +95,13 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
       const signal = requestSignal(request, reply, config.requestTimeoutMs);
       let scored: ScoreResponse;
       try {
-        scored = await scorePatients(app.models, body.patients, { model: body.model, version: body.version, signal: signal.signal, metrics: app.metrics });
+        scored = await scorePatients(app.models, body.patients, {
+          model: body.model,
+          version: body.version,
+          signal: signal.signal,
+          metrics: app.metrics,
+          explain: body.explain === true,
+        });
       } catch (error) {
         throw mapScoringError(error, signal, app);
       } finally {

@@ -20,6 +20,26 @@ export const inputProfileSchema = z
   })
   .meta({ id: 'InputProfile', description: 'How much weight the score can bear: the first validated scenario that covers what the stay contains' });
 
+export const trajectorySchema = z
+  .array(
+    z.object({
+      hour: z.number().int().min(1).meta({ description: 'Hours of the stay read (1 to hoursUsed)' }),
+      probability: z.number().gt(0).lt(1).meta({ description: 'Calibrated probability after that hour: the stay cut there and scored alone' }),
+    }),
+  )
+  .meta({ id: 'Trajectory', description: 'With explain: the risk after each hour used; the last point equals `probability`' });
+
+export const contributionsSchema = z
+  .array(
+    z.object({
+      variable: z.string().meta({ description: 'A measurement name, or a descriptor: age, sex, icuType, height' }),
+      effect: z.number().meta({
+        description: 'probability minus the probability of the same stay with this variable removed from every hour (-1 to 1); an association in this model, not a cause',
+      }),
+    }),
+  )
+  .meta({ id: 'Contributions', description: 'With explain: every variable present in the stay, largest |effect| first' });
+
 export const predictionResultSchema = z
   .object({
     index: z.number().int().meta({ description: 'Position of the patient in the request' }),
@@ -30,6 +50,8 @@ export const predictionResultSchema = z
     truncated: z.boolean().meta({ description: 'True when the stay had more rows than maxHours and only the last ones were used' }),
     missingThroughout: z.array(z.string()).meta({ description: 'Variables never observed in the hours used' }),
     inputProfile: inputProfileSchema.optional(),
+    trajectory: trajectorySchema.optional(),
+    contributions: contributionsSchema.optional(),
   })
   .meta({ id: 'PredictionResult' });
 
@@ -68,12 +90,13 @@ export const predictResponseSchema = z
     ],
   });
 
-export function predictRequestSchema(manifest: Manifest, maxPatients: number) {
+export function predictRequestSchema(manifest: Manifest, limits: PatientLimits) {
   return z
     .strictObject({
-      patients: z.array(patientInputSchema(manifest)).min(1).max(maxPatients),
+      patients: z.array(patientInputSchema(manifest)).min(1).max(limits.maxPatients),
       model: z.string().optional().meta({ description: `Model name; default ${manifest.name}` }),
       version: z.string().optional().meta({ description: 'Exact model version; default the serving version' }),
+      explain: explainSchema(limits),
     })
     .meta({
       description: 'One or many ICU stays to score.',
@@ -85,11 +108,38 @@ export function predictRequestSchema(manifest: Manifest, maxPatients: number) {
  * The envelope alone: what makes a request structurally unusable (400). Patients are
  * validated one by one in the handler so that one bad patient does not fail the others.
  */
-export function predictEnvelopeSchema(maxPatients: number) {
-  return z.strictObject({
-    patients: z.array(z.unknown()).min(1).max(maxPatients),
-    model: z.string().optional(),
-    version: z.string().optional(),
+export function predictEnvelopeSchema(limits: PatientLimits) {
+  return z
+    .strictObject({
+      patients: z.array(z.unknown()).min(1).max(limits.maxPatients),
+      model: z.string().optional(),
+      version: z.string().optional(),
+      explain: explainSchema(limits),
+    })
+    .check((ctx) => {
+      const { patients, explain } = ctx.value;
+      if (explain === true && patients.length > limits.maxExplainedPatients) {
+        ctx.issues.push({
+          code: 'too_big',
+          origin: 'array',
+          maximum: limits.maxExplainedPatients,
+          inclusive: true,
+          path: ['patients'],
+          input: patients,
+          message: `with explain, at most ${limits.maxExplainedPatients} patients per request`,
+        });
+      }
+    });
+}
+
+export interface PatientLimits {
+  maxPatients: number;
+  maxExplainedPatients: number;
+}
+
+function explainSchema(limits: PatientLimits) {
+  return z.boolean().optional().meta({
+    description: `Add each result's trajectory (risk after every hour) and contributions (each variable's effect); at most ${limits.maxExplainedPatients} patients per request`,
   });
 }
 

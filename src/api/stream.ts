@@ -26,6 +26,8 @@ input line, **in input order**, written as results are ready:
 - an error for that line only, scoring goes on: \`{ "line": 4, "id"?: "...", "error": { "error", "message", "details": [{ "path", "message" }] } }\`
   (\`invalid_json\`, \`line_too_long\`, \`validation_failed\` with paths such as \`hours.2.HR\`, \`shutting_down\`, \`internal_error\`).
 
+With \`?explain=true\` each result line also has \`trajectory\` and \`contributions\` (see \`POST /v1/predict\`).
+
 \`line\` counts every line of the body from 1, blank lines included (blank lines get no answer).
 
 A stream that ends before its input does says so in a last line, \`{ "end": { "reason", "afterLine", "message" } }\`:
@@ -40,6 +42,10 @@ scoring and drops the queued work.`;
 const querySchema = z.object({
   model: z.string().optional().meta({ description: 'Model name the client expects (404 if another is served).' }),
   version: z.string().optional().meta({ description: 'Model version the client expects (404 if another is served).' }),
+  explain: z
+    .enum(['true', 'false'])
+    .optional()
+    .meta({ description: 'true: each result line adds `trajectory` and `contributions`, as POST /v1/predict with explain.' }),
 });
 
 /**
@@ -230,7 +236,9 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
         model: { name: model.name, version: model.version },
         scoreBatch: (patients) => submitPatiently(model.batcher, patients, controller.signal),
         failureOf,
-        batchSize: config.maxBatchSize,
+        // An explained stay is already a batch of its own (its prefixes and removals).
+        batchSize: query.explain === 'true' ? 1 : config.maxBatchSize,
+        explain: query.explain === 'true',
         window: WINDOW,
         flushIdleMs: FLUSH_IDLE_MS,
       });

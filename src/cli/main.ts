@@ -38,6 +38,7 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'ONNX Runtime intra-op threads per session (default 1)', positiveInt)
     .option('--workers <n>', 'inference worker threads, one ONNX Runtime session each (default: one per core, at most 4)', positiveInt)
     .option('--batch-size <n>', 'stays per inference batch', positiveInt, DEFAULT_BATCH_SIZE)
+    .option('--explain', "add each record's trajectory (risk after every hour) and contributions (each variable's effect); NDJSON output only")
     .option('-q, --quiet', 'no progress bar and no summary')
     .action(async (options: {
       format: InputFormat;
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
       threads?: number;
       workers?: number;
       batchSize: number;
+      explain?: boolean;
       quiet?: boolean;
     }) => {
       const abort = new AbortController();

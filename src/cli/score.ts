@@ -45,6 +45,8 @@ export interface ScoreCommandOptions {
   batchSize?: number;
   /** Batches in flight between the reader and the writer. */
   window?: number;
+  /** Add each record's trajectory and contributions (NDJSON output only). */
+  explain?: boolean;
   /** Stops reading; what was scored is written, and --resume continues from there. */
   signal?: AbortSignal;
   stderr?: NodeJS.WriteStream;
@@ -82,6 +84,8 @@ export class ScoreCommandError extends Error {
  */
 export const DEFAULT_BATCH_SIZE = 32;
 export const DEFAULT_WINDOW = 8;
+/** Rows one explained stay may need, with room for any manifest up to 96 hours and 100 variables. */
+const EXPLAIN_ROWS_PER_STAY = 200;
 
 export function outputFormatOf(path: string, explicit?: OutputFormat): OutputFormat {
   if (explicit) return explicit;
@@ -162,6 +166,9 @@ export async function runScore(opts: ScoreCommandOptions): Promise<ScoreSummary>
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new ScoreCommandError('--threads must be an integer >= 1');
   if (opts.workers !== undefined && (!Number.isInteger(opts.workers) || opts.workers < 1)) throw new ScoreCommandError('--workers must be an integer >= 1');
 
+  if (opts.explain && outputFormat !== 'ndjson') throw new ScoreCommandError('--explain needs NDJSON output (an output ending in .ndjson, or --output-format ndjson)');
+  // An explained stay is scored as up to maxHours + variables + 4 rows: one stay per pipeline batch.
+  const recordsPerBatch = opts.explain ? 1 : batchSize;
   const outputExists = await exists(opts.output);
   if (outputExists && !opts.resume && !opts.overwrite) {
     throw new ScoreCommandError(`${opts.output} exists: use --resume to continue that run, or --overwrite to replace it`);
@@ -173,7 +180,7 @@ export async function runScore(opts: ScoreCommandOptions): Promise<ScoreSummary>
     ...(opts.threads === undefined ? {} : { threads: opts.threads }),
     ...(opts.workers === undefined ? {} : { workers: opts.workers }),
     batchSize,
-    queueSize: batchSize * (window + 2),
+    queueSize: opts.explain ? EXPLAIN_ROWS_PER_STAY * (window + 2) : batchSize * (window + 2),
     logger: stderrLogger(stderr, quiet),
   }).catch((error: unknown) => {
     throw new ScoreCommandError(error instanceof Error ? error.message : String(error));
@@ -211,8 +218,9 @@ export async function runScore(opts: ScoreCommandOptions): Promise<ScoreSummary>
       validator: model.validator,
       model: identity,
       scoreBatch: (patients) => model.batcher.submit(patients),
-      batchSize,
+      batchSize: recordsPerBatch,
       window,
+      explain: opts.explain === true,
       reportMissing: outputFormat === 'ndjson',
     });
     try {

@@ -123,7 +123,7 @@ function writeStay(manifest: Manifest, plan: Plan, patient: ValidPatient, x: Flo
 }
 
 /** The stay as a dense [hours x V] matrix, NaN = missing: validation's copy, or built from the rows. */
-function denseOf(manifest: Manifest, patient: ValidPatient): { values: Float64Array; hours: number } {
+export function denseOf(manifest: Manifest, patient: ValidPatient): { values: Float64Array; hours: number } {
   if (patient.dense) return patient.dense;
   const V = manifest.variables.length;
   const rows = patient.hours;

@@ -1,4 +1,5 @@
 import type { Manifest } from '../model/manifest.js';
+import type { Explanation } from './explain.js';
 import { inputProfile } from './input-profile.js';
 import type { PredictionResult, ValidPatient } from './types.js';
 import { missingThroughout, stayLength } from './validate.js';
@@ -9,7 +10,7 @@ export function predictionResult(
   model: { name: string; version: string },
   patient: ValidPatient,
   probability: number,
-  options: { reportMissing?: boolean } = {},
+  options: { reportMissing?: boolean; explanation?: Explanation } = {},
 ): PredictionResult {
   const hoursUsed = stayLength(patient);
   const missing = missingThroughout(manifest, patient);
@@ -22,5 +23,6 @@ export function predictionResult(
     truncated: patient.hoursReceived > hoursUsed,
     missingThroughout: options.reportMissing === false ? [] : missing,
     ...(profile === undefined ? {} : { inputProfile: profile }),
+    ...(options.explanation === undefined ? {} : options.explanation),
   };
 }

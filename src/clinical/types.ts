@@ -5,6 +5,7 @@
  * patients into the model's input tensor. See models/README.md for the tensor layout.
  */
 
+import type { Contribution, TrajectoryPoint } from './explain.js';
 import type { InputProfile } from './input-profile.js';
 
 /** One hour of measurements, keyed by the manifest's variable names. Missing = null or absent. */
@@ -58,6 +59,10 @@ export interface PredictionResult {
   missingThroughout: string[];
   /** The validated scenario these inputs match, with its held-out AUROC (models with scenarios). */
   inputProfile?: InputProfile;
+  /** With explain: the probability after each hour used, the last equal to `probability`. */
+  trajectory?: TrajectoryPoint[];
+  /** With explain: each variable present, by how much it moves the probability, largest first. */
+  contributions?: Contribution[];
 }
 
 /** One validation problem, with the JSON path of the offending field. */

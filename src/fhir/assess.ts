@@ -46,6 +46,7 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
   const scored = await scorePatients(options.models, [mapped.input], {
     model: model.name,
     version: model.version,
+    explain: true,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });
@@ -73,6 +74,8 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
     truncated: result.truncated,
     missingThroughout: result.missingThroughout,
     ...(result.inputProfile ? { inputProfile: result.inputProfile } : {}),
+    ...(result.trajectory ? { trajectory: result.trajectory } : {}),
+    ...(result.contributions ? { contributions: result.contributions } : {}),
     timeZeroSource: mapped.timeZeroSource,
   });
   return { riskAssessment, mapped, result };

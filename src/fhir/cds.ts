@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { PredictionResult } from '../clinical/types.js';
 import { MODEL_SYSTEM } from './codes.js';
+import { CONTRIBUTION_MEANING, percent, topContributionsText, trendText } from './explain-text.js';
 import { inputProfileText } from './risk-assessment.js';
 import { cardIndicator, riskBand, type RiskThresholds } from './thresholds.js';
 
@@ -77,12 +78,6 @@ export interface Card {
   links?: Array<{ label: string; url: string; type: 'absolute' }>;
 }
 
-function percent(p: number): string {
-  if (p < 0.01) return '<1%';
-  if (p > 0.99) return '>99%';
-  return `${Math.round(p * 100)}%`;
-}
-
 export interface CardInput {
   result: PredictionResult;
   thresholds: RiskThresholds;
@@ -105,6 +100,10 @@ export function riskCard(input: CardInput): Card {
     '',
     `Based on the last ${result.hoursUsed} hour(s) of the ICU stay.${result.missingThroughout.length > 0 ? ` Not measured in that time: ${result.missingThroughout.join(', ')}.` : ''}`,
   ];
+  const trend = result.trajectory ? trendText(result.trajectory) : undefined;
+  if (trend) lines.push('', trend);
+  const drivers = result.contributions ? topContributionsText(result.contributions) : undefined;
+  if (drivers) lines.push('', `Largest contributions: ${drivers} (${CONTRIBUTION_MEANING}).`);
   if (result.inputProfile) lines.push('', inputProfileText(result.inputProfile));
   if (input.warnings > 0) lines.push('', `${input.warnings} kind(s) of input could not be used (unknown codes, units or times); see the service's RiskAssessment for details.`);
   for (const note of input.notes) lines.push('', note);

@@ -23,6 +23,11 @@ export const INPUT_WARNINGS_EXTENSION = `${SERVICE_SYSTEM_BASE}:StructureDefinit
 /** RiskAssessment extension: the validated input profile the stay matched (scenario code, held-out AUROC). */
 export const INPUT_PROFILE_EXTENSION = `${SERVICE_SYSTEM_BASE}:StructureDefinition:input-profile`;
 
+/** RiskAssessment extension: the probability after each hour used (`point` with `hour` and `probability`). */
+export const TRAJECTORY_EXTENSION = `${SERVICE_SYSTEM_BASE}:StructureDefinition:trajectory`;
+/** RiskAssessment extension: each variable's effect on the probability (`contribution` with `variable` and `effect`). */
+export const CONTRIBUTIONS_EXTENSION = `${SERVICE_SYSTEM_BASE}:StructureDefinition:contributions`;
+
 /** LOINC pulse-oximetry SpO2: not the arterial SaO2 the model was trained on (US Core pulse-ox also carries 2708-6). */
 export const LOINC_PULSE_OXIMETRY = '59408-5';
 /** LOINC body height; the model's Height static. */

@@ -1,5 +1,16 @@
+import type { Contribution, TrajectoryPoint } from '../clinical/explain.js';
 import type { InputProfile } from '../clinical/input-profile.js';
-import { INPUT_PROFILE_EXTENSION, INPUT_WARNINGS_EXTENSION, MODEL_SYSTEM, OUTCOME_DEATH, OUTCOME_TEXT, RISK_PROBABILITY } from './codes.js';
+import {
+  CONTRIBUTIONS_EXTENSION,
+  INPUT_PROFILE_EXTENSION,
+  INPUT_WARNINGS_EXTENSION,
+  MODEL_SYSTEM,
+  OUTCOME_DEATH,
+  OUTCOME_TEXT,
+  RISK_PROBABILITY,
+  TRAJECTORY_EXTENSION,
+} from './codes.js';
+import { CONTRIBUTION_MEANING, topContributionsText, trendText } from './explain-text.js';
 import { operationOutcome, type InputIssue, type OperationOutcome } from './outcome.js';
 import type { RiskThresholds } from './thresholds.js';
 import { riskBand } from './thresholds.js';
@@ -15,10 +26,7 @@ export interface RiskAssessment {
   id: string;
   meta?: { profile?: string[] };
   contained?: OperationOutcome[];
-  extension?: Array<
-    | { url: string; valueReference: { reference: string } }
-    | { url: string; extension: Array<{ url: string; valueCode: string } | { url: string; valueDecimal: number }> }
-  >;
+  extension?: Extension[];
   status: 'final';
   method: { coding: Array<{ system: string; code: string; version: string; display: string }>; text: string };
   subject: { reference?: string; display?: string };
@@ -36,6 +44,15 @@ export interface RiskAssessment {
   note?: Array<{ text: string }>;
 }
 
+/** The R4 Extension shapes this resource uses (simple values, or nested extensions). */
+export type Extension =
+  | { url: string; valueReference: { reference: string } }
+  | { url: string; valueCode: string }
+  | { url: string; valueDecimal: number }
+  | { url: string; valueInteger: number }
+  | { url: string; valueString: string }
+  | { url: string; extension: Extension[] };
+
 export interface RiskAssessmentInput {
   id: string;
   model: { name: string; version: string; bootstrap?: boolean };
@@ -50,6 +67,8 @@ export interface RiskAssessmentInput {
   truncated: boolean;
   missingThroughout: readonly string[];
   inputProfile?: InputProfile;
+  trajectory?: readonly TrajectoryPoint[];
+  contributions?: readonly Contribution[];
   timeZeroSource: 'encounter' | 'earliest-observation';
 }
 
@@ -71,6 +90,10 @@ export function buildRiskAssessment(input: RiskAssessmentInput): RiskAssessment 
     }.`,
   ];
   if (input.missingThroughout.length > 0) notes.push(`Not observed in the hours used: ${input.missingThroughout.join(', ')}.`);
+  const trend = input.trajectory ? trendText(input.trajectory) : undefined;
+  if (trend) notes.push(trend);
+  const drivers = input.contributions ? topContributionsText(input.contributions) : undefined;
+  if (drivers) notes.push(`Largest contributions: ${drivers} (${CONTRIBUTION_MEANING}).`);
   if (input.inputProfile) notes.push(inputProfileText(input.inputProfile));
   if (input.model.bootstrap) notes.push('WARNING: the serving model is an untrained bootstrap placeholder; its probabilities carry no clinical meaning.');
 
@@ -107,6 +130,30 @@ export function buildRiskAssessment(input: RiskAssessmentInput): RiskAssessment 
     extensions.push({
       url: INPUT_PROFILE_EXTENSION,
       extension: [{ url: 'scenario', valueCode: scenario }, ...(heldOutAuroc === null ? [] : [{ url: 'heldOutAuroc', valueDecimal: heldOutAuroc }])],
+    });
+  }
+  if (input.trajectory) {
+    extensions.push({
+      url: TRAJECTORY_EXTENSION,
+      extension: input.trajectory.map((point) => ({
+        url: 'point',
+        extension: [
+          { url: 'hour', valueInteger: point.hour },
+          { url: 'probability', valueDecimal: point.probability },
+        ],
+      })),
+    });
+  }
+  if (input.contributions && input.contributions.length > 0) {
+    extensions.push({
+      url: CONTRIBUTIONS_EXTENSION,
+      extension: input.contributions.map((c) => ({
+        url: 'contribution',
+        extension: [
+          { url: 'variable', valueString: c.variable },
+          { url: 'effect', valueDecimal: c.effect },
+        ],
+      })),
     });
   }
   if (extensions.length > 0) ra.extension = extensions;

@@ -1,0 +1,112 @@
+import type { Manifest } from '../model/manifest.js';
+import { denseOf } from './preprocess.js';
+import type { ValidPatient } from './types.js';
+
+/**
+ * Exact explanations by rescoring: a stay's trajectory is the probability of each of its
+ * prefixes, and a variable's contribution is the probability minus that of the same stay with
+ * the variable removed from every hour. The rows go to the engine with the stay, as one batch;
+ * the network is causal and batch-invariant, so each point equals that row scored alone.
+ */
+
+export interface TrajectoryPoint {
+  /** Hours of the stay read, 1 to hoursUsed. */
+  hour: number;
+  probability: number;
+}
+
+export interface Contribution {
+  /** A manifest variable (e.g. "Lactate") or a descriptor field: age, sex, icuType, height. */
+  variable: string;
+  /** Probability minus the probability without this variable: in this model, not a cause. */
+  effect: number;
+}
+
+export interface Explanation {
+  trajectory: TrajectoryPoint[];
+  contributions: Contribution[];
+}
+
+/** The descriptors a caller sends, by the manifest static that encodes each. */
+const DESCRIPTORS = [
+  { field: 'age', static: 'Age' },
+  { field: 'sex', static: 'Gender' },
+  { field: 'icuType', static: 'ICUType' },
+  { field: 'height', static: 'Height' },
+] as const;
+
+/** The rows to score for one stay's explanation, and how to read their probabilities back. */
+export interface ExplainPlan {
+  /** Prefixes of 1..hoursUsed-1 hours, then the stay without each contributor. */
+  rows: ValidPatient[];
+  hoursUsed: number;
+  contributors: string[];
+}
+
+export function explainPlan(manifest: Manifest, patient: ValidPatient): ExplainPlan {
+  const { values, hours } = denseOf(manifest, patient);
+  const V = manifest.variables.length;
+  const header = { age: patient.age, sex: patient.sex, icuType: patient.icuType, height: patient.height };
+  const rows: ValidPatient[] = [];
+  for (let h = 1; h < hours; h++) rows.push(denseRow(header, values.subarray(0, h * V), h));
+  const contributors: string[] = [];
+  manifest.variables.forEach((variable, j) => {
+    if (!observedIn(values, hours, V, j)) return;
+    const without = values.slice(0, hours * V);
+    for (let t = 0; t < hours; t++) without[t * V + j] = Number.NaN;
+    rows.push(denseRow(header, without, hours));
+    contributors.push(variable.name);
+  });
+  const statics = new Set(manifest.statics.map((s) => s.name));
+  for (const d of DESCRIPTORS) {
+    if (!statics.has(d.static) || header[d.field] === null) continue;
+    rows.push(denseRow({ ...header, [d.field]: null }, values.subarray(0, hours * V), hours));
+    contributors.push(d.field);
+  }
+  return { rows, hoursUsed: hours, contributors };
+}
+
+/** The explanation from the plan's probabilities (in `rows` order) and the stay's own. */
+export function explanationOf(plan: ExplainPlan, probabilities: ArrayLike<number>, probability: number): Explanation {
+  const trajectory: TrajectoryPoint[] = [];
+  for (let h = 1; h < plan.hoursUsed; h++) trajectory.push({ hour: h, probability: probabilities[h - 1] as number });
+  trajectory.push({ hour: plan.hoursUsed, probability });
+  const offset = plan.hoursUsed - 1;
+  const contributions = plan.contributors.map((variable, k) => ({ variable, effect: probability - (probabilities[offset + k] as number) }));
+  contributions.sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect) || (a.variable < b.variable ? -1 : 1));
+  return { trajectory, contributions };
+}
+
+/**
+ * Many stays at once: `rows` holds each stay followed by its plan's rows, `read` turns the
+ * probabilities of `rows` back into each stay's probability and explanation.
+ */
+export function explainBatch(manifest: Manifest, patients: readonly ValidPatient[]): {
+  rows: ValidPatient[];
+  read(probabilities: ArrayLike<number>): Array<{ probability: number; explanation: Explanation }>;
+} {
+  const plans = patients.map((p) => explainPlan(manifest, p));
+  const rows: ValidPatient[] = [];
+  patients.forEach((p, i) => rows.push(p, ...(plans[i] as ExplainPlan).rows));
+  return {
+    rows,
+    read(probabilities) {
+      let at = 0;
+      return plans.map((plan) => {
+        const probability = probabilities[at] as number;
+        const own = Array.prototype.slice.call(probabilities, at + 1, at + 1 + plan.rows.length) as number[];
+        at += 1 + plan.rows.length;
+        return { probability, explanation: explanationOf(plan, own, probability) };
+      });
+    },
+  };
+}
+
+function observedIn(values: Float64Array, hours: number, V: number, j: number): boolean {
+  for (let t = 0; t < hours; t++) if (!Number.isNaN(values[t * V + j] as number)) return true;
+  return false;
+}
+
+function denseRow(header: Pick<ValidPatient, 'age' | 'sex' | 'icuType' | 'height'>, values: Float64Array, hours: number): ValidPatient {
+  return { ...header, hours: [], hoursReceived: hours, dense: { values, hours } };
+}
