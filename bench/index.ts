@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { measureEngineThroughput, modelPathsByArchitecture, probeRawEngine } from './engine.js';
 import { measureHttp } from './http.js';
 import { bracketed, formatCliStream, measureCliAndStream } from './cli-stream.js';
+import { measureExplain } from './explain.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -36,6 +37,10 @@ for (const [architecture, { version, modelPath }] of modelPathsByArchitecture())
 // Read by training/model_card.py --bench for the card's "Architectures compared".
 const machine = `${availableParallelism()} cores, ${cpus()[0]?.model ?? 'unknown CPU'}`;
 await writeFile(join(import.meta.dirname, 'architectures.json'), `${JSON.stringify({ machine, date: new Date().toISOString().slice(0, 10), models: architectures }, null, 2)}\n`);
+
+// Explanations cost a batch per stay: plain and explained scoring through the same core.
+const explain = await measureExplain({ seconds: Math.min(5, seconds) });
+process.stdout.write(`\nscoring core, ${explain.hours} h stays, 64 per call: plain ${fmt(explain.plainStaysPerSecond)} stays/s, explained ${fmt(explain.explainedStaysPerSecond)} stays/s (${fmt(explain.rowsPerExplainedStay, 1)} engine rows per explained stay)\n`);
 
 const rawBest = Math.max(...engine.throughput.map((r) => r.staysPerSecond), ...(wide?.throughput.map((r) => r.staysPerSecond) ?? []));
 const rawBatch1 = engine.throughput.find((r) => r.batchSize === 1)?.staysPerSecond ?? Number.NaN;
