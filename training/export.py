@@ -1,4 +1,4 @@
-"""Builds the ONNX graph of the reference network (LSTM or GRU) directly from its weights.
+"""Builds the ONNX graph of a reference network (LSTM, GRU or the hybrid) directly from its weights.
 
 Why by hand: PyTorch's exporter only turns packed sequences into `sequence_lens` cleanly with
 `enforce_sorted=True`, and its sort/scatter ops have failed with a dynamic batch for exactly
@@ -7,7 +7,8 @@ exact. Layout (models/README.md): x [batch, time, n_inputs] float32 and lengths 
 int32 in, probability [batch] float32 out; Transpose to time-major (the CPU LSTM kernel
 rejects layout=1), two native LSTM (or GRU) nodes fed `sequence_lens`, Y_h of the last layer,
 Gemm/Relu/Gemm, logit / temperature, Sigmoid. An ensemble of k networks averages their
-logits (ONNX Mean) before the temperature.
+logits (ONNX Mean) before the temperature. A HybridClinicalModel also takes note [batch,
+note_dim] float32, projected (Gemm, Relu) and concatenated to Y_h before the head.
 
 CLI:  /usr/bin/python3 -m training.export --checkpoint ckpt.pt --manifest manifest.json --out models/<name>/<version>/
 """
@@ -22,7 +23,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .model import MortalityRNN, load_checkpoint
+from .model import HybridClinicalModel, Network, load_checkpoint
 from .spec import input_width
 
 OPSET = 17
@@ -41,7 +42,7 @@ def _f32(name: str, arr: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(np.ascontiguousarray(arr, dtype=np.float32), name)
 
 
-def _branch(model: MortalityRNN, prefix: str, x_tm: str, inits: list, nodes: list) -> str:
+def _branch(model: Network, prefix: str, x_tm: str, inits: list, nodes: list) -> str:
     """Adds one network's nodes; returns the name of its logit [batch, 1]."""
     sd = {k: v.detach().cpu().numpy().astype(np.float64) for k, v in model.state_dict().items()}
     h = model.hidden
@@ -69,6 +70,8 @@ def _branch(model: MortalityRNN, prefix: str, x_tm: str, inits: list, nodes: lis
             nodes.append(helper.make_node("Squeeze", [y, "axis1"], [layer_in], name=f"{prefix}squeeze_Y"))
     last = f"{prefix}h_last"
     nodes.append(helper.make_node("Squeeze", [y_h, "axis0"], [last], name=f"{prefix}squeeze_Y_h"))
+    if isinstance(model, HybridClinicalModel):
+        last = _fuse_note(sd, prefix, last, inits, nodes)
     inits += [_f32(f"{prefix}fc1_W", sd["head.1.weight"]), _f32(f"{prefix}fc1_b", sd["head.1.bias"]),
               _f32(f"{prefix}fc2_W", sd["head.3.weight"]), _f32(f"{prefix}fc2_b", sd["head.3.bias"])]
     nodes.append(helper.make_node("Gemm", [last, f"{prefix}fc1_W", f"{prefix}fc1_b"], [f"{prefix}fc1"],
@@ -80,14 +83,32 @@ def _branch(model: MortalityRNN, prefix: str, x_tm: str, inits: list, nodes: lis
     return logit
 
 
-def build_onnx(models: list[MortalityRNN], temperature: float = 1.0) -> onnx.ModelProto:
+def _fuse_note(sd: dict, prefix: str, last: str, inits: list, nodes: list) -> str:
+    """The hybrid's fusion: [h_last, ReLU(note W^T + b)] along the feature axis."""
+    inits += [_f32(f"{prefix}note_W", sd["note_proj.0.weight"]), _f32(f"{prefix}note_b", sd["note_proj.0.bias"])]
+    nodes.append(helper.make_node("Gemm", ["note", f"{prefix}note_W", f"{prefix}note_b"], [f"{prefix}note_lin"],
+                                  name=f"{prefix}note_proj", transB=1))
+    nodes.append(helper.make_node("Relu", [f"{prefix}note_lin"], [f"{prefix}note_relu"], name=f"{prefix}note_relu"))
+    fused = f"{prefix}fused"
+    nodes.append(helper.make_node("Concat", [last, f"{prefix}note_relu"], [fused], name=f"{prefix}fuse", axis=1))
+    return fused
+
+
+def _kind(model: Network) -> str:
+    return "hybrid" if isinstance(model, HybridClinicalModel) else model.architecture
+
+
+def build_onnx(models: list[Network], temperature: float = 1.0) -> onnx.ModelProto:
     if not models:
         raise ValueError("no networks to export")
     n_inputs = models[0].n_inputs
     if any(m.n_inputs != n_inputs for m in models):
         raise ValueError("ensemble members disagree on n_inputs")
-    if len({m.architecture for m in models}) > 1:
+    if len({_kind(m) for m in models}) > 1:
         raise ValueError("ensemble members disagree on the architecture")
+    hybrid = isinstance(models[0], HybridClinicalModel)
+    if hybrid and len({m.note_dim for m in models}) > 1:
+        raise ValueError("ensemble members disagree on the note embedding's dimension")
     if not temperature > 0:
         raise ValueError("temperature must be positive")
     nodes: list = []
@@ -107,10 +128,13 @@ def build_onnx(models: list[MortalityRNN], temperature: float = 1.0) -> onnx.Mod
     nodes.append(helper.make_node("Div", [logit, "temperature"], ["logit_calibrated"], name="calibration"))
     nodes.append(helper.make_node("Sigmoid", ["logit_calibrated"], ["probability_2d"], name="sigmoid"))
     nodes.append(helper.make_node("Squeeze", ["probability_2d", "axis1"], ["probability"], name="squeeze_out"))
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", n_inputs]),
+              helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"])]
+    if hybrid:
+        inputs.append(helper.make_tensor_value_info("note", TensorProto.FLOAT, ["batch", models[0].note_dim]))
     graph = helper.make_graph(
-        nodes, f"icu_mortality_{models[0].architecture}",
-        inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", n_inputs]),
-                helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"])],
+        nodes, f"icu_mortality_{_kind(models[0])}",
+        inputs=inputs,
         outputs=[helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch"])],
         initializer=inits,
     )
@@ -121,7 +145,7 @@ def build_onnx(models: list[MortalityRNN], temperature: float = 1.0) -> onnx.Mod
     return model
 
 
-def fill_manifest(manifest: dict[str, Any], models: list[MortalityRNN], temperature: float) -> dict[str, Any]:
+def fill_manifest(manifest: dict[str, Any], models: list[Network], temperature: float) -> dict[str, Any]:
     """Writes the architecture and calibration facts of these weights into the manifest."""
     width = input_width(manifest)
     if width != models[0].n_inputs:
@@ -129,14 +153,32 @@ def fill_manifest(manifest: dict[str, Any], models: list[MortalityRNN], temperat
     out = dict(manifest)
     out["onnx"] = {"file": "model.onnx", "opset": OPSET, "inputs": {"x": "x", "lengths": "lengths"},
                    "output": "probability"}
-    out["architecture"] = {**manifest.get("architecture", {}), "type": models[0].architecture, "layers": 2,
+    out["architecture"] = {**manifest.get("architecture", {}), "type": _kind(models[0]), "layers": 2,
                            "hidden": models[0].hidden, "head": [32], "nInputs": width, "ensemble": len(models)}
+    if isinstance(models[0], HybridClinicalModel):
+        out["onnx"]["inputs"]["note"] = "note"
+        out["architecture"]["noteProjection"] = models[0].note_hidden
+        out["noteEmbedding"] = _note_embedding(manifest, models[0].note_dim)
+    elif "noteEmbedding" in manifest:
+        raise ValueError("the manifest declares a noteEmbedding but the checkpoint is not a HybridClinicalModel")
     out["calibration"] = {**manifest.get("calibration", {}), "method": manifest.get("calibration", {}).get("method", "temperature"),
                           "temperature": float(temperature), "foldedIntoGraph": True}
     return out
 
 
-def export(models: list[MortalityRNN], temperature: float, manifest: dict[str, Any], out_dir: str) -> dict[str, Any]:
+def _note_embedding(manifest: dict[str, Any], note_dim: int) -> dict[str, Any]:
+    """The manifest's note-embedding declaration, checked against the weights: the service can
+    only refuse wrong embeddings if it knows their size, their encoder and their scaling."""
+    declared = manifest.get("noteEmbedding")
+    if not isinstance(declared, dict) or not declared.get("encoder") or not declared.get("normalisation"):
+        raise ValueError("a hybrid model's manifest must declare noteEmbedding.encoder (the model that makes the "
+                         "embedding) and noteEmbedding.normalisation (how it was scaled before training)")
+    if declared.get("dimension", note_dim) != note_dim:
+        raise ValueError(f"manifest noteEmbedding.dimension is {declared['dimension']}, the weights take {note_dim}")
+    return {**declared, "dimension": note_dim}
+
+
+def export(models: list[Network], temperature: float, manifest: dict[str, Any], out_dir: str) -> dict[str, Any]:
     os.makedirs(out_dir, exist_ok=True)
     manifest = fill_manifest(manifest, models, temperature)
     onnx.save(build_onnx(models, temperature), os.path.join(out_dir, "model.onnx"))
@@ -147,9 +189,11 @@ def export(models: list[MortalityRNN], temperature: float, manifest: dict[str, A
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="Export a checkpoint of the reference LSTM to ONNX with its manifest.")
-    p.add_argument("--checkpoint", required=True, help="torch checkpoint (training.model format, or a state_dict of MortalityRNN)")
-    p.add_argument("--manifest", required=True, help="manifest.json with variables, statics and normalisation statistics")
+    p = argparse.ArgumentParser(description="Export a checkpoint of a reference network to ONNX with its manifest.")
+    p.add_argument("--checkpoint", required=True, help="torch checkpoint (training.model format, or a state_dict of "
+                   "MortalityRNN or HybridClinicalModel)")
+    p.add_argument("--manifest", required=True, help="manifest.json with variables, statics and normalisation statistics "
+                   "(a hybrid's also with noteEmbedding: encoder, normalisation)")
     p.add_argument("--out", required=True, help="output folder models/<name>/<version>/")
     p.add_argument("--temperature", type=float, default=None, help="calibration temperature (default: the checkpoint's, else 1)")
     args = p.parse_args(argv)

@@ -2,8 +2,8 @@
 
     /usr/bin/python3 -m training.make_fixtures
 
-test/fixtures/tiny-model/: model.onnx and manifest.json of an untrained (bootstrap) reference
-network with the real model's variables and statics but hidden size 8 and seeded random
+test/fixtures/tiny-model/ (and tiny-gru-model/, tiny-hybrid-model/): model.onnx and
+manifest.json of an untrained (bootstrap) reference network with the real model's variables and statics but hidden size 8 and seeded random
 weights, and pytorch-reference.json: 60 stays of random inputs, lengths 1..48 (each at least
 once), and the probabilities PyTorch computes for them through pack_padded_sequence. The
 inputs are rounded to 4 decimals and PyTorch is fed the rounded values, so the fixture is
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from .export import export
-from .model import MortalityRNN
-from .spec import MAX_HOURS, SCENARIOS, base_manifest
+from .model import HybridClinicalModel, MortalityRNN
+from .spec import MAX_HOURS, SCENARIOS, base_manifest, input_width
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_DIR = os.path.join(ROOT, "test", "fixtures", "tiny-model")
@@ -102,6 +102,43 @@ def write_tiny(out_dir: str = TINY_DIR, architecture: str = "lstm") -> None:
     print(f"wrote {out_dir}")
 
 
+# The hybrid fixture: the tiny network fused with a 768-wide note projection (random weights).
+TINY_HYBRID_DIR = os.path.join(ROOT, "test", "fixtures", "tiny-hybrid-model")
+TINY_NOTE_HIDDEN = 4
+
+
+def write_tiny_hybrid(out_dir: str = TINY_HYBRID_DIR) -> None:
+    """An untrained HybridClinicalModel and its PyTorch probabilities for random stays and
+    random note embeddings, in the layout of pytorch-reference.json plus "note" [stay][dim]."""
+    manifest = tiny_manifest()
+    manifest["description"] = ("Untrained hybrid test fixture: seeded random weights, placeholder normalisation, "
+                               "random note embeddings. Not a model.")
+    manifest["noteEmbedding"] = {"encoder": "any 768-wide encoder (test fixture: the weights are random)",
+                                 "normalisation": "none: the encoder's [CLS] vector as it comes"}
+    torch.manual_seed(TINY_SEED)
+    model = HybridClinicalModel(input_width(manifest), hidden=8, note_hidden=TINY_NOTE_HIDDEN).eval()
+    export([model], TINY_TEMPERATURE, manifest, out_dir)
+    x, lengths = reference_inputs(model.n_inputs, len(manifest["variables"]), stays=60)
+    note = np.round(np.random.default_rng(11).normal(0, 0.5, (len(lengths), model.note_dim)), 4)
+    with torch.no_grad():
+        p = model.predict_proba(torch.tensor(x, dtype=torch.float32), torch.tensor(lengths),
+                                torch.tensor(note, dtype=torch.float32), TINY_TEMPERATURE)
+    ref = {
+        "description": "PyTorch (pack_padded_sequence) probabilities of the tiny hybrid model for these inputs; x is "
+                       "batch-major [stay][hour][input], zero-padded to 48 hours; note is [stay][dimension].",
+        "generator": "training/make_fixtures.py",
+        "temperature": TINY_TEMPERATURE,
+        "lengths": lengths.tolist(),
+        "x": [[[float(v) if v != int(v) else int(v) for v in row] for row in stay] for stay in x],
+        "note": [[float(v) for v in row] for row in note],
+        "probability": [float(v) for v in p.numpy().astype(np.float64)],
+    }
+    with open(os.path.join(out_dir, "pytorch-reference.json"), "w") as f:
+        json.dump(ref, f, separators=(",", ":"))
+        f.write("\n")
+    print(f"wrote {out_dir}")
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
     from .model import load_checkpoint
@@ -112,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     write_tiny()
     write_tiny(TINY_GRU_DIR, "gru")
+    write_tiny_hybrid()
     if args.skew_model:
         if not args.checkpoint:
             p.error("--skew-model needs --checkpoint")

@@ -1,4 +1,5 @@
-"""The reference network: a stacked LSTM (or its lighter sibling, a GRU) over packed sequences and a small head."""
+"""The reference networks: a stacked LSTM (or its lighter sibling, a GRU) over packed sequences and a
+small head, and the hybrid that fuses it with a clinical-note embedding."""
 from __future__ import annotations
 
 import torch
@@ -127,7 +128,59 @@ class MortalityGRU(MortalityRNN):
         super().__init__(n_inputs, hidden, dropout, "gru")
 
 
-def save_checkpoint(path: str, models: list[MortalityRNN], temperature: float = 1.0) -> None:
+# BERT-base's hidden width, the size of its [CLS] vector (Devlin et al., NAACL 2019, section 3).
+NOTE_DIM = 768
+
+
+class HybridClinicalModel(nn.Module):
+    """The reference hybrid: the vitals LSTM of MortalityRNN fused with a projection of one
+    clinical-note embedding per stay (e.g. a BERT [CLS] vector). The last real hour's hidden
+    state and ReLU(Linear(note_dim, note_hidden)(note)) are concatenated, then the reference head:
+    Dropout -> Linear(hidden + note_hidden, 32) -> ReLU -> Linear(32, 1)."""
+
+    architecture = "lstm"
+    kind = "hybrid"
+
+    def __init__(self, n_inputs: int, note_dim: int = NOTE_DIM, hidden: int = 64, note_hidden: int = 64,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.n_inputs = n_inputs
+        self.note_dim = note_dim
+        self.hidden = hidden
+        self.note_hidden = note_hidden
+        self.dropout_p = dropout
+        self.lstm = nn.LSTM(n_inputs, hidden, num_layers=2, batch_first=True, dropout=dropout)
+        self.note_proj = nn.Sequential(nn.Linear(note_dim, note_hidden), nn.ReLU())
+        self.head = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(hidden + note_hidden, HEAD_WIDTH),
+            nn.ReLU(),
+            nn.Linear(HEAD_WIDTH, 1),
+        )
+
+    @property
+    def rnn(self) -> nn.Module:
+        return self.lstm
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, note: torch.Tensor) -> torch.Tensor:
+        """Logits [batch] for x [batch, time, n_inputs], lengths [batch] and note [batch, note_dim]."""
+        packed = pack_padded_sequence(x, lengths.to("cpu").long(), batch_first=True, enforce_sorted=False)
+        _, (h_n, _) = self.lstm(packed)
+        return self.head(torch.cat([h_n[-1], self.note_proj(note)], dim=-1)).squeeze(-1)
+
+    def predict_proba(self, x: torch.Tensor, lengths: torch.Tensor, note: torch.Tensor,
+                      temperature: float = 1.0) -> torch.Tensor:
+        return torch.sigmoid(self.forward(x, lengths, note) / temperature)
+
+    def config(self) -> dict:
+        return {"kind": self.kind, "n_inputs": self.n_inputs, "note_dim": self.note_dim, "hidden": self.hidden,
+                "note_hidden": self.note_hidden, "dropout": self.dropout_p, "architecture": self.architecture}
+
+
+Network = MortalityRNN | HybridClinicalModel
+
+
+def save_checkpoint(path: str, models: list[Network], temperature: float = 1.0) -> None:
     """A checkpoint holds one or more reference networks (an ensemble averages their
     probabilities) and the calibration temperature applied to each logit."""
     torch.save({
@@ -138,9 +191,9 @@ def save_checkpoint(path: str, models: list[MortalityRNN], temperature: float = 
     }, path)
 
 
-def load_checkpoint(path: str) -> tuple[list[MortalityRNN], float]:
-    """Loads our checkpoint format, or a bare state_dict / {"state_dict": ...} of the
-    reference class (n_inputs and hidden are read from the weights)."""
+def load_checkpoint(path: str) -> tuple[list[Network], float]:
+    """Loads our checkpoint format, or a bare state_dict / {"state_dict": ...} of a reference
+    class, MortalityRNN or HybridClinicalModel (sizes are read from the weights)."""
     obj = torch.load(path, map_location="cpu")
     temperature = 1.0
     if isinstance(obj, dict) and "state_dicts" in obj:
@@ -153,8 +206,15 @@ def load_checkpoint(path: str) -> tuple[list[MortalityRNN], float]:
         states = [obj.state_dict()]
     else:
         states = [obj]
-    models = []
+    models: list[Network] = []
     for sd in states:
+        if "note_proj.0.weight" in sd:
+            note_hidden, note_dim = sd["note_proj.0.weight"].shape
+            hybrid = HybridClinicalModel(sd["lstm.weight_ih_l0"].shape[1], note_dim=note_dim,
+                                         hidden=sd["lstm.weight_hh_l0"].shape[1], note_hidden=note_hidden)
+            hybrid.load_state_dict(sd)
+            models.append(hybrid.eval())
+            continue
         architecture = "gru" if "gru.weight_ih_l0" in sd else "lstm"
         hidden = sd[f"{architecture}.weight_hh_l0"].shape[1]
         n_inputs = sd[f"{architecture}.weight_ih_l0"].shape[1]

@@ -32,6 +32,10 @@ const modelDescriptionSchema = z
     decisionThreshold: z.number(),
     provenance: z.record(z.string(), z.unknown()),
     metrics: z.record(z.string(), z.unknown()),
+    noteEmbedding: z
+      .object({ dimension: z.number().int(), encoder: z.string(), normalisation: z.string() })
+      .optional()
+      .meta({ description: 'A hybrid model only: every patient must carry noteEmbedding, this many numbers from this encoder, scaled this way' }),
   })
   .meta({ id: 'ModelDescription' });
 
@@ -76,6 +80,7 @@ export async function modelRoutes(app: FastifyInstance): Promise<void> {
             decisionThreshold: m.decisionThreshold,
             provenance: m.provenance,
             metrics: m.metrics,
+            ...(m.noteEmbedding ? { noteEmbedding: { dimension: m.noteEmbedding.dimension, encoder: m.noteEmbedding.encoder, normalisation: m.noteEmbedding.normalisation } } : {}),
           },
         ],
       };

@@ -46,7 +46,8 @@ export interface ExplainPlan {
 export function explainPlan(manifest: Manifest, patient: ValidPatient): ExplainPlan {
   const { values, hours } = denseOf(manifest, patient);
   const V = manifest.variables.length;
-  const header = { age: patient.age, sex: patient.sex, icuType: patient.icuType, height: patient.height };
+  // A hybrid model's note embedding goes with every row: it is context, not a contributor.
+  const header: Header = { age: patient.age, sex: patient.sex, icuType: patient.icuType, height: patient.height, ...(patient.noteEmbedding ? { noteEmbedding: patient.noteEmbedding } : {}) };
   const rows: ValidPatient[] = [];
   for (let h = 1; h < hours; h++) rows.push(denseRow(header, values.subarray(0, h * V), h));
   const contributors: string[] = [];
@@ -107,6 +108,8 @@ function observedIn(values: Float64Array, hours: number, V: number, j: number): 
   return false;
 }
 
-function denseRow(header: Pick<ValidPatient, 'age' | 'sex' | 'icuType' | 'height'>, values: Float64Array, hours: number): ValidPatient {
+type Header = Pick<ValidPatient, 'age' | 'sex' | 'icuType' | 'height' | 'noteEmbedding'>;
+
+function denseRow(header: Header, values: Float64Array, hours: number): ValidPatient {
   return { ...header, hours: [], hoursReceived: hours, dense: { values, hours } };
 }

@@ -10,6 +10,8 @@ import type { FieldIssue, PatientInput, Sex } from './types.js';
  * - `variable`: a manifest variable name (`HR`, `Temp`, ...) or a descriptor: `Age`, `Sex`
  *   (`female`/`male`, or the challenge's `Gender` 0/1), `Height`, `ICUType` (1-4); the time
  *   of a descriptor row is ignored. `Weight` is a time series like any other variable.
+ * - `noteEmbedding` (hybrid models only): one row whose value is the embedding, numbers
+ *   separated by spaces, or a JSON array (a quoted field); its time is ignored.
  * - `unit` (optional column): one of the variable's accepted units; the value is converted
  *   by validation exactly as an API request naming that unit.
  * - The rows of one id must be contiguous (a file sorted or grouped by id), which is what
@@ -112,6 +114,12 @@ class PatientBuilder {
         else this.patient.icuType = n as PatientInput['icuType'];
         return;
       }
+      case 'noteEmbedding': {
+        const numbers = parseNumberList(value);
+        if (numbers === undefined) return fail('value', 'noteEmbedding must be numbers separated by spaces, or a JSON array of numbers');
+        this.patient.noteEmbedding = numbers;
+        return;
+      }
       default:
         break;
     }
@@ -145,6 +153,23 @@ class PatientBuilder {
     };
     return { ok: true, id: this.id, firstRow: this.firstRow, patient };
   }
+}
+
+/** "0.1 -2 3e-4" or "[0.1, -2, 3e-4]" as numbers; undefined when any item is not a finite number. */
+function parseNumberList(text: string): number[] | undefined {
+  let items: unknown[];
+  if (text.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (!Array.isArray(parsed)) return undefined;
+      items = parsed;
+    } catch {
+      return undefined;
+    }
+  } else {
+    items = text.split(/\s+/).filter((t) => t !== '').map(Number);
+  }
+  return items.length > 0 && items.every((n) => typeof n === 'number' && Number.isFinite(n)) ? (items as number[]) : undefined;
 }
 
 function parseSex(value: string): Sex | undefined {

@@ -26,7 +26,19 @@ export function buildBatch(manifest: Manifest, patients: readonly ValidPatient[]
   for (let b = 0; b < batch; b++) {
     lengths[b] = writeStay(manifest, plan, patients[b] as ValidPatient, x, b * time * nInputs);
   }
-  return { x, lengths, batch, time, nInputs };
+  const noteDim = manifest.noteEmbedding?.dimension;
+  if (noteDim === undefined) return { x, lengths, batch, time, nInputs };
+  return { x, lengths, batch, time, nInputs, note: notesOf(patients, noteDim), noteDim };
+}
+
+/** A hybrid model's note embeddings, one row per stay; validation guarantees each has noteDim numbers. */
+function notesOf(patients: readonly ValidPatient[], noteDim: number): Float32Array {
+  const note = new Float32Array(patients.length * noteDim);
+  patients.forEach((p, b) => {
+    if (p.noteEmbedding?.length !== noteDim) throw new Error(`stay ${b} has no note embedding of ${noteDim} numbers`);
+    note.set(p.noteEmbedding, b * noteDim);
+  });
+  return note;
 }
 
 /** What writeStay needs from the manifest, computed once per manifest rather than per batch or stay. */

@@ -138,6 +138,7 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
         .min(1)
         .max(MAX_HOURS_RECEIVED)
         .meta({ description: `Hourly rows, oldest first. Stays longer than ${manifest.maxHours} rows are scored on their last ${manifest.maxHours} rows (the result says truncated: true).` }),
+      noteEmbedding: noteEmbeddingSchema(manifest),
     })
     .superRefine(
       (patient, ctx) => {
@@ -160,6 +161,8 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
           }
           converters.set(name, convert);
         }
+        const noteIssue = noteEmbeddingIssue(manifest, p.noteEmbedding);
+        if (noteIssue !== undefined) ctx.addIssue({ code: 'custom', path: ['noteEmbedding'], message: noteIssue });
         const hours = checkRows && Array.isArray(p.hours) ? p.hours : [];
         hours.forEach((row: unknown, t: number) => {
           if (!isRecord(row)) return;
@@ -181,6 +184,32 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
       },
       { when: () => true },
     );
+}
+
+/** Longest embedding read for any model: bounds the work a hostile array costs before the length check. */
+const MAX_NOTE_DIMENSION = 65536;
+
+function noteEmbeddingSchema(manifest: Manifest) {
+  const note = manifest.noteEmbedding;
+  return z
+    .array(z.number())
+    .max(note?.dimension ?? MAX_NOTE_DIMENSION)
+    .optional()
+    .meta({
+      description: note
+        ? `Required by this model: ${note.dimension} numbers, the clinical-note embedding made by ${note.encoder} (${note.normalisation}).`
+        : 'Only for a hybrid model (GET /v1/models shows its noteEmbedding: dimension, encoder, normalisation): the clinical-note embedding, exactly that many numbers. Models without one refuse it.',
+    });
+}
+
+/** What is wrong with a patient's noteEmbedding for this model, if anything (types and size are the schema's). */
+function noteEmbeddingIssue(manifest: Manifest, value: unknown): string | undefined {
+  const note = manifest.noteEmbedding;
+  const model = `model ${manifest.name} ${manifest.version}`;
+  if (note === undefined) return value === undefined ? undefined : `${model} reads no note embedding: send noteEmbedding only to a hybrid model`;
+  if (value === undefined || value === null) return `${model} needs noteEmbedding: ${note.dimension} numbers from ${note.encoder}`;
+  if (Array.isArray(value) && value.length < note.dimension) return `noteEmbedding has ${value.length} numbers; ${model} needs ${note.dimension} (from ${note.encoder})`;
+  return undefined;
 }
 
 const identity = (v: number) => v;

@@ -27,6 +27,8 @@ export interface PatientInput {
   units?: Record<string, string>;
   /** Hourly rows, oldest first, 1..n rows. */
   hours: HourRow[];
+  /** A hybrid model's clinical-note embedding (manifest noteEmbedding: dimension, encoder). */
+  noteEmbedding?: number[];
 }
 
 /** A validated patient: every value in the manifest's canonical unit and within bounds. */
@@ -46,6 +48,8 @@ export interface ValidPatient {
    * variables seen, for missingThroughout(). Use stayLength() for the hours.
    */
   dense?: { values: Float64Array; hours: number; observed?: Uint8Array };
+  /** A hybrid model's note embedding, as sent (float32). */
+  noteEmbedding?: Float32Array;
 }
 
 export interface PredictionResult {

@@ -72,7 +72,8 @@ export function createPatientValidator(manifest: Manifest): PatientValidator {
   const schema = patientInputSchema(manifest);
   const headerSchema = patientInputSchema(manifest, { rows: 'skip' });
   const rowReader = createRowReader(manifest);
-  const scanner = createPatientScanner(manifest);
+  // The byte scanner knows no note embeddings: a hybrid model's patients take the ordinary path.
+  const scanner = manifest.noteEmbedding === undefined ? createPatientScanner(manifest) : undefined;
   const full = (input: unknown): ValidationOutcome => {
     const parsed = schema.safeParse(input);
     if (!parsed.success) return { ok: false, issues: toFieldIssues(manifest, parsed.error.issues) };
@@ -97,11 +98,11 @@ export function createPatientValidator(manifest: Manifest): PatientValidator {
       return { ok: true, patient: toValidPatient(manifest, patient, patient.hours.length, rows) };
     },
     scanText(text: Buffer): ScannedPatient | undefined {
-      const scanned = scanner.scan(text);
+      const scanned = scanner?.scan(text);
       return scanned && new ScannedPatient(manifest, toValidPatient(manifest, scanned.header, scanned.rows, scanned.values, scanned.observed), text);
     },
     scanTextAt(text: Buffer, pos: number): { scanned: ScannedPatient; end: number } | undefined {
-      const scanned = scanner.scanAt(text, pos);
+      const scanned = scanner?.scanAt(text, pos);
       if (scanned === undefined) return undefined;
       const patient = toValidPatient(manifest, scanned.header, scanned.rows, scanned.values, scanned.observed);
       return { scanned: new ScannedPatient(manifest, patient, text, pos, scanned.end), end: scanned.end };
@@ -219,6 +220,7 @@ class DensePatient implements ValidPatient {
   height: number | null;
   hoursReceived: number;
   dense: ValidPatient['dense'];
+  noteEmbedding?: Float32Array;
   #rows: ValidPatient['hours'] | undefined;
   readonly #names: readonly string[];
 
@@ -231,6 +233,7 @@ class DensePatient implements ValidPatient {
     this.hoursReceived = received;
     this.dense = dense;
     this.#names = names;
+    if ('noteEmbedding' in input && input.noteEmbedding !== undefined) this.noteEmbedding = Float32Array.from(input.noteEmbedding);
   }
 
   get hours(): ValidPatient['hours'] {

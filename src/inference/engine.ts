@@ -23,6 +23,9 @@ export interface EngineBatch {
   /** Padded length of this batch: the longest stay in it, not necessarily the model's maxHours. */
   time: number;
   nInputs: number;
+  /** A hybrid model's note embeddings [batch x noteDim], batch-major. */
+  note?: Float32Array;
+  noteDim?: number;
 }
 
 /** The part of a pino logger the engine uses (a pino Logger satisfies it). */
@@ -34,7 +37,8 @@ export interface EngineLogger {
 
 export interface EngineOptions {
   modelPath: string;
-  inputNames: { x: string; lengths: string };
+  /** `note` for a hybrid model (manifest onnx.inputs): every batch must then carry note embeddings. */
+  inputNames: { x: string; lengths: string; note?: string };
   outputName: string;
   /** Preference order; unavailable providers are skipped with a warning and `cpu` is always the last resort. */
   providers: ProviderName[];
@@ -133,6 +137,11 @@ export function batchProblem(batch: EngineBatch): string | undefined {
   if (!Number.isInteger(nInputs) || nInputs < 1) return `nInputs must be an integer >= 1, got ${nInputs}`;
   if (x.length !== n * time * nInputs) return `x has ${x.length} values, expected batch*time*nInputs = ${n * time * nInputs}`;
   if (lengths.length !== n) return `lengths has ${lengths.length} values, expected ${n}`;
+  if (batch.note !== undefined) {
+    const dim = batch.noteDim ?? 0;
+    if (!Number.isInteger(dim) || dim < 1) return `noteDim must be an integer >= 1, got ${dim}`;
+    if (batch.note.length !== n * dim) return `note has ${batch.note.length} values, expected batch*noteDim = ${n * dim}`;
+  }
   for (let i = 0; i < n; i++) {
     const len = lengths[i] as number;
     if (len < 1 || len > time) return `lengths[${i}] = ${len} is outside 1..${time}`;
@@ -441,6 +450,8 @@ class WorkerPoolEngine implements Engine {
         slot.runs.push(run);
         const x = run.copied ? copyOf(batch.x, this.#buffers) : transferable(batch.x, (v) => new Float32Array(v));
         const lengths = run.copied ? copyOf(batch.lengths) : transferable(batch.lengths, (v) => new Int32Array(v));
+        // Note embeddings are small beside x: always a copy, so a retry still has the original.
+        const note = batch.note === undefined ? undefined : batch.note.slice();
         const message: RunRequest = {
           type: 'run',
           id: run.id,
@@ -449,8 +460,9 @@ class WorkerPoolEngine implements Engine {
           batch: batch.batch,
           time: batch.time,
           nInputs: batch.nInputs,
+          ...(note === undefined ? {} : { note, noteDim: batch.noteDim }),
         };
-        slot.worker.postMessage(message, [x.buffer, lengths.buffer]);
+        slot.worker.postMessage(message, note === undefined ? [x.buffer, lengths.buffer] : [x.buffer, lengths.buffer, note.buffer]);
       }
     }
     this.#settleIfQuiet();

@@ -12,7 +12,7 @@ export function isWhole<T extends Float32Array | Int32Array>(view: T): view is T
 /** What a worker is started with (its workerData). */
 export interface WorkerInit {
   modelPath: string;
-  inputNames: { x: string; lengths: string };
+  inputNames: { x: string; lengths: string; note?: string };
   outputName: string;
   /** Preference order; the worker tries each and ends on `cpu`. */
   providers: ProviderName[];
@@ -28,6 +28,9 @@ export interface RunRequest {
   batch: number;
   time: number;
   nInputs: number;
+  /** A hybrid model's note embeddings [batch x noteDim]. */
+  note?: Float32Array;
+  noteDim?: number;
 }
 
 export interface CloseRequest {

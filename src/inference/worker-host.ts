@@ -60,12 +60,18 @@ async function runOne(
   const { id, batch, time, nInputs } = request;
   let x: ort.Tensor | undefined;
   let lengths: ort.Tensor | undefined;
+  let note: ort.Tensor | undefined;
   let output: ort.Tensor | undefined;
   try {
     hooks.beforeRun?.(request);
     x = new ort.Tensor('float32', request.x, [batch, time, nInputs]);
     lengths = new ort.Tensor('int32', request.lengths, [batch]);
-    const outputs = await session.run({ [init.inputNames.x]: x, [init.inputNames.lengths]: lengths }, [init.outputName]);
+    const feeds: Record<string, ort.Tensor> = { [init.inputNames.x]: x, [init.inputNames.lengths]: lengths };
+    if (init.inputNames.note !== undefined && request.note !== undefined) {
+      note = new ort.Tensor('float32', request.note, [batch, request.noteDim ?? 0]);
+      feeds[init.inputNames.note] = note;
+    }
+    const outputs = await session.run(feeds, [init.outputName]);
     output = outputs[init.outputName];
     if (output === undefined || output.type !== 'float32' || output.data.length !== batch) {
       throw new Error(`output "${init.outputName}" is not float32[${batch}]`);
@@ -84,6 +90,7 @@ async function runOne(
   } finally {
     x?.dispose();
     lengths?.dispose();
+    note?.dispose();
     output?.dispose();
   }
 }

@@ -63,7 +63,8 @@ export const manifestSchema = z.object({
     /** A file of the version folder itself: a plain name, never a path. */
     file: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/, 'a file name inside the version folder'),
     opset: z.number().int(),
-    inputs: z.object({ x: z.string(), lengths: z.string() }),
+    /** `note` only for a model with a noteEmbedding: the graph input it is fed to. */
+    inputs: z.object({ x: z.string(), lengths: z.string(), note: z.string().optional() }),
     output: z.string(),
   }),
   architecture: z.object({
@@ -97,7 +98,21 @@ export const manifestSchema = z.object({
         .passthrough(),
     )
     .optional(),
-}).passthrough();
+  /** A hybrid model's second input: one clinical-note embedding per stay (training/model.py HybridClinicalModel). */
+  noteEmbedding: z
+    .object({
+      dimension: z.number().int().positive().max(65536),
+      /** The model that makes the embedding; another encoder's vectors mean nothing to this model. */
+      encoder: z.string().min(1),
+      /** How the embedding was scaled before training, so that callers send it the same way. */
+      normalisation: z.string().min(1),
+    })
+    .passthrough()
+    .optional(),
+}).passthrough().refine((m) => (m.noteEmbedding === undefined) === (m.onnx.inputs.note === undefined), {
+  message: 'noteEmbedding and onnx.inputs.note go together: a hybrid model declares both, others neither',
+  path: ['noteEmbedding'],
+});
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type VariableSpec = z.infer<typeof variableSchema>;

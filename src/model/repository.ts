@@ -366,7 +366,9 @@ async function warmUp(engine: ModelEngine, manifest: Manifest): Promise<void> {
   for (let t = 0; t < time; t++) {
     for (let v = 0; v < V; v++) x[t * nInputs + 2 * V + v] = Math.min(t + 1, manifest.deltaCap) / manifest.deltaCap;
   }
-  const out = await engine.run({ x, lengths: Int32Array.of(time), batch: 1, time, nInputs });
+  const noteDim = manifest.noteEmbedding?.dimension;
+  const note = noteDim === undefined ? {} : { note: new Float32Array(noteDim), noteDim };
+  const out = await engine.run({ x, lengths: Int32Array.of(time), batch: 1, time, nInputs, ...note });
   const p = out[0];
   if (out.length !== 1 || p === undefined || !Number.isFinite(p) || p <= 0 || p >= 1) {
     throw new ModelLoadError(`warm-up inference returned ${out.length === 1 ? String(p) : `${out.length} values`}, not one probability in (0, 1)`);

@@ -22,9 +22,12 @@ def require_node() -> str:
     return node
 
 
-def run_onnx(model_path: str, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def run_onnx(model_path: str, x: np.ndarray, lengths: np.ndarray, note: np.ndarray | None = None) -> np.ndarray:
     node = require_node()
-    payload = json.dumps({"x": np.asarray(x, dtype=np.float64).tolist(), "lengths": [int(v) for v in lengths]})
+    inputs = {"x": np.asarray(x, dtype=np.float64).tolist(), "lengths": [int(v) for v in lengths]}
+    if note is not None:
+        inputs["note"] = np.asarray(note, dtype=np.float64).tolist()
+    payload = json.dumps(inputs)
     proc = subprocess.run([node, SCRIPT, model_path], input=payload, capture_output=True, text=True, cwd=ROOT,
                           timeout=120)
     if proc.returncode != 0:

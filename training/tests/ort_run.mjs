@@ -1,7 +1,7 @@
 // Runs an exported model with onnxruntime-node (the runtime the service uses) so the Python
 // tests can check ONNX Runtime against PyTorch; there is no onnxruntime for Python here.
 // Usage: node training/tests/ort_run.mjs model.onnx < input.json
-//   input:  {"x": [[[...n_inputs], ...time], ...batch], "lengths": [...batch]}
+//   input:  {"x": [[[...n_inputs], ...time], ...batch], "lengths": [...batch], "note"?: [[...note_dim], ...batch]}
 //   output: {"probability": [...batch]} on stdout
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
@@ -24,9 +24,11 @@ for (let b = 0; b < batch; b++) {
   }
 }
 const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1 });
-const out = await session.run({
+const feeds = {
   x: new ort.Tensor('float32', x, [batch, time, width]),
   lengths: new ort.Tensor('int32', Int32Array.from(input.lengths), [batch]),
-});
+};
+if (input.note) feeds.note = new ort.Tensor('float32', Float32Array.from(input.note.flat()), [batch, input.note[0].length]);
+const out = await session.run(feeds);
 process.stdout.write(JSON.stringify({ probability: Array.from(out.probability.data), dims: out.probability.dims }));
 await session.release();
