@@ -2,7 +2,8 @@
 
 This module is the Python source of the manifest's clinical facts. Both pipelines read the
 manifest (never this module) when they preprocess, so a shipped model carries its own
-definition. Units are UCUM; LOINC codes come from /work/shared/notes/clinical-interop.md.
+definition. Units are UCUM; LOINC codes from loinc.org, the invasive pressures' from FHIR R4's
+vital-signs value sets (hl7.org/fhir/ValueSet/observation-vitalsign-systolicbp and siblings).
 Bounds are the physiologically possible range: values outside them are dropped in training
 and rejected by the API.
 """
@@ -26,7 +27,7 @@ _VARIABLES: list[dict[str, Any]] = [
     dict(name="BUN", label="Blood urea nitrogen", unit="mg/dL", loinc=["3094-0"], bounds=(0, 300)),
     dict(name="Cholesterol", label="Cholesterol", unit="mg/dL", loinc=["2093-3"], bounds=(10, 1500)),
     dict(name="Creatinine", label="Creatinine", unit="mg/dL", loinc=["2160-0"], bounds=(0.05, 40)),
-    dict(name="DiasABP", label="Diastolic arterial blood pressure (invasive)", unit="mm[Hg]", loinc=["8462-4"], bounds=(1, 300)),
+    dict(name="DiasABP", label="Diastolic arterial blood pressure (invasive)", unit="mm[Hg]", loinc=["8462-4", "76213-8"], bounds=(1, 300)),
     dict(name="FiO2", label="Fraction of inspired oxygen", unit="1", loinc=["3150-0"], bounds=(0.21, 1),
          alternativeUnits=[{"unit": "%", "offset": 0, "scale": 0.01}],
          rawUnitSlips=[{"above": 1, "offset": 0, "scale": 0.01, "why": "FiO2 recorded in percent"}]),
@@ -43,7 +44,7 @@ _VARIABLES: list[dict[str, Any]] = [
     dict(name="Mg", label="Magnesium", unit="mg/dL", loinc=["19123-9", "2601-3"], bounds=(0.3, 20),
          alternativeUnits=[{"unit": "mmol/L", "offset": 0, "scale": MG_MMOLL_TO_MGDL},
                            {"unit": "meq/L", "offset": 0, "scale": MG_MEQL_TO_MGDL}]),
-    dict(name="MAP", label="Mean arterial pressure (invasive)", unit="mm[Hg]", loinc=["8478-0"], bounds=(1, 300)),
+    dict(name="MAP", label="Mean arterial pressure (invasive)", unit="mm[Hg]", loinc=["8478-0", "76214-6"], bounds=(1, 300)),
     dict(name="MechVent", label="Mechanical ventilation (1 = on)", unit="1", loinc=[], bounds=(0, 1)),
     dict(name="Na", label="Sodium", unit="mmol/L", loinc=["2951-2"], bounds=(80, 220)),
     dict(name="NIDiasABP", label="Diastolic blood pressure (non-invasive)", unit="mm[Hg]", loinc=["8462-4"], bounds=(1, 300)),
@@ -56,7 +57,7 @@ _VARIABLES: list[dict[str, Any]] = [
     dict(name="Platelets", label="Platelets", unit="10*3/uL", loinc=["777-3"], bounds=(1, 3000)),
     dict(name="RespRate", label="Respiratory rate", unit="/min", loinc=["9279-1"], bounds=(0, 120)),
     dict(name="SaO2", label="Arterial oxygen saturation (blood gas)", unit="%", loinc=["2708-6"], bounds=(20, 100)),
-    dict(name="SysABP", label="Systolic arterial blood pressure (invasive)", unit="mm[Hg]", loinc=["8480-6"], bounds=(1, 300)),
+    dict(name="SysABP", label="Systolic arterial blood pressure (invasive)", unit="mm[Hg]", loinc=["8480-6", "76215-3"], bounds=(1, 300)),
     dict(name="Temp", label="Body temperature", unit="Cel", loinc=["8310-5"], bounds=(25, 45),
          alternativeUnits=[{"unit": "[degF]", "offset": -32, "scale": F_TO_C}],
          rawUnitSlips=[{"above": 50, "offset": -32, "scale": F_TO_C, "why": "temperature recorded in degF"}]),

@@ -143,7 +143,7 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
         const collected = await collect(body, config, fetchDeadline.signal).finally(() => fetchDeadline.dispose());
         let assessment;
         try {
-          assessment = await assess(gatherResources(collected.bundle), { models: app.models, now: now(), thresholds: config.fhir.thresholds, signal: signal.signal, metrics: app.metrics });
+          assessment = await assess(gatherResources(collected.bundle), { models: app.models, now: now(), staleAfterHours: config.fhir.staleAfterHours, thresholds: config.fhir.thresholds, signal: signal.signal, metrics: app.metrics });
         } catch (error) {
           if (error instanceof FhirInputError) {
             const reason = error.issues.find((i) => i.severity === 'error')?.message ?? error.message;

@@ -32,16 +32,18 @@ optionally an **Encounter** whose \`period.start\` is the ICU admission (ICU typ
 **Observations** are matched by **code, never by display text**: the LOINC codes the model manifest lists
 (vital-signs profile codes: heart rate 8867-4, oxygen saturation 2708-6, mean arterial pressure 8478-0, respiratory rate 9279-1,
 body temperature 8310-5; lactate 2524-7/32693-4/2518-9, GCS 9269-2, BUN 3094-0, creatinine 2160-0 and the other labs; body height 8302-2,
-body weight 29463-7), or a coding in \`urn:icu-mortality:fhir:variable\` whose code is a model variable name, which wins when present
-(needed for mechanical ventilation, \`MechVent\`, and for invasive pressures \`SysABP\`/\`DiasABP\`/\`MAP\`: the generic blood pressure
-codes 8480-6/8462-4/8478-0 alone are read as the non-invasive cuff series). Panels with **components** (blood pressure 85354-9) are read
+body weight 29463-7; invasive arterial pressures 76215-3/76213-8/76214-6), or a coding in \`urn:icu-mortality:fhir:variable\` whose code
+is a model variable name, which wins when present (the generic blood pressure codes 8480-6/8462-4/8478-0 alone are read as the
+non-invasive cuff series). **Mechanical ventilation** has no LOINC observation: an Observation of a ventilator setting (HL7 SANER
+"Ventilator Observations": 19835-8, 19994-3, 20077-4, 20079-0, 20103-8; or 33438-3) marks its hour \`MechVent\` = 1. Panels with **components** (blood pressure 85354-9) are read
 component by component. Pulse-oximetry SpO2 (59408-5) is **not** used: the model was trained on arterial SaO2.
 Values must be \`valueQuantity\` with a **UCUM** code; units are converted only through the manifest's alternative units
 (e.g. [degF], lactate mg/dL, FiO2 %). Status must be final, amended, corrected or preliminary; time from effectiveDateTime,
 effectiveInstant or effectivePeriod (end), with a time zone.
 
-**Time.** Time zero is \`Encounter.period.start\` when given, else the earliest usable observation. Observations before time zero or
-after the prediction time are not used. Observations are binned into hours by the same code as training
+**Time.** Time zero is \`Encounter.period.start\` when given, else the earliest usable observation. The prediction time is
+\`predictionTime\` when given, else \`Encounter.period.end\`, else the latest usable observation (never after now); when it is more
+than FHIR_STALE_AFTER_HOURS (24) before now, a warning says so. Observations before time zero or after the prediction time are not used. Observations are binned into hours by the same code as training
 (src/clinical/binning.ts: last value of the hour, urine summed), and the model reads the last maxHours hours.
 
 **Nothing is used silently:** every Observation not used (unknown code, unconvertible unit, implausible value, wrong status,
@@ -154,7 +156,7 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
       const gathered = gatherResources(request.body);
       const signal = requestSignal(request, reply, config.requestTimeoutMs);
       try {
-        const { riskAssessment, result } = await assess(gathered, { models: app.models, now: now(), thresholds: config.fhir.thresholds, signal: signal.signal, metrics: app.metrics });
+        const { riskAssessment, result } = await assess(gathered, { models: app.models, now: now(), staleAfterHours: config.fhir.staleAfterHours, thresholds: config.fhir.thresholds, signal: signal.signal, metrics: app.metrics });
         recordAudit(request, { model: `${result.model.name}@${result.model.version}` });
         return reply.code(200).type(FHIR_JSON).send(riskAssessment);
       } catch (error) {

@@ -19,6 +19,8 @@ import { parseFhirDateTime } from './time.js';
 export interface AssessOptions {
   models: ModelRepository;
   now: Date;
+  /** Data older than this before now are scored as of their own time, with a warning. */
+  staleAfterHours: number;
   thresholds: RiskThresholds;
   signal?: AbortSignal;
   metrics?: Metrics;
@@ -34,15 +36,15 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
   const model = options.models.active;
   if (!model) throw new FhirInputError(422, [{ severity: 'error', code: 'processing', message: 'no model is loaded' }]);
   const manifest = model.manifest;
-  let now = options.now;
+  let given: Date | undefined;
   if (gathered.predictionTime !== undefined) {
     const at = parseFhirDateTime(gathered.predictionTime);
     if (at === undefined) {
       throw new FhirInputError(400, [{ severity: 'error', code: 'value', message: 'predictionTime is not a dateTime with a time and a time zone', expression: ['Parameters.parameter.valueDateTime'] }]);
     }
-    now = new Date(at);
+    given = new Date(at);
   }
-  const mapped = mapToPatientInput(gathered, { manifest, predictionTime: now });
+  const mapped = mapToPatientInput(gathered, { manifest, now: options.now, staleAfterHours: options.staleAfterHours, ...(given ? { predictionTime: given } : {}) });
   const scored = await scorePatients(options.models, [mapped.input], {
     model: model.name,
     version: model.version,
@@ -66,7 +68,7 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
     probability: result.probability,
     subject: mapped.subject,
     ...(mapped.encounter ? { encounter: mapped.encounter } : {}),
-    occurrence: now,
+    occurrence: mapped.predictionTime,
     basis: mapped.basis,
     issues: mapped.issues,
     thresholds: options.thresholds,

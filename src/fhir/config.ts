@@ -37,6 +37,8 @@ export const fhirEnvShape = {
   CDS_CORS_ORIGINS: z.union([z.literal('*').transform(() => ['*']), origins]).default([]),
   FHIR_FETCH_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(3000),
   FHIR_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(1 << 30).default(16 * 1024 * 1024),
+  /** Hours after which a request's latest data count as stale (a warning in the answer). */
+  FHIR_STALE_AFTER_HOURS: z.coerce.number().positive().max(24 * 366).default(24),
 };
 
 export const fhirEnvSchema = z.object(fhirEnvShape);
@@ -49,6 +51,7 @@ export interface FhirConfig {
   cdsCorsOrigins: string[];
   fetchTimeoutMs: number;
   bodyLimitBytes: number;
+  staleAfterHours: number;
 }
 
 export function toFhirConfig(e: z.infer<typeof fhirEnvSchema>): FhirConfig {
@@ -62,6 +65,7 @@ export function toFhirConfig(e: z.infer<typeof fhirEnvSchema>): FhirConfig {
     cdsCorsOrigins: e.CDS_CORS_ORIGINS,
     fetchTimeoutMs: e.FHIR_FETCH_TIMEOUT_MS,
     bodyLimitBytes: e.FHIR_BODY_LIMIT_BYTES,
+    staleAfterHours: e.FHIR_STALE_AFTER_HOURS,
   };
   if (e.MODEL_CARD_URL !== undefined) config.modelCardUrl = e.MODEL_CARD_URL;
   return config;

@@ -1,7 +1,7 @@
 import { binObservations, type TimedObservation } from '../clinical/binning.js';
 import type { PatientInput, Sex } from '../clinical/types.js';
 import type { Manifest } from '../model/manifest.js';
-import { ICU_TYPE_SYSTEM } from './codes.js';
+import { ICU_TYPE_SYSTEM, LOINC, VENTILATOR_OBSERVATION_CODES } from './codes.js';
 import { referencesOneOf, type Gathered, type GatheredResource } from './gather.js';
 import { IssueCollector } from './issues.js';
 import { FhirInputError, type InputIssue } from './outcome.js';
@@ -15,6 +15,8 @@ import { codeIndex, resolveCode, type CodeIndex } from './variables.js';
  *
  * Rules (also in the route's OpenAPI description):
  * - one Patient; age in completed years at the prediction time from birthDate; sex from gender.
+ * - the prediction time is the one given, else the Encounter's end, else the latest usable
+ *   observation (never later than now); data older than the stale window get a warning.
  * - time zero = Encounter.period.start (ICU admission) when given, else the earliest usable
  *   observation; observations before time zero or after the prediction time are not used.
  * - observations are binned into hours by src/clinical/binning.ts, the code training uses,
@@ -28,8 +30,12 @@ const USABLE_STATUS = new Set(['final', 'amended', 'corrected', 'preliminary']);
 
 export interface MappingOptions {
   manifest: Manifest;
-  /** The time of the prediction (RiskAssessment.occurrenceDateTime). */
-  predictionTime: Date;
+  /** The time of the prediction (RiskAssessment.occurrenceDateTime), when the caller gives one. */
+  predictionTime?: Date;
+  /** The wall clock (default: the given predictionTime, else the system clock). */
+  now?: Date;
+  /** Data whose prediction time is older than this before now get a warning (default: never). */
+  staleAfterHours?: number;
 }
 
 export interface MappedPatient {
@@ -39,6 +45,8 @@ export interface MappedPatient {
   encounter?: { reference: string };
   timeZero: Date;
   timeZeroSource: 'encounter' | 'earliest-observation';
+  predictionTime: Date;
+  predictionTimeSource: 'given' | 'encounter-end' | 'latest-observation';
   /** References of the resources used: the Patient, the Encounter and each Observation in the hours used. */
   basis: string[];
   /** Observations (or components) whose values went into the hours used. */
@@ -232,12 +240,24 @@ function readObservation(entry: GatheredResource, patient: GatheredResource, ind
     return;
   }
   const ref = firstRef(entry);
+  if (index.byName.has(MECH_VENT) && isVentilatorObservation(obs.code)) {
+    // Its value is a setting, not a model input: that it was charted is what counts.
+    sink.measurements.push({ ms: time.ms, variable: MECH_VENT, value: 1, ref, order, path: entry.path });
+    if (resolveCode(obs.code, index).kind !== 'variable') return;
+  }
   const components = obs.component ?? [];
   // A panel (e.g. blood pressure 85354-9) carries its values in components; its own code is not an input.
   if (components.length === 0 || obs.valueQuantity !== undefined) {
     readValue(obs, entry.path, time.ms, ref, index, issues, sink, order);
   }
   components.forEach((component, i) => readValue(component, `${entry.path}.component[${i}]`, time.ms as number, ref, index, issues, sink, order));
+}
+
+const MECH_VENT = 'MechVent';
+const VENTILATOR_CODES = new Set(VENTILATOR_OBSERVATION_CODES);
+
+function isVentilatorObservation(code: CodeableConcept): boolean {
+  return (code.coding ?? []).some((c) => c.system === LOINC && c.code !== undefined && VENTILATOR_CODES.has(c.code));
 }
 
 function ageAt(patient: Patient, entry: GatheredResource, at: Date, manifest: Manifest, issues: IssueCollector): number | null {
@@ -263,6 +283,36 @@ function sexOf(patient: Patient): Sex | null {
   return patient.gender === 'female' || patient.gender === 'male' ? patient.gender : null;
 }
 
+/**
+ * When the stay is scored: the given time; else the Encounter's end (discharge or transfer out
+ * of the ICU) when it has one before now; else the latest usable observation; else now. A
+ * Bundle from 2020 is then scored as of 2020, its age then, and the answer says how old it is.
+ */
+function predictionTimeOf(
+  options: MappingOptions,
+  encounter: Encounter | undefined,
+  measurements: readonly Measurement[],
+  issues: IssueCollector,
+): { time: Date; source: MappedPatient['predictionTimeSource'] } {
+  if (options.predictionTime) return { time: options.predictionTime, source: 'given' };
+  const now = (options.now ?? new Date()).getTime();
+  const end = encounter?.period?.end === undefined ? undefined : parseFhirDateTime(encounter.period.end);
+  const latest = measurements.length > 0 ? Math.max(...measurements.map((m) => m.ms)) : undefined;
+  const chosen = end !== undefined && end <= now ? { ms: end, source: 'encounter-end' as const } : latest !== undefined ? { ms: latest, source: 'latest-observation' as const } : { ms: now, source: 'latest-observation' as const };
+  const ageHours = (now - chosen.ms) / 3_600_000;
+  const window = options.staleAfterHours ?? Infinity;
+  if (ageHours > window) {
+    // A duration, not a date: issues are logged as well as returned.
+    const days = ageHours >= 48 ? `${Math.floor(ageHours / 24)} days` : `${Math.floor(ageHours)} hours`;
+    issues.add({
+      severity: 'warning',
+      code: 'business-rule',
+      message: `the data end ${days} before now (more than the ${window}-hour window): scored as of ${chosen.source === 'encounter-end' ? "the Encounter's end" : 'the latest observation'}, with the age then; give predictionTime to choose another time`,
+    });
+  }
+  return { time: new Date(chosen.ms), source: chosen.source };
+}
+
 /** The hour an observation falls in: the rule of src/clinical/binning.ts (48:00 belongs to the last hour). */
 function hourOf(minutes: number, manifest: Manifest): number {
   return minutes === manifest.maxHours * 60 ? manifest.maxHours - 1 : Math.floor(minutes / 60);
@@ -270,12 +320,13 @@ function hourOf(minutes: number, manifest: Manifest): number {
 
 /** Maps gathered resources to one patient's input; throws FhirInputError when nothing can be scored. */
 export function mapToPatientInput(gathered: Gathered, options: MappingOptions): MappedPatient {
-  const { manifest, predictionTime } = options;
-  const at = predictionTime.getTime();
+  const { manifest } = options;
+  // Nothing after the given time, or after now, can be used; the data may end earlier.
+  const limit = (options.predictionTime ?? options.now ?? new Date()).getTime();
   const index = codeIndex(manifest);
   const issues = new IssueCollector();
   const { patient, entry: patientEntry } = requireOnePatient(gathered.resources);
-  const chosen = chooseEncounter(gathered.resources, patientEntry, predictionTime, issues);
+  const chosen = chooseEncounter(gathered.resources, patientEntry, new Date(limit), issues);
 
   const sink: MeasurementSink = { measurements: [], heights: [] };
   const ignoredTypes = new Map<string, string[]>();
@@ -288,6 +339,8 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
     issues.add({ severity: 'information', code: 'informational', message: `${type} resources are not read by this model (${paths.length})`, expression: paths.slice(0, 10) });
   }
 
+  const when = predictionTimeOf(options, chosen?.encounter, sink.measurements.filter((m) => m.ms <= limit), issues);
+  const at = when.time.getTime();
   let measurements = sink.measurements.filter((m) => {
     if (m.ms <= at) return true;
     issues.add({ severity: 'warning', code: 'business-rule', message: `${m.variable} not used: observed after the prediction time`, expression: [m.path] });
@@ -336,7 +389,7 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
   if (height) addBasis(height.ref);
 
   const input: PatientInput = {
-    age: ageAt(patient, patientEntry, predictionTime, manifest, issues),
+    age: ageAt(patient, patientEntry, when.time, manifest, issues),
     sex: sexOf(patient),
     icuType: icuTypeOf(chosen?.encounter),
     height: height?.value ?? null,
@@ -350,6 +403,8 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
     ...(encounterRef === undefined ? {} : { encounter: { reference: encounterRef } }),
     timeZero: new Date(timeZero),
     timeZeroSource,
+    predictionTime: when.time,
+    predictionTimeSource: when.source,
     basis,
     measurementsUsed,
     issues: issues.list(),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { physionetRecordToPatient } from '../../src/clinical/physionet.js';
 import { buildTestApp, loadTinyManifest, ROOT } from '../helper.js';
-import { entry, LOINC, observation, recordToBundle, type Json } from '../fixtures/fhir/physionet-to-fhir.js';
+import { entry, LOINC, observation, readRecord, recordToBundle, type Json } from '../fixtures/fhir/physionet-to-fhir.js';
 import { r4Errors } from '../fhir/r4-schema.js';
 
 const RECORDS = join(ROOT, 'test', 'fixtures', 'fhir', 'records');
@@ -63,7 +63,9 @@ describe('POST /fhir/RiskAssessment/$predict', () => {
     assert.equal(ra.status, 'final');
     assert.deepEqual(ra.subject, { reference: 'Patient/p1' });
     assert.deepEqual(ra.encounter, { reference: 'Encounter/e1' });
-    assert.equal(ra.occurrenceDateTime, NOW.toISOString());
+    // No predictionTime and no Encounter end: the stay is scored as of its latest observation.
+    const latest = Math.max(...readRecord(text).observations.map((o) => o.minutes));
+    assert.equal(ra.occurrenceDateTime, new Date(ADMISSION.getTime() + latest * 60_000).toISOString());
     assert.equal(ra.method.coding[0]?.code, manifest.name);
     assert.equal(ra.method.coding[0]?.version, manifest.version);
     assert.equal(ra.prediction[0]?.outcome.text, 'in-hospital death');

@@ -6,6 +6,7 @@ import { physionetRecordToPatient } from '../../src/clinical/physionet.js';
 import { gatherResources } from '../../src/fhir/gather.js';
 import { mapToPatientInput } from '../../src/fhir/mapping.js';
 import { FhirInputError } from '../../src/fhir/outcome.js';
+import { VENTILATOR_OBSERVATION_CODES } from '../../src/fhir/codes.js';
 import { loadTinyManifest, ROOT } from '../helper.js';
 import { entry, LOINC, observation, recordToBundle, type Json } from '../fixtures/fhir/physionet-to-fhir.js';
 
@@ -214,5 +215,98 @@ describe('FHIR Bundle -> patient input', () => {
     );
     assert.deepEqual(mapped.input.hours, [{ HR: 80 }]);
     assert.ok(mapped.issues.some((i) => i.message.includes('time zone') && i.expression?.[0] === 'Bundle.entry[2].resource.effectiveDateTime'));
+  });
+});
+
+describe('the prediction time when the request gives none', () => {
+  const NOW = new Date('2026-12-05T12:00:00Z');
+  const hr = (id: string, at: string): Json => observation(id, [{ system: LOINC, code: '8867-4' }], 90, '/min', at);
+
+  test('an old Bundle is scored as of its latest observation, with the age then and a warning without dates', async () => {
+    const manifest = await loadTinyManifest();
+    // Born 1950-06-01: 69 on 2020-05-01, 76 on the wall clock's day.
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [entry({ resourceType: 'Patient', id: 'p1', birthDate: '1950-06-01', gender: 'male' }), entry(hr('a', '2020-05-01T08:10:00Z')), entry(hr('b', '2020-05-01T11:40:00Z'))],
+    };
+    const mapped = mapToPatientInput(gatherResources(bundle), { manifest, now: NOW, staleAfterHours: 24 });
+    assert.equal(mapped.predictionTime.toISOString(), '2020-05-01T11:40:00.000Z');
+    assert.equal(mapped.predictionTimeSource, 'latest-observation');
+    assert.equal(mapped.input.age, 69);
+    const stale = mapped.issues.find((i) => /the data end/.test(i.message));
+    assert.ok(stale, JSON.stringify(mapped.issues));
+    assert.match(stale.message, /2409 days before now \(more than the 24-hour window\)/);
+    assert.doesNotMatch(stale.message, /2020|05-01/);
+  });
+
+  test("the Encounter's end wins over the latest observation; later observations are not used", async () => {
+    const manifest = await loadTinyManifest();
+    const encounter = { resourceType: 'Encounter', id: 'e1', status: 'finished', class: { code: 'IMP' }, period: { start: '2026-12-04T00:00:00Z', end: '2026-12-04T20:00:00Z' } };
+    const bundle = minimalBundle([hr('a', '2026-12-04T02:00:00Z'), hr('b', '2026-12-04T22:00:00Z')], [entry(encounter)]);
+    const mapped = mapToPatientInput(gatherResources(bundle), { manifest, now: NOW, staleAfterHours: 24 });
+    assert.equal(mapped.predictionTime.toISOString(), '2026-12-04T20:00:00.000Z');
+    assert.equal(mapped.predictionTimeSource, 'encounter-end');
+    assert.deepEqual(mapped.input.hours.length, 3);
+    assert.ok(mapped.issues.some((i) => /observed after the prediction time/.test(i.message)));
+    assert.ok(!mapped.issues.some((i) => /the data end/.test(i.message)), '16 hours old is inside the window');
+  });
+
+  test('fresh data get no warning; a given predictionTime is kept as given', async () => {
+    const manifest = await loadTinyManifest();
+    const bundle = minimalBundle([hr('a', '2026-12-05T10:00:00Z')]);
+    const fresh = mapToPatientInput(gatherResources(bundle), { manifest, now: NOW, staleAfterHours: 24 });
+    assert.equal(fresh.predictionTime.toISOString(), '2026-12-05T10:00:00.000Z');
+    assert.ok(!fresh.issues.some((i) => /the data end/.test(i.message)));
+    const given = mapToPatientInput(gatherResources(bundle), { manifest, now: NOW, staleAfterHours: 24, predictionTime: new Date('2026-12-05T11:00:00Z') });
+    assert.equal(given.predictionTimeSource, 'given');
+    assert.equal(given.predictionTime.toISOString(), '2026-12-05T11:00:00.000Z');
+  });
+});
+
+describe('public codes for the invasive pressures and for mechanical ventilation', () => {
+  const AT2 = new Date('2026-12-05T12:00:00Z');
+
+  test('LOINC 76215-3, 76213-8 and 76214-6 are the invasive SysABP, DiasABP and MAP; the generic codes stay non-invasive', async () => {
+    const manifest = await loadTinyManifest();
+    const at = '2026-12-05T10:30:00Z';
+    const bundle = minimalBundle([
+      observation('s', [{ system: LOINC, code: '76215-3' }], 120, 'mm[Hg]', at),
+      observation('d', [{ system: LOINC, code: '76213-8' }], 60, 'mm[Hg]', at),
+      observation('m', [{ system: LOINC, code: '76214-6' }], 80, 'mm[Hg]', at),
+      observation('n', [{ system: LOINC, code: '8478-0' }], 75, 'mm[Hg]', at),
+    ]);
+    const mapped = mapToPatientInput(gatherResources(bundle), { manifest, predictionTime: AT2 });
+    assert.deepEqual(mapped.input.hours, [{ SysABP: 120, DiasABP: 60, MAP: 80, NIMAP: 75 }]);
+  });
+
+  test('every LOINC code the service reads has a valid check digit (LOINC mod 10, computed here)', async () => {
+    const manifest = await loadTinyManifest();
+    // LOINC Users' Guide, appendix "Calculating Mod 10 check digits".
+    const checkDigit = (digits: string): number => {
+      const fromRight = [...digits].reverse();
+      const odd = fromRight.filter((_, i) => i % 2 === 0).reverse().join('');
+      const even = fromRight.filter((_, i) => i % 2 === 1).reverse().join('');
+      const sum = [...`${even}${Number(odd) * 2}`].reduce((s, d) => s + Number(d), 0);
+      return (10 - (sum % 10)) % 10;
+    };
+    assert.equal(checkDigit('12345'), 5, "the guide's own example");
+    const codes = [...manifest.variables.flatMap((v) => v.loinc), ...VENTILATOR_OBSERVATION_CODES];
+    for (const code of codes) {
+      const [digits, check] = code.split('-');
+      assert.equal(checkDigit(digits as string), Number(check), code);
+    }
+  });
+
+  test('a ventilator-setting Observation (HL7 SANER "Ventilator Observations") marks its hour MechVent = 1', async () => {
+    const manifest = await loadTinyManifest();
+    const bundle = minimalBundle([
+      observation('hr', [{ system: LOINC, code: '8867-4' }], 88, '/min', '2026-12-05T08:15:00Z'),
+      observation('peep', [{ system: LOINC, code: '20077-4' }], 5, 'cm[H2O]', '2026-12-05T09:20:00Z'),
+      observation('hr2', [{ system: LOINC, code: '8867-4' }], 92, '/min', '2026-12-05T10:15:00Z'),
+    ]);
+    const mapped = mapToPatientInput(gatherResources(bundle), { manifest, predictionTime: AT2 });
+    assert.deepEqual(mapped.input.hours, [{ HR: 88 }, { MechVent: 1 }, { HR: 92 }]);
+    assert.ok(!mapped.issues.some((i) => i.expression?.some((e) => e.includes('entry[2]'))), JSON.stringify(mapped.issues));
   });
 });
