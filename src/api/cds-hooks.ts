@@ -98,6 +98,32 @@ async function collect(body: HookRequest, config: AppConfig, signal: AbortSignal
   return { bundle: { resourceType: 'Bundle', type: 'collection', entry: entries.map((resource) => ({ resource })) }, notes };
 }
 
+
+/**
+ * One Feedback entry (CDS Hooks 2.0, "Feedback"): `card` is the uuid of a card this service
+ * returned; `accepted` requires `acceptedSuggestions`; an `overrideReason` (a Coding and/or a
+ * user comment) goes only with `overridden`; `outcomeTimestamp` is an ISO 8601 instant.
+ */
+const codingSchema = z.looseObject({ system: z.string().optional(), code: z.string().optional(), display: z.string().optional() });
+const feedbackBase = {
+  card: z.uuid().meta({ description: 'The uuid of the card the user acted on' }),
+  outcomeTimestamp: z.iso.datetime({ offset: true }).meta({ description: 'When the user acted (ISO 8601, with a time zone)' }),
+};
+const feedbackSchema = z.discriminatedUnion('outcome', [
+  z.looseObject({
+    ...feedbackBase,
+    outcome: z.literal('accepted'),
+    acceptedSuggestions: z.array(z.looseObject({ id: z.string().min(1) })).min(1).meta({ description: 'Required with accepted: the suggestions taken' }),
+    overrideReason: z.never().optional(),
+  }),
+  z.looseObject({
+    ...feedbackBase,
+    outcome: z.literal('overridden'),
+    acceptedSuggestions: z.never().optional(),
+    overrideReason: z.looseObject({ reason: codingSchema.optional(), userComment: z.string().max(10_000).optional() }).optional(),
+  }),
+]);
+
 export interface CdsHooksRoutesOptions {
   config: AppConfig;
   now?: () => Date;
@@ -187,12 +213,7 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
       schema: {
         tags: ['cds-hooks'],
         summary: 'CDS Hooks 2.0 feedback: whether a card was accepted or overridden',
-        body: z.object({
-          feedback: z
-            .array(z.looseObject({ card: z.string(), outcome: z.enum(['accepted', 'overridden']), outcomeTimestamp: z.string(), overrideReason: z.looseObject({}).optional() }))
-            .min(1)
-            .max(1000),
-        }),
+        body: z.object({ feedback: z.array(feedbackSchema).min(1).max(1000) }),
       },
     },
     async (request, reply) => {

@@ -225,10 +225,31 @@ describe('CDS Hooks', () => {
     assert.ok((res.json() as { details: Array<{ path: string }> }).details.some((d) => d.path === 'context.patientId'));
   });
 
-  test('feedback is accepted', async (t) => {
+  test('feedback as the CDS Hooks 2.0 "Feedback" section writes it is taken; each departure is a 400 naming the field', async (t) => {
     const { app } = await appWith(t);
-    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality/feedback', payload: { feedback: [{ card: 'c1', outcome: 'accepted', outcomeTimestamp: NOW.toISOString() }] } });
-    assert.equal(res.statusCode, 200);
+    const card = '9f3c1f6e-4a1b-4c3d-9e2f-1a2b3c4d5e6f';
+    const send = (feedback: unknown[]) => app.inject({ method: 'POST', url: '/cds-services/icu-mortality/feedback', payload: { feedback } });
+    const at = NOW.toISOString();
+    // The specification's own examples: an accepted suggestion; an override with a reason and a comment.
+    const ok = await send([
+      { card, outcome: 'accepted', acceptedSuggestions: [{ id: 'e56e1945-20b3-4393-8503-a1a20fd73152' }], outcomeTimestamp: at },
+      { card, outcome: 'overridden', overrideReason: { reason: { code: 'reason-code-provided-by-service', system: 'http://example.org/cds-services/fhir/CodeSystem/override-reasons', display: 'Patient refused' }, userComment: 'Discussed with the family' }, outcomeTimestamp: at },
+    ]);
+    assert.equal(ok.statusCode, 200, ok.body);
+    const cases: Array<[unknown, string]> = [
+      [{ card, outcome: 'accepted', outcomeTimestamp: at }, 'feedback.0.acceptedSuggestions'],
+      [{ card, outcome: 'accepted', acceptedSuggestions: [], outcomeTimestamp: at }, 'feedback.0.acceptedSuggestions'],
+      [{ card, outcome: 'accepted', acceptedSuggestions: [{ id: 'a' }], overrideReason: { userComment: 'x' }, outcomeTimestamp: at }, 'feedback.0.overrideReason'],
+      [{ card, outcome: 'overridden', acceptedSuggestions: [{ id: 'a' }], outcomeTimestamp: at }, 'feedback.0.acceptedSuggestions'],
+      [{ card, outcome: 'declined', outcomeTimestamp: at }, 'feedback.0.outcome'],
+      [{ card: 'c1', outcome: 'overridden', outcomeTimestamp: at }, 'feedback.0.card'],
+      [{ card, outcome: 'overridden', outcomeTimestamp: 'yesterday' }, 'feedback.0.outcomeTimestamp'],
+    ];
+    for (const [entry, path] of cases) {
+      const res = await send([entry]);
+      assert.equal(res.statusCode, 400, JSON.stringify(entry));
+      assert.ok((res.json() as { details: Array<{ path: string }> }).details.some((d) => d.path === path), `${path} in ${res.body}`);
+    }
   });
 });
 
