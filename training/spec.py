@@ -14,39 +14,45 @@ from typing import Any
 
 F_TO_C = 5.0 / 9.0
 LACTATE_MGDL_TO_MMOLL = 1.0 / 9.008  # lactate molar mass 90.08 g/mol
-MG_MMOLL_TO_MGDL = 2.431  # magnesium molar mass 24.305 g/mol
-MG_MEQL_TO_MGDL = 1.2155  # divalent: 1 mEq/L = 0.5 mmol/L
+MG_MMOLL_TO_MGDL = 2.4305  # magnesium molar mass 24.305 g/mol
+MG_MEQL_TO_MGDL = 1.21525  # divalent: 1 mEq/L = 0.5 mmol/L
 
-# name, label, UCUM unit, LOINC codes, bounds (inclusive), aggregation, extras
+# name, label, UCUM unit, LOINC codes (mass and molar forms), bounds (inclusive), aggregation, extras.
+# molarMass (g/mol) and charge let the service convert mass, moles and equivalents (UCUM); atomic
+# weights from IUPAC's table (2021), compound masses from PubChem.
 _VARIABLES: list[dict[str, Any]] = [
     dict(name="Albumin", label="Albumin", unit="g/dL", loinc=["1751-7"], bounds=(0.5, 10)),
     dict(name="ALP", label="Alkaline phosphatase", unit="U/L", loinc=["6768-6"], bounds=(1, 10000)),
     dict(name="ALT", label="Alanine aminotransferase", unit="U/L", loinc=["1742-6"], bounds=(1, 50000)),
     dict(name="AST", label="Aspartate aminotransferase", unit="U/L", loinc=["1920-8"], bounds=(1, 50000)),
-    dict(name="Bilirubin", label="Bilirubin, total", unit="mg/dL", loinc=["1975-2"], bounds=(0, 100)),
-    dict(name="BUN", label="Blood urea nitrogen", unit="mg/dL", loinc=["3094-0"], bounds=(0, 300)),
-    dict(name="Cholesterol", label="Cholesterol", unit="mg/dL", loinc=["2093-3"], bounds=(10, 1500)),
-    dict(name="Creatinine", label="Creatinine", unit="mg/dL", loinc=["2160-0"], bounds=(0.05, 40)),
+    dict(name="Bilirubin", label="Bilirubin, total", unit="mg/dL", loinc=["1975-2", "14631-6"], bounds=(0, 100),
+         molarMass=584.66),
+    # Urea in mmol/L (22664-7) is BUN by its two nitrogen atoms: 28.0134 g of nitrogen per mole of urea.
+    dict(name="BUN", label="Blood urea nitrogen", unit="mg/dL", loinc=["3094-0", "22664-7"], bounds=(0, 300),
+         molarMass=28.0134),
+    dict(name="Cholesterol", label="Cholesterol", unit="mg/dL", loinc=["2093-3"], bounds=(10, 1500), molarMass=386.65),
+    dict(name="Creatinine", label="Creatinine", unit="mg/dL", loinc=["2160-0", "14682-9"], bounds=(0.05, 40),
+         molarMass=113.12),
     dict(name="DiasABP", label="Diastolic arterial blood pressure (invasive)", unit="mm[Hg]", loinc=["8462-4", "76213-8"], bounds=(1, 300)),
     dict(name="FiO2", label="Fraction of inspired oxygen", unit="1", loinc=["3150-0"], bounds=(0.21, 1),
          alternativeUnits=[{"unit": "%", "offset": 0, "scale": 0.01}],
          rawUnitSlips=[{"above": 1, "offset": 0, "scale": 0.01, "why": "FiO2 recorded in percent"}]),
     dict(name="GCS", label="Glasgow coma score", unit="{score}", loinc=["9269-2"], bounds=(3, 15)),
-    dict(name="Glucose", label="Glucose", unit="mg/dL", loinc=["2345-7"], bounds=(5, 3000)),
-    dict(name="HCO3", label="Bicarbonate", unit="mmol/L", loinc=["1963-8"], bounds=(1, 80)),
+    dict(name="Glucose", label="Glucose", unit="mg/dL", loinc=["2345-7", "14749-6"], bounds=(5, 3000), molarMass=180.156),
+    dict(name="HCO3", label="Bicarbonate", unit="mmol/L", loinc=["1963-8"], bounds=(1, 80), molarMass=61.017, charge=1),
     dict(name="HCT", label="Haematocrit", unit="%", loinc=["20570-8"], bounds=(5, 80)),
     dict(name="HR", label="Heart rate", unit="/min", loinc=["8867-4"], bounds=(0, 300)),
-    dict(name="K", label="Potassium", unit="mmol/L", loinc=["2823-3"], bounds=(0.5, 15)),
+    dict(name="K", label="Potassium", unit="mmol/L", loinc=["2823-3"], bounds=(0.5, 15), molarMass=39.098, charge=1),
     dict(name="Lactate", label="Lactate", unit="mmol/L", loinc=["2524-7", "32693-4", "2518-9"], bounds=(0.1, 50),
-         alternativeUnits=[{"unit": "mg/dL", "offset": 0, "scale": LACTATE_MGDL_TO_MMOLL}]),
+         molarMass=90.08, alternativeUnits=[{"unit": "mg/dL", "offset": 0, "scale": LACTATE_MGDL_TO_MMOLL}]),
     # The challenge documents Mg in mmol/L, but its values (median 2.0, 1st-99th percentile
     # 1.2-3.2) are the mg/dL of US laboratories, so mg/dL is the canonical unit.
     dict(name="Mg", label="Magnesium", unit="mg/dL", loinc=["19123-9", "2601-3"], bounds=(0.3, 20),
-         alternativeUnits=[{"unit": "mmol/L", "offset": 0, "scale": MG_MMOLL_TO_MGDL},
+         molarMass=24.305, charge=2, alternativeUnits=[{"unit": "mmol/L", "offset": 0, "scale": MG_MMOLL_TO_MGDL},
                            {"unit": "meq/L", "offset": 0, "scale": MG_MEQL_TO_MGDL}]),
     dict(name="MAP", label="Mean arterial pressure (invasive)", unit="mm[Hg]", loinc=["8478-0", "76214-6"], bounds=(1, 300)),
     dict(name="MechVent", label="Mechanical ventilation (1 = on)", unit="1", loinc=[], bounds=(0, 1)),
-    dict(name="Na", label="Sodium", unit="mmol/L", loinc=["2951-2"], bounds=(80, 220)),
+    dict(name="Na", label="Sodium", unit="mmol/L", loinc=["2951-2"], bounds=(80, 220), molarMass=22.990, charge=1),
     dict(name="NIDiasABP", label="Diastolic blood pressure (non-invasive)", unit="mm[Hg]", loinc=["8462-4"], bounds=(1, 300)),
     dict(name="NIMAP", label="Mean blood pressure (non-invasive)", unit="mm[Hg]", loinc=["8478-0"], bounds=(1, 300)),
     dict(name="NISysABP", label="Systolic blood pressure (non-invasive)", unit="mm[Hg]", loinc=["8480-6"], bounds=(1, 300)),
@@ -122,6 +128,7 @@ def variable_specs() -> list[dict[str, Any]]:
             "std": 1.0,
             "alternativeUnits": copy.deepcopy(v.get("alternativeUnits", [])),
             "rawUnitSlips": copy.deepcopy(v.get("rawUnitSlips", [])),
+            **{k: v[k] for k in ("molarMass", "charge") if k in v},
         }
         out.append(spec)
     return out

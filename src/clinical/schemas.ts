@@ -97,7 +97,9 @@ function unitsSchema(manifest: Manifest) {
   return z
     .record(z.string(), z.string())
     .optional()
-    .meta({ description: `Units the request uses where they differ from the canonical ones, by variable name. Accepted: ${examples.join('; ') || 'none'}.` });
+    .meta({
+      description: `Units the request uses where they differ from the canonical ones, by variable name: any UCUM unit convertible to the variable's unit (mass, moles and equivalents where the model lists a molar mass, as for creatinine in umol/L or sodium in meq/L). For example: ${examples.join('; ') || 'none'}.`,
+    });
 }
 
 /**
@@ -156,7 +158,7 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
           }
           const convert = typeof unit === 'string' ? converterFor(variable, unit) : undefined;
           if (!convert) {
-            ctx.addIssue({ code: 'custom', path: ['units', name], message: `unit not accepted for ${name}; accepted: ${acceptedUnits(variable).join(', ')}` });
+            ctx.addIssue({ code: 'custom', path: ['units', name], message: `unit not accepted for ${name}: not a UCUM unit convertible to ${variable.unit} (e.g. ${acceptedUnits(variable).join(', ')})` });
             continue;
           }
           converters.set(name, convert);

@@ -1,25 +1,66 @@
+import ucum from '@lhncbc/ucum-lhc';
 import type { VariableSpec } from '../model/manifest.js';
 
 /**
- * Unit conversion to a variable's canonical unit. The manifest lists the alternative units a
- * client may name (e.g. Temp in [degF], Lactate in mg/dL); canonical = (value + offset) * scale.
- * Nothing is converted unless the request names the unit: guessing from magnitude is how
+ * Unit conversion to a variable's canonical unit, by the NLM's UCUM library (@lhncbc/ucum-lhc):
+ * any UCUM unit commensurable with the canonical one, and mass <-> moles <-> equivalents where
+ * the manifest declares the substance's molar mass and charge (e.g. creatinine in umol/L,
+ * sodium in meq/L). The manifest's `alternativeUnits` come first, so that a value converts
+ * exactly as training converted it.
+ * Nothing is converted unless the caller names the unit: guessing from magnitude is how
  * training cleans the raw challenge files, not how a live service should read a clinician's data.
  */
 
 export type UnitConverter = (value: number) => number;
 
 const identity: UnitConverter = (v) => v;
+const library = ucum.UcumLhcUtils.getInstance();
+/** What conversion needs of a variable (Height, a static, has the same shape). */
+export type UnitSpec = Pick<VariableSpec, 'name' | 'unit' | 'alternativeUnits' | 'molarMass' | 'charge'>;
+
+const cache = new WeakMap<UnitSpec, Map<string, UnitConverter | null>>();
 
 /** The converter from `unit` to the variable's canonical unit, or undefined when the unit is not accepted. */
-export function converterFor(variable: VariableSpec, unit: string | undefined): UnitConverter | undefined {
+export function converterFor(variable: UnitSpec, unit: string | undefined): UnitConverter | undefined {
   if (unit === undefined || unit === variable.unit) return identity;
-  const alt = variable.alternativeUnits.find((a) => a.unit === unit);
-  if (!alt) return undefined;
-  return (v) => (v + alt.offset) * alt.scale;
+  let known = cache.get(variable);
+  if (known === undefined) {
+    known = new Map();
+    cache.set(variable, known);
+  }
+  let converter = known.get(unit);
+  if (converter === undefined) {
+    // The manifest's own conversions first: a value converts exactly as training converted it
+    // (test/clinical/units.test.ts checks they agree with UCUM).
+    converter = declaredConverter(variable, unit) ?? ucumConverter(variable, unit) ?? null;
+    known.set(unit, converter);
+  }
+  return converter ?? undefined;
 }
 
-/** Units accepted for a variable, canonical first. */
-export function acceptedUnits(variable: VariableSpec): string[] {
+/**
+ * UCUM conversions are affine (temperatures) or linear; a logarithmic one (pH from mol/L) is
+ * refused. The converter is read from three points, so the library runs once per unit, not per value.
+ */
+function ucumConverter(variable: UnitSpec, unit: string): UnitConverter | undefined {
+  const options = { ...(variable.molarMass ? { molecularWeight: variable.molarMass } : {}), ...(variable.charge ? { charge: variable.charge } : {}) };
+  const at = (v: number): number | undefined => {
+    const r = library.convertUnitTo(unit, v, variable.unit, options);
+    return r.status === 'succeeded' && typeof r.toVal === 'number' && Number.isFinite(r.toVal) ? r.toVal : undefined;
+  };
+  const [a, b, c] = [at(0), at(1), at(100)];
+  if (a === undefined || b === undefined || c === undefined) return undefined;
+  const scale = b - a;
+  if (!(scale > 0) || Math.abs(a + 100 * scale - c) > 1e-9 * Math.max(1, Math.abs(c))) return undefined;
+  return a === 0 ? (v) => v * scale : (v) => a + v * scale;
+}
+
+function declaredConverter(variable: UnitSpec, unit: string): UnitConverter | undefined {
+  const alt = variable.alternativeUnits.find((u) => u.unit === unit);
+  return alt && ((v) => (v + alt.offset) * alt.scale);
+}
+
+/** Units named for a variable in messages and docs, canonical first; others UCUM can convert are accepted too. */
+export function acceptedUnits(variable: UnitSpec): string[] {
   return [variable.unit, ...variable.alternativeUnits.map((a) => a.unit)];
 }

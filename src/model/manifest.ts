@@ -32,6 +32,10 @@ export const variableSchema = z.object({
   mean: z.number(),
   std: z.number().positive(),
   alternativeUnits: z.array(linearConversionSchema).default([]),
+  /** g/mol, for mass <-> moles conversions (src/clinical/units.ts). */
+  molarMass: z.number().positive().optional(),
+  /** Absolute ionic charge, for equivalents <-> moles (sodium 1, magnesium 2). */
+  charge: z.number().int().positive().optional(),
   rawUnitSlips: z.array(rawUnitSlipSchema).default([]),
 });
 

@@ -162,7 +162,7 @@ describe('POST /fhir/RiskAssessment/$predict', () => {
       entry: [
         entry({ resourceType: 'Patient', id: 'p1', birthDate: '1950-05-05' }),
         entry(observation('o1', [{ system: LOINC, code: '8867-4' }], 88, '/min', '2026-03-15T01:00:00Z')),
-        entry(observation('o2', [{ system: LOINC, code: '2160-0' }], 90, 'umol/L', '2026-03-15T01:00:00Z')),
+        entry(observation('o2', [{ system: LOINC, code: '2160-0' }], 90, 'mL', '2026-03-15T01:00:00Z')),
         entry(observation('o3', [{ system: LOINC, code: '718-7' }], 12, 'g/dL', '2026-03-15T01:00:00Z')),
       ],
     };
@@ -170,7 +170,7 @@ describe('POST /fhir/RiskAssessment/$predict', () => {
     assert.equal(res.statusCode, 200, res.body);
     const ra = res.json() as RiskAssessmentBody;
     const issues = ra.contained?.[0]?.issue ?? [];
-    assert.ok(issues.some((i) => i.severity === 'warning' && i.diagnostics.includes('unit "umol/L" cannot be converted for Creatinine') && i.expression?.[0] === 'Bundle.entry[2].resource.valueQuantity.code'), JSON.stringify(issues));
+    assert.ok(issues.some((i) => i.severity === 'warning' && i.diagnostics.includes('unit "mL" cannot be converted to mg/dL for Creatinine') && i.expression?.[0] === 'Bundle.entry[2].resource.valueQuantity.code'), JSON.stringify(issues));
     assert.ok(issues.some((i) => i.severity === 'warning' && i.diagnostics.includes('LOINC 718-7') && i.expression?.[0] === 'Bundle.entry[3].resource.code'), JSON.stringify(issues));
     assert.deepEqual(ra.basis.map((b) => b.reference), ['Patient/p1', 'Observation/o1']);
   });

@@ -106,7 +106,7 @@ test('when every patient is invalid the answer is 400 with the path of every off
   const res = await app.inject({
     method: 'POST',
     url: '/v1/predict',
-    payload: { patients: [{ hours: [] }, { hours: [{ HR: 'fast' }] }, { units: { Temp: 'K' }, hours: [{}, {}, { SpO2: 95 }] }, 'not an object'] },
+    payload: { patients: [{ hours: [] }, { hours: [{ HR: 'fast' }] }, { units: { Temp: 'mm[Hg]' }, hours: [{}, {}, { SpO2: 95 }] }, 'not an object'] },
   });
   assert.equal(res.statusCode, 400);
   const body = res.json<{ error: string; message: string; details: Array<{ path: string }> }>();

@@ -86,8 +86,8 @@ test('lactate in mg/dL and FiO2 in percent are converted (mmol/L = mg/dL x 0.111
   assert.ok(Math.abs((p.hours[0]?.FiO2 ?? 0) - 0.4) < 1e-12);
 });
 
-test('a unit the manifest does not list, or units for an unknown variable, are rejected at units.<name>', () => {
-  const found = issues(validator.validate({ units: { Temp: 'K', Foo: 'mg' }, hours: [{ Temp: 37 }] }));
+test('a unit not convertible to the canonical one, or units for an unknown variable, are rejected at units.<name>', () => {
+  const found = issues(validator.validate({ units: { Temp: 'mm[Hg]', Foo: 'mg' }, hours: [{ Temp: 37 }] }));
   assert.deepEqual(found.map((i) => i.path).sort(), ['units.Foo', 'units.Temp']);
 });
 

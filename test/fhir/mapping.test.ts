@@ -151,7 +151,7 @@ describe('FHIR Bundle -> patient input', () => {
           observation('hr', [{ system: LOINC, code: '8867-4' }], 80, '/min', t),
           observation('hb', [{ system: LOINC, code: '718-7' }], 12, 'g/dL', t),
           observation('spo2', [{ system: LOINC, code: '59408-5' }, { system: LOINC, code: '2708-6' }], 97, '%', t),
-          observation('temp', [{ system: LOINC, code: '8310-5' }], 310, 'K', t),
+          observation('temp', [{ system: LOINC, code: '8310-5' }], 310, 'mL', t),
           { ...observation('rr', [{ system: LOINC, code: '9279-1' }], 18, '/min', t), valueQuantity: { value: 18, unit: 'breaths/min' } },
           observation('tempf', [{ system: LOINC, code: '8310-5' }], 98.6, '[degF]', t),
           observation('lact', [{ system: LOINC, code: '2524-7' }], 18, 'mg/dL', t),
@@ -168,7 +168,7 @@ describe('FHIR Bundle -> patient input', () => {
     const messages = mapped.issues.map((i) => `${i.expression?.[0]}: ${i.message}`);
     assert.ok(messages.some((m) => m.startsWith('Bundle.entry[2].resource.code') && m.includes('LOINC 718-7 is not an input')), messages.join('\n'));
     assert.ok(messages.some((m) => m.startsWith('Bundle.entry[3].resource.code') && m.includes('pulse-oximetry')), messages.join('\n'));
-    assert.ok(messages.some((m) => m.startsWith('Bundle.entry[4].resource.valueQuantity.code') && m.includes('unit "K" cannot be converted for Temp')), messages.join('\n'));
+    assert.ok(messages.some((m) => m.startsWith('Bundle.entry[4].resource.valueQuantity.code') && m.includes('unit "mL" cannot be converted to Cel for Temp')), messages.join('\n'));
     assert.ok(messages.some((m) => m.startsWith('Bundle.entry[5].resource.valueQuantity') && m.includes('no UCUM code')), messages.join('\n'));
     assert.deepEqual(mapped.basis, ['Patient/p1', 'Observation/hr', 'Observation/tempf', 'Observation/lact']);
   });
@@ -309,4 +309,33 @@ describe('public codes for the invasive pressures and for mechanical ventilation
     assert.deepEqual(mapped.input.hours, [{ HR: 88 }, { MechVent: 1 }, { HR: 92 }]);
     assert.ok(!mapped.issues.some((i) => i.expression?.some((e) => e.includes('entry[2]'))), JSON.stringify(mapped.issues));
   });
+});
+
+test('SI units and their LOINC codes, as European EHRs send them, map to the canonical values computed by hand', async () => {
+  const manifest = await loadTinyManifest();
+  const t = '2026-12-05T10:30:00Z';
+  const bundle = minimalBundle([
+    observation('crea', [{ system: LOINC, code: '14682-9' }], 88.4, 'umol/L', t),
+    observation('glu', [{ system: LOINC, code: '14749-6' }], 5.5, 'mmol/L', t),
+    observation('urea', [{ system: LOINC, code: '22664-7' }], 10, 'mmol/L', t),
+    observation('bili', [{ system: LOINC, code: '14631-6' }], 17.1, 'umol/L', t),
+    observation('alb', [{ system: LOINC, code: '1751-7' }], 35, 'g/L', t),
+    observation('na', [{ system: LOINC, code: '2951-2' }], 140, 'meq/L', t),
+    observation('k', [{ system: LOINC, code: '2823-3' }], 4.2, 'meq/L', t),
+    observation('hco3', [{ system: LOINC, code: '1963-8' }], 24, 'meq/L', t),
+  ]);
+  const mapped = mapToPatientInput(gatherResources(bundle), { manifest, predictionTime: new Date('2026-12-05T12:00:00Z') });
+  const row = mapped.input.hours[0] as Record<string, number>;
+  const expected: Record<string, number> = {
+    Creatinine: (88.4 * 113.12) / 10_000,
+    Glucose: (5.5 * 180.156) / 10,
+    BUN: (10 * 28.0134) / 10,
+    Bilirubin: (17.1 * 584.66) / 10_000,
+    Albumin: 3.5,
+    Na: 140,
+    K: 4.2,
+    HCO3: 24,
+  };
+  for (const [name, value] of Object.entries(expected)) assert.ok(Math.abs((row[name] as number) - value) <= 1e-9 * value, `${name}: ${row[name]} vs ${value}`);
+  assert.equal(mapped.issues.filter((i) => i.severity === 'warning').length, 0, JSON.stringify(mapped.issues));
 });

@@ -1,0 +1,13 @@
+/** The part of @lhncbc/ucum-lhc (the NLM's UCUM library, which ships no types) this service uses. */
+declare module '@lhncbc/ucum-lhc' {
+  interface ConversionResult {
+    status: 'succeeded' | 'failed' | 'error';
+    toVal: number | null;
+    msg: string[];
+  }
+  interface UcumLhcUtils {
+    convertUnitTo(fromUnitCode: string, fromVal: number, toUnitCode: string, options?: { molecularWeight?: number; charge?: number }): ConversionResult;
+  }
+  const ucum: { UcumLhcUtils: { getInstance(): UcumLhcUtils } };
+  export default ucum;
+}
