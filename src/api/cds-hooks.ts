@@ -137,7 +137,7 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
     '/cds-services',
     {
       config: { scope: 'cds' },
-      schema: { tags: ['cds-hooks'], summary: 'CDS Hooks 2.0 discovery', description: 'Lists the patient-view service with its prefetch templates. Requires the EHR\'s JWT (scope cds).', response: { 200: discoveryResponseSchema } },
+      schema: { operationId: 'discoverCdsServices', tags: ['cds-hooks'], summary: 'CDS Hooks 2.0 discovery', description: 'Lists the patient-view service with its prefetch templates. Requires the EHR\'s JWT (scope cds).', response: { 200: discoveryResponseSchema } },
     },
     async () => {
       const model = app.models.active;
@@ -151,6 +151,7 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
       config: { scope: 'cds', audit: true },
       bodyLimit: config.fhir.bodyLimitBytes,
       schema: {
+        operationId: 'callCdsService',
         tags: ['cds-hooks'],
         summary: 'CDS Hooks 2.0 patient-view: ICU mortality risk card',
         description: CALL_DESCRIPTION,
@@ -211,9 +212,11 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
     {
       config: { scope: 'cds' },
       schema: {
+        operationId: 'sendCdsFeedback',
         tags: ['cds-hooks'],
         summary: 'CDS Hooks 2.0 feedback: whether a card was accepted or overridden',
         body: z.object({ feedback: z.array(feedbackSchema).min(1).max(1000) }),
+        response: { 200: z.strictObject({}).meta({ description: 'Feedback recorded (counts only are logged)' }), 400: errorSchema },
       },
     },
     async (request, reply) => {
@@ -221,7 +224,7 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
       // Counts only: card ids and reasons may identify a patient encounter.
       const accepted = feedback.filter((f) => f.outcome === 'accepted').length;
       request.log.info({ cds: 'feedback', accepted, overridden: feedback.length - accepted }, 'CDS card feedback');
-      return reply.code(200).send();
+      return reply.code(200).send({});
     },
   );
 }

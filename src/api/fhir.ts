@@ -37,8 +37,8 @@ is a model variable name, which wins when present (the generic blood pressure co
 non-invasive cuff series). **Mechanical ventilation** has no LOINC observation: an Observation of a ventilator setting (HL7 SANER
 "Ventilator Observations": 19835-8, 19994-3, 20077-4, 20079-0, 20103-8; or 33438-3) marks its hour \`MechVent\` = 1. Panels with **components** (blood pressure 85354-9) are read
 component by component. Pulse-oximetry SpO2 (59408-5) is **not** used: the model was trained on arterial SaO2.
-Values must be \`valueQuantity\` with a **UCUM** code; units are converted only through the manifest's alternative units
-(e.g. [degF], lactate mg/dL, FiO2 %). Status must be final, amended, corrected or preliminary; time from effectiveDateTime,
+Values must be \`valueQuantity\` with a **UCUM** code, converted by the NLM's UCUM library to the canonical unit: commensurable
+units, and mass/moles/equivalents where the manifest gives a molar mass and charge (creatinine umol/L, glucose mmol/L, sodium meq/L). Status must be final, amended, corrected or preliminary; time from effectiveDateTime,
 effectiveInstant or effectivePeriod (end), with a time zone.
 
 **Time.** Time zero is \`Encounter.period.start\` when given, else the earliest usable observation. The prediction time is
@@ -128,7 +128,7 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
     '/metadata',
     {
       config: { scope: 'public' },
-      schema: { tags: ['fhir'], summary: 'FHIR R4 CapabilityStatement: the $predict operation and how to authenticate', response: { 200: capabilityStatementSchema } },
+      schema: { operationId: 'getFhirCapabilityStatement', tags: ['fhir'], summary: 'FHIR R4 CapabilityStatement: the $predict operation and how to authenticate', response: { 200: capabilityStatementSchema } },
       serializerCompiler: () => (data) => JSON.stringify(data),
     },
     async (_request, reply) => {
@@ -143,6 +143,7 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
       config: { scope: 'predict' },
       bodyLimit: config.fhir.bodyLimitBytes,
       schema: {
+        operationId: 'predictRiskAssessment',
         tags: ['fhir'],
         summary: 'FHIR R4: predict in-hospital mortality from a Bundle of Observations; answers a RiskAssessment',
         description: DESCRIPTION,

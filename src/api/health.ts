@@ -13,7 +13,7 @@ const readySchema = z.object({
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/health/live',
-    { config: { scope: 'public' }, schema: { tags: ['health'], summary: 'Liveness', response: { 200: liveSchema } } },
+    { config: { scope: 'public' }, schema: { operationId: 'getLiveness', tags: ['health'], summary: 'Liveness', response: { 200: liveSchema } } },
     async () => ({ status: 'ok' as const }),
   );
   app.get(
@@ -21,6 +21,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
     {
       config: { scope: 'public' },
       schema: {
+        operationId: 'getReadiness',
         tags: ['health'],
         summary: 'Readiness: a model is loaded and warmed up',
         response: { 200: readySchema, 503: errorSchema },

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import './scope.js';
 
 /** Prometheus text exposition of the app's registry. */
@@ -8,10 +9,12 @@ export async function metricsRoutes(app: FastifyInstance): Promise<void> {
     {
       config: { scope: 'public' },
       schema: {
+        operationId: 'getMetrics',
         tags: ['health'],
         summary: 'Prometheus metrics',
         description: 'Request counts and latency by route template and status, engine batch size and latency, queue depth and wait, rejections, predicted probabilities per model version, process metrics.',
         produces: ['text/plain'],
+        response: { 200: z.string().meta({ description: 'Prometheus text exposition format 0.0.4' }) },
       },
     },
     async (_request, reply) => {

@@ -55,7 +55,7 @@ export async function modelRoutes(app: FastifyInstance): Promise<void> {
     '/v1/models',
     {
       config: { scope: 'models:read' },
-      schema: { tags: ['models'], summary: 'The serving model: features with units and bounds, provenance, metrics, execution provider', response: { 200: modelsResponseSchema } },
+      schema: { operationId: 'listModels', tags: ['models'], summary: 'The serving model: features with units and bounds, provenance, metrics, execution provider', response: { 200: modelsResponseSchema } },
     },
     async () => {
       const model = app.models.active;
@@ -92,6 +92,7 @@ export async function modelRoutes(app: FastifyInstance): Promise<void> {
     {
       config: { scope: 'admin' },
       schema: {
+        operationId: 'reloadModel',
         tags: ['models'],
         summary: 'Load the configured (or given) model version, warm it up and switch to it atomically',
         description: 'In-flight requests finish on the old version, which is closed afterwards. A model that fails to load or warm up is rejected (422) and the serving one keeps serving.',

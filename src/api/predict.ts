@@ -71,6 +71,7 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
     {
       config: { scope: 'predict' },
       schema: {
+        operationId: 'predict',
         tags: ['predict'],
         summary: 'Predict in-hospital mortality for one or many ICU stays',
         description: DESCRIPTION,

@@ -158,6 +158,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
     {
       config: { scope: 'predict' },
       schema: {
+        operationId: 'predictStream',
         tags: ['predict'],
         summary: 'Score a cohort streamed as NDJSON, results streamed back in order',
         description: DESCRIPTION,
