@@ -1,7 +1,7 @@
 """Retrains the shipped model from the raw challenge data, with a fixed seed.
 
     /usr/bin/python3 -m training.train            (npm run train)
-        [--data ../shared/data/physionet2012] [--out models/icu-mortality/1.2.0]
+        [--data ../shared/data/physionet2012] [--out models/icu-mortality/<version>]
 
 Steps: parse and clean sets a and c (training/physionet.py), bin hourly, split 70/15/15
 stratified by outcome and set (seeded; record ids saved in split.json), normalisation from

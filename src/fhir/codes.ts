@@ -8,7 +8,6 @@ export const LOINC = 'http://loinc.org';
 export const UCUM = 'http://unitsofmeasure.org';
 export const SNOMED = 'http://snomed.info/sct';
 export const RISK_PROBABILITY = 'http://terminology.hl7.org/CodeSystem/risk-probability';
-export const OBSERVATION_CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
 
 /** Base of the service's own code systems (stable URIs: they identify meaning, nothing is fetched from them). */
 export const SERVICE_SYSTEM_BASE = 'urn:icu-mortality:fhir';

@@ -71,4 +71,3 @@ export function toFhirConfig(e: z.infer<typeof fhirEnvSchema>): FhirConfig {
   return config;
 }
 
-export const DEFAULT_FHIR_CONFIG: FhirConfig = toFhirConfig(fhirEnvSchema.parse({}));

@@ -2,7 +2,7 @@
  * Execution-provider selection. ONNX Runtime does not fall back by itself: a provider that
  * cannot start (CUDA libraries missing, WebGPU without a Vulkan adapter) makes
  * InferenceSession.create throw, so we try the configured providers in order and end on the
- * CPU, recording why each one was skipped (see shared/notes/onnxruntime.md).
+ * CPU, recording why each one was skipped.
  */
 import ort from 'onnxruntime-node';
 

@@ -1,7 +1,7 @@
 /**
  * The inside of an inference worker: one ONNX Runtime session, one batch at a time.
  * session.run() blocks the thread it runs on for the whole batch, which is why it lives
- * here and not on the event loop (shared/notes/onnxruntime.md).
+ * here and not on the event loop (the binding's native call is synchronous).
  */
 import type { MessagePort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';

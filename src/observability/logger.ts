@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { DestinationStream, LoggerOptions } from 'pino';
 
 /**
@@ -57,4 +57,3 @@ export function fastifyLoggerOption(level: LoggerOptions['level'], stream?: Dest
   return { logger: stream ? { ...options, stream } : options } as Pick<FastifyServerOptions, 'logger'>;
 }
 
-export type AppLogger = FastifyBaseLogger;

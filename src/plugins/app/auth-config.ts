@@ -129,6 +129,3 @@ export function toAuthConfig(e: z.infer<typeof authEnvSchema>): AuthConfig {
   }
   return config;
 }
-
-/** The config when nothing is set: fail closed. Tests and the dev helper pass `{ ...closed, disabled: true }`. */
-export const DEFAULT_AUTH_CONFIG: AuthConfig = { disabled: false, apiKeys: [], rateLimit: { max: 600, windowMs: 60_000 } };

@@ -61,10 +61,6 @@ export function printable(claim: string): string {
   return escaped.length > 128 ? `${escaped.slice(0, 127)}\u2026` : escaped;
 }
 
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
-
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
 
 export function looksLikeJwt(credential: string): boolean {
