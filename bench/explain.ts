@@ -2,7 +2,7 @@
  * Plain against explained scoring through the scoring core (validation, tensors, batcher,
  * engine), the same synthetic 48-hour stays, 64 per call as `MAX_EXPLAINED_PATIENTS` allows.
  */
-import { scorePatients } from '../src/api/scorer.js';
+import { scorePatients } from '../src/scoring/score.js';
 import { openModelRepository } from '../src/cli/model.js';
 import { syntheticPatient } from './payload.js';
 

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_MODEL_DIR, locateModel, openModelRepository } from '../src/cli/model.js';
 import { physionetRecordToPatient } from '../src/clinical/physionet.js';
 import type { PatientInput, PredictionResult } from '../src/clinical/types.js';
-import { scorePatients } from '../src/api/scorer.js';
+import { scorePatients } from '../src/scoring/score.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CACHE = join(ROOT, 'training/.cache');

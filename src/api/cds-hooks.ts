@@ -6,10 +6,11 @@ import { hookRequestSchema, modelCardLink, PREFETCH, riskCard, serviceDescriptio
 import { createFhirClient, FhirFetchError, originAllowed, withDeadline } from '../fhir/client.js';
 import { gatherResources } from '../fhir/gather.js';
 import { FhirInputError } from '../fhir/outcome.js';
-import { ModelNotFoundError } from '../model/repository.js';
+import { ModelNotFoundError } from '../scoring/repository.js';
 import { recordAudit } from '../plugins/app/audit.js';
-import { ApiError, errorSchema } from './errors.js';
-import { mapScoringError, requestSignal } from './predict.js';
+import { ApiError, errorSchema } from '../http/errors.js';
+import { requestSignal } from '../http/request-signal.js';
+import { mapScoringError } from '../http/scoring-errors.js';
 import './scope.js';
 
 /**
@@ -200,7 +201,7 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
           throw error;
         }
         if (error instanceof ModelNotFoundError) throw new ApiError(503, 'model_changed', 'the serving model changed during the request; retry', [], 1);
-        throw mapScoringError(error, signal, app);
+        throw mapScoringError(error, signal, app.metrics);
       } finally {
         signal.dispose();
       }

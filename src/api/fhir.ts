@@ -6,10 +6,11 @@ import { assess } from '../fhir/assess.js';
 import { capabilityStatement } from '../fhir/capability.js';
 import { gatherResources } from '../fhir/gather.js';
 import { FhirInputError, operationOutcome, type InputIssue, type IssueCode } from '../fhir/outcome.js';
-import { ModelNotFoundError } from '../model/repository.js';
+import { ModelNotFoundError } from '../scoring/repository.js';
 import { recordAudit } from '../plugins/app/audit.js';
-import { ApiError, errorHandler, errorSchema } from './errors.js';
-import { mapScoringError, requestSignal } from './predict.js';
+import { ApiError, errorHandler, errorSchema } from '../http/errors.js';
+import { requestSignal } from '../http/request-signal.js';
+import { mapScoringError } from '../http/scoring-errors.js';
 import './scope.js';
 
 /**
@@ -162,7 +163,7 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
         return reply.code(200).type(FHIR_JSON).send(riskAssessment);
       } catch (error) {
         if (error instanceof ModelNotFoundError) throw new ApiError(503, 'model_changed', 'the serving model changed during the request; retry', [], 1);
-        throw mapScoringError(error, signal, app);
+        throw mapScoringError(error, signal, app.metrics);
       } finally {
         signal.dispose();
       }

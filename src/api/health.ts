@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { errorSchema } from './errors.js';
+import { errorSchema } from '../http/errors.js';
 import './scope.js';
 
 const liveSchema = z.object({ status: z.literal('ok') });

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ModelLoadError, ModelNotFoundError } from '../model/repository.js';
-import { ApiError, errorSchema } from './errors.js';
+import { ModelLoadError, ModelNotFoundError } from '../scoring/repository.js';
+import { ApiError, errorSchema } from '../http/errors.js';
 import { reloadRequestSchema } from './schemas.js';
 import './scope.js';
 

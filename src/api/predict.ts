@@ -2,13 +2,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { validatorCompiler } from 'fastify-type-provider-zod';
 import type { ZodType } from 'zod';
 import type { AppConfig } from '../config.js';
-import { QueueFullError } from '../inference/errors.js';
 import { recordAudit } from '../plugins/app/audit.js';
-import { ModelNotFoundError } from '../model/repository.js';
-import { ApiError, errorSchema, issuesToDetails } from './errors.js';
+import { ApiError, errorSchema, issuesToDetails } from '../http/errors.js';
 import { predictEnvelopeSchema, predictRequestSchema, predictResponseSchema } from './schemas.js';
-import { scorePatients, type ScoreResponse } from './scorer.js';
+import { scorePatients, type ScoreResponse } from '../scoring/score.js';
 import { scanPredictBody } from './predict-body.js';
+import { requestSignal } from '../http/request-signal.js';
+import { mapScoringError } from '../http/scoring-errors.js';
 import './scope.js';
 
 const DESCRIPTION = `Scores one or many ICU stays.
@@ -104,7 +104,7 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
           explain: body.explain === true,
         });
       } catch (error) {
-        throw mapScoringError(error, signal, app);
+        throw mapScoringError(error, signal, app.metrics);
       } finally {
         signal.dispose();
       }
@@ -127,55 +127,4 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
       });
     },
   );
-}
-
-interface RequestSignal {
-  signal: AbortSignal;
-  timedOut(): boolean;
-  dispose(): void;
-}
-
-/**
- * Fires when the client goes away before the answer is sent, or when the request runs past
- * its timeout: the batcher then drops the request's queued stays, so no work is left behind.
- */
-export function requestSignal(_request: FastifyRequest, reply: FastifyReply, timeoutMs: number): RequestSignal {
-  const controller = new AbortController();
-  let timedOut = false;
-  const onClose = (): void => {
-    if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'));
-  };
-  // Only the response's 'close' means the client went away: since Node 16 the request's own
-  // 'close' fires as soon as its body has been read, which would abort every real request.
-  reply.raw.on('close', onClose);
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new Error('request timed out'));
-  }, timeoutMs);
-  timer.unref();
-  return {
-    signal: controller.signal,
-    timedOut: () => timedOut,
-    dispose: () => {
-      clearTimeout(timer);
-      reply.raw.off('close', onClose);
-    },
-  };
-}
-
-/** Inference-layer errors -> API errors (one shape, Retry-After on 503). */
-export function mapScoringError(error: unknown, signal: RequestSignal | undefined, app: FastifyInstance): unknown {
-  if (error instanceof ModelNotFoundError) return new ApiError(404, 'model_not_found', error.message);
-  if (error instanceof QueueFullError) {
-    return new ApiError(503, error.name === 'BatcherDrainingError' ? 'shutting_down' : 'queue_full', error.message, [], error.retryAfterSeconds);
-  }
-  if (error instanceof DOMException && error.name === 'AbortError') {
-    if (signal?.timedOut()) {
-      app.metrics.rejected.inc({ reason: 'timeout' });
-      return new ApiError(503, 'timeout', 'the prediction did not finish within the request timeout; retry later', [], 1);
-    }
-    // The client has gone: nothing will read the answer.
-    return new ApiError(499, 'client_closed_request', 'the client closed the request');
-  }
-  return error;
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { patientInputSchema } from '../clinical/schemas.js';
 import type { Manifest } from '../model/manifest.js';
 import { VERSION_NAME } from '../model/semver.js';
-import { errorSchema } from './errors.js';
+import { errorSchema } from '../http/errors.js';
 
 /**
  * Request and response schemas of the prediction API. The patient schema comes from the

@@ -5,15 +5,15 @@ import { validatorCompiler } from 'fastify-type-provider-zod';
 import { z, type ZodType } from 'zod';
 import type { AppConfig } from '../config.js';
 import { BatcherDrainingError, QueueFullError } from '../inference/errors.js';
-import type { ModelBatcher, ModelLease } from '../model/repository.js';
+import type { ModelBatcher, ModelLease } from '../scoring/repository.js';
 import type { ValidPatient } from '../clinical/types.js';
 import type { PatientValidator } from '../clinical/validate.js';
 import { splitLines } from '../scoring/lines.js';
 import { parseNdjsonLine } from '../scoring/ndjson.js';
 import { scoreInOrder, type RecordFailure, type ScoreInput, type ScoreOutcome } from '../scoring/pipeline.js';
 import { recordAudit } from '../plugins/app/audit.js';
-import { errorSchema, issuesToDetails } from './errors.js';
-import { mapScoringError } from './predict.js';
+import { errorSchema, issuesToDetails } from '../http/errors.js';
+import { mapScoringError } from '../http/scoring-errors.js';
 import './scope.js';
 
 const NDJSON = 'application/x-ndjson';
@@ -71,7 +71,7 @@ async function* untilStopped(body: Readable, signal: AbortSignal): AsyncGenerato
   const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   while (!signal.aborted) {
     // A listener per read, removed once it settles: racing one long-lived promise instead kept
-    // every chunk reachable from its reactions (bench/RESULTS.md, 3 December).
+    // every chunk reachable from its reactions (bench/RESULTS.md, "History").
     const next = await new Promise<IteratorResult<Buffer> | typeof STOPPED>((resolve, reject) => {
       const onAbort = (): void => resolve(STOPPED);
       signal.addEventListener('abort', onAbort, { once: true });
@@ -193,7 +193,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
         lease = app.models.acquire(query.model, query.version);
       } catch (error) {
         body.resume();
-        throw mapScoringError(error, undefined, app);
+        throw mapScoringError(error, undefined, app.metrics);
       }
       const { model } = lease;
       const labels = { model: model.name, version: model.version };

@@ -1,12 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildBatch } from '../clinical/preprocess.js';
-import type { ValidPatient } from '../clinical/types.js';
-import { stayLength } from '../clinical/validate.js';
-import { Batcher } from '../inference/batcher.js';
-import { allocatorOf, createEngine, defaultEngineThreads } from '../inference/engine.js';
-import { ModelRepository, type RepositoryLogger } from '../model/repository.js';
+import { defaultEngineThreads } from '../inference/engine.js';
+import { ModelRepository, type RepositoryLogger } from '../scoring/repository.js';
+import { modelFactories } from '../scoring/runtime.js';
 
 /**
  * The model for a batch run, loaded through the service's own repository (manifest checks,
@@ -56,29 +53,16 @@ export async function openModelRepository(opts: CliModelOptions): Promise<ModelR
   const repository = new ModelRepository({
     ...where,
     logger: opts.logger,
-    createEngine: (files) =>
-      createEngine({
-        modelPath: files.modelPath,
-        inputNames: files.manifest.onnx.inputs,
-        outputName: files.manifest.onnx.output,
-        providers: ['cpu'],
-        workers,
-        intraOpThreads: opts.threads ?? defaults.intraOpThreads,
-        logger: opts.logger,
-      }),
-    createBatcher: (engine, files) => {
-      const allocate = allocatorOf(engine);
-      return new Batcher({
-        engine,
-        // Tensors go into the buffers the engine's workers hand back (src/inference/engine.ts).
-        buildBatch: (patients: ValidPatient[]) => buildBatch(files.manifest, patients, allocate),
-        lengthOf: stayLength,
-        maxBatchSize: opts.batchSize,
-        // The pipeline submits whole batches: waiting for more stays would only add idle time.
-        maxQueueDelayMs: 0,
-        maxQueueSize: opts.queueSize,
-      });
-    },
+    ...modelFactories({
+      providers: ['cpu'],
+      workers,
+      intraOpThreads: opts.threads ?? defaults.intraOpThreads,
+      maxBatchSize: opts.batchSize,
+      // The pipeline submits whole batches: waiting for more stays would only add idle time.
+      maxQueueDelayMs: 0,
+      maxQueueSize: opts.queueSize,
+      logger: opts.logger,
+    }),
   });
   await repository.start();
   return repository;

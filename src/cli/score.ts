@@ -1,7 +1,7 @@
 import { rm, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { PatientValidator } from '../clinical/validate.js';
-import type { RepositoryLogger } from '../model/repository.js';
+import type { RepositoryLogger } from '../scoring/repository.js';
 import { scoreInOrder, type ScoreOutcome } from '../scoring/pipeline.js';
 import { openModelRepository } from './model.js';
 import { csvHeader, formatRows, readExistingOutput, Sink, type OutputFormat, type ScoreRow } from './output.js';

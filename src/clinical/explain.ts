@@ -1,6 +1,6 @@
 import type { Manifest } from '../model/manifest.js';
 import { denseOf } from './preprocess.js';
-import type { ValidPatient } from './types.js';
+import type { Contribution, TrajectoryPoint, ValidPatient } from './types.js';
 
 /**
  * Exact explanations by rescoring: a stay's trajectory is the probability of each of its
@@ -8,19 +8,6 @@ import type { ValidPatient } from './types.js';
  * the variable removed from every hour. The rows go to the engine with the stay, as one batch;
  * the network is causal and batch-invariant, so each point equals that row scored alone.
  */
-
-export interface TrajectoryPoint {
-  /** Hours of the stay read, 1 to hoursUsed. */
-  hour: number;
-  probability: number;
-}
-
-export interface Contribution {
-  /** A manifest variable (e.g. "Lactate") or a descriptor field: age, sex, icuType, height. */
-  variable: string;
-  /** Probability minus the probability without this variable: in this model, not a cause. */
-  effect: number;
-}
 
 export interface Explanation {
   trajectory: TrajectoryPoint[];

@@ -5,7 +5,6 @@
  * patients into the model's input tensor. See models/README.md for the tensor layout.
  */
 
-import type { Contribution, TrajectoryPoint } from './explain.js';
 import type { InputProfile } from './input-profile.js';
 
 /** One hour of measurements, keyed by the manifest's variable names. Missing = null or absent. */
@@ -50,6 +49,19 @@ export interface ValidPatient {
   dense?: { values: Float64Array; hours: number; observed?: Uint8Array };
   /** A hybrid model's note embedding, as sent (float32). */
   noteEmbedding?: Float32Array;
+}
+
+export interface TrajectoryPoint {
+  /** Hours of the stay read, 1 to hoursUsed. */
+  hour: number;
+  probability: number;
+}
+
+export interface Contribution {
+  /** A manifest variable (e.g. "Lactate") or a descriptor field: age, sex, icuType, height. */
+  variable: string;
+  /** Probability minus the probability without this variable: in this model, not a cause. */
+  effect: number;
 }
 
 export interface PredictionResult {

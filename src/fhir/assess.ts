@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PredictionResult } from '../clinical/types.js';
-import { scorePatients } from '../api/scorer.js';
-import type { ModelRepository } from '../model/repository.js';
+import { scorePatients } from '../scoring/score.js';
+import type { ModelRepository } from '../scoring/repository.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Gathered } from './gather.js';
 import { mapToPatientInput, type MappedPatient } from './mapping.js';

@@ -1,4 +1,4 @@
-import type { Contribution, TrajectoryPoint } from '../clinical/explain.js';
+import type { Contribution, TrajectoryPoint } from '../clinical/types.js';
 
 /** The explanation in a clinician's words, for the CDS card and the RiskAssessment's notes. */
 

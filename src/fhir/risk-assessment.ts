@@ -1,4 +1,4 @@
-import type { Contribution, TrajectoryPoint } from '../clinical/explain.js';
+import type { Contribution, TrajectoryPoint } from '../clinical/types.js';
 import type { InputProfile } from '../clinical/input-profile.js';
 import {
   CONTRIBUTIONS_EXTENSION,

@@ -11,7 +11,6 @@
  * batch_timeout_micros. Submits made in the same turn of the event loop always coalesce:
  * forming is deferred with setImmediate.
  */
-import type { ValidPatient } from '../clinical/types.js';
 import type { Engine, EngineBatch } from './engine.js';
 import { BatcherDrainingError, EngineRunError, QueueFullError, abortError } from './errors.js';
 import { planBatch } from './batch-plan.js';
@@ -28,7 +27,7 @@ export interface BatcherObserver {
   rejected?(reason: 'queue_full' | 'draining'): void;
 }
 
-export interface BatcherOptions<P = ValidPatient> {
+export interface BatcherOptions<P> {
   engine: Engine;
   /** Builds the tensor of these stays, padded to the longest of them (not to maxHours). */
   buildBatch: (patients: P[]) => EngineBatch;
@@ -67,7 +66,7 @@ interface Item<P> {
 
 const nowSeconds = (): number => performance.now() / 1000;
 
-export class Batcher<P = ValidPatient> {
+export class Batcher<P> {
   readonly #engine: Engine;
   readonly #buildBatch: (patients: P[]) => EngineBatch;
   readonly #maxBatchSize: number;

@@ -87,9 +87,8 @@ export function allocatorOf(engine: object): ((length: number) => Float32Array) 
  * at most MAX_DEFAULT_WORKERS. The event loop parses, validates and builds tensors all the
  * time and takes a core's share whenever it runs: an intra-op pool stalls at every one of its
  * ~200 parallel steps per batch while one of its threads waits for a core, whereas
- * independent sessions simply run while the other waits. Measured on 2 cores
- * (bench/RESULTS.md): 2 workers x 1 thread beat 1 x 1 in every pair (256-stay requests +7%
- * and +32%, CLI +7% and +20%) and was level with or ahead of 1 x 2 (+1%, +13%).
+ * independent sessions simply run while the other waits. On 2 cores two single-threaded
+ * sessions beat one session of one or of two threads (bench/RESULTS.md, "History").
  */
 export function defaultEngineThreads(cores: number = usableCores()): { workers: number; intraOpThreads: number } {
   return { workers: Math.min(Math.max(1, cores), MAX_DEFAULT_WORKERS), intraOpThreads: 1 };

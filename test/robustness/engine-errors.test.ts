@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createEngine, EngineRunError, type EngineBatch } from '../../src/inference/engine.js';
-import type { ModelEngine, ModelFiles } from '../../src/model/repository.js';
+import type { ModelEngine, ModelFiles } from '../../src/scoring/repository.js';
 import { buildTestApp, samplePatient } from '../helper.js';
 
 /**

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { describe, test, type TestContext } from 'node:test';
 import Fastify from 'fastify';
 import { hookWithoutPrefetch, startMisbehavingFhirServer, type FhirMisbehaviour } from '../../scripts/hostile-peers.js';
-import { errorHandler } from '../../src/api/errors.js';
+import { errorHandler } from '../../src/http/errors.js';
 import { buildTestApp, gatedEngine, samplePatient } from '../helper.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiError } from '../../api/errors.js';
+import { ApiError } from '../../http/errors.js';
 import { SCOPES, type AuthConfig, type Scope } from './auth-config.js';
 import { createCredentialVerifier, type Principal } from './credentials.js';
 

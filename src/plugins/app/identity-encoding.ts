@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiError } from '../../api/errors.js';
+import { ApiError } from '../../http/errors.js';
 
 /**
  * Request bodies are read as sent: a `Content-Encoding` other than identity is refused with

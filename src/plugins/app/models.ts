@@ -1,13 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { buildBatch } from '../../clinical/preprocess.js';
-import type { ValidPatient } from '../../clinical/types.js';
-import { stayLength } from '../../clinical/validate.js';
-import type { AppConfig } from '../../config.js';
-import { Batcher, type BatcherObserver } from '../../inference/batcher.js';
-import { allocatorOf, createEngine } from '../../inference/engine.js';
-import { ModelRepository, type ModelFactories, type ModelFiles } from '../../model/repository.js';
-import type { Metrics } from '../../observability/metrics.js';
+import type { ProviderName } from '../../inference/engine.js';
+import { ModelRepository, type ModelFactories } from '../../scoring/repository.js';
+import { modelFactories } from '../../scoring/runtime.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,62 +10,26 @@ declare module 'fastify' {
   }
 }
 
+/** What it reads from the app's configuration (src/config.ts). */
+export interface ModelsConfig {
+  modelDir: string;
+  modelName: string;
+  modelVersion: string;
+  modelWatch: boolean;
+  providers: ProviderName[];
+  intraOpThreads: number;
+  engineWorkers: number;
+  engineAllowSpinning: boolean;
+  maxBatchSize: number;
+  maxQueueDelayMs: number;
+  maxQueueSize: number;
+}
+
 export interface ModelsPluginOptions {
-  config: AppConfig;
+  config: ModelsConfig;
   /** A repository built by the caller (tests, CLI); otherwise one is built from config. */
   repository?: ModelRepository;
   factories?: Partial<ModelFactories>;
-}
-
-/** Batcher events -> Prometheus, labelled by model version so a reload's two versions stay apart. */
-export function batcherObserver(metrics: Metrics, files: ModelFiles): BatcherObserver {
-  const labels = { model: files.name, version: files.version };
-  return {
-    batchRun(size, seconds, paddingFraction) {
-      metrics.batchSize.observe(labels, size);
-      metrics.batchDuration.observe(labels, seconds);
-      metrics.batchPadding.observe(labels, paddingFraction);
-    },
-    queueWait(seconds) {
-      metrics.queueWait.observe(labels, seconds);
-    },
-    depthChanged(depth) {
-      metrics.queueDepth.set(labels, depth);
-    },
-    rejected(reason) {
-      metrics.rejected.inc({ reason });
-    },
-  };
-}
-
-/** The real engine and batcher, configured from the environment. */
-export function defaultFactories(config: AppConfig, metrics: Metrics, logger: FastifyInstance['log']): ModelFactories {
-  return {
-    createEngine: (files) =>
-      createEngine({
-        modelPath: files.modelPath,
-        inputNames: files.manifest.onnx.inputs,
-        outputName: files.manifest.onnx.output,
-        providers: config.providers,
-        intraOpThreads: config.intraOpThreads,
-        workers: config.engineWorkers,
-        allowSpinning: config.engineAllowSpinning,
-        logger,
-      }),
-    createBatcher: (engine, files) => {
-      const allocate = allocatorOf(engine);
-      return new Batcher({
-        engine,
-        // Tensors go into the buffers the engine's workers hand back (src/inference/engine.ts).
-        buildBatch: (patients: ValidPatient[]) => buildBatch(files.manifest, patients, allocate),
-        lengthOf: stayLength,
-        maxBatchSize: config.maxBatchSize,
-        maxQueueDelayMs: config.maxQueueDelayMs,
-        maxQueueSize: config.maxQueueSize,
-        observer: batcherObserver(metrics, files),
-      });
-    },
-  };
 }
 
 /**
@@ -88,7 +47,17 @@ export default fp(
         name: config.modelName,
         versionPolicy: config.modelVersion,
         logger: app.log,
-        ...defaultFactories(config, app.metrics, app.log),
+        ...modelFactories({
+          providers: config.providers,
+          intraOpThreads: config.intraOpThreads,
+          workers: config.engineWorkers,
+          allowSpinning: config.engineAllowSpinning,
+          maxBatchSize: config.maxBatchSize,
+          maxQueueDelayMs: config.maxQueueDelayMs,
+          maxQueueSize: config.maxQueueSize,
+          logger: app.log,
+          metrics: app.metrics,
+        }),
         ...opts.factories,
         onServing: (model) => app.metrics.modelInfo.set({ model: model.name, version: model.version, provider: model.provider }, 1),
         onRetired: (model) => app.metrics.modelInfo.remove({ model: model.name, version: model.version, provider: model.provider }),

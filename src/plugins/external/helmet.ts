@@ -4,7 +4,7 @@ import fp from 'fastify-plugin';
 
 /**
  * @fastify/helmet's headers, taken once at start-up from helmet itself on a throwaway instance:
- * the plugin rebuilt them on every request (bench/RESULTS.md). Over plain HTTP the CSP leaves out
+ * the plugin rebuilt them on every request. Over plain HTTP the CSP leaves out
  * `upgrade-insecure-requests`, or /docs would fetch its scripts over https from a host serving none.
  */
 export const PLAIN_HTTP_HELMET: FastifyHelmetOptions = { contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } };

@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiError } from '../../api/errors.js';
+import { ApiError } from '../../http/errors.js';
 
 /**
  * Rate limiting per credential, or per client IP before one is known (@fastify/rate-limit,

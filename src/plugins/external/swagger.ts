@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
-import { errorSchema } from '../../api/errors.js';
+import { errorSchema } from '../../http/errors.js';
 
 /**
  * OpenAPI from the routes' zod schemas (fastify-type-provider-zod turns them into JSON

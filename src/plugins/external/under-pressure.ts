@@ -1,8 +1,7 @@
 import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiError } from '../../api/errors.js';
-import type { AppConfig } from '../../config.js';
+import { ApiError } from '../../http/errors.js';
 
 /**
  * Load shedding in front of the batcher's own bounded queue: when the event loop lags or
@@ -12,8 +11,15 @@ import type { AppConfig } from '../../config.js';
  */
 const RETRY_AFTER_SECONDS = 1;
 
+/** The limits it reads from the app's configuration (src/config.ts). */
+export interface UnderPressureConfig {
+  maxEventLoopDelayMs: number;
+  maxHeapUsedBytes: number;
+  maxRssBytes: number;
+}
+
 export default fp(
-  async (app: FastifyInstance, opts: { config: AppConfig }) => {
+  async (app: FastifyInstance, opts: { config: UnderPressureConfig }) => {
     const { config } = opts;
     await app.register(underPressure, {
       maxEventLoopDelay: config.maxEventLoopDelayMs,

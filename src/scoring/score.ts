@@ -2,7 +2,7 @@ import { explainBatch } from '../clinical/explain.js';
 import { predictionResult } from '../clinical/result.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
 import { ScannedPatient } from '../clinical/validate.js';
-import type { ModelRepository } from '../model/repository.js';
+import type { ModelRepository } from './repository.js';
 import type { Metrics } from '../observability/metrics.js';
 
 /**

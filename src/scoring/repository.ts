@@ -5,8 +5,8 @@ import { join, resolve } from 'node:path';
 import type { ValidPatient } from '../clinical/types.js';
 import { createPatientValidator, type PatientValidator } from '../clinical/validate.js';
 import type { EngineBatch } from '../inference/engine.js';
-import { compareSemver, isSemver, isVersionName } from './semver.js';
-import { inputWidth, manifestSchema, type Manifest } from './manifest.js';
+import { compareSemver, isSemver, isVersionName } from '../model/semver.js';
+import { inputWidth, manifestSchema, type Manifest } from '../model/manifest.js';
 
 /**
  * Finds versions under <root>/<name>/<version>/, loads and warms up the one the policy picks and

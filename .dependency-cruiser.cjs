@@ -1,0 +1,36 @@
+/**
+ * The layers of src/, lowest first: a module may import from its own layer and the ones below,
+ * never from one above (npm run lint:layers, in npm run lint).
+ *   observability, inference, model  <  clinical  <  scoring  <  fhir  <  http  <  plugins  <  api, cli  <  app
+ */
+const ABOVE = {
+  observability: ['inference', 'model', 'clinical', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
+  inference: ['observability', 'model', 'clinical', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
+  model: ['inference', 'clinical', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
+  clinical: ['scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
+  scoring: ['fhir', 'http', 'plugins', 'api', 'cli'],
+  fhir: ['http', 'plugins', 'api', 'cli'],
+  http: ['plugins', 'api', 'cli'],
+  plugins: ['api', 'cli'],
+  api: ['cli'],
+  cli: ['api', 'http', 'plugins'],
+};
+const TOP = '^src/(app|server|config)\\.ts$';
+
+module.exports = {
+  forbidden: [
+    ...Object.entries(ABOVE).map(([layer, above]) => ({
+      name: `${layer}-imports-above`,
+      comment: `src/${layer} may not import from ${above.join(', ')} or the app's top-level modules`,
+      severity: 'error',
+      from: { path: `^src/${layer}/` },
+      to: { path: [`^src/(${above.join('|')})/`, ...(layer === 'api' ? [] : [TOP])] },
+    })),
+    { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+  },
+};
