@@ -26,6 +26,7 @@ import os
 import platform
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -177,6 +178,18 @@ def _distill_targets(f: np.ndarray, y: np.ndarray, gbt: HistGradientBoostingClas
 
 
 def main(argv: list[str] | None = None) -> dict:
+    run = prepare(parse_args(argv), argv)  # data, split, normalisation, tensors
+    fit_trees(run)                         # the baseline the networks must beat, and their distillation targets
+    fit_networks(run)                      # the members, on the training split (or reused)
+    calibrate(run)                         # temperature, mean-risk shift and threshold, on validation
+    evaluate_held_out(run)                 # the test split, once: every figure of the card
+    if run.args.refit:
+        refit(run)                         # the shipped networks, on every stay
+    write_package(run)                     # manifest, ONNX, checkpoint, metrics, card, skew fixtures
+    return run.metrics
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=DEFAULT_DATA, help="folder with set-a/c.tar.gz and Outcomes-a/c.txt")
     p.add_argument("--cache", default=DEFAULT_CACHE, help="where the archives are extracted (ignored by git)")
@@ -231,246 +244,306 @@ def main(argv: list[str] | None = None) -> dict:
         p.error("--refit needs a fixed schedule (--epochs > 0); use --no-refit with --epochs 0")
     if args.refit and args.reuse_checkpoint:
         p.error("--reuse-checkpoint holds one set of networks; use it with --no-refit")
+    return args
 
-    started = time.time()
+
+
+def prepare(args: argparse.Namespace, argv: list[str] | None) -> SimpleNamespace:
+    """The run's state, filled step by step: the stays, their seeded split (split.json), the
+    normalisation from the training split, and the tensors of each split."""
+    run = SimpleNamespace(args=args, argv=argv, started=time.time(), timing={})
     torch.set_num_threads(args.threads)
     # OpenBLAS threads on top of torch's spin and oversubscribe the cores for these small matrices.
     threadpool_limits(limits=args.threads, user_api="blas")
     np.random.seed(args.seed)
-    out_dir = args.out or os.path.join(ROOT, "models", "icu-mortality", args.version)
-    os.makedirs(out_dir, exist_ok=True)
+    run.out_dir = args.out or os.path.join(ROOT, "models", "icu-mortality", args.version)
+    os.makedirs(run.out_dir, exist_ok=True)
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    cfg = FitConfig(hidden=args.hidden, dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
-                    batch_size=args.batch_size, max_epochs=args.max_epochs, patience=args.patience,
-                    pos_weight=args.pos_weight, crop=args.crop, crop_min=args.crop_min,
-                    replicate=args.replicate, epochs=args.epochs, architecture=args.architecture, hide=args.hide)
-
-    manifest = base_manifest("icu-mortality", args.version, created, hidden=cfg.hidden, bootstrap=False,
+    run.cfg = FitConfig(hidden=args.hidden, dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
+                        batch_size=args.batch_size, max_epochs=args.max_epochs, patience=args.patience,
+                        pos_weight=args.pos_weight, crop=args.crop, crop_min=args.crop_min,
+                        replicate=args.replicate, epochs=args.epochs, architecture=args.architecture, hide=args.hide)
+    manifest = base_manifest("icu-mortality", args.version, created, hidden=run.cfg.hidden, bootstrap=False,
                              description=describe(args.architecture, args.refit, args.hide), ensemble=args.members)
     print(f"reading {args.data}", flush=True)
-    stays = load_stays(manifest, args.data, args.cache)
-    by_id = {s.record_id: s for s in stays}
-    split = stratified_split(stays, args.seed)
-    with open(os.path.join(out_dir, "split.json"), "w") as f:
-        json.dump({"seed": args.seed, "stratifiedBy": "outcome and source set", **split}, f)
+    run.stays = load_stays(manifest, args.data, args.cache)
+    by_id = {s.record_id: s for s in run.stays}
+    run.split = stratified_split(run.stays, args.seed)
+    with open(os.path.join(run.out_dir, "split.json"), "w") as f:
+        json.dump({"seed": args.seed, "stratifiedBy": "outcome and source set", **run.split}, f)
         f.write("\n")
-    train, val, test = ([by_id[i] for i in split[k]] for k in ("train", "validation", "test"))
-    print(f"{len(stays)} stays: train {len(train)}, validation {len(val)}, test {len(test)}", flush=True)
+    run.train, run.val, run.test = ([by_id[i] for i in run.split[k]] for k in ("train", "validation", "test"))
+    print(f"{len(run.stays)} stays: train {len(run.train)}, validation {len(run.val)}, test {len(run.test)}", flush=True)
 
-    manifest = fit_normalisation(manifest, train)
-    x_tr, l_tr = tensorize(train, manifest)
-    x_va, l_va = tensorize(val, manifest)
-    x_te, l_te = tensorize(test, manifest)
-    y_tr, y_va, y_te = (np.array([s.died for s in ss]) for ss in (train, val, test))
-    t_prep = time.time() - started
+    run.manifest = fit_normalisation(manifest, run.train)
+    run.x_tr, run.l_tr = tensorize(run.train, run.manifest)
+    run.x_va, run.l_va = tensorize(run.val, run.manifest)
+    run.x_te, run.l_te = tensorize(run.test, run.manifest)
+    run.y_tr, run.y_va, run.y_te = (np.array([s.died for s in ss]) for ss in (run.train, run.val, run.test))
+    run.timing["prepareS"] = time.time() - run.started
+    return run
 
-    # Gradient-boosted trees on summary statistics: the baseline the LSTM has to beat.
+
+def fit_trees(run: SimpleNamespace) -> None:
+    """Gradient-boosted trees on summary statistics: the baseline the networks have to beat.
+    Distillation: the networks learn from a mix of the label and the trees' out-of-fold
+    probability (on validation: +0.005 AUROC per network and earlier convergence)."""
+    args = run.args
     t0 = time.time()
-    f_tr, f_va, f_te = (summary_features(ss, manifest) for ss in (train, val, test))
-    gbt, gbt_trees = fit_gbt(f_tr, y_tr, f_va, y_va, args.seed)
-    p_gbt_te = gbt.predict_proba(f_te)[:, 1]
-    p_gbt_va = gbt.predict_proba(f_va)[:, 1]
-    # Distillation: the LSTM learns from a mix of the label and the trees' out-of-fold
-    # probability. Measured on validation: +0.005 AUROC per network and earlier convergence.
-    targets = _distill_targets(f_tr, y_tr, gbt, args.distill, args.seed) if args.distill > 0 else None
-    t_gbt = time.time() - t0
-    print(f"GBT: {gbt_trees} trees, validation AUROC {roc_auc_score(y_va, p_gbt_va):.4f} ({t_gbt:.0f} s)", flush=True)
+    run.f_tr, run.f_va, run.f_te = (summary_features(ss, run.manifest) for ss in (run.train, run.val, run.test))
+    run.gbt, run.gbt_trees = fit_gbt(run.f_tr, run.y_tr, run.f_va, run.y_va, args.seed)
+    run.p_gbt_te = run.gbt.predict_proba(run.f_te)[:, 1]
+    run.p_gbt_va = run.gbt.predict_proba(run.f_va)[:, 1]
+    run.targets = _distill_targets(run.f_tr, run.y_tr, run.gbt, args.distill, args.seed) if args.distill > 0 else None
+    run.timing["gbtS"] = time.time() - t0
+    print(f"GBT: {run.gbt_trees} trees, validation AUROC {roc_auc_score(run.y_va, run.p_gbt_va):.4f} "
+          f"({run.timing['gbtS']:.0f} s)", flush=True)
 
+
+def fit_networks(run: SimpleNamespace) -> None:
+    """The members on the training split, in parallel processes, or the first --members
+    networks of --reuse-checkpoint."""
+    args, cfg = run.args, run.cfg
     t0 = time.time()
-    seeds = [args.seed + 100 * k for k in range(args.members)]
-    hiding = Hiding(profiles=scenarios.hiding_profiles(manifest), delta_cap=manifest["deltaCap"])
-    _WORK.update(x_tr=x_tr, l_tr=l_tr, y_tr=y_tr, x_va=x_va, l_va=l_va, y_va=y_va, cfg=cfg, threads=args.threads,
-                 targets=targets, hiding=hiding)
+    run.seeds = [args.seed + 100 * k for k in range(args.members)]
+    hiding = Hiding(profiles=scenarios.hiding_profiles(run.manifest), delta_cap=run.manifest["deltaCap"])
+    _WORK.update(x_tr=run.x_tr, l_tr=run.l_tr, y_tr=run.y_tr, x_va=run.x_va, l_va=run.l_va, y_va=run.y_va, cfg=cfg,
+                 threads=args.threads, targets=run.targets, hiding=hiding)
     if args.reuse_checkpoint:
         from .model import load_checkpoint
         reused, _ = load_checkpoint(args.reuse_checkpoint)
-        if (len(reused) < len(seeds) or reused[0].n_inputs != x_tr.shape[2] or reused[0].hidden != cfg.hidden
+        if (len(reused) < len(run.seeds) or reused[0].n_inputs != run.x_tr.shape[2] or reused[0].hidden != cfg.hidden
                 or reused[0].architecture != cfg.architecture):
-            raise SystemExit(f"{args.reuse_checkpoint} does not hold {len(seeds)} networks of this shape")
-        print(f"reusing the first {len(seeds)} networks of {args.reuse_checkpoint}", flush=True)
+            raise SystemExit(f"{args.reuse_checkpoint} does not hold {len(run.seeds)} networks of this shape")
+        print(f"reusing the first {len(run.seeds)} networks of {args.reuse_checkpoint}", flush=True)
         results = []
-        for m in reused[:len(seeds)]:
-            member_val = float(roc_auc_score(y_va, predict_logits([m], x_va, l_va)))
+        for m in reused[:len(run.seeds)]:
+            member_val = float(roc_auc_score(run.y_va, predict_logits([m], run.x_va, run.l_va)))
             results.append((m.state_dict(), None, member_val, [{"reusedFrom": os.path.relpath(args.reuse_checkpoint, ROOT)}]))
-        members, member_log = _as_members(seeds, results, x_tr.shape[2], cfg)
+        run.members, run.member_log = _as_members(run.seeds, results, run.x_tr.shape[2], cfg)
     else:
-        members, member_log = _fit_members(seeds, args.jobs, x_tr.shape[2], cfg)
-    t_lstm = time.time() - t0
+        run.members, run.member_log = _fit_members(run.seeds, args.jobs, run.x_tr.shape[2], cfg)
+    run.timing["lstmS"] = time.time() - t0
 
-    z_va = predict_logits(members, x_va, l_va)
-    temperature = fit_temperature(z_va, y_va)
-    # Part of the fixed-schedule recipe, so that the held-out figures describe what the refit does.
-    shift = match_mean_risk(members, x_tr, l_tr, y_tr, temperature) if cfg.epochs else 0.0
-    z_va = predict_logits(members, x_va, l_va)
-    p_va = sigmoid(z_va / temperature)
-    threshold = round(ev.challenge_threshold(y_va, p_va), 4)
-    manifest["decisionThreshold"] = threshold
-    print(f"ensemble validation AUROC {roc_auc_score(y_va, p_va):.4f}, temperature {temperature:.4f}, "
-          f"decision threshold {threshold}", flush=True)
 
-    # The held-out test split, used once.
-    p_te = sigmoid(predict_logits(members, x_te, l_te) / temperature)
-    x_vit, l_vit = tensorize(test, manifest, keep=BEDSIDE_VITALS, drop_statics=True)
-    p_vit = sigmoid(predict_logits(members, x_vit, l_vit) / temperature)
-    x_vit_s, l_vit_s = tensorize(test, manifest, keep=BEDSIDE_VITALS, drop_statics=False)
-    p_vit_s = sigmoid(predict_logits(members, x_vit_s, l_vit_s) / temperature)
+def calibrate(run: SimpleNamespace) -> None:
+    """Temperature on validation; the mean-risk shift on training (part of the fixed-schedule
+    recipe, so that the held-out figures describe what the refit does); the challenge's decision
+    threshold on validation."""
+    members = run.members
+    z_va = predict_logits(members, run.x_va, run.l_va)
+    run.temperature = fit_temperature(z_va, run.y_va)
+    run.shift = match_mean_risk(members, run.x_tr, run.l_tr, run.y_tr, run.temperature) if run.cfg.epochs else 0.0
+    z_va = predict_logits(members, run.x_va, run.l_va)
+    run.p_va = sigmoid(z_va / run.temperature)
+    run.threshold = round(ev.challenge_threshold(run.y_va, run.p_va), 4)
+    run.manifest["decisionThreshold"] = run.threshold
+    print(f"ensemble validation AUROC {roc_auc_score(run.y_va, run.p_va):.4f}, temperature {run.temperature:.4f}, "
+          f"decision threshold {run.threshold}", flush=True)
+
+
+def evaluate_held_out(run: SimpleNamespace) -> None:
+    """The held-out test split, used once: discrimination and calibration against the trees,
+    the validated input profiles, early scoring, SAPS-I and SOFA, subgroups, reliability."""
+    args, members, test, y_te = run.args, run.members, run.test, run.y_te
+    run.p_te = sigmoid(predict_logits(members, run.x_te, run.l_te) / run.temperature)
+    x_vit, l_vit = tensorize(test, run.manifest, keep=BEDSIDE_VITALS, drop_statics=True)
+    p_vit = sigmoid(predict_logits(members, x_vit, l_vit) / run.temperature)
+    x_vit_s, l_vit_s = tensorize(test, run.manifest, keep=BEDSIDE_VITALS, drop_statics=False)
+    p_vit_s = sigmoid(predict_logits(members, x_vit_s, l_vit_s) / run.temperature)
     n_boot = args.bootstrap
-    metrics: dict = {
-        "split": {k: len(v) for k, v in split.items()},
+    run.metrics = {
+        "split": {k: len(v) for k, v in run.split.items()},
         "bootstrapResamples": n_boot,
-        "mortality": float(np.mean([s.died for s in stays])),
-        "lstm": ev.full_metrics(y_te, p_te, threshold, n_boot, args.seed),
-        "gbt": {**ev.full_metrics(y_te, p_gbt_te, ev.challenge_threshold(y_va, p_gbt_va), n_boot, args.seed),
-                "trees": gbt_trees},
+        "mortality": float(np.mean([s.died for s in run.stays])),
+        "lstm": ev.full_metrics(y_te, run.p_te, run.threshold, n_boot, args.seed),
+        "gbt": {**ev.full_metrics(y_te, run.p_gbt_te, ev.challenge_threshold(run.y_va, run.p_gbt_va), n_boot, args.seed),
+                "trees": run.gbt_trees},
         "lstmMinusGbtAuroc": dict(zip(("delta", "ci95Low", "ci95High"),
-                                      ev.paired_bootstrap_delta(y_te, p_te, p_gbt_te, n_boot, args.seed))),
+                                      ev.paired_bootstrap_delta(y_te, run.p_te, run.p_gbt_te, n_boot, args.seed))),
         "vitalsOnly": {"variables": BEDSIDE_VITALS, "statics": "missing",
                        **ev.discrimination(y_te, p_vit, n_boot, args.seed)},
         "vitalsPlusStatics": {"variables": BEDSIDE_VITALS, "statics": "given",
                               **ev.discrimination(y_te, p_vit_s, n_boot, args.seed)},
     }
-    # The validated input profiles, each against trees fitted for it (the service names them per result).
-    metrics["scenarios"] = scenarios.evaluate(
+    evaluate_scenarios(run)
+    evaluate_prefixes(run)
+    evaluate_severity_scores(run)
+    evaluate_subgroups(run)
+    run.metrics["validation"] = {"ensembleAuroc": float(roc_auc_score(run.y_va, run.p_va)),
+                                 "gbtAuroc": float(roc_auc_score(run.y_va, run.p_gbt_va)), "members": run.member_log}
+    if os.path.exists(ALTERNATIVES):
+        with open(ALTERNATIVES) as f:
+            run.metrics["alternativesConsidered"] = json.load(f)
+    ev.reliability_plot(os.path.join(run.out_dir, "reliability.png"),
+                        {"LSTM ensemble (calibrated)": (y_te, run.p_te), "gradient-boosted trees": (y_te, run.p_gbt_te)})
+
+
+def evaluate_scenarios(run: SimpleNamespace) -> None:
+    """The validated input profiles, each against trees fitted for it (the service names them per result)."""
+    args, members, temperature = run.args, run.members, run.temperature
+    run.metrics["scenarios"] = scenarios.evaluate(
         predict=lambda x, lengths: sigmoid(predict_logits(members, x, lengths) / temperature),
         fit_trees=lambda f_a, y_a, f_b, y_b: fit_gbt(f_a, y_a, f_b, y_b, args.seed)[0],
-        stays={"train": train, "validation": val, "test": test}, manifest=manifest, n_boot=n_boot, seed=args.seed)
-    manifest["scenarios"] = scenarios.manifest_entries(metrics["scenarios"])
-    for r in metrics["scenarios"]:
+        stays={"train": run.train, "validation": run.val, "test": run.test}, manifest=run.manifest,
+        n_boot=args.bootstrap, seed=args.seed)
+    run.manifest["scenarios"] = scenarios.manifest_entries(run.metrics["scenarios"])
+    for r in run.metrics["scenarios"]:
         print(f"scenario {r['name']}: {args.architecture} {r['model']['auroc']:.4f}, trees {r['gbt']['auroc']:.4f}, "
               f"difference {r['modelMinusGbtAuroc']['delta']:+.4f} ({r['modelMinusGbtAuroc']['ci95Low']:+.4f} to "
               f"{r['modelMinusGbtAuroc']['ci95High']:+.4f})", flush=True)
-    # The service scores stays from their first hour on: AUROC when every test stay is cut to its
-    # first h hours (the trees get the summary statistics of the same hours).
-    # Trees fitted on whole stays are handicapped on prefixes, so a second set of trees is fitted on
-    # the summary statistics of every training stay cut to each of these hours and whole: the fair
-    # baseline for early scoring.
+
+
+def evaluate_prefixes(run: SimpleNamespace) -> None:
+    """The service scores stays from their first hour on: AUROC when every test stay is cut to its
+    first h hours (the trees get the summary statistics of the same hours). Trees fitted on whole
+    stays are handicapped on prefixes, so a second set is fitted on every training stay cut to each
+    of these hours and whole: the fair baseline for early scoring."""
+    args, manifest, n_boot, y_te = run.args, run.manifest, run.args.bootstrap, run.y_te
+
     def cut(ss, h):
         return [dataclasses.replace(s, values=s.values[:h]) for s in ss]
 
     def with_prefixes(ss):
         return [c for h in (*SCORED_AT_HOURS, manifest["maxHours"]) for c in cut(ss, h)]
-    gbt_prefix, _ = fit_gbt(summary_features(with_prefixes(train), manifest), np.tile(y_tr, len(SCORED_AT_HOURS) + 1),
-                            summary_features(with_prefixes(val), manifest), np.tile(y_va, len(SCORED_AT_HOURS) + 1),
-                            args.seed)
-    metrics["scoredAtHour"] = []
+    gbt_prefix, _ = fit_gbt(summary_features(with_prefixes(run.train), manifest),
+                            np.tile(run.y_tr, len(SCORED_AT_HOURS) + 1),
+                            summary_features(with_prefixes(run.val), manifest),
+                            np.tile(run.y_va, len(SCORED_AT_HOURS) + 1), args.seed)
+    run.metrics["scoredAtHour"] = []
     for h in (*SCORED_AT_HOURS, manifest["maxHours"]):
-        p_cut = sigmoid(predict_logits(members, x_te, np.minimum(l_te, h)) / temperature)
-        f_cut = summary_features(cut(test, h), manifest)
-        p_gbt_cut, p_gbtp_cut = gbt.predict_proba(f_cut)[:, 1], gbt_prefix.predict_proba(f_cut)[:, 1]
-        metrics["scoredAtHour"].append({
+        p_cut = sigmoid(predict_logits(run.members, run.x_te, np.minimum(run.l_te, h)) / run.temperature)
+        f_cut = summary_features(cut(run.test, h), manifest)
+        p_gbt_cut, p_gbtp_cut = run.gbt.predict_proba(f_cut)[:, 1], gbt_prefix.predict_proba(f_cut)[:, 1]
+        run.metrics["scoredAtHour"].append({
             "hours": h, "lstm": ev.discrimination(y_te, p_cut, n_boot, args.seed),
             "gbt": ev.discrimination(y_te, p_gbt_cut, n_boot, args.seed),
             "gbtPrefixTrained": ev.discrimination(y_te, p_gbtp_cut, n_boot, args.seed),
             "lstmMinusGbtPrefixTrainedAuroc": dict(zip(("delta", "ci95Low", "ci95High"), ev.paired_bootstrap_delta(
                 y_te, p_cut, p_gbtp_cut, n_boot, args.seed)))})
+
+
+def evaluate_severity_scores(run: SimpleNamespace) -> None:
+    """SAPS-I and SOFA from the outcome files, on the test stays that have them."""
+    args, y_te = run.args, run.y_te
     for score, attr in (("saps1", "saps"), ("sofa", "sofa")):
-        have = np.array([getattr(s, attr) is not None for s in test])
-        vals = np.array([getattr(s, attr) if getattr(s, attr) is not None else 0 for s in test], dtype=float)
-        metrics[score] = {**ev.discrimination(y_te[have], vals[have], n_boot, args.seed),
-                          "lstmAurocSameStays": float(roc_auc_score(y_te[have], p_te[have])),
-                          "gbtAurocSameStays": float(roc_auc_score(y_te[have], p_gbt_te[have]))}
+        have = np.array([getattr(s, attr) is not None for s in run.test])
+        vals = np.array([getattr(s, attr) if getattr(s, attr) is not None else 0 for s in run.test], dtype=float)
+        run.metrics[score] = {**ev.discrimination(y_te[have], vals[have], args.bootstrap, args.seed),
+                              "lstmAurocSameStays": float(roc_auc_score(y_te[have], run.p_te[have])),
+                              "gbtAurocSameStays": float(roc_auc_score(y_te[have], run.p_gbt_te[have]))}
+
+
+def evaluate_subgroups(run: SimpleNamespace) -> None:
+    test = run.test
     groups = {
         "icuType": [{1: "coronary care", 2: "cardiac surgery recovery", 3: "medical", 4: "surgical"}.get(
             s.statics.get("ICUType"), "unknown") for s in test],
         "sex": [{0: "female", 1: "male"}.get(s.statics.get("Gender"), "unknown") for s in test],
         "ageBand": [age_band(s.statics.get("Age")) for s in test],
         "sourceSet": [f"set-{s.source}" for s in test],
-        "hoursObserved": ["<24" if n < 24 else "24-47" if n < 48 else "48" for n in l_te],
+        "hoursObserved": ["<24" if n < 24 else "24-47" if n < 48 else "48" for n in run.l_te],
     }
-    metrics["subgroups"] = {k: ev.subgroup_auroc(y_te, p_te, g, min(n_boot, 500), args.seed) for k, g in groups.items()}
-    metrics["reliability"] = ev.reliability_table(y_te, p_te)
-    metrics["validation"] = {"ensembleAuroc": float(roc_auc_score(y_va, p_va)),
-                             "gbtAuroc": float(roc_auc_score(y_va, p_gbt_va)), "members": member_log}
-    if os.path.exists(ALTERNATIVES):
-        with open(ALTERNATIVES) as f:
-            metrics["alternativesConsidered"] = json.load(f)
-    ev.reliability_plot(os.path.join(out_dir, "reliability.png"),
-                        {"LSTM ensemble (calibrated)": (y_te, p_te), "gradient-boosted trees": (y_te, p_gbt_te)})
+    run.metrics["subgroups"] = {k: ev.subgroup_auroc(run.y_te, run.p_te, g, min(run.args.bootstrap, 500), run.args.seed)
+                                for k, g in groups.items()}
+    run.metrics["reliability"] = ev.reliability_table(run.y_te, run.p_te)
 
-    t_refit = 0.0
-    if args.refit:
-        # The recipe is now fixed and its held-out figures taken: the shipped networks learn from
-        # every development stay. On validation one network trained on 70% of the training split
-        # scored 0.859 against 0.870 on all of it (3 seeds each; the trees 0.857 against 0.873), so
-        # the 43% more stays are worth more than a held-out split of the shipped weights themselves.
-        t0 = time.time()
-        everyone = train + val + test
-        manifest = fit_normalisation(manifest, everyone)
-        x_all, l_all = tensorize(everyone, manifest)
-        y_all = np.array([s.died for s in everyone])
-        # The trees keep the number chosen on validation; only their soft targets are needed.
-        targets_all = (_distill_targets(summary_features(everyone, manifest), y_all, gbt, args.distill, args.seed)
-                       if args.distill > 0 else None)
-        _WORK.update(x_tr=x_all, l_tr=l_all, y_tr=y_all, x_va=None, l_va=None, y_va=None, targets=targets_all)
-        twin_log = member_log
-        members, member_log = _fit_members(seeds, args.jobs, x_all.shape[2], cfg)
-        before_shift = [float(np.mean(sigmoid(predict_logits([m], x_all, l_all) / temperature))) for m in members]
-        refit_shift = match_mean_risk(members, x_all, l_all, y_all, temperature)
-        t_refit = time.time() - t0
-        metrics["refit"] = {"trainingRecords": len(everyone), "epochs": cfg.epochs, "members": member_log,
+
+def refit(run: SimpleNamespace) -> None:
+    """The recipe is now fixed and its held-out figures taken: the shipped networks learn from
+    every development stay. On validation one network trained on 70% of the training split
+    scored 0.859 against 0.870 on all of it (3 seeds each; the trees 0.857 against 0.873), so the
+    43% more stays are worth more than a held-out split of the shipped weights themselves."""
+    args = run.args
+    t0 = time.time()
+    everyone = run.train + run.val + run.test
+    run.manifest = fit_normalisation(run.manifest, everyone)
+    x_all, l_all = tensorize(everyone, run.manifest)
+    y_all = np.array([s.died for s in everyone])
+    # The trees keep the number chosen on validation; only their soft targets are needed.
+    targets_all = (_distill_targets(summary_features(everyone, run.manifest), y_all, run.gbt, args.distill, args.seed)
+                   if args.distill > 0 else None)
+    _WORK.update(x_tr=x_all, l_tr=l_all, y_tr=y_all, x_va=None, l_va=None, y_va=None, targets=targets_all)
+    twin_log = run.member_log
+    run.members, run.member_log = _fit_members(run.seeds, args.jobs, x_all.shape[2], run.cfg)
+    before_shift = [float(np.mean(sigmoid(predict_logits([m], x_all, l_all) / run.temperature))) for m in run.members]
+    refit_shift = match_mean_risk(run.members, x_all, l_all, y_all, run.temperature)
+    run.timing["refitS"] = time.time() - t0
+    run.metrics["refit"] = {"trainingRecords": len(everyone), "epochs": run.cfg.epochs, "members": run.member_log,
                             "temperatureAndThresholdFrom": "the twin (validation split)",
-                            "meanRiskShift": refit_shift, "twinMeanRiskShift": shift,
+                            "meanRiskShift": refit_shift, "twinMeanRiskShift": run.shift,
                             "memberMeanRiskBeforeShift": before_shift, "observedRate": float(np.mean(y_all))}
-        metrics["validation"]["members"] = twin_log
-        print(f"refit {len(members)} networks on {len(everyone)} stays ({t_refit:.0f} s); mean-risk shift "
-              f"{refit_shift:+.4f} (twin {shift:+.4f})", flush=True)
+    run.metrics["validation"]["members"] = twin_log
+    print(f"refit {len(run.members)} networks on {len(everyone)} stays ({run.timing['refitS']:.0f} s); mean-risk shift "
+          f"{refit_shift:+.4f} (twin {run.shift:+.4f})", flush=True)
 
-    wall = time.time() - started
-    metrics["timing"] = {"prepareS": round(t_prep, 1), "gbtS": round(t_gbt, 1), "lstmS": round(t_lstm, 1),
-                         "refitS": round(t_refit, 1),
+
+def write_package(run: SimpleNamespace) -> None:
+    """The model folder: manifest.json with its metrics, calibration and provenance, model.onnx,
+    metrics.json, the card, and the skew fixtures; the PyTorch checkpoint beside it."""
+    args, metrics = run.args, run.metrics
+    wall = time.time() - run.started
+    metrics["timing"] = {"prepareS": round(run.timing["prepareS"], 1), "gbtS": round(run.timing["gbtS"], 1),
+                         "lstmS": round(run.timing["lstmS"], 1), "refitS": round(run.timing.get("refitS", 0.0), 1),
                          "totalS": round(wall, 1), "threads": args.threads, "cpuCount": os.cpu_count(),
                          "python": platform.python_version(), "torch": torch.__version__}
-    manifest["metrics"] = {"heldOut": {k: metrics["lstm"][k] for k in ("n", "deaths", "auroc", "aurocCi95", "auprc",
-                                                                      "brier", "ece", "calibrationIntercept",
-                                                                      "calibrationSlope")},
-                           "heldOutDecisionRule": metrics["lstm"]["decisionRule"],
-                           "heldOutVitalsOnlyAuroc": metrics["vitalsOnly"]["auroc"],
-                           "heldOutGbtBaselineAuroc": metrics["gbt"]["auroc"],
-                           **({"heldOutEstimateOf": "this recipe: the same seeds, epochs, temperature and threshold, "
-                                                    "networks trained on the training split only (the shipped ones "
-                                                    "were trained on every split)"} if args.refit else {})}
-    manifest["calibration"] = {"method": "temperature", "temperature": temperature, "foldedIntoGraph": True,
-                               "fittedOn": ("validation split, on the twin networks trained on the training split"
-                                            if args.refit else "validation split"),
-                               **({"meanRiskShift": metrics["refit"]["meanRiskShift"],
-                                   "meanRiskShiftFittedOn": "every development stay: mean risk = their mortality"}
-                                  if args.refit else {"meanRiskShift": shift,
-                                                      "meanRiskShiftFittedOn": "training split: mean risk = its mortality"}
-                                  if cfg.epochs else {})}
-    manifest["provenance"] = {
-        **manifest["provenance"],
-        "trainingRecords": len(train) + (len(val) + len(test) if args.refit else 0),
-        "splits": {"train": len(train), "validation": len(val), "test": len(test), "seed": args.seed,
+    describe_package(run)
+    models_cfg = export(run.members, run.temperature, run.manifest, run.out_dir)
+    # The PyTorch weights (for make_fixtures and re-export) stay out of the shipped folder
+    # unless a custom --out was asked for.
+    ckpt_dir = run.out_dir if args.out else os.path.join(ROOT, "training", "runs", args.version)
+    os.makedirs(ckpt_dir, exist_ok=True)
+    save_checkpoint(os.path.join(ckpt_dir, "checkpoint.pt"), run.members, run.temperature)
+    with open(os.path.join(run.out_dir, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+        f.write("\n")
+    from .model_card import load_comparison, write_model_card
+    write_model_card(os.path.join(run.out_dir, "model-card.md"), models_cfg, metrics, run.split,
+                     *load_comparison(args.compare, os.path.join(ROOT, "bench", "architectures.json")))
+    if not args.no_skew:
+        from .make_fixtures import write_skew
+        write_skew(run.out_dir, run.members, run.temperature)
+    print(f"{args.architecture.upper()} test AUROC {metrics['lstm']['auroc']:.4f} {metrics['lstm']['aurocCi95']}, "
+          f"GBT {metrics['gbt']['auroc']:.4f}, SAPS-I {metrics['saps1']['auroc']:.4f}, SOFA {metrics['sofa']['auroc']:.4f}")
+    print(f"wrote {run.out_dir} in {time.time() - run.started:.0f} s", flush=True)
+
+
+def describe_package(run: SimpleNamespace) -> None:
+    """The manifest's metrics, calibration and provenance sections."""
+    args, metrics, cfg = run.args, run.metrics, run.cfg
+    run.manifest["metrics"] = {
+        "heldOut": {k: metrics["lstm"][k] for k in ("n", "deaths", "auroc", "aurocCi95", "auprc", "brier", "ece",
+                                                    "calibrationIntercept", "calibrationSlope")},
+        "heldOutDecisionRule": metrics["lstm"]["decisionRule"],
+        "heldOutVitalsOnlyAuroc": metrics["vitalsOnly"]["auroc"],
+        "heldOutGbtBaselineAuroc": metrics["gbt"]["auroc"],
+        **({"heldOutEstimateOf": "this recipe: the same seeds, epochs, temperature and threshold, "
+                                 "networks trained on the training split only (the shipped ones "
+                                 "were trained on every split)"} if args.refit else {})}
+    run.manifest["calibration"] = {
+        "method": "temperature", "temperature": run.temperature, "foldedIntoGraph": True,
+        "fittedOn": ("validation split, on the twin networks trained on the training split"
+                     if args.refit else "validation split"),
+        **({"meanRiskShift": metrics["refit"]["meanRiskShift"],
+            "meanRiskShiftFittedOn": "every development stay: mean risk = their mortality"}
+           if args.refit else {"meanRiskShift": run.shift,
+                               "meanRiskShiftFittedOn": "training split: mean risk = its mortality"}
+           if cfg.epochs else {})}
+    run.manifest["provenance"] = {
+        **run.manifest["provenance"],
+        "trainingRecords": len(run.train) + (len(run.val) + len(run.test) if args.refit else 0),
+        "splits": {"train": len(run.train), "validation": len(run.val), "test": len(run.test), "seed": args.seed,
                    "file": "split.json",
                    **({"shippedNetworksTrainedOn": "train + validation + test (refit after the held-out evaluation)"}
                       if args.refit else {})},
         # Reusing networks does not change the result, so the command recorded is the one that trains them.
         "training": {"command": ("/usr/bin/python3 -m training.train " + " ".join(_without_reuse(
-                         argv if argv is not None else sys.argv[1:]))).strip(),
+                         run.argv if run.argv is not None else sys.argv[1:]))).strip(),
                      **({"reusedNetworksFrom": os.path.relpath(args.reuse_checkpoint, ROOT)} if args.reuse_checkpoint else {}),
                      "hyperparameters": {**cfg.__dict__, "members": args.members, "distill": args.distill,
                                          "refit": args.refit},
-                     "seed": args.seed, "memberSeeds": seeds},
+                     "seed": args.seed, "memberSeeds": run.seeds},
     }
-    models_cfg = export(members, temperature, manifest, out_dir)
-    # The PyTorch weights (for make_fixtures and re-export) stay out of the shipped folder
-    # unless a custom --out was asked for.
-    ckpt_dir = out_dir if args.out else os.path.join(ROOT, "training", "runs", args.version)
-    os.makedirs(ckpt_dir, exist_ok=True)
-    save_checkpoint(os.path.join(ckpt_dir, "checkpoint.pt"), members, temperature)
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-        f.write("\n")
-    from .model_card import load_comparison, write_model_card
-    write_model_card(os.path.join(out_dir, "model-card.md"), models_cfg, metrics, split,
-                     *load_comparison(args.compare, os.path.join(ROOT, "bench", "architectures.json")))
-    if not args.no_skew:
-        from .make_fixtures import write_skew
-        write_skew(out_dir, members, temperature)
-    print(f"{args.architecture.upper()} test AUROC {metrics['lstm']['auroc']:.4f} {metrics['lstm']['aurocCi95']}, "
-          f"GBT {metrics['gbt']['auroc']:.4f}, SAPS-I {metrics['saps1']['auroc']:.4f}, SOFA {metrics['sofa']['auroc']:.4f}")
-    print(f"wrote {out_dir} in {time.time() - started:.0f} s", flush=True)
-    return metrics
 
 
 if __name__ == "__main__":
