@@ -61,7 +61,7 @@ def _fit(job: tuple[str, int]):
     name, seed = job
     torch.set_num_threads(1)
     hide, matched, profiles, *summaries = _WORK["recipes"][name]
-    cfg = FitConfig(replicate=REPLICATE_DEFAULT, epochs=EPOCHS_DEFAULT, hide=hide,
+    cfg = FitConfig(replicate=REPLICATE_DEFAULT, epochs=_WORK["epochs"], hide=hide,
                     summary_vars=_WORK["n_vars"] if summaries and summaries[0] else 0)
     targets = _WORK["matched"] if matched else _WORK["full"]
     res = fit_one(_WORK["x"], _WORK["l"], _WORK["y"], None, None, None, cfg, seed=seed, log=lambda s: None,
@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--specialist", action="store_true", help="networks trained on the vitals profile alone")
     p.add_argument("--summaries", action="store_true", help="networks that also read running summaries")
+    p.add_argument("--epochs", type=int, default=EPOCHS_DEFAULT, help="training epochs of every recipe")
+    p.add_argument("--recipe", action="append", default=None, help="only these recipes (by name; repeatable)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     threadpool_limits(limits=1, user_api="blas")
@@ -86,8 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     full = _distill_targets(f_tr, y, gbt, 0.5, SEED)
     profiles = scenarios.hiding_profiles(manifest)
     recipes = SPECIALISTS if args.specialist else SUMMARIES if args.summaries else RECIPES
+    if args.recipe:
+        recipes = {k: v for k, v in recipes.items() if k in args.recipe}
     # Row p + 1 of the targets is profile p's teacher: the vitals are profile 0 in both settings.
-    _WORK.update(n_vars=len(manifest["variables"]), x=x, l=lengths, y=y, full=full, matched=profile_targets(train, val, manifest, full, 0.5, SEED),
+    _WORK.update(epochs=args.epochs, n_vars=len(manifest["variables"]), x=x, l=lengths, y=y, full=full, matched=profile_targets(train, val, manifest, full, 0.5, SEED),
                  recipes=recipes,
                  hiding={"all": Hiding(profiles=profiles, delta_cap=manifest["deltaCap"]),
                          "vitals": Hiding(profiles=profiles[:1], delta_cap=manifest["deltaCap"])})

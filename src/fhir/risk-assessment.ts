@@ -133,29 +133,16 @@ export function buildRiskAssessment(input: RiskAssessmentInput): RiskAssessment 
     });
   }
   if (input.trajectory) {
-    extensions.push({
-      url: TRAJECTORY_EXTENSION,
-      extension: input.trajectory.map((point) => ({
-        url: 'point',
-        extension: [
-          { url: 'hour', valueInteger: point.hour },
-          { url: 'probability', valueDecimal: point.probability },
-        ],
-      })),
-    });
+    extensions.push(listExtension(TRAJECTORY_EXTENSION, 'point', input.trajectory, (p) => [{ url: 'hour', valueInteger: p.hour }, { url: 'probability', valueDecimal: p.probability }]));
   }
   if (input.contributions && input.contributions.length > 0) {
-    extensions.push({
-      url: CONTRIBUTIONS_EXTENSION,
-      extension: input.contributions.map((c) => ({
-        url: 'contribution',
-        extension: [
-          { url: 'variable', valueString: c.variable },
-          { url: 'effect', valueDecimal: c.effect },
-        ],
-      })),
-    });
+    extensions.push(listExtension(CONTRIBUTIONS_EXTENSION, 'contribution', input.contributions, (c) => [{ url: 'variable', valueString: c.variable }, { url: 'effect', valueDecimal: c.effect }]));
   }
   if (extensions.length > 0) ra.extension = extensions;
   return ra;
+}
+
+/** A complex extension with one sub-extension `item` per entry, made of that entry's parts. */
+function listExtension<T>(url: string, item: string, entries: readonly T[], parts: (entry: T) => Extension[]): Extension {
+  return { url, extension: entries.map((entry) => ({ url: item, extension: parts(entry) })) };
 }
