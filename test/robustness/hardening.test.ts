@@ -262,7 +262,9 @@ describe('CDS Hooks against a misbehaving FHIR server', () => {
   for (const mode of ['endless', 'drip'] as const) {
     test(`a ${mode} FHIR answer ends in 412 within the fetch budget, memory bounded`, async (t) => {
       const origin = await fhirServer(t, mode);
-      const { app } = await buildTestApp(t, { env: { CDS_FHIR_SERVERS: origin, FHIR_FETCH_TIMEOUT_MS: '500' } });
+      // Each bound on its own: an endless answer must hit the size cap long before a 30 s deadline
+      // (whatever the machine's load), a drip one the 500 ms deadline long before the cap.
+      const { app } = await buildTestApp(t, { env: { CDS_FHIR_SERVERS: origin, FHIR_FETCH_TIMEOUT_MS: mode === 'endless' ? '30000' : '500' } });
       const before = process.memoryUsage().rss;
       const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookWithoutPrefetch(origin) });
       assert.equal(res.statusCode, 412, res.body);
