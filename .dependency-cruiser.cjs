@@ -1,11 +1,11 @@
 /**
  * The layers of src/, lowest first: a module may import from its own layer and the ones below,
  * never from one above (npm run lint:layers, in npm run lint).
- *   observability, inference, model  <  clinical  <  scoring  <  fhir  <  http  <  plugins  <  api, cli  <  app
+ *   observability  <  inference, model  <  clinical  <  scoring  <  fhir  <  http  <  plugins  <  api, cli  <  app
  */
 const ABOVE = {
   observability: ['inference', 'model', 'clinical', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
-  inference: ['observability', 'model', 'clinical', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
+  inference: ['model', 'clinical', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
   model: ['inference', 'clinical', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
   clinical: ['scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
   scoring: ['fhir', 'http', 'plugins', 'api', 'cli'],

@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--summaries", action="store_true", help="networks that also read running summaries")
     p.add_argument("--epochs", type=int, default=EPOCHS_DEFAULT, help="training epochs of every recipe")
     p.add_argument("--recipe", action="append", default=None, help="only these recipes (by name; repeatable)")
+    p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="network seeds of every recipe")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     threadpool_limits(limits=1, user_api="blas")
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     sent = {s["name"]: tensors_and_trees(s, train, val, y, y_va, manifest) for s in views}
     for name, (_, _, trees_auroc) in sent.items():
         print(f"trees, {name}: validation AUROC {trees_auroc:.4f}", flush=True)
-    jobs = [(name, seed) for seed in SEEDS for name in recipes]
+    jobs = [(name, seed) for seed in args.seeds for name in recipes]
     results: dict[str, dict[str, list[float]]] = {}
     with multiprocessing.get_context("fork").Pool(2) as pool:
         for name, seed, model in pool.imap(_fit, jobs):

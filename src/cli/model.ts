@@ -2,7 +2,8 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultEngineThreads } from '../inference/engine.js';
-import { ModelRepository, type RepositoryLogger } from '../scoring/repository.js';
+import type { LogSink } from '../observability/logger.js';
+import { ModelRepository } from '../scoring/repository.js';
 import { modelFactories } from '../scoring/runtime.js';
 
 /**
@@ -24,7 +25,7 @@ export interface CliModelOptions {
   batchSize: number;
   /** Stays the batcher may hold queued (the pipeline keeps a few batches in flight). */
   queueSize: number;
-  logger: RepositoryLogger;
+  logger: LogSink;
 }
 
 

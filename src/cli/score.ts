@@ -1,7 +1,7 @@
 import { rm, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { PatientValidator } from '../clinical/validate.js';
-import type { RepositoryLogger } from '../scoring/repository.js';
+import type { LogSink } from '../observability/logger.js';
 import { scoreInOrder, type ScoreOutcome } from '../scoring/pipeline.js';
 import { openModelRepository } from './model.js';
 import { csvHeader, formatRows, readExistingOutput, Sink, type OutputFormat, type ScoreRow } from './output.js';
@@ -120,7 +120,7 @@ async function openSource(opts: ScoreCommandOptions, validator: PatientValidator
   return opts.format === 'ndjson' ? ndjsonSource(input, shard, validator) : longCsvSource(input, manifest, shard);
 }
 
-function stderrLogger(stderr: NodeJS.WriteStream, quiet: boolean): RepositoryLogger {
+function stderrLogger(stderr: NodeJS.WriteStream, quiet: boolean): LogSink {
   return {
     info() {},
     warn(_obj, msg) {

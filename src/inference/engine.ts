@@ -10,6 +10,7 @@ import { usableCores } from './cpu-budget.js';
 import { EngineRunError } from './errors.js';
 import { isWhole, type FromWorker, type ReadyMessage, type RunRequest, type StartFailedMessage, type WorkerInit } from './protocol.js';
 import { PROVIDER_NAMES, type ProviderName, providerOrder } from './providers.js';
+import type { LogSink } from '../observability/logger.js';
 
 export { EngineRunError } from './errors.js';
 export { PROVIDER_NAMES, type ProviderName } from './providers.js';
@@ -28,13 +29,6 @@ export interface EngineBatch {
   noteDim?: number;
 }
 
-/** The part of a pino logger the engine uses (a pino Logger satisfies it). */
-export interface EngineLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
 export interface EngineOptions {
   modelPath: string;
   /** `note` for a hybrid model (manifest onnx.inputs): every batch must then carry note embeddings. */
@@ -51,7 +45,7 @@ export interface EngineOptions {
    * a small machine spinning threads take CPU from the event loop between batches.
    */
   allowSpinning?: boolean;
-  logger?: EngineLogger;
+  logger?: LogSink;
   /** Another worker entry (tests use an instrumented one); defaults to ./worker.{ts,js} beside this file. */
   workerUrl?: URL;
 }

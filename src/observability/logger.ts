@@ -27,6 +27,13 @@ export const REDACT_PATHS = [
   'err.details',
 ];
 
+/** The part of a pino logger the engine, the model repository and the CLI use (a pino Logger satisfies it). */
+export interface LogSink {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
 /** The route template of a request: never the raw URL. */
 export function routeOf(request: FastifyRequest): string {
   return request.routeOptions?.url ?? 'unmatched';

@@ -4,7 +4,9 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ValidPatient } from '../clinical/types.js';
 import { createPatientValidator, type PatientValidator } from '../clinical/validate.js';
-import type { EngineBatch } from '../inference/engine.js';
+import type { Batcher } from '../inference/batcher.js';
+import type { Engine } from '../inference/engine.js';
+import type { LogSink } from '../observability/logger.js';
 import { compareSemver, isSemver, isVersionName } from '../model/semver.js';
 import { inputWidth, manifestSchema, type Manifest } from '../model/manifest.js';
 
@@ -14,19 +16,9 @@ import { inputWidth, manifestSchema, type Manifest } from '../model/manifest.js'
  * load is refused and the current one keeps serving.
  */
 
-/** What the repository needs of an engine (src/inference/engine.ts satisfies it). */
-export interface ModelEngine {
-  run(batch: EngineBatch): Promise<Float32Array>;
-  readonly provider: string;
-  close(): Promise<void>;
-}
-
-/** What the repository needs of a batcher (src/inference/batcher.ts satisfies it). */
-export interface ModelBatcher {
-  submit(patients: ValidPatient[], signal?: AbortSignal): Promise<ArrayLike<number>>;
-  readonly depth: number;
-  drain(): Promise<void>;
-}
+/** What the repository needs of an engine and of a batcher: test doubles implement only this. */
+export type ModelEngine = Pick<Engine, 'run' | 'provider' | 'close'>;
+export type ModelBatcher = Pick<Batcher<ValidPatient>, 'submit' | 'depth' | 'drain'>;
 
 export interface ModelFiles {
   name: string;
@@ -41,19 +33,13 @@ export interface ModelFactories {
   createBatcher(engine: ModelEngine, files: ModelFiles): ModelBatcher;
 }
 
-export interface RepositoryLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
 export interface ModelRepositoryOptions extends ModelFactories {
   /** Folder holding <name>/<version>/ (the project's models/). */
   root: string;
   name: string;
   /** `latest` or an exact version. */
   versionPolicy: string;
-  logger: RepositoryLogger;
+  logger: LogSink;
   /** Called when a model starts serving and when it is retired (metrics). */
   onServing?(model: LoadedModel): void;
   onRetired?(model: LoadedModel): void;

@@ -2,7 +2,8 @@ import { buildBatch } from '../clinical/preprocess.js';
 import type { ValidPatient } from '../clinical/types.js';
 import { stayLength } from '../clinical/validate.js';
 import { Batcher, type BatcherObserver } from '../inference/batcher.js';
-import { allocatorOf, createEngine, type EngineLogger, type ProviderName } from '../inference/engine.js';
+import { allocatorOf, createEngine, type ProviderName } from '../inference/engine.js';
+import type { LogSink } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ModelFactories, ModelFiles } from './repository.js';
 
@@ -21,7 +22,7 @@ export interface RuntimeOptions {
   maxBatchSize: number;
   maxQueueDelayMs: number;
   maxQueueSize: number;
-  logger: EngineLogger;
+  logger: LogSink;
   metrics?: Metrics;
 }
 
