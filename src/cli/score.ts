@@ -3,6 +3,7 @@ import { extname } from 'node:path';
 import type { PatientValidator } from '../clinical/validate.js';
 import type { LogSink } from '../observability/logger.js';
 import { scoreInOrder, type ScoreOutcome } from '../scoring/pipeline.js';
+import type { LoadedModel } from '../scoring/repository.js';
 import { openModelRepository } from './model.js';
 import { csvHeader, formatRows, readExistingOutput, Sink, type OutputFormat, type ScoreRow } from './output.js';
 import { silentProgress, terminalProgress, type Progress } from './progress.js';
@@ -155,119 +156,149 @@ async function* skipDone(records: AsyncIterable<SourceRecord>, done: Set<string>
 
 export async function runScore(opts: ScoreCommandOptions): Promise<ScoreSummary> {
   const loadStarted = performance.now();
-  const stderr = opts.stderr ?? process.stderr;
-  const quiet = opts.quiet ?? false;
-  const shard = opts.shard ?? ALL;
-  const outputFormat = outputFormatOf(opts.output, opts.outputFormat);
-  const errorsPath = opts.errors ?? `${opts.output}.errors.ndjson`;
-  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
-  const window = opts.window ?? DEFAULT_WINDOW;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ScoreCommandError('--batch-size must be an integer >= 1');
-  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new ScoreCommandError('--threads must be an integer >= 1');
-  if (opts.workers !== undefined && (!Number.isInteger(opts.workers) || opts.workers < 1)) throw new ScoreCommandError('--workers must be an integer >= 1');
-
-  if (opts.explain && outputFormat !== 'ndjson') throw new ScoreCommandError('--explain needs NDJSON output (an output ending in .ndjson, or --output-format ndjson)');
-  // An explained stay is scored as up to maxHours + variables + 4 rows: one stay per pipeline batch.
-  const recordsPerBatch = opts.explain ? 1 : batchSize;
-  const outputExists = await exists(opts.output);
-  if (outputExists && !opts.resume && !opts.overwrite) {
-    throw new ScoreCommandError(`${opts.output} exists: use --resume to continue that run, or --overwrite to replace it`);
-  }
-  if (opts.resume && opts.overwrite) throw new ScoreCommandError('--resume and --overwrite cannot be used together');
-
-  const repository = await openModelRepository({
-    ...(opts.modelDir === undefined ? {} : { modelDir: opts.modelDir }),
-    ...(opts.threads === undefined ? {} : { threads: opts.threads }),
-    ...(opts.workers === undefined ? {} : { workers: opts.workers }),
-    batchSize,
-    queueSize: opts.explain ? EXPLAIN_ROWS_PER_STAY * (window + 2) : batchSize * (window + 2),
-    logger: stderrLogger(stderr, quiet),
-  }).catch((error: unknown) => {
-    throw new ScoreCommandError(error instanceof Error ? error.message : String(error));
-  });
+  const run = await settle(opts);
+  const repository = await openModel(opts, run);
   const lease = repository.acquire();
-  const { model } = lease;
   const started = performance.now();
-  const loadSeconds = (started - loadStarted) / 1000;
-  const identity = { name: model.name, version: model.version };
-
-  let progress: Progress = silentProgress;
-  let scored = 0;
-  let failed = 0;
-  let skipped = 0;
-  let interrupted = false;
+  let tally: Tally;
   try {
-    const existing = opts.resume
-      ? await readExistingOutput(opts.output, outputFormat)
-      : { ids: new Set<string>(), versions: new Set<string>(), hasHeader: false };
-    const others = [...existing.versions].filter((v) => v !== identity.version);
-    if (others.length > 0 && !quiet) {
-      stderr.write(`warning: ${opts.output} holds rows of model version ${others.join(', ')}; this run uses ${identity.version} (the model_version column tells them apart)\n`);
-    }
-    const source = await openSource(opts, model.validator, shard);
-    const sink = new Sink(opts.output, opts.resume === true);
-    if (outputFormat === 'csv' && !existing.hasHeader) await sink.write(csvHeader());
-    await rm(errorsPath, { force: true });
-    let errorSink: Sink | undefined;
-
-    const showProgress = opts.progress ?? (stderr.isTTY === true && !quiet);
-    progress = showProgress ? terminalProgress(source.total, source.unit, stderr) : silentProgress;
-
-    const records = existing.ids.size > 0 ? skipDone(source.records(), existing.ids, () => skipped++) : source.records();
-    const outcomes = scoreInOrder(records, {
-      validator: model.validator,
-      model: identity,
-      scoreBatch: (patients) => model.batcher.submit(patients),
-      batchSize: recordsPerBatch,
-      window,
-      explain: opts.explain === true,
-      reportMissing: outputFormat === 'ndjson',
-    });
-    try {
-      for await (const batch of outcomes) {
-        const rows: ScoreRow[] = [];
-        let errors = '';
-        for (const outcome of batch) {
-          if (outcome.ok) rows.push({ id: outcome.id ?? outcome.where.file, result: outcome.result });
-          else errors += errorLine(outcome);
-        }
-        await sink.write(formatRows(outputFormat, rows));
-        if (errors !== '') {
-          errorSink ??= new Sink(errorsPath, false);
-          await errorSink.write(errors);
-        }
-        scored += rows.length;
-        failed += batch.length - rows.length;
-        progress.update(source.position(), scored, failed);
-        if (opts.signal?.aborted) {
-          interrupted = true;
-          break;
-        }
-      }
-    } finally {
-      progress.update(source.position(), scored, failed);
-      progress.stop();
-      await sink.close();
-      await errorSink?.close();
-    }
+    tally = await scoreRecords(opts, run, lease.model);
   } finally {
     lease.release();
     await repository.close();
   }
+  const { model } = lease;
+  const summary = {
+    exitCode: tally.interrupted ? EXIT_INTERRUPTED : tally.failed > 0 ? EXIT_RECORDS_FAILED : EXIT_OK,
+    ...tally,
+    seconds: (performance.now() - started) / 1000,
+    loadSeconds: (started - loadStarted) / 1000,
+    // resourceUsage().maxRSS is in kilobytes.
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    model: { name: model.name, version: model.version },
+  };
+  if (!run.quiet) run.stderr.write(summaryLine(summary, opts, run.errorsPath));
+  return summary;
+}
 
-  const seconds = (performance.now() - started) / 1000;
-  // resourceUsage().maxRSS is in kilobytes.
-  const peakRssBytes = process.resourceUsage().maxRSS * 1024;
-  if (!quiet) {
-    const rate = seconds > 0 ? Math.round((scored + failed) / seconds) : 0;
-    const parts = [
-      `scored ${scored} record${scored === 1 ? '' : 's'} with ${identity.name} ${identity.version} in ${seconds.toFixed(1)} s (${rate} records/s; model loaded in ${loadSeconds.toFixed(1)} s; peak RSS ${Math.round(peakRssBytes / 2 ** 20)} MiB)`,
-    ];
-    if (failed > 0) parts.push(`${failed} failed: see ${errorsPath}`);
-    if (skipped > 0) parts.push(`${skipped} already in ${opts.output}`);
-    if (interrupted) parts.push('interrupted: rerun with --resume to continue');
-    stderr.write(`${parts.join('; ')}\n`);
+/** The options with their defaults, checked before anything is opened or written. */
+interface RunSettings {
+  stderr: NodeJS.WriteStream;
+  quiet: boolean;
+  shard: Shard;
+  outputFormat: OutputFormat;
+  errorsPath: string;
+  batchSize: number;
+  window: number;
+  /** An explained stay is scored as up to maxHours + variables + 4 rows: one stay per pipeline batch. */
+  recordsPerBatch: number;
+}
+
+async function settle(opts: ScoreCommandOptions): Promise<RunSettings> {
+  const outputFormat = outputFormatOf(opts.output, opts.outputFormat);
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ScoreCommandError('--batch-size must be an integer >= 1');
+  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new ScoreCommandError('--threads must be an integer >= 1');
+  if (opts.workers !== undefined && (!Number.isInteger(opts.workers) || opts.workers < 1)) throw new ScoreCommandError('--workers must be an integer >= 1');
+  if (opts.explain && outputFormat !== 'ndjson') throw new ScoreCommandError('--explain needs NDJSON output (an output ending in .ndjson, or --output-format ndjson)');
+  if ((await exists(opts.output)) && !opts.resume && !opts.overwrite) {
+    throw new ScoreCommandError(`${opts.output} exists: use --resume to continue that run, or --overwrite to replace it`);
   }
-  const exitCode = interrupted ? EXIT_INTERRUPTED : failed > 0 ? EXIT_RECORDS_FAILED : EXIT_OK;
-  return { exitCode, scored, failed, skipped, seconds, loadSeconds, peakRssBytes, model: identity, interrupted };
+  if (opts.resume && opts.overwrite) throw new ScoreCommandError('--resume and --overwrite cannot be used together');
+  return {
+    stderr: opts.stderr ?? process.stderr,
+    quiet: opts.quiet ?? false,
+    shard: opts.shard ?? ALL,
+    outputFormat,
+    errorsPath: opts.errors ?? `${opts.output}.errors.ndjson`,
+    batchSize,
+    window: opts.window ?? DEFAULT_WINDOW,
+    recordsPerBatch: opts.explain ? 1 : batchSize,
+  };
+}
+
+function openModel(opts: ScoreCommandOptions, run: RunSettings) {
+  return openModelRepository({
+    ...(opts.modelDir === undefined ? {} : { modelDir: opts.modelDir }),
+    ...(opts.threads === undefined ? {} : { threads: opts.threads }),
+    ...(opts.workers === undefined ? {} : { workers: opts.workers }),
+    batchSize: run.batchSize,
+    queueSize: opts.explain ? EXPLAIN_ROWS_PER_STAY * (run.window + 2) : run.batchSize * (run.window + 2),
+    logger: stderrLogger(run.stderr, run.quiet),
+  }).catch((error: unknown) => {
+    throw new ScoreCommandError(error instanceof Error ? error.message : String(error));
+  });
+}
+
+type Tally = Pick<ScoreSummary, 'scored' | 'failed' | 'skipped' | 'interrupted'>;
+
+/** Reads the source, skips what --resume finds done, scores in order and writes rows and errors as they come. */
+async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: LoadedModel): Promise<Tally> {
+  const tally: Tally = { scored: 0, failed: 0, skipped: 0, interrupted: false };
+  const identity = { name: model.name, version: model.version };
+  const existing = opts.resume
+    ? await readExistingOutput(opts.output, run.outputFormat)
+    : { ids: new Set<string>(), versions: new Set<string>(), hasHeader: false };
+  const others = [...existing.versions].filter((v) => v !== identity.version);
+  if (others.length > 0 && !run.quiet) {
+    run.stderr.write(`warning: ${opts.output} holds rows of model version ${others.join(', ')}; this run uses ${identity.version} (the model_version column tells them apart)\n`);
+  }
+  const source = await openSource(opts, model.validator, run.shard);
+  const sink = new Sink(opts.output, opts.resume === true);
+  if (run.outputFormat === 'csv' && !existing.hasHeader) await sink.write(csvHeader());
+  await rm(run.errorsPath, { force: true });
+  let errorSink: Sink | undefined;
+  const showProgress = opts.progress ?? (run.stderr.isTTY === true && !run.quiet);
+  const progress: Progress = showProgress ? terminalProgress(source.total, source.unit, run.stderr) : silentProgress;
+
+  const records = existing.ids.size > 0 ? skipDone(source.records(), existing.ids, () => tally.skipped++) : source.records();
+  const outcomes = scoreInOrder(records, {
+    validator: model.validator,
+    model: identity,
+    scoreBatch: (patients) => model.batcher.submit(patients),
+    batchSize: run.recordsPerBatch,
+    window: run.window,
+    explain: opts.explain === true,
+    reportMissing: run.outputFormat === 'ndjson',
+  });
+  try {
+    for await (const batch of outcomes) {
+      const rows: ScoreRow[] = [];
+      let errors = '';
+      for (const outcome of batch) {
+        if (outcome.ok) rows.push({ id: outcome.id ?? outcome.where.file, result: outcome.result });
+        else errors += errorLine(outcome);
+      }
+      await sink.write(formatRows(run.outputFormat, rows));
+      if (errors !== '') {
+        errorSink ??= new Sink(run.errorsPath, false);
+        await errorSink.write(errors);
+      }
+      tally.scored += rows.length;
+      tally.failed += batch.length - rows.length;
+      progress.update(source.position(), tally.scored, tally.failed);
+      if (opts.signal?.aborted) {
+        tally.interrupted = true;
+        break;
+      }
+    }
+  } finally {
+    progress.update(source.position(), tally.scored, tally.failed);
+    progress.stop();
+    await sink.close();
+    await errorSink?.close();
+  }
+  return tally;
+}
+
+function summaryLine(summary: ScoreSummary & { model: { name: string; version: string } }, opts: ScoreCommandOptions, errorsPath: string): string {
+  const { scored, failed, skipped, seconds, loadSeconds, peakRssBytes, model } = summary;
+  const rate = seconds > 0 ? Math.round((scored + failed) / seconds) : 0;
+  const parts = [
+    `scored ${scored} record${scored === 1 ? '' : 's'} with ${model.name} ${model.version} in ${seconds.toFixed(1)} s (${rate} records/s; model loaded in ${loadSeconds.toFixed(1)} s; peak RSS ${Math.round(peakRssBytes / 2 ** 20)} MiB)`,
+  ];
+  if (failed > 0) parts.push(`${failed} failed: see ${errorsPath}`);
+  if (skipped > 0) parts.push(`${skipped} already in ${opts.output}`);
+  if (summary.interrupted) parts.push('interrupted: rerun with --resume to continue');
+  return `${parts.join('; ')}\n`;
 }
