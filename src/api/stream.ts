@@ -195,88 +195,118 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
         body.resume();
         throw mapScoringError(error, undefined, app.metrics);
       }
+      const session = new StreamSession(app, request, reply, body, lease, openStreams);
       const { model } = lease;
-      const labels = { model: model.name, version: model.version };
-      const probabilityHistogram = app.metrics.probability.labels(labels);
-      const controller = new AbortController();
-      const stopReading = new AbortController();
-      let cut: CutReason | undefined;
-      const cutStream = (reason: CutReason): void => {
-        if (cut !== undefined) return;
-        cut = reason;
-        stopReading.abort();
-      };
-      openStreams.add(cutStream);
-      let scored = 0;
-      let invalid = 0;
-      let finished = false;
-      // Once, whichever comes first: the last line written, or the connection closing (which
-      // can happen before the response stream is ever read, when its generator never starts).
-      const finish = (): void => {
-        if (finished) return;
-        finished = true;
-        openStreams.delete(cutStream);
-        reply.raw.off('close', onClose);
-        if (scored > 0) app.metrics.predictions.inc({ ...labels, outcome: 'scored' }, scored);
-        if (invalid > 0) app.metrics.predictions.inc({ ...labels, outcome: 'invalid' }, invalid);
-        recordAudit(request, { patients: scored + invalid, model: `${model.name}@${model.version}`, ...(cut === undefined ? {} : { cut }) });
-        lease.release();
-      };
-      const onClose = (): void => {
-        if (!reply.raw.writableFinished) {
-          // The client has gone: stop reading, and take this stream's stays out of the queue.
-          controller.abort(new Error('client disconnected'));
-          body.destroy();
-        }
-        finish();
-      };
-      reply.raw.on('close', onClose);
-
-      const outcomes = scoreInOrder(inputs(untilStopped(body, stopReading.signal), config.bodyLimitBytes, model.validator, stopReading.signal), {
+      const explain = query.explain === 'true';
+      const outcomes = scoreInOrder(inputs(untilStopped(body, session.reading.signal), config.bodyLimitBytes, model.validator, session.reading.signal), {
         validator: model.validator,
         model: { name: model.name, version: model.version },
-        scoreBatch: (patients) => submitPatiently(model.batcher, patients, controller.signal),
+        scoreBatch: (patients) => submitPatiently(model.batcher, patients, session.scoring.signal),
         failureOf,
         // An explained stay is already a batch of its own (its prefixes and removals).
-        batchSize: query.explain === 'true' ? 1 : config.maxBatchSize,
-        explain: query.explain === 'true',
+        batchSize: explain ? 1 : config.maxBatchSize,
+        explain,
         window: WINDOW,
         flushIdleMs: FLUSH_IDLE_MS,
       });
-      const maxErrorLines = config.streamMaxErrorLines;
-      async function* lines(): AsyncGenerator<string> {
-        let afterLine = 0;
-        try {
-          for await (const batch of outcomes) {
-            let text = '';
-            for (const outcome of batch) {
-              if (outcome.ok) {
-                scored++;
-                probabilityHistogram.observe(outcome.result.probability);
-              } else if (invalid === maxErrorLines) {
-                cutStream('error_limit');
-                // Queued batches of this stream are dropped, not scored for nobody.
-                controller.abort(new Error('stream error limit'));
-                break;
-              } else {
-                invalid++;
-              }
-              text += `${outcomeLine(outcome)}\n`;
-              afterLine = outcome.where;
-            }
-            yield text;
-            if (cut === 'error_limit') break;
-          }
-          if (cut !== undefined) yield endLine(cut, afterLine, maxErrorLines);
-        } finally {
-          finish();
-        }
-      }
       reply.type(`${NDJSON}; charset=utf-8`);
       // A stream may stop reading its body before the end (a cut): its connection is never
       // reused, so Node closes it after the answer and no client sends a request into it.
       reply.header('connection', 'close');
-      return reply.send(Readable.from(lines(), { objectMode: false }));
+      return reply.send(Readable.from(answerLines(session, outcomes, config.streamMaxErrorLines), { objectMode: false }));
     },
   );
+}
+
+
+/**
+ * One stream's life: its model lease, its counts, and how it ends. It ends once, whichever
+ * comes first: the last line written, or the connection closing (which can happen before the
+ * answer is ever read, when its generator never starts). A cut (shutdown, too many invalid
+ * lines) stops reading the body; a client that goes away also drops the stream's queued stays.
+ */
+class StreamSession {
+  scored = 0;
+  invalid = 0;
+  cut: CutReason | undefined;
+  /** Aborted to drop this stream's queued stays. */
+  readonly scoring = new AbortController();
+  /** Aborted to stop reading the body. */
+  readonly reading = new AbortController();
+  readonly probabilityHistogram;
+  #finished = false;
+
+  constructor(
+    private readonly app: FastifyInstance,
+    private readonly request: FastifyRequest,
+    private readonly reply: FastifyReply,
+    private readonly body: Readable,
+    private readonly lease: ModelLease,
+    private readonly openStreams: Set<(reason: CutReason) => void>,
+  ) {
+    this.probabilityHistogram = app.metrics.probability.labels(this.#labels());
+    openStreams.add(this.cutStream);
+    reply.raw.on('close', this.#onClose);
+  }
+
+  readonly cutStream = (reason: CutReason): void => {
+    if (this.cut !== undefined) return;
+    this.cut = reason;
+    this.reading.abort();
+  };
+
+  finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.openStreams.delete(this.cutStream);
+    this.reply.raw.off('close', this.#onClose);
+    const { model } = this.lease;
+    if (this.scored > 0) this.app.metrics.predictions.inc({ ...this.#labels(), outcome: 'scored' }, this.scored);
+    if (this.invalid > 0) this.app.metrics.predictions.inc({ ...this.#labels(), outcome: 'invalid' }, this.invalid);
+    recordAudit(this.request, { patients: this.scored + this.invalid, model: `${model.name}@${model.version}`, ...(this.cut === undefined ? {} : { cut: this.cut }) });
+    this.lease.release();
+  }
+
+  readonly #onClose = (): void => {
+    if (!this.reply.raw.writableFinished) {
+      // The client has gone: stop reading, and take this stream's stays out of the queue.
+      this.scoring.abort(new Error('client disconnected'));
+      this.body.destroy();
+    }
+    this.finish();
+  };
+
+  #labels(): { model: string; version: string } {
+    return { model: this.lease.model.name, version: this.lease.model.version };
+  }
+}
+
+/** The answer, a chunk per scored batch, then the end line of a cut stream. */
+async function* answerLines(session: StreamSession, outcomes: AsyncIterable<Array<ScoreOutcome<Where>>>, maxErrorLines: number): AsyncGenerator<string> {
+  let afterLine = 0;
+  try {
+    for await (const batch of outcomes) {
+      let text = '';
+      for (const outcome of batch) {
+        if (outcome.ok) {
+          session.scored++;
+          session.probabilityHistogram.observe(outcome.result.probability);
+        } else if (session.invalid === maxErrorLines) {
+          session.cutStream('error_limit');
+          // Queued batches of this stream are dropped, not scored for nobody.
+          session.scoring.abort(new Error('stream error limit'));
+          break;
+        } else {
+          session.invalid++;
+        }
+        text += `${outcomeLine(outcome)}\n`;
+        afterLine = outcome.where;
+      }
+      yield text;
+      if (session.cut === 'error_limit') break;
+    }
+    if (session.cut !== undefined) yield endLine(session.cut, afterLine, maxErrorLines);
+  } finally {
+    session.finish();
+  }
 }
