@@ -169,32 +169,7 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
       const fetchDeadline = withDeadline(signal.signal, config.fhir.fetchTimeoutMs);
       try {
         const collected = await collect(body, config, fetchDeadline.signal).finally(() => fetchDeadline.dispose());
-        let assessment;
-        try {
-          assessment = await assess(gatherResources(collected.bundle), { models: app.models, now: now(), staleAfterHours: config.fhir.staleAfterHours, thresholds: config.fhir.thresholds, signal: signal.signal, metrics: app.metrics });
-        } catch (error) {
-          if (error instanceof FhirInputError) {
-            const reason = error.issues.find((i) => i.severity === 'error')?.message ?? error.message;
-            if (error.statusCode === 400) throw new ApiError(400, 'invalid_prefetch', `the prefetched resources are not valid FHIR: ${reason}`);
-            request.log.info({ cds: 'no-card', reason }, 'CDS hook answered without cards');
-            return reply.send({ cards: [] });
-          }
-          throw error;
-        }
-        const { result, mapped } = assessment;
-        recordAudit(request, { model: `${result.model.name}@${result.model.version}` });
-        if (config.fhir.cdsSilent) return reply.send({ cards: [] });
-        const model = app.models.active;
-        const cardUrl = modelCardLink(config.fhir.modelCardUrl, result.model);
-        const card = riskCard({
-          result,
-          thresholds: config.fhir.thresholds,
-          ...(cardUrl ? { modelCardUrl: cardUrl } : {}),
-          bootstrap: model?.manifest.bootstrap ?? false,
-          warnings: mapped.issues.filter((i) => i.severity === 'warning').length,
-          notes: collected.notes,
-        });
-        return reply.send({ cards: [card] });
+        return reply.send(await cardsFor(app, request, collected, { config, now: now(), signal: signal.signal }));
       } catch (error) {
         if (error instanceof ApiError) {
           if (error.statusCode === 412) request.log.info({ cds: 'precondition-failed' }, 'CDS hook without the data it needs');
@@ -228,4 +203,38 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
       return reply.code(200).send({});
     },
   );
+}
+
+
+/** The hook's answer for the collected resources: the risk card, or no card when the data cannot be scored. */
+async function cardsFor(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  collected: Awaited<ReturnType<typeof collect>>,
+  context: { config: AppConfig; now: Date; signal: AbortSignal },
+): Promise<{ cards: unknown[] }> {
+  const { config } = context;
+  let assessment;
+  try {
+    assessment = await assess(gatherResources(collected.bundle), { models: app.models, now: context.now, staleAfterHours: config.fhir.staleAfterHours, thresholds: config.fhir.thresholds, signal: context.signal, metrics: app.metrics });
+  } catch (error) {
+    if (!(error instanceof FhirInputError)) throw error;
+    const reason = error.issues.find((i) => i.severity === 'error')?.message ?? error.message;
+    if (error.statusCode === 400) throw new ApiError(400, 'invalid_prefetch', `the prefetched resources are not valid FHIR: ${reason}`);
+    request.log.info({ cds: 'no-card', reason }, 'CDS hook answered without cards');
+    return { cards: [] };
+  }
+  const { result, mapped } = assessment;
+  recordAudit(request, { model: `${result.model.name}@${result.model.version}` });
+  if (config.fhir.cdsSilent) return { cards: [] };
+  const cardUrl = modelCardLink(config.fhir.modelCardUrl, result.model);
+  const card = riskCard({
+    result,
+    thresholds: config.fhir.thresholds,
+    ...(cardUrl ? { modelCardUrl: cardUrl } : {}),
+    bootstrap: app.models.active?.manifest.bootstrap ?? false,
+    warnings: mapped.issues.filter((i) => i.severity === 'warning').length,
+    notes: collected.notes,
+  });
+  return { cards: [card] };
 }
