@@ -131,15 +131,23 @@ def _scenario_section(metrics: dict[str, Any], manifest: dict[str, Any]) -> list
 def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any], split: dict[str, list[str]],
                      other: dict[str, Any] | None = None, bench: dict[str, Any] | None = None) -> None:
     split = {k: split[k] for k in ("train", "validation", "test")}
-    lstm, gbt = metrics["lstm"], metrics["gbt"]
-    dr, gdr = lstm["decisionRule"], gbt["decisionRule"]
-    arch = manifest["architecture"]
-    hp = manifest["provenance"]["training"]["hyperparameters"]
-    t = metrics["timing"]
-    delta = metrics["lstmMinusGbtAuroc"]
-    refit = metrics.get("refit")
-    variables = ", ".join(v["name"] for v in manifest["variables"])
-    lines = [
+    lines = [*_intended_use(manifest), *_training_data(manifest, metrics, split), *_inputs(manifest, metrics),
+             *_model(manifest, metrics), *_held_out(manifest, metrics), *_calibration(metrics), *_subgroups(metrics)]
+    if manifest["architecture"]["type"] != "lstm":
+        # The sections above describe this model; the alternatives below stay the LSTM recipes they were.
+        net = manifest["architecture"]["type"].upper()
+        lines = [line.replace("LSTM", net) for line in lines]
+    lines += _architectures(manifest, metrics, other, bench)
+    lines += [""] if other else []
+    lines += _alternatives(metrics.get("alternativesConsidered"))
+    lines += _limitations(manifest) + _how_to_reproduce(manifest, metrics)
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def _intended_use(manifest: dict[str, Any]) -> list[str]:
+    """Title, summary and intended use."""
+    return [
         f"# Model card: {manifest['name']} {manifest['version']}",
         "",
         "In-hospital mortality risk of an adult ICU stay from its first 1 to 48 hours of hourly vital signs and",
@@ -156,6 +164,14 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
         "  intensive care; stays longer than 48 hours (only the last 48 hourly rows are used).",
         "- The probability is a number between 0 and 1 (FHIR `probabilityDecimal`), not a percentage.",
         "",
+    ]
+
+
+def _training_data(manifest: dict[str, Any], metrics: dict[str, Any], split: dict[str, list[str]]) -> list[str]:
+    """The data, its licence, the split and the refit."""
+    hp = manifest["provenance"]["training"]["hyperparameters"]
+    refit = metrics.get("refit")
+    return [
         "## Training data",
         "",
         f"PhysioNet/Computing in Cardiology Challenge 2012, sets a and c: {sum(len(v) for v in split.values()):,} ICU",
@@ -180,6 +196,15 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
             "expected to do at least as well as the figures below on new stays of this population.",
         ]),
         "",
+    ]
+
+
+def _inputs(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """Variables, the input tensor and the cleaning rules."""
+    arch = manifest["architecture"]
+    refit = metrics.get("refit")
+    variables = ", ".join(v["name"] for v in manifest["variables"])
+    return [
         "## Inputs and preprocessing",
         "",
         f"Time series ({len(manifest['variables'])}): {variables}. Statics: age, sex, ICU type, height (weight is the",
@@ -196,6 +221,15 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
         "(outside the manifest bounds, e.g. zero blood pressures) dropped, temperatures in degF, FiO2 in percent and",
         "pH without its decimal point converted, observations after 48:00 dropped.",
         "",
+    ]
+
+
+def _model(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """The networks, their training recipe and calibration."""
+    arch = manifest["architecture"]
+    hp = manifest["provenance"]["training"]["hyperparameters"]
+    refit = metrics.get("refit")
+    return [
         "## Model",
         "",
         f"{arch['ensemble']} reference networks (different seeds) averaged on the logit scale inside one ONNX graph:",
@@ -220,6 +254,15 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
         f"(T = {manifest['calibration']['temperature']:.3f}), folded into the graph."
         + _mean_risk_shift(manifest["calibration"], refit),
         "",
+    ]
+
+
+def _held_out(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """The test split against the trees and the severity scores; input profiles; the decision rule."""
+    lstm, gbt = metrics["lstm"], metrics["gbt"]
+    dr, gdr = lstm["decisionRule"], gbt["decisionRule"]
+    delta = metrics["lstmMinusGbtAuroc"]
+    return [
         "## Held-out performance",
         "",
         f"Test split: {lstm['n']} stays, {lstm['deaths']} deaths. 95% intervals: {metrics.get('bootstrapResamples', 1000)}"
@@ -257,6 +300,13 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
         f"min(Se, PPV) {dr['challengeScore']:.3f} (trees at their own validation threshold: Se {gdr['sensitivity']:.3f},",
         f"PPV {gdr['ppv']:.3f}).",
         "",
+    ]
+
+
+def _calibration(metrics: dict[str, Any]) -> list[str]:
+    """Calibration figures and the reliability table."""
+    lstm = metrics["lstm"]
+    lines = [
         "## Calibration",
         "",
         f"Mean predicted risk {lstm['meanPredicted']:.3f} against an observed rate of {lstm['observedRate']:.3f};",
@@ -270,19 +320,22 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
     ]
     for r in metrics["reliability"]:
         lines.append(f"| {r['binLow']:.1f}-{r['binHigh']:.1f} | {r['n']} | {r['meanPredicted']:.3f} | {r['observedRate']:.3f} |")
-    lines += ["", "## Subgroups (held-out test split)", ""]
+    return lines
+
+
+def _subgroups(metrics: dict[str, Any]) -> list[str]:
+    lines = ["", "## Subgroups (held-out test split)", ""]
     titles = {"icuType": "ICU type", "sex": "Sex", "ageBand": "Age band (years)", "sourceSet": "Challenge set",
               "hoursObserved": "Hours of data"}
     for key, title in titles.items():
         lines += [f"**{title}**", ""] + _subgroup_table(metrics["subgroups"][key]) + [""]
-    if manifest["architecture"]["type"] != "lstm":
-        # The sections above describe this model; the alternatives below stay the LSTM recipes they were.
-        net = manifest["architecture"]["type"].upper()
-        lines = [line.replace("LSTM", net) for line in lines]
-    lines += _architectures(manifest, metrics, other, bench)
-    lines += [""] if other else []
-    lines += _alternatives(metrics.get("alternativesConsidered"))
-    lines += [
+    return lines
+
+
+def _limitations(manifest: dict[str, Any]) -> list[str]:
+    """What the model cannot be trusted for."""
+    hp = manifest["provenance"]["training"]["hyperparameters"]
+    return [
         "## Limitations",
         "",
         "- Single centre (Beth Israel Deaconess Medical Center, Boston), stays from 2001 to 2008: practice, case mix",
@@ -297,6 +350,13 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
         "  absolute risks.",
         "- Outcomes are in-hospital death only; withdrawal-of-care practices shape them.",
         "",
+    ]
+
+
+def _how_to_reproduce(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """The command, its seed and its cost."""
+    t = metrics["timing"]
+    return [
         "## How to reproduce",
         "",
         "```sh",
@@ -317,8 +377,6 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
         "split.json) and test/fixtures/skew/. Full numbers are in `metrics.json`.",
         "",
     ]
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
 
 
 def _architectures(manifest: dict[str, Any], metrics: dict[str, Any], other: dict[str, Any] | None,
