@@ -40,6 +40,7 @@ export interface PhysionetRecord {
 }
 
 // Python's str.splitlines() boundaries, so that both pipelines see the same lines.
+// eslint-disable-next-line no-control-regex -- the separators are what it matches
 const LINE_BREAK = /\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/;
 const TIME = /^(\d+):(\d{2})$/;
 // What Python's float() accepts, less the spellings (inf, nan, 1_000) that are not finite or never occur.

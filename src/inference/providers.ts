@@ -52,6 +52,7 @@ export function sessionOptions(provider: ProviderName, settings: SessionSettings
 /** ORT's messages can carry a coloured multi-line log; keep one readable line. */
 export function conciseReason(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
+  // eslint-disable-next-line no-control-regex -- ANSI colour codes start with ESC
   const plain = text.replace(/\u001b\[[0-9;]*m/g, '');
   const line = plain.split('\n').find((l) => l.trim() !== '') ?? 'unknown error';
   return line.trim().slice(0, 500);

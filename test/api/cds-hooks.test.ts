@@ -131,11 +131,12 @@ describe('CDS Hooks', () => {
 
   test('missing prefetch is fetched from an allow-listed FHIR server with the access token, following next links', async (t) => {
     const requests: Array<{ url: string; auth: string | undefined }> = [];
-    let resources: StayResources | undefined;
+    // Filled once the app (which needs the server's address) exists; read by the server's handler.
+    const served: { resources?: StayResources } = {};
     const server: Server = createServer((req: IncomingMessage, res) => {
       requests.push({ url: req.url ?? '', auth: req.headers.authorization });
       const url = new URL(req.url ?? '/', 'http://x');
-      const r = resources as StayResources;
+      const r = served.resources as StayResources;
       const send = (body: unknown): void => {
         res.writeHead(200, { 'content-type': 'application/fhir+json' });
         res.end(JSON.stringify(body));
@@ -156,7 +157,8 @@ describe('CDS Hooks', () => {
     t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const { app, logs } = await appWith(t, { CDS_FHIR_SERVERS: origin });
-    resources = await stay(app);
+    const resources = await stay(app);
+    served.resources = resources;
     const res = await app.inject({
       method: 'POST',
       url: '/cds-services/icu-mortality',

@@ -45,7 +45,11 @@ const transformObject: SwaggerTransformObject = (documentObject) => {
   const referenced = (value: unknown): string[] => [...JSON.stringify(value).matchAll(/"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1] as string);
   const used = new Set(referenced({ ...doc, components: { ...components, schemas: {} } }));
   for (const queue = [...used]; queue.length > 0; ) {
-    for (const name of referenced(schemas[queue.pop() as string])) if (!used.has(name)) used.add(name), queue.push(name);
+    for (const name of referenced(schemas[queue.pop() as string])) {
+      if (used.has(name)) continue;
+      used.add(name);
+      queue.push(name);
+    }
   }
   for (const name of Object.keys(schemas)) if (!used.has(name)) delete schemas[name];
   return doc;
