@@ -75,13 +75,9 @@ export class ScoreCommandError extends Error {
 }
 
 /**
- * Stays per engine batch. The LSTM runs fastest per stay at 24-32 stays on a 2-core machine
- * (bench/engine.ts, 2 workers x 1 thread, both orders: 16 12.4k / 13.4k, 24 13.9k / 14.0k,
- * 32 13.4k / 12.3k, 48 12.1k / 12.5k, 64 10.3k / 12.6k stays/s): larger batches fall out of
- * the CPU cache. For the CLI, 32 against 64 cut the engine's CPU per stay by 10-15% (3 pairs
- * over 100,000 stays, 166-176 against 187-194 us) for the same main-thread cost; 24 cost the
- * main thread more per stay than it saved. The window keeps 8 such batches in flight, so the
- * next batches are read and validated while the engine runs.
+ * Stays per engine batch: 24-64 run fastest per stay on the CPU, and 32 cost the CLI the least
+ * CPU per stay (bench/RESULTS.md, "History"). The window keeps 8 batches in flight, so the next
+ * ones are read and validated while the engine runs.
  */
 export const DEFAULT_BATCH_SIZE = 32;
 export const DEFAULT_WINDOW = 8;

@@ -77,12 +77,10 @@ export function allocatorOf(engine: object): ((length: number) => Float32Array) 
 }
 
 /**
- * Defaults for a CPU: one single-threaded session per core (per CPU of a container's quota),
- * at most MAX_DEFAULT_WORKERS. The event loop parses, validates and builds tensors all the
- * time and takes a core's share whenever it runs: an intra-op pool stalls at every one of its
- * ~200 parallel steps per batch while one of its threads waits for a core, whereas
- * independent sessions simply run while the other waits. On 2 cores two single-threaded
- * sessions beat one session of one or of two threads (bench/RESULTS.md, "History").
+ * Defaults for a CPU: one single-threaded session per core (or per CPU of a container's quota),
+ * at most MAX_DEFAULT_WORKERS. The event loop takes a core's share whenever it runs, and an
+ * intra-op pool stalls while one of its threads waits for a core; independent sessions do not
+ * (bench/RESULTS.md, "History").
  */
 export function defaultEngineThreads(cores: number = usableCores()): { workers: number; intraOpThreads: number } {
   return { workers: Math.min(Math.max(1, cores), MAX_DEFAULT_WORKERS), intraOpThreads: 1 };
@@ -200,11 +198,8 @@ interface Slot {
 }
 
 /**
- * Runs handed to a worker at once: the one running and the next, queued inside the worker.
- * The worker then goes straight on to the next batch instead of waiting for the main
- * thread to read its result and post another, which it cannot do while busy with a long
- * synchronous task (scanning a 256-stay request body takes milliseconds): with one run per
- * worker the engine sat idle through every such task.
+ * Runs handed to a worker at once, the one running and the next: the worker goes straight on to
+ * the next batch while the main thread is busy with a long synchronous task (scanning a large body).
  */
 const RUNS_PER_WORKER = 2;
 
@@ -212,10 +207,9 @@ const RESTART_BACKOFF_MS = [250, 1_000, 5_000, 30_000];
 const CLOSE_GRACE_MS = 5_000;
 
 /**
- * Input buffers handed back by the workers, by length, for the next batches. A fresh 64-stay
- * tensor (1.5 MB) cost the main thread 6-10 us per stay to fault in its pages, against 0.5 us
- * to zero a reused one (measured on the 2-core machine), and spared the garbage collector
- * the churn. Bounded: a few buffers per length and 64 MiB in all; past that, it starts over.
+ * Input buffers handed back by the workers, by length, for the next batches: zeroing a reused
+ * tensor is far cheaper for the main thread than faulting in a fresh one, and spares the garbage
+ * collector. Bounded: a few buffers per length and 64 MiB in all; past that, it starts over.
  */
 class BufferPool {
   static readonly MAX_BYTES = 64 * 2 ** 20;
