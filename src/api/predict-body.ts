@@ -3,9 +3,8 @@ import type { PatientValidator, ScannedPatient } from '../clinical/validate.js';
 
 /**
  * The body of POST /v1/predict read by the patient scanner (src/clinical/scan.ts): every
- * patient read and validated in one pass over the body's bytes, without JSON.parse. On a body of
- * 256 48-hour stays that takes the main thread from about 125 us to about 25 us per stay
- * before tensor building (JSON.parse alone was about half of the old cost).
+ * patient read and validated in one pass over the body's bytes, without JSON.parse, the main
+ * thread's largest cost per stay before it (bench/RESULTS.md, "History").
  *
  * It takes only `{"patients": [...], "model": "...", "version": "...", "explain": true/false}` with every patient one
  * the scanner takes and strings without escapes; any other body (an invalid patient, `units`,

@@ -218,7 +218,6 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
   );
 }
 
-
 /**
  * One stream's life: its model lease, its counts, and how it ends. It ends once, whichever
  * comes first: the last line written, or the connection closing (which can happen before the

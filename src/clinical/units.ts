@@ -2,13 +2,9 @@ import ucum from '@lhncbc/ucum-lhc';
 import type { VariableSpec } from '../model/manifest.js';
 
 /**
- * Unit conversion to a variable's canonical unit, by the NLM's UCUM library (@lhncbc/ucum-lhc):
- * any UCUM unit commensurable with the canonical one, and mass <-> moles <-> equivalents where
- * the manifest declares the substance's molar mass and charge (e.g. creatinine in umol/L,
- * sodium in meq/L). The manifest's `alternativeUnits` come first, so that a value converts
- * exactly as training converted it.
- * Nothing is converted unless the caller names the unit: guessing from magnitude is how
- * training cleans the raw challenge files, not how a live service should read a clinician's data.
+ * Unit conversion to a variable's canonical unit by the NLM's UCUM library: commensurable units,
+ * and mass, moles and equivalents where the manifest gives a molar mass and charge. Only units the
+ * caller names are converted: guessing from magnitude is for cleaning raw training files.
  */
 
 export type UnitConverter = (value: number) => number;

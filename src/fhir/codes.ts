@@ -44,11 +44,9 @@ export const NON_INVASIVE_DEFAULT: Readonly<Record<string, string>> = {
 };
 
 /**
- * Mechanical ventilation has no LOINC observation of its own: what EHRs chart is the ventilator's
- * settings. These are the LOINC codes of HL7 SANER's "Ventilator Observations" value set
- * (hl7.org/fhir/uv/saner/ValueSet/VentilatorObservations) that this service reads, plus the
- * German MII ICU module's "Breath rate mechanical --on ventilator" (33438-3): any of them in an
- * hour means MechVent = 1 in that hour, as the challenge data chart it.
+ * Mechanical ventilation has no LOINC observation: EHRs chart the ventilator's settings. Any of
+ * these in an hour means MechVent = 1 then (HL7 SANER's "Ventilator Observations" value set,
+ * hl7.org/fhir/uv/saner/ValueSet/VentilatorObservations, and MII ICU's 33438-3).
  */
 export const VENTILATOR_OBSERVATION_CODES: readonly string[] = ['19835-8', '19994-3', '20077-4', '20079-0', '20103-8', '33438-3'];
 
