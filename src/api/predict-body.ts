@@ -2,14 +2,9 @@ import { Char, plainStringEnd, skipJsonSpace } from '../clinical/json-text.js';
 import type { PatientValidator, ScannedPatient } from '../clinical/validate.js';
 
 /**
- * The body of POST /v1/predict read by the patient scanner (src/clinical/scan.ts): every
- * patient read and validated in one pass over the body's bytes, without JSON.parse, the main
- * thread's largest cost per stay before it (bench/RESULTS.md, "History").
- *
- * It takes only `{"patients": [...], "model": "...", "version": "...", "explain": true/false}` with every patient one
- * the scanner takes and strings without escapes; any other body (an invalid patient, `units`,
- * other keys, a syntax error) returns undefined, and the route parses it as before with
- * Fastify's JSON parser, which also answers malformed JSON as before.
+ * The body of POST /v1/predict read in one pass over its bytes by the patient scanner
+ * (src/clinical/scan.ts), without JSON.parse (bench/RESULTS.md, "History"). Any body it does not
+ * take returns undefined, and the route parses it with Fastify's JSON parser as before.
  */
 export interface ScannedBody {
   patients: ScannedPatient[];

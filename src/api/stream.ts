@@ -219,10 +219,8 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
 }
 
 /**
- * One stream's life: its model lease, its counts, and how it ends. It ends once, whichever
- * comes first: the last line written, or the connection closing (which can happen before the
- * answer is ever read, when its generator never starts). A cut (shutdown, too many invalid
- * lines) stops reading the body; a client that goes away also drops the stream's queued stays.
+ * One stream's lease, counts and end. It finishes once, at the last line written or when the
+ * connection closes, which can come before its answer generator ever starts.
  */
 class StreamSession {
   scored = 0;

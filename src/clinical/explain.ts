@@ -3,10 +3,9 @@ import { denseOf } from './preprocess.js';
 import type { Contribution, TrajectoryPoint, ValidPatient } from './types.js';
 
 /**
- * Exact explanations by rescoring: a stay's trajectory is the probability of each of its
- * prefixes, and a variable's contribution is the probability minus that of the same stay with
- * the variable removed from every hour. The rows go to the engine with the stay, as one batch;
- * the network is causal and batch-invariant, so each point equals that row scored alone.
+ * Exact explanations by rescoring: the trajectory is each prefix's probability, a contribution
+ * the probability minus that of the stay without the variable. The network is causal and
+ * batch-invariant, so each row scored in the stay's batch equals that row scored alone.
  */
 
 export interface Explanation {
@@ -66,10 +65,22 @@ export function explanationOf(plan: ExplainPlan, probabilities: ArrayLike<number
 }
 
 /**
- * Many stays at once: `rows` holds each stay followed by its plan's rows, `read` turns the
- * probabilities of `rows` back into each stay's probability and explanation.
+ * Scores stays through `submit` in one call: with `explain`, each stay followed by its plan's
+ * rows, read back into each stay's probability and explanation.
  */
-export function explainBatch(manifest: Manifest, patients: readonly ValidPatient[]): {
+export async function scoreStays(
+  manifest: Manifest,
+  patients: ValidPatient[],
+  submit: (rows: ValidPatient[]) => Promise<ArrayLike<number>>,
+  explain: boolean,
+): Promise<{ probabilities: ArrayLike<number>; explanations?: Explanation[] }> {
+  if (!explain) return { probabilities: await submit(patients) };
+  const batch = explainBatch(manifest, patients);
+  const scored = batch.read(await submit(batch.rows));
+  return { probabilities: scored.map((s) => s.probability), explanations: scored.map((s) => s.explanation) };
+}
+
+function explainBatch(manifest: Manifest, patients: readonly ValidPatient[]): {
   rows: ValidPatient[];
   read(probabilities: ArrayLike<number>): Array<{ probability: number; explanation: Explanation }>;
 } {

@@ -15,6 +15,8 @@ const library = ucum.UcumLhcUtils.getInstance();
 export type UnitSpec = Pick<VariableSpec, 'name' | 'unit' | 'alternativeUnits' | 'molarMass' | 'charge'>;
 
 const cache = new WeakMap<UnitSpec, Map<string, UnitConverter | null>>();
+/** Unit strings remembered per variable: clients choose them, so the cache must not grow without end. */
+const CACHED_UNITS_PER_VARIABLE = 32;
 
 /** The converter from `unit` to the variable's canonical unit, or undefined when the unit is not accepted. */
 export function converterFor(variable: UnitSpec, unit: string | undefined): UnitConverter | undefined {
@@ -29,7 +31,7 @@ export function converterFor(variable: UnitSpec, unit: string | undefined): Unit
     // The manifest's own conversions first: a value converts exactly as training converted it
     // (test/clinical/units.test.ts checks they agree with UCUM).
     converter = declaredConverter(variable, unit) ?? ucumConverter(variable, unit) ?? null;
-    known.set(unit, converter);
+    if (known.size < CACHED_UNITS_PER_VARIABLE) known.set(unit, converter);
   }
   return converter ?? undefined;
 }
@@ -48,7 +50,7 @@ function ucumConverter(variable: UnitSpec, unit: string): UnitConverter | undefi
   if (a === undefined || b === undefined || c === undefined) return undefined;
   const scale = b - a;
   if (!(scale > 0) || Math.abs(a + 100 * scale - c) > 1e-9 * Math.max(1, Math.abs(c))) return undefined;
-  return a === 0 ? (v) => v * scale : (v) => a + v * scale;
+  return (v) => a + v * scale;
 }
 
 function declaredConverter(variable: UnitSpec, unit: string): UnitConverter | undefined {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { PredictionResult } from '../clinical/types.js';
 import { MODEL_SYSTEM } from './codes.js';
-import { CONTRIBUTION_MEANING, percent, topContributionsText, trendText } from './explain-text.js';
+import { explanationSentences, percent } from './explain-text.js';
 import { inputProfileText } from './risk-assessment.js';
 import { cardIndicator, riskBand, type RiskThresholds } from './thresholds.js';
 
@@ -100,10 +100,7 @@ export function riskCard(input: CardInput): Card {
     '',
     `Based on the last ${result.hoursUsed} hour(s) of the ICU stay.${result.missingThroughout.length > 0 ? ` Not measured in that time: ${result.missingThroughout.join(', ')}.` : ''}`,
   ];
-  const trend = result.trajectory ? trendText(result.trajectory) : undefined;
-  if (trend) lines.push('', trend);
-  const drivers = result.contributions ? topContributionsText(result.contributions) : undefined;
-  if (drivers) lines.push('', `Largest contributions: ${drivers} (${CONTRIBUTION_MEANING}).`);
+  for (const sentence of explanationSentences(result)) lines.push('', sentence);
   if (result.inputProfile) lines.push('', inputProfileText(result.inputProfile));
   if (input.warnings > 0) lines.push('', `${input.warnings} kind(s) of input could not be used (unknown codes, units or times); see the service's RiskAssessment for details.`);
   for (const note of input.notes) lines.push('', note);

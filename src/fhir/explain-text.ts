@@ -36,6 +36,13 @@ function points(effect: number): string {
   return `${effect < 0 ? '−' : '+'}${shown}`;
 }
 
+/** The trend and the largest contributions as sentences, for the CDS card and the RiskAssessment's notes. */
+export function explanationSentences(explanation: { trajectory?: readonly TrajectoryPoint[]; contributions?: readonly Contribution[] }): string[] {
+  const trend = explanation.trajectory ? trendText(explanation.trajectory) : undefined;
+  const drivers = explanation.contributions ? topContributionsText(explanation.contributions) : undefined;
+  return [...(trend ? [trend] : []), ...(drivers ? [`Largest contributions: ${drivers} (${CONTRIBUTION_MEANING}).`] : [])];
+}
+
 /** What a contribution means, said once wherever contributions are shown. */
 export const CONTRIBUTION_MEANING =
   'each is the change in this probability when that measurement is left out of the whole stay: an association in this model, not a cause';

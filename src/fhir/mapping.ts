@@ -297,7 +297,8 @@ function predictionTimeOf(
   if (options.predictionTime) return { time: options.predictionTime, source: 'given' };
   const now = (options.now ?? new Date()).getTime();
   const end = encounter?.period?.end === undefined ? undefined : parseFhirDateTime(encounter.period.end);
-  const latest = measurements.length > 0 ? Math.max(...measurements.map((m) => m.ms)) : undefined;
+  // A loop, not Math.max(...): a large Bundle's observations would overflow the argument list.
+  const latest = measurements.reduce<number | undefined>((max, m) => (max === undefined || m.ms > max ? m.ms : max), undefined);
   const chosen = end !== undefined && end <= now ? { ms: end, source: 'encounter-end' as const } : latest !== undefined ? { ms: latest, source: 'latest-observation' as const } : { ms: now, source: 'latest-observation' as const };
   const ageHours = (now - chosen.ms) / 3_600_000;
   const window = options.staleAfterHours ?? Infinity;
@@ -348,7 +349,7 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
   });
   const encounterStart = chosen?.encounter.period?.start === undefined ? undefined : parseFhirDateTime(chosen.encounter.period.start);
   const timeZeroSource = encounterStart === undefined ? 'earliest-observation' : 'encounter';
-  const timeZero = encounterStart ?? Math.min(...measurements.map((m) => m.ms));
+  const timeZero = encounterStart ?? measurements.reduce((min, m) => Math.min(min, m.ms), Infinity);
   measurements = measurements.filter((m) => {
     if (m.ms >= timeZero) return true;
     issues.add({ severity: 'warning', code: 'business-rule', message: `${m.variable} not used: observed before the ICU admission (Encounter.period.start)`, expression: [m.path] });

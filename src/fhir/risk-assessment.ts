@@ -10,7 +10,7 @@ import {
   RISK_PROBABILITY,
   TRAJECTORY_EXTENSION,
 } from './codes.js';
-import { CONTRIBUTION_MEANING, topContributionsText, trendText } from './explain-text.js';
+import { explanationSentences } from './explain-text.js';
 import { operationOutcome, type InputIssue, type OperationOutcome } from './outcome.js';
 import type { RiskThresholds } from './thresholds.js';
 import { riskBand } from './thresholds.js';
@@ -90,10 +90,7 @@ export function buildRiskAssessment(input: RiskAssessmentInput): RiskAssessment 
     }.`,
   ];
   if (input.missingThroughout.length > 0) notes.push(`Not observed in the hours used: ${input.missingThroughout.join(', ')}.`);
-  const trend = input.trajectory ? trendText(input.trajectory) : undefined;
-  if (trend) notes.push(trend);
-  const drivers = input.contributions ? topContributionsText(input.contributions) : undefined;
-  if (drivers) notes.push(`Largest contributions: ${drivers} (${CONTRIBUTION_MEANING}).`);
+  notes.push(...explanationSentences(input));
   if (input.inputProfile) notes.push(inputProfileText(input.inputProfile));
   if (input.model.bootstrap) notes.push('WARNING: the serving model is an untrained bootstrap placeholder; its probabilities carry no clinical meaning.');
 

@@ -1,9 +1,7 @@
 /**
- * The inference engine: a pool of worker threads, each holding one ONNX Runtime session and
- * running one batch at a time. session.run() blocks its thread for the whole batch (a
- * 4,096-stay batch held the event loop for 557 ms when run on the main thread), so it never
- * runs on the event loop. Batches move to a worker and results move back by transfer, not
- * copy. A worker that dies fails only the batch it was running and is replaced.
+ * The inference engine: worker threads, each with one ONNX Runtime session, because
+ * session.run() blocks its thread for the whole batch. Batches move by transfer, not copy; a
+ * worker that dies fails only the batch it was running and is replaced.
  */
 import { Worker } from 'node:worker_threads';
 import { usableCores } from './cpu-budget.js';
@@ -87,11 +85,8 @@ export function defaultEngineThreads(cores: number = usableCores()): { workers: 
 }
 
 /**
- * One event loop feeds about 4 sessions: it spends about 60 us of a core per 48-hour stay
- * (scanning, tensors, I/O) against about 155 us per stay per session, so more sessions would
- * wait for it while each costs a V8 isolate and an ONNX Runtime session in memory. Bigger
- * hosts run several processes (replicas, or CLI shards) rather than one wide one; not
- * measured beyond 2 cores.
+ * One event loop feeds about 4 sessions (bench/RESULTS.md, "History"); more would wait for it
+ * and cost memory. Bigger hosts run several processes (replicas, or CLI shards).
  */
 export const MAX_DEFAULT_WORKERS = 4;
 

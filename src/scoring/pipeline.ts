@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { PatientValidator } from '../clinical/validate.js';
-import { explainBatch } from '../clinical/explain.js';
+import { scoreStays, type Explanation } from '../clinical/explain.js';
 import { predictionResult } from '../clinical/result.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
 
@@ -154,20 +154,14 @@ async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Prom
   const patients: ValidPatient[] = [];
   for (const e of entries) if ('patient' in e) patients.push(e.patient);
   let probabilities: ArrayLike<number> | undefined;
-  let explained: ReturnType<ReturnType<typeof explainBatch>['read']> | undefined;
+  let explanations: Explanation[] | undefined;
   let failure: RecordFailure | undefined;
   // A batch of invalid records only must still give the event loop a turn, as the engine's
   // answer does for a scored batch: a flood of bad lines would otherwise starve every other request.
   if (patients.length === 0) await nextTurn();
   else {
     try {
-      if (opts.explain) {
-        const batch = explainBatch(opts.validator.manifest, patients);
-        explained = batch.read(await opts.scoreBatch(batch.rows));
-        probabilities = explained.map((e) => e.probability);
-      } else {
-        probabilities = await opts.scoreBatch(patients);
-      }
+      ({ probabilities, explanations } = await scoreStays(opts.validator.manifest, patients, (rows) => opts.scoreBatch(rows), opts.explain === true));
     } catch (error) {
       failure = opts.failureOf?.(error) ?? { error: 'inference_failed', message: error instanceof Error ? error.message : 'inference failed', details: [] };
     }
@@ -176,7 +170,7 @@ async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Prom
   return entries.map((e): ScoreOutcome<W> => {
     const base = e.id === undefined ? { where: e.where } : { where: e.where, id: e.id };
     if (!('patient' in e)) return { ...base, ok: false, failure: e.failure };
-    const explanation = explained?.[k]?.explanation;
+    const explanation = explanations?.[k];
     const probability = probabilities?.[k++];
     if (probability === undefined || failure) return { ...base, ok: false, failure: failure ?? { error: 'inference_failed', message: 'no probability returned', details: [] } };
     const result = predictionResult(opts.validator.manifest, opts.model, e.patient, probability, {

@@ -1,4 +1,4 @@
-import { explainBatch } from '../clinical/explain.js';
+import { scoreStays } from '../clinical/explain.js';
 import { predictionResult } from '../clinical/result.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
 import { ScannedPatient } from '../clinical/validate.js';
@@ -52,17 +52,16 @@ export async function scorePatients(models: ModelRepository, inputs: readonly un
       }
     });
     if (valid.length > 0) {
-      const explained = options.explain ? explainBatch(model.manifest, valid) : undefined;
-      const probabilities = await model.batcher.submit(explained ? explained.rows : valid, options.signal);
-      const scored = explained ? explained.read(probabilities) : undefined;
+      const { probabilities, explanations } = await scoreStays(model.manifest, valid, (rows) => model.batcher.submit(rows, options.signal), options.explain === true);
       const labels = { model: ref.name, version: ref.version };
       // The labelled child once per call: observe(labels, value) hashes the labels per stay.
       const probabilityHistogram = options.metrics?.probability.labels(labels);
       for (let k = 0; k < valid.length; k++) {
         const patient = valid[k] as ValidPatient;
-        const probability = scored ? (scored[k]?.probability as number) : (probabilities[k] as number);
+        const probability = probabilities[k] as number;
         probabilityHistogram?.observe(probability);
-        const result = predictionResult(model.manifest, ref, patient, probability, scored ? { explanation: scored[k]?.explanation } : {});
+        const explanation = explanations?.[k];
+        const result = predictionResult(model.manifest, ref, patient, probability, explanation ? { explanation } : {});
         outcomes[validIndex[k] as number] = { index: validIndex[k] as number, ok: true, result };
       }
       options.metrics?.predictions.inc({ ...labels, outcome: 'scored' }, valid.length);
