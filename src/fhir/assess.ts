@@ -54,7 +54,8 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
   });
   const outcome = scored.outcomes[0];
   if (!outcome || !outcome.ok) {
-    // The mapping checks what validation checks; reaching this is a mapping bug, reported as such.
+    // The mapping checks what validation checks, but a FHIR request carries no note embedding:
+    // a hybrid model's refusal (and any mapping bug) is reported here, by its field.
     const issues = outcome && !outcome.ok ? outcome.issues : [];
     throw new FhirInputError(
       422,
