@@ -8,6 +8,7 @@ import { runScore } from '../../src/cli/score.js';
 import { createEngine, type Engine } from '../../src/inference/engine.js';
 import { manifestSchema } from '../../src/model/manifest.js';
 import { buildTestApp, makeModelRoot, ROOT, samplePatient } from '../helper.js';
+import { entry, LOINC, observation } from '../fixtures/fhir/physionet-to-fhir.js';
 
 /**
  * The hybrid model (training/model.py HybridClinicalModel): the engine against PyTorch on the
@@ -161,6 +162,20 @@ describe('a hybrid model served', () => {
     const first = { ...p, hours: (p.hours as unknown[]).slice(0, 1) };
     const alone = probabilities((await predict(app, [first])).body)[0] as number;
     assert.ok(Math.abs((result?.trajectory[0]?.probability as number) - alone) <= 1e-6);
+  });
+
+  test('FHIR, which carries no embedding, answers 422 naming noteEmbedding; a CDS hook answers no card', async (t) => {
+    const { app } = await buildTestApp(t, { modelRoot: await makeModelRoot(t, { '0.0.0-tiny': { from: HYBRID_DIR } }) });
+    const patient = { resourceType: 'Patient', id: 'p1', birthDate: '1960-01-01', gender: 'female' };
+    const hr = observation('hr', [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-01-04T10:00:00Z');
+    const bundle = { resourceType: 'Bundle', type: 'collection', entry: [entry(patient), entry(hr)] };
+    const fhir = await app.inject({ method: 'POST', url: '/fhir/RiskAssessment/$predict', headers: { 'content-type': 'application/fhir+json' }, payload: JSON.stringify(bundle) });
+    assert.equal(fhir.statusCode, 422, fhir.body);
+    assert.match(fhir.body, /OperationOutcome.*needs noteEmbedding: 768 numbers/);
+    const prefetch = { patient, vitals: { resourceType: 'Bundle', type: 'searchset', entry: [entry(hr)] }, labs: { resourceType: 'Bundle', type: 'searchset', entry: [] } };
+    const cds = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: { hook: 'patient-view', hookInstance: 'd1eec0c5-6e1a-4f3c-9d0a-6d1e8b2c1a11', context: { userId: 'Practitioner/1', patientId: 'p1' }, prefetch } });
+    assert.equal(cds.statusCode, 200, cds.body);
+    assert.deepEqual(cds.json(), { cards: [] });
   });
 
   test('a model without a note input refuses an embedding by name', async (t) => {
