@@ -11,6 +11,7 @@ import type { TestContext } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppDeps } from '../src/app.js';
 import { loadConfig, type AppConfig } from '../src/config.js';
+import type { ValidPatient } from '../src/clinical/types.js';
 import { manifestSchema, type Manifest } from '../src/model/manifest.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -172,4 +173,33 @@ export function gatedEngine(): { factories: NonNullable<AppDeps['factories']>; o
       },
     },
   };
+}
+
+/** A valid patient's matrix as one object per hour (null = missing), for assertions written by hour. */
+export function hourRows(manifest: Manifest, patient: ValidPatient): Array<Record<string, number | null>> {
+  const names = manifest.variables.map((v) => v.name);
+  return Array.from({ length: patient.hoursUsed }, (_, t) =>
+    Object.fromEntries(names.map((name, j) => {
+      const value = patient.values[t * names.length + j] as number;
+      return [name, Number.isNaN(value) ? null : value];
+    })),
+  );
+}
+
+/** A ValidPatient from hour objects, written here without the validator (for tests of what reads it). */
+export function validPatientOf(
+  manifest: Manifest,
+  rows: Array<Record<string, number | null>>,
+  header: Pick<ValidPatient, 'age' | 'sex' | 'icuType' | 'height'>,
+): ValidPatient {
+  const names = manifest.variables.map((v) => v.name);
+  const values = new Float64Array(rows.length * names.length).fill(Number.NaN);
+  const observed = new Uint8Array(names.length);
+  rows.forEach((row, t) => names.forEach((name, j) => {
+    const value = row[name];
+    if (typeof value !== 'number') return;
+    values[t * names.length + j] = value;
+    observed[j] = 1;
+  }));
+  return { ...header, hoursReceived: rows.length, hoursUsed: rows.length, values, observed };
 }

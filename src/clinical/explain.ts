@@ -1,6 +1,6 @@
 import type { Manifest } from '../model/manifest.js';
-import { denseOf } from './preprocess.js';
 import type { Contribution, TrajectoryPoint, ValidPatient } from './types.js';
+import { observedColumns } from './validate.js';
 
 /**
  * Exact explanations by rescoring: the trajectory is each prefix's probability, a contribution
@@ -30,24 +30,29 @@ export interface ExplainPlan {
 }
 
 export function explainPlan(manifest: Manifest, patient: ValidPatient): ExplainPlan {
-  const { values, hours } = denseOf(manifest, patient);
+  const { values, hoursUsed: hours, observed } = patient;
   const V = manifest.variables.length;
   // A hybrid model's note embedding goes with every row: it is context, not a contributor.
-  const header: Header = { age: patient.age, sex: patient.sex, icuType: patient.icuType, height: patient.height, ...(patient.noteEmbedding ? { noteEmbedding: patient.noteEmbedding } : {}) };
+  const header: Header = { age: patient.age, sex: patient.sex, icuType: patient.icuType, height: patient.height, noteEmbedding: patient.noteEmbedding };
   const rows: ValidPatient[] = [];
-  for (let h = 1; h < hours; h++) rows.push(denseRow(header, values.subarray(0, h * V), h));
+  for (let h = 1; h < hours; h++) {
+    const prefix = values.subarray(0, h * V);
+    rows.push(denseRow(header, prefix, h, observedColumns(prefix, h, V)));
+  }
   const contributors: string[] = [];
   manifest.variables.forEach((variable, j) => {
-    if (!observedIn(values, hours, V, j)) return;
+    if (observed[j] === 0) return;
     const without = values.slice(0, hours * V);
     for (let t = 0; t < hours; t++) without[t * V + j] = Number.NaN;
-    rows.push(denseRow(header, without, hours));
+    const seen = observed.slice();
+    seen[j] = 0;
+    rows.push(denseRow(header, without, hours, seen));
     contributors.push(variable.name);
   });
   const statics = new Set(manifest.statics.map((s) => s.name));
   for (const d of DESCRIPTORS) {
     if (!statics.has(d.static) || header[d.field] === null) continue;
-    rows.push(denseRow({ ...header, [d.field]: null }, values.subarray(0, hours * V), hours));
+    rows.push(denseRow({ ...header, [d.field]: null }, values, hours, observed));
     contributors.push(d.field);
   }
   return { rows, hoursUsed: hours, contributors };
@@ -101,13 +106,8 @@ function explainBatch(manifest: Manifest, patients: readonly ValidPatient[]): {
   };
 }
 
-function observedIn(values: Float64Array, hours: number, V: number, j: number): boolean {
-  for (let t = 0; t < hours; t++) if (!Number.isNaN(values[t * V + j] as number)) return true;
-  return false;
-}
-
 type Header = Pick<ValidPatient, 'age' | 'sex' | 'icuType' | 'height' | 'noteEmbedding'>;
 
-function denseRow(header: Header, values: Float64Array, hours: number): ValidPatient {
-  return { ...header, hours: [], hoursReceived: hours, dense: { values, hours } };
+function denseRow(header: Header, values: Float64Array, hours: number, observed: Uint8Array): ValidPatient {
+  return { id: undefined, ...header, hoursReceived: hours, hoursUsed: hours, values, observed };
 }

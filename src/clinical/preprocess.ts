@@ -19,7 +19,7 @@ export function buildBatch(manifest: Manifest, patients: readonly ValidPatient[]
   const { nInputs } = plan;
   const batch = patients.length;
   let time = 0;
-  for (const p of patients) time = Math.max(time, Math.min(p.dense ? p.dense.hours : p.hours.length, manifest.maxHours));
+  for (const p of patients) time = Math.max(time, Math.min(p.hoursUsed, manifest.maxHours));
   // Zero-filled: writeStay leaves the cells that stay zero (masks, deltas, statics) unwritten.
   const x = allocate(batch * time * nInputs);
   const lengths = new Int32Array(batch);
@@ -88,7 +88,7 @@ function planOf(manifest: Manifest): Plan {
  */
 function writeStay(manifest: Manifest, plan: Plan, patient: ValidPatient, x: Float32Array, offset: number): number {
   const { V, nInputs, mean, std, deltaValue, statics, nonZero, last, delta } = plan;
-  const { values, hours } = denseOf(manifest, patient);
+  const { values, hoursUsed: hours } = patient;
   // Defensive: validation already cuts, but the tensor must never exceed maxHours.
   const T = Math.min(hours, manifest.maxHours);
   delta.fill(0);
@@ -128,22 +128,6 @@ function writeStay(manifest: Manifest, plan: Plan, patient: ValidPatient, x: Flo
     }
   }
   return T;
-}
-
-/** The stay as a dense [hours x V] matrix, NaN = missing: validation's copy, or built from the rows. */
-export function denseOf(manifest: Manifest, patient: ValidPatient): { values: Float64Array; hours: number } {
-  if (patient.dense) return patient.dense;
-  const V = manifest.variables.length;
-  const rows = patient.hours;
-  const values = new Float64Array(rows.length * V);
-  for (let t = 0; t < rows.length; t++) {
-    const row = rows[t] ?? {};
-    for (let v = 0; v < V; v++) {
-      const value = row[(manifest.variables[v] as { name: string }).name];
-      values[t * V + v] = typeof value === 'number' ? value : Number.NaN;
-    }
-  }
-  return { values, hours: rows.length };
 }
 
 /** Numeric: (x - mean)/std and a missing flag; categorical: one-hot (all zeros if missing or unknown). */

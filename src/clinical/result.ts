@@ -2,7 +2,7 @@ import type { Manifest } from '../model/manifest.js';
 import type { Explanation } from './explain.js';
 import { inputProfile } from './input-profile.js';
 import type { PredictionResult, ValidPatient } from './types.js';
-import { missingThroughout, stayLength } from './validate.js';
+import { missingThroughout } from './validate.js';
 
 /** The result of one scored stay, as every entry point reports it. */
 export function predictionResult(
@@ -12,7 +12,7 @@ export function predictionResult(
   probability: number,
   options: { reportMissing?: boolean; explanation?: Explanation } = {},
 ): PredictionResult {
-  const hoursUsed = stayLength(patient);
+  const hoursUsed = patient.hoursUsed;
   const missing = missingThroughout(manifest, patient);
   const profile = inputProfile(manifest, missing, hoursUsed);
   return {

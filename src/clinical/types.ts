@@ -1,8 +1,8 @@
 /**
  * The shapes shared by every path into the model (JSON API, NDJSON stream, CLI readers,
  * FHIR, CDS Hooks). Readers turn their input into a `PatientInput`; validation turns that
- * into a `ValidPatient` (canonical units, bounds checked); preprocessing turns valid
- * patients into the model's input tensor. See models/README.md for the tensor layout.
+ * into a `ValidPatient` (canonical units, bounds checked, one dense matrix); preprocessing
+ * turns valid patients into the model's input tensor. See models/README.md for the tensor layout.
  */
 
 import type { InputProfile } from './input-profile.js';
@@ -30,25 +30,27 @@ export interface PatientInput {
   noteEmbedding?: number[];
 }
 
-/** A validated patient: every value in the manifest's canonical unit and within bounds. */
+/**
+ * A validated patient, in the one form every reader produces and every consumer reads: a dense
+ * matrix of the hours the model uses, every value in the manifest's canonical unit and within
+ * bounds (the static weight folded into hour 0, as training reads it).
+ */
 export interface ValidPatient {
-  id?: string;
+  id?: string | undefined;
   age: number | null;
   sex: Sex | null;
   icuType: 1 | 2 | 3 | 4 | null;
   height: number | null;
-  /** Rows cut to the model's last maxHours rows, values canonical, missing = null. */
-  hours: Array<Record<string, number | null>>;
-  /** Rows received before cutting. */
+  /** Rows received before cutting to the model's last maxHours. */
   hoursReceived: number;
-  /**
-   * Optional dense copy of `hours` written by validation, so preprocessing need not walk row
-   * objects: row-major [hours x variables], canonical, NaN = missing; `observed` flags the
-   * variables seen, for missingThroughout(). Use stayLength() for the hours.
-   */
-  dense?: { values: Float64Array; hours: number; observed?: Uint8Array };
+  /** Rows the model reads: the last min(hoursReceived, maxHours). */
+  hoursUsed: number;
+  /** Row-major [hoursUsed x variables] in manifest order, NaN = missing. */
+  values: Float64Array;
+  /** 1 for each variable observed in the hours used. */
+  observed: Uint8Array;
   /** A hybrid model's note embedding, as sent (float32). */
-  noteEmbedding?: Float32Array;
+  noteEmbedding?: Float32Array | undefined;
 }
 
 export interface TrajectoryPoint {

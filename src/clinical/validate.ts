@@ -183,7 +183,7 @@ function layoutOf(manifest: Manifest): { names: string[]; weightColumn: number }
   return layout;
 }
 
-/** `observed`: the scanner's flags for the hours used (see ValidPatient.dense), updated here for the weight. */
+/** `observed`: the scanner's flags for the hours used, updated here for the weight; else read from the matrix. */
 function toValidPatient(manifest: Manifest, input: Header, received: number, all: Float64Array, observed?: Uint8Array): ValidPatient {
   const { names, weightColumn: wj } = layoutOf(manifest);
   const V = names.length;
@@ -197,70 +197,19 @@ function toValidPatient(manifest: Manifest, input: Header, received: number, all
     if (observed !== undefined && used === received) observed[wj] = 1;
   }
   const values = used === received ? all : all.slice((received - used) * V);
-  return new DensePatient(input, received, observed === undefined ? { values, hours: used } : { values, hours: used, observed }, names);
-}
-
-/**
- * A ValidPatient held as its dense matrix; row objects are made only for whoever reads
- * `hours` (the scoring paths read `dense`). A class rather than per-object accessors: one
- * hidden class for every patient, so the hot paths that read `dense` stay fast.
- */
-class DensePatient implements ValidPatient {
-  id?: string;
-  age: number | null;
-  sex: ValidPatient['sex'];
-  icuType: ValidPatient['icuType'];
-  height: number | null;
-  hoursReceived: number;
-  dense: ValidPatient['dense'];
-  noteEmbedding?: Float32Array;
-  #rows: ValidPatient['hours'] | undefined;
-  readonly #names: readonly string[];
-
-  constructor(input: Header, received: number, dense: NonNullable<ValidPatient['dense']>, names: readonly string[]) {
-    if (input.id !== undefined) this.id = input.id;
-    this.age = input.age ?? null;
-    this.sex = input.sex ?? null;
-    this.icuType = input.icuType ?? null;
-    this.height = input.height ?? null;
-    this.hoursReceived = received;
-    this.dense = dense;
-    this.#names = names;
-    if ('noteEmbedding' in input && input.noteEmbedding !== undefined) this.noteEmbedding = Float32Array.from(input.noteEmbedding);
-  }
-
-  get hours(): ValidPatient['hours'] {
-    if (this.#rows === undefined) {
-      const dense = this.dense as NonNullable<ValidPatient['dense']>;
-      this.#rows = denseToRows(dense.values, dense.hours, this.#names);
-    }
-    return this.#rows;
-  }
-
-  /** Rows set by a caller replace the dense copy, which would no longer match them. */
-  set hours(rows: ValidPatient['hours']) {
-    this.#rows = rows;
-    this.dense = undefined;
-  }
-}
-
-function denseToRows(values: Float64Array, hours: number, names: readonly string[]): ValidPatient['hours'] {
-  const V = names.length;
-  const rows: ValidPatient['hours'] = new Array(hours);
-  for (let t = 0; t < hours; t++) {
-    const row: Record<string, number | null> = {};
-    for (let j = 0; j < V; j++) {
-      const v = values[t * V + j] as number;
-      row[names[j] as string] = Number.isNaN(v) ? null : v;
-    }
-    rows[t] = row;
-  }
-  return rows;
-}
-
-/** Hours the model reads for this stay, without materialising row objects. */
-export function stayLength(patient: ValidPatient): number {
-  return patient.dense ? patient.dense.hours : patient.hours.length;
+  // Every patient gets the same keys in the same order: one hidden class for the hot paths.
+  return {
+    id: input.id,
+    age: input.age ?? null,
+    sex: input.sex ?? null,
+    icuType: input.icuType ?? null,
+    height: input.height ?? null,
+    hoursReceived: received,
+    hoursUsed: used,
+    values,
+    observed: observed ?? observedColumns(values, used, V),
+    noteEmbedding: 'noteEmbedding' in input && input.noteEmbedding !== undefined ? Float32Array.from(input.noteEmbedding) : undefined,
+  };
 }
 
 /**
@@ -268,7 +217,7 @@ export function stayLength(patient: ValidPatient): number {
  * early exit: most variables are seen in the first hours, so this reads a few cells per
  * variable rather than the whole matrix.
  */
-function observedColumns(values: Float64Array, hours: number, V: number): Uint8Array {
+export function observedColumns(values: Float64Array, hours: number, V: number): Uint8Array {
   const seen = new Uint8Array(V);
   for (let j = 0; j < V; j++) {
     for (let i = j, end = hours * V; i < end; i += V) {
@@ -283,16 +232,8 @@ function observedColumns(values: Float64Array, hours: number, V: number): Uint8A
 
 /** Variables never observed in the hours used (what the result reports as missing throughout). */
 export function missingThroughout(manifest: Manifest, patient: ValidPatient): string[] {
-  const dense = patient.dense;
-  if (dense) {
-    const { names } = layoutOf(manifest);
-    // The scanner's flags when it made them, else read from the matrix.
-    const seen = dense.observed ?? observedColumns(dense.values, dense.hours, names.length);
-    const missing: string[] = [];
-    for (let j = 0; j < names.length; j++) if (seen[j] === 0) missing.push(names[j] as string);
-    return missing;
-  }
-  return manifest.variables
-    .filter((v) => patient.hours.every((row) => row[v.name] === null || row[v.name] === undefined))
-    .map((v) => v.name);
+  const { names } = layoutOf(manifest);
+  const missing: string[] = [];
+  for (let j = 0; j < names.length; j++) if (patient.observed[j] === 0) missing.push(names[j] as string);
+  return missing;
 }

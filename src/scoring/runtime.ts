@@ -1,6 +1,5 @@
 import { buildBatch } from '../clinical/preprocess.js';
 import type { ValidPatient } from '../clinical/types.js';
-import { stayLength } from '../clinical/validate.js';
 import { Batcher, type BatcherObserver } from '../inference/batcher.js';
 import { allocatorOf, createEngine, type ProviderName } from '../inference/engine.js';
 import type { LogSink } from '../observability/logger.js';
@@ -44,7 +43,7 @@ export function modelFactories(options: RuntimeOptions): ModelFactories {
       return new Batcher({
         engine,
         buildBatch: (patients: ValidPatient[]) => buildBatch(files.manifest, patients, allocate),
-        lengthOf: stayLength,
+        lengthOf: (patient: ValidPatient) => patient.hoursUsed,
         maxBatchSize: options.maxBatchSize,
         maxQueueDelayMs: options.maxQueueDelayMs,
         maxQueueSize: options.maxQueueSize,

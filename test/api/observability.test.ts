@@ -103,5 +103,5 @@ test('closing the app drains in-flight predictions before the engine stops', asy
   for (const r of done) assert.equal(r.statusCode, 200, r.body);
   assert.equal(app.models.ready, false);
   // The batcher takes nothing once drained.
-  await assert.rejects(model.batcher.submit([]).then(() => model.batcher.submit([{ age: null, sex: null, icuType: null, height: null, hours: [{}], hoursReceived: 1 }])), { name: 'BatcherDrainingError' });
+  await assert.rejects(model.batcher.submit([]).then(() => model.batcher.submit([{ age: null, sex: null, icuType: null, height: null, hoursReceived: 1, hoursUsed: 1, values: new Float64Array(model.manifest.variables.length).fill(Number.NaN), observed: new Uint8Array(model.manifest.variables.length) }])), { name: 'BatcherDrainingError' });
 });

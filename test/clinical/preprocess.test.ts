@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { buildBatch } from '../../src/clinical/preprocess.js';
 import type { ValidPatient } from '../../src/clinical/types.js';
 import { manifestSchema } from '../../src/model/manifest.js';
+import { validPatientOf } from '../helper.js';
 
 /** Two variables, one numeric and one categorical static, deltaCap 1: small enough to compute by hand. */
 const manifest = manifestSchema.parse({
@@ -29,8 +30,8 @@ const manifest = manifestSchema.parse({
   metrics: {},
 });
 
-function patient(hours: ValidPatient['hours'], age: number | null, sex: ValidPatient['sex']): ValidPatient {
-  return { age, sex, icuType: null, height: null, hours, hoursReceived: hours.length };
+function patient(hours: Array<Record<string, number | null>>, age: number | null, sex: ValidPatient['sex']): ValidPatient {
+  return validPatientOf(manifest, hours, { age, sex, icuType: null, height: null });
 }
 
 test('buildBatch produces the hand-computed tensor: forward fill, masks, capped deltas, statics, zero padding', () => {

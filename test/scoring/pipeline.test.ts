@@ -16,7 +16,7 @@ function patient(i: number): ScoreInput<number> {
 
 /** A fake engine answer: the HR of each stay / 1000, so every probability names its stay. */
 function probabilitiesOf(patients: ValidPatient[]): Float32Array {
-  return Float32Array.from(patients.map((p) => (p.hours[0]!.HR as number) / 1000));
+  return Float32Array.from(patients.map((p) => (p.values[manifest.variables.findIndex((v) => v.name === 'HR')] as number) / 1000));
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
