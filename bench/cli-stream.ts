@@ -93,7 +93,19 @@ async function runCli(input: string, output: string, modelDir: string): Promise<
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'bin/icu-mortality.js'), 'score', '--format', 'ndjson', '--input', input, '--output', output, '--model-dir', modelDir, '--overwrite'],
+    [
+      join(ROOT, 'bin/icu-mortality.js'),
+      'score',
+      '--format',
+      'ndjson',
+      '--input',
+      input,
+      '--output',
+      output,
+      '--model-dir',
+      modelDir,
+      '--overwrite',
+    ],
     { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
@@ -104,7 +116,10 @@ async function runCli(input: string, output: string, modelDir: string): Promise<
   const [code] = (await once(child, 'exit')) as [number | null];
   const wallSeconds = (performance.now() - started) / 1000;
   // Not a terminal: the CLI prints one summary line with its own timing and peak RSS.
-  const m = /scored (\d+) records? .* in ([\d.]+) s \(\d+ records\/s; model loaded in [\d.]+ s; peak RSS (\d+) MiB\)/.exec(stderr);
+  const m =
+    /scored (\d+) records? .* in ([\d.]+) s \(\d+ records\/s; model loaded in [\d.]+ s; peak RSS (\d+) MiB\)/.exec(
+      stderr,
+    );
   if (code !== 0 || !m) throw new Error(`the CLI failed (exit ${code}): ${stderr.slice(-2000)}`);
   const stays = Number(m[1]);
   const seconds = Number(m[2]);
@@ -120,19 +135,28 @@ async function runStream(input: string, modelsRoot: string): Promise<PathResult>
     let errors = 0;
     await new Promise<void>((resolveDone, rejectRun) => {
       // Say how far the stream got: a failure after minutes is otherwise hard to place.
-      const reject = (error: Error): void => rejectRun(new Error(`the stream failed after ${lines} lines and ${((performance.now() - started) / 1000).toFixed(1)} s: ${error.message}`));
+      const reject = (error: Error): void =>
+        rejectRun(
+          new Error(
+            `the stream failed after ${lines} lines and ${((performance.now() - started) / 1000).toFixed(1)} s: ${error.message}`,
+          ),
+        );
       const url = new URL('/v1/predict/stream', server.url);
-      const req = request(url, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'x-api-key': server.apiKey } }, (res) => {
-        if (res.statusCode !== 200) reject(new Error(`stream answered ${res.statusCode}`));
-        res.on('aborted', () => reject(new Error('the server aborted the response')));
-        // Count answers without parsing them: the client shares the CPU with the server.
-        res.on('data', (chunk: Buffer) => {
-          for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++;
-          if (chunk.includes('"error":{')) errors++;
-        });
-        res.on('end', resolveDone);
-        res.on('error', reject);
-      });
+      const req = request(
+        url,
+        { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'x-api-key': server.apiKey } },
+        (res) => {
+          if (res.statusCode !== 200) reject(new Error(`stream answered ${res.statusCode}`));
+          res.on('aborted', () => reject(new Error('the server aborted the response')));
+          // Count answers without parsing them: the client shares the CPU with the server.
+          res.on('data', (chunk: Buffer) => {
+            for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++;
+            if (chunk.includes('"error":{')) errors++;
+          });
+          res.on('end', resolveDone);
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
       createReadStream(input, { highWaterMark: 256 * 1024 }).pipe(req);
     });
@@ -151,7 +175,8 @@ export async function measureCliAndStream(opts: CliStreamBenchOptions = {}): Pro
   // The reference is the engine's best, whatever batch size gives it (the pipelines' batch
   // size is theirs to choose): 24 to 64 were the fastest on the 2-core machine, 512 the old CLI default.
   const rawBatchSizes = opts.rawBatchSizes ?? [24, 32, 64, 512];
-  const models = opts.modelsRoot === undefined ? await benchModelDir() : { dir: resolve(opts.modelsRoot), fixture: false };
+  const models =
+    opts.modelsRoot === undefined ? await benchModelDir() : { dir: resolve(opts.modelsRoot), fixture: false };
   const work = await mkdtemp(join(tmpdir(), 'bench-cohort-'));
   try {
     const input = join(work, 'cohort.ndjson');
@@ -159,7 +184,11 @@ export async function measureCliAndStream(opts: CliStreamBenchOptions = {}): Pro
     const modelDir = join(models.dir, 'icu-mortality');
     // The reference is the engine at its best layout (every core), not the pipelines' layout.
     const engine = await measureEngineThroughput({
-      modelPath: models.fixture ? join(ROOT, 'test/fixtures/tiny-model/model.onnx') : opts.modelsRoot === undefined ? defaultModelPath() : await latestModelPath(modelDir),
+      modelPath: models.fixture
+        ? join(ROOT, 'test/fixtures/tiny-model/model.onnx')
+        : opts.modelsRoot === undefined
+          ? defaultModelPath()
+          : await latestModelPath(modelDir),
       batchSizes: rawBatchSizes,
       hours,
       minSeconds: 3,
@@ -176,7 +205,13 @@ export async function measureCliAndStream(opts: CliStreamBenchOptions = {}): Pro
       hours,
       fixtureModel: models.fixture,
       inputMiB: bytes / 2 ** 20,
-      raw: { staysPerSecond: row.staysPerSecond, batchSize: row.batchSize, workers: engine.workers, intraOpThreads: engine.intraOpThreads, provider: engine.provider },
+      raw: {
+        staysPerSecond: row.staysPerSecond,
+        batchSize: row.batchSize,
+        workers: engine.workers,
+        intraOpThreads: engine.intraOpThreads,
+        provider: engine.provider,
+      },
       pipeline: defaultEngineThreads(),
       cli,
       stream,
@@ -187,7 +222,8 @@ export async function measureCliAndStream(opts: CliStreamBenchOptions = {}): Pro
   }
 }
 
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 /** A path's share of the mean of the raw engine measured just before and just after it. */
 export function bracketed(staysPerSecond: number, before: number, after: number): string {
@@ -205,7 +241,9 @@ export function formatCliStream(r: CliStreamBenchResult, bestRawOfRun = 0): stri
   return (
     `cohort re-scoring (${fmt(r.stays)} synthetic ${r.hours}-hour stays, ${fmt(r.inputMiB)} MiB of NDJSON${r.fixtureModel ? ', TINY FIXTURE MODEL' : ''}):\n` +
     `  ${'raw engine, best: batch '.concat(String(r.raw.batchSize)).padEnd(30)} ${fmt(r.raw.staysPerSecond).padStart(8)} stays/s  (${r.raw.provider}, ${r.raw.workers} worker x ${r.raw.intraOpThreads} threads)\n` +
-    (raw > r.raw.staysPerSecond ? `  (share of raw against the best raw engine figure of this run: ${fmt(raw)} stays/s)\n` : '') +
+    (raw > r.raw.staysPerSecond
+      ? `  (share of raw against the best raw engine figure of this run: ${fmt(raw)} stays/s)\n`
+      : '') +
     `  (CLI and stream: their default engine, ${r.pipeline.workers} worker(s) x ${r.pipeline.intraOpThreads} intra-op thread(s), sharing the cores with reading, parsing and validation)\n` +
     path('CLI score --format ndjson', r.cli) +
     path('POST /v1/predict/stream', r.stream) +
@@ -218,9 +256,20 @@ export function formatCliStream(r: CliStreamBenchResult, bestRawOfRun = 0): stri
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
-    options: { stays: { type: 'string', default: '100000' }, hours: { type: 'string', default: '48' }, models: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: {
+      stays: { type: 'string', default: '100000' },
+      hours: { type: 'string', default: '48' },
+      models: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
   });
-  process.stderr.write(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), node ${process.version}\n`);
-  const result = await measureCliAndStream({ stays: Number(values.stays), hours: Number(values.hours), ...(values.models === undefined ? {} : { modelsRoot: values.models }) });
+  process.stderr.write(
+    `machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), node ${process.version}\n`,
+  );
+  const result = await measureCliAndStream({
+    stays: Number(values.stays),
+    hours: Number(values.hours),
+    ...(values.models === undefined ? {} : { modelsRoot: values.models }),
+  });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : formatCliStream(result));
 }

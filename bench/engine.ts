@@ -11,7 +11,13 @@ import { parseArgs } from 'node:util';
 import { compareSemver } from '../src/model/semver.js';
 import ort from 'onnxruntime-node';
 import { Batcher } from '../src/inference/batcher.js';
-import { type EngineBatch, type ProviderName, allocatorOf, createEngine, defaultEngineThreads } from '../src/inference/engine.js';
+import {
+  type EngineBatch,
+  type ProviderName,
+  allocatorOf,
+  createEngine,
+  defaultEngineThreads,
+} from '../src/inference/engine.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TINY_MODEL = join(ROOT, 'test/fixtures/tiny-model/model.onnx');
@@ -70,7 +76,9 @@ export function modelPathsByArchitecture(): Map<string, { version: string; model
   for (const version of readdirSync(dir).sort(compareSemver)) {
     const manifestPath = join(dir, version, 'manifest.json');
     if (!existsSync(manifestPath) || !existsSync(join(dir, version, 'model.onnx'))) continue;
-    const type = (JSON.parse(readFileSync(manifestPath, 'utf8')) as { architecture?: { type?: string } }).architecture?.type ?? 'unknown';
+    const type =
+      (JSON.parse(readFileSync(manifestPath, 'utf8')) as { architecture?: { type?: string } }).architecture?.type ??
+      'unknown';
     out.set(type, { version, modelPath: join(dir, version, 'model.onnx') });
   }
   return out;
@@ -97,7 +105,13 @@ async function describeModel(modelPath: string): Promise<ModelInfo> {
       architecture: { nInputs: number };
       maxHours: number;
     };
-    return { modelPath, inputNames: m.onnx.inputs, outputName: m.onnx.output, nInputs: m.architecture.nInputs, maxHours: m.maxHours };
+    return {
+      modelPath,
+      inputNames: m.onnx.inputs,
+      outputName: m.onnx.output,
+      nInputs: m.architecture.nInputs,
+      maxHours: m.maxHours,
+    };
   }
   const session = await ort.InferenceSession.create(modelPath);
   try {
@@ -138,12 +152,19 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
 }
 
-function batchOf(template: Float32Array, batch: number, hours: number, nInputs: number, allocate?: (length: number) => Float32Array): EngineBatch {
+function batchOf(
+  template: Float32Array,
+  batch: number,
+  hours: number,
+  nInputs: number,
+  allocate?: (length: number) => Float32Array,
+): EngineBatch {
   // run() takes ownership of the buffers, so every run gets its own copy: in the buffers the
   // workers hand back when the engine offers them, as the service's tensor building does, so
   // that the measurement does not pay for faulting in a fresh 1.5 MB tensor per run.
   const x = allocate?.(batch * hours * nInputs) ?? new Float32Array(batch * hours * nInputs);
-  for (let off = 0; off < x.length; off += template.length) x.set(template.subarray(0, Math.min(template.length, x.length - off)), off);
+  for (let off = 0; off < x.length; off += template.length)
+    x.set(template.subarray(0, Math.min(template.length, x.length - off)), off);
   return { x, lengths: new Int32Array(batch).fill(hours), batch, time: hours, nInputs };
 }
 
@@ -212,7 +233,13 @@ export async function measureEngineThroughput(opts: EngineBenchOptions = {}): Pr
       } catch (error) {
         // A size the device cannot hold (e.g. a WebGPU buffer limit) should not hide the others.
         const reason = error instanceof Error ? error.message : String(error);
-        throughput.push({ batchSize: size, runs: 0, msPerBatch: Number.NaN, staysPerSecond: Number.NaN, error: reason });
+        throughput.push({
+          batchSize: size,
+          runs: 0,
+          msPerBatch: Number.NaN,
+          staysPerSecond: Number.NaN,
+          error: reason,
+        });
       }
     }
 
@@ -362,7 +389,9 @@ function printEngine(r: EngineBenchResult): void {
     if (row.error !== undefined) console.log(`| ${row.batchSize} | failed: ${row.error} | | |`);
     else console.log(`| ${row.batchSize} | ${row.runs} | ${fmt(row.msPerBatch, 2)} | ${fmt(row.staysPerSecond)} |`);
   }
-  console.log(`single stay: p50 ${fmt(r.singleStayMs.p50, 3)} ms, p99 ${fmt(r.singleStayMs.p99, 3)} ms, mean ${fmt(r.singleStayMs.mean, 3)} ms`);
+  console.log(
+    `single stay: p50 ${fmt(r.singleStayMs.p50, 3)} ms, p99 ${fmt(r.singleStayMs.p99, 3)} ms, mean ${fmt(r.singleStayMs.mean, 3)} ms`,
+  );
 }
 
 function printBatcher(r: BatcherBenchResult): void {

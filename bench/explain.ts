@@ -16,7 +16,11 @@ export interface ExplainBenchResult {
 
 const silent = { info() {}, warn() {}, error() {} };
 
-export async function measureExplain(opts: { seconds: number; hours?: number; perCall?: number }): Promise<ExplainBenchResult> {
+export async function measureExplain(opts: {
+  seconds: number;
+  hours?: number;
+  perCall?: number;
+}): Promise<ExplainBenchResult> {
   const hours = opts.hours ?? 48;
   const perCall = opts.perCall ?? 64;
   const patients = Array.from({ length: perCall }, (_, i) => syntheticPatient(hours, 1 + i));
@@ -35,7 +39,10 @@ export async function measureExplain(opts: { seconds: number; hours?: number; pe
     const plainStaysPerSecond = await rate(false);
     const explainedStaysPerSecond = await rate(true);
     const { outcomes } = await scorePatients(models, patients, { explain: true });
-    const rows = outcomes.reduce((n, o) => n + (o.ok ? (o.result.trajectory?.length ?? 0) + (o.result.contributions?.length ?? 0) : 0), 0);
+    const rows = outcomes.reduce(
+      (n, o) => n + (o.ok ? (o.result.trajectory?.length ?? 0) + (o.result.contributions?.length ?? 0) : 0),
+      0,
+    );
     return { hours, plainStaysPerSecond, explainedStaysPerSecond, rowsPerExplainedStay: rows / patients.length };
   } finally {
     await models.close();

@@ -50,7 +50,12 @@ export async function benchModelDir(): Promise<{ dir: string; fixture: boolean }
 }
 
 /** Starts src/server.ts with the given environment, resolves once /health/ready answers 200. */
-export async function startServer(env: Record<string, string> = {}, readyTimeoutMs = 60_000, nodeArgs: string[] = [], entry = 'src/server.ts'): Promise<RunningServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  readyTimeoutMs = 60_000,
+  nodeArgs: string[] = [],
+  entry = 'src/server.ts',
+): Promise<RunningServer> {
   const port = await freePort();
   const models = env.MODEL_DIR ? { dir: env.MODEL_DIR } : await benchModelDir();
   const apiKey = randomBytes(24).toString('hex');
@@ -110,7 +115,10 @@ export interface LoadResult {
 }
 
 /** POST /v1/predict with one fixed body from `connections` clients for `seconds`. */
-export async function loadPredict(server: RunningServer, opts: { body: string; staysPerRequest: number; connections: number; seconds: number }): Promise<LoadResult> {
+export async function loadPredict(
+  server: RunningServer,
+  opts: { body: string; staysPerRequest: number; connections: number; seconds: number },
+): Promise<LoadResult> {
   const result = await autocannon({
     url: `${server.url}/v1/predict`,
     method: 'POST',
@@ -183,7 +191,12 @@ export async function measureHttp(opts: HttpBenchOptions = {}): Promise<HttpBenc
   let single64NoBatching: LoadResult;
   try {
     await loadPredict(unbatched, { body: singleBody, staysPerRequest: 1, connections: 8, seconds: 2 });
-    single64NoBatching = await loadPredict(unbatched, { body: singleBody, staysPerRequest: 1, connections: 64, seconds });
+    single64NoBatching = await loadPredict(unbatched, {
+      body: singleBody,
+      staysPerRequest: 1,
+      connections: 64,
+      seconds,
+    });
   } finally {
     await unbatched.stop();
   }
@@ -195,7 +208,14 @@ export async function measureHttp(opts: HttpBenchOptions = {}): Promise<HttpBenc
   } finally {
     await bare.stop();
   }
-  return { batch, ...(batchRaw === undefined ? {} : { batchRaw }), single1, single64, single64NoBatching, single64Bare };
+  return {
+    batch,
+    ...(batchRaw === undefined ? {} : { batchRaw }),
+    single1,
+    single64,
+    single64NoBatching,
+    single64Bare,
+  };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
@@ -206,5 +226,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
 /** True when some version folder holds both manifest.json and model.onnx (a model being written does not count). */
 function hasModel(dir: string): boolean {
   if (!existsSync(dir)) return false;
-  return readdirSync(dir).some((v) => existsSync(join(dir, v, 'manifest.json')) && existsSync(join(dir, v, 'model.onnx')));
+  return readdirSync(dir).some(
+    (v) => existsSync(join(dir, v, 'manifest.json')) && existsSync(join(dir, v, 'model.onnx')),
+  );
 }

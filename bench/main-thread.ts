@@ -15,10 +15,18 @@ import { manifestSchema } from '../src/model/manifest.js';
 import { defaultModelPath } from './engine.js';
 import { syntheticPatient } from './payload.js';
 
-const { values } = parseArgs({ options: { stays: { type: 'string', default: '4096' }, batch: { type: 'string', default: '64' }, rounds: { type: 'string', default: '6' } } });
+const { values } = parseArgs({
+  options: {
+    stays: { type: 'string', default: '4096' },
+    batch: { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '6' },
+  },
+});
 const N = Number(values.stays);
 const B = Number(values.batch);
-const manifest = manifestSchema.parse(JSON.parse(readFileSync(join(defaultModelPath(), '..', 'manifest.json'), 'utf8')));
+const manifest = manifestSchema.parse(
+  JSON.parse(readFileSync(join(defaultModelPath(), '..', 'manifest.json'), 'utf8')),
+);
 const validator = createPatientValidator(manifest);
 const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: `stay-${i}`, ...syntheticPatient(48, i + 1) }));
 // The scanner reads bytes, as the service receives them.
@@ -48,7 +56,8 @@ for (let round = 0; round < Number(values.rounds); round++) {
 
   const reused = new Float32Array(B * 48 * buildBatch(manifest, scanned.slice(0, 1)).nInputs);
   t = performance.now();
-  for (let i = 0; i < N; i += B) buildBatch(manifest, scanned.slice(i, i + B), (n) => (n === reused.length ? reused.fill(0) : new Float32Array(n)));
+  for (let i = 0; i < N; i += B)
+    buildBatch(manifest, scanned.slice(i, i + B), (n) => (n === reused.length ? reused.fill(0) : new Float32Array(n)));
   const buildReused = performance.now() - t;
 
   process.stdout.write(

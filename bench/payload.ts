@@ -43,7 +43,14 @@ export function syntheticPatient(hours: number, seed: number): Record<string, un
     set('Mg', maybe(0.05, 1.4, 3, 1));
     return row;
   });
-  return { age: 40 + Math.round(rand() * 45), sex: rand() < 0.5 ? 'female' : 'male', icuType: 1 + Math.floor(rand() * 4), height: 150 + Math.round(rand() * 40), weight: 50 + Math.round(rand() * 60), hours: rows };
+  return {
+    age: 40 + Math.round(rand() * 45),
+    sex: rand() < 0.5 ? 'female' : 'male',
+    icuType: 1 + Math.floor(rand() * 4),
+    height: 150 + Math.round(rand() * 40),
+    weight: 50 + Math.round(rand() * 60),
+    hours: rows,
+  };
 }
 
 export function predictBody(patients: number, hours: number, seed = 1): string {

@@ -14,7 +14,10 @@ import { parseArgs } from 'node:util';
 import { loadPredict, startServer } from './http.js';
 import { predictBody } from './payload.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string', default: '6' }, connections: { type: 'string' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { seconds: { type: 'string', default: '6' }, connections: { type: 'string' } },
+});
 const mode = positionals[0] === 'single' ? 'single' : 'batch';
 const seconds = Number(values.seconds);
 const server = await startServer(JSON.parse(process.env.BENCH_SERVER_ENV ?? '{}') as Record<string, string>);
@@ -37,7 +40,11 @@ function threadCpu(): Map<string, number> {
 
 try {
   const body = mode === 'single' ? predictBody(1, 48, 7) : predictBody(256, 48, 1);
-  const load = { body, staysPerRequest: mode === 'single' ? 1 : 256, connections: values.connections ? Number(values.connections) : mode === 'single' ? 64 : 2 };
+  const load = {
+    body,
+    staysPerRequest: mode === 'single' ? 1 : 256,
+    connections: values.connections ? Number(values.connections) : mode === 'single' ? 64 : 2,
+  };
   await loadPredict(server, { ...load, seconds: 2 });
   const before = threadCpu();
   const result = await loadPredict(server, { ...load, seconds });

@@ -22,7 +22,12 @@ const SEED = 2012;
 
 const silent = { info() {}, warn() {}, error() {} };
 const where = await locateModel(process.argv[2] ?? DEFAULT_MODEL_DIR);
-const models = await openModelRepository({ modelDir: process.argv[2], batchSize: 64, queueSize: 1 << 16, logger: silent });
+const models = await openModelRepository({
+  modelDir: process.argv[2],
+  batchSize: 64,
+  queueSize: 1 << 16,
+  logger: silent,
+});
 const lease = models.acquire();
 const { manifest, version } = lease.model;
 lease.release();
@@ -45,7 +50,11 @@ async function score(inputs: PatientInput[], explain: boolean): Promise<Array<Pr
 
 const explained = await score(patients, true);
 const random = mulberry32(SEED);
-const kept = patients.flatMap((p, i) => (explained[i]?.contributions?.length ?? 0) >= 2 ? [{ patient: p, result: explained[i] as PredictionResult, label: outcomes.get(String(p.id)) }] : []);
+const kept = patients.flatMap((p, i) =>
+  (explained[i]?.contributions?.length ?? 0) >= 2
+    ? [{ patient: p, result: explained[i] as PredictionResult, label: outcomes.get(String(p.id)) }]
+    : [],
+);
 const single = await removalCheck(1);
 const three = await removalCheck(3);
 await models.close();
@@ -53,8 +62,21 @@ await models.close();
 /** Removes each stay's top-k contributors, and k random present ones, scoring both alone. */
 async function removalCheck(k: number) {
   const stays = kept.filter((s) => (s.result.contributions?.length ?? 0) > k);
-  const top = stays.map((s) => without(s.patient, (s.result.contributions ?? []).slice(0, k).map((c) => c.variable)));
-  const rand = stays.map((s) => without(s.patient, sample((s.result.contributions ?? []).map((c) => c.variable), k)));
+  const top = stays.map((s) =>
+    without(
+      s.patient,
+      (s.result.contributions ?? []).slice(0, k).map((c) => c.variable),
+    ),
+  );
+  const rand = stays.map((s) =>
+    without(
+      s.patient,
+      sample(
+        (s.result.contributions ?? []).map((c) => c.variable),
+        k,
+      ),
+    ),
+  );
   const [afterTop, afterRandom] = [await score(top, false), await score(rand, false)];
   const moveTop = stays.map((s, i) => Math.abs(s.result.probability - (afterTop[i]?.probability ?? Number.NaN)));
   const moveRandom = stays.map((s, i) => Math.abs(s.result.probability - (afterRandom[i]?.probability ?? Number.NaN)));
@@ -66,9 +88,18 @@ async function removalCheck(k: number) {
     medianMoveTop: median(moveTop),
     medianMoveRandom: median(moveRandom),
     auroc: {
-      asIs: auroc(stays.map((s) => s.result.probability), labels),
-      withoutTop: auroc(afterTop.map((r) => r?.probability ?? Number.NaN), labels),
-      withoutRandom: auroc(afterRandom.map((r) => r?.probability ?? Number.NaN), labels),
+      asIs: auroc(
+        stays.map((s) => s.result.probability),
+        labels,
+      ),
+      withoutTop: auroc(
+        afterTop.map((r) => r?.probability ?? Number.NaN),
+        labels,
+      ),
+      withoutRandom: auroc(
+        afterRandom.map((r) => r?.probability ?? Number.NaN),
+        labels,
+      ),
     },
   };
 }
@@ -78,7 +109,9 @@ function without(p: PatientInput, variables: string[]): PatientInput {
   const drop = new Set(variables);
   const copy: Record<string, unknown> = { ...p };
   for (const d of DESCRIPTORS) if (drop.has(d)) copy[d] = null;
-  copy.hours = (p.hours as Array<Record<string, unknown>>).map((row) => Object.fromEntries(Object.entries(row).filter(([name]) => !drop.has(name))));
+  copy.hours = (p.hours as Array<Record<string, unknown>>).map((row) =>
+    Object.fromEntries(Object.entries(row).filter(([name]) => !drop.has(name))),
+  );
   return copy as unknown as PatientInput;
 }
 
@@ -150,7 +183,14 @@ async function readOutcomes(): Promise<Map<string, number>> {
 const fmt = (x: number, d = 3): string => x.toFixed(d);
 const pct = (x: number): string => `${(100 * x).toFixed(0)}%`;
 const points = (x: number): string => `${(100 * x).toFixed(1)} points`;
-const report = { model: { name: manifest.name, version }, split: 'test', seed: SEED, explainedStays: kept.length, topOne: single, topThree: three };
+const report = {
+  model: { name: manifest.name, version },
+  split: 'test',
+  seed: SEED,
+  explainedStays: kept.length,
+  topOne: single,
+  topThree: three,
+};
 await writeFile(join(modelDir, 'explanation-check.json'), `${JSON.stringify(report, null, 2)}\n`);
 
 const section = `<!-- explanation-check: written by npm run explain-evidence -->
@@ -181,6 +221,10 @@ middle), so read it beside the random column, not alone.
 const cardPath = join(modelDir, 'model-card.md');
 const card = await readFile(cardPath, 'utf8');
 const marked = /<!-- explanation-check[\s\S]*?<!-- \/explanation-check -->\n/;
-const updated = marked.test(card) ? card.replace(marked, section) : card.replace('## Limitations', `${section}\n## Limitations`);
+const updated = marked.test(card)
+  ? card.replace(marked, section)
+  : card.replace('## Limitations', `${section}\n## Limitations`);
 await writeFile(cardPath, updated);
-process.stdout.write(`${JSON.stringify(report, null, 2)}\nwrote ${join(modelDir, 'explanation-check.json')} and the card's section\n`);
+process.stdout.write(
+  `${JSON.stringify(report, null, 2)}\nwrote ${join(modelDir, 'explanation-check.json')} and the card's section\n`,
+);

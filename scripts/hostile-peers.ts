@@ -93,33 +93,71 @@ export function hookWithoutPrefetch(fhirOrigin: string): Record<string, unknown>
     hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea',
     context: { patientId: 'p1' },
     fhirServer: `${fhirOrigin}/fhir`,
-    fhirAuthorization: { access_token: 'transient', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds' },
+    fhirAuthorization: {
+      access_token: 'transient',
+      token_type: 'Bearer',
+      expires_in: 300,
+      scope: 'patient/*.read',
+      subject: 'cds',
+    },
   };
 }
 
 async function cdsCall(base: string, apiKey: string, fhirOrigin: string): Promise<number> {
   const body = hookWithoutPrefetch(fhirOrigin);
-  const r = await fetch(`${base}/cds-services/icu-mortality`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey }, body: JSON.stringify(body) });
+  const r = await fetch(`${base}/cds-services/icu-mortality`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+    body: JSON.stringify(body),
+  });
   await r.arrayBuffer();
   return r.status;
 }
 
 async function flood(base: string, apiKey: string, lines: number): Promise<boolean> {
-  const r = await fetch(`${base}/v1/predict/stream`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'x-api-key': apiKey }, body: '{}\n'.repeat(lines) });
+  const r = await fetch(`${base}/v1/predict/stream`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson', 'x-api-key': apiKey },
+    body: '{}\n'.repeat(lines),
+  });
   const text = await r.text();
   return r.status === 200 && text.includes('"reason":"error_limit"');
 }
 
 async function badKey(base: string, i: number): Promise<number> {
-  const r = await fetch(`${base}/v1/predict`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': `not-a-key-${i}` }, body: '{"patients":[]}' });
+  const r = await fetch(`${base}/v1/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': `not-a-key-${i}` },
+    body: '{"patients":[]}',
+  });
   await r.arrayBuffer();
   return r.status;
 }
 
 /** Runs the three peers side by side for `durationS` while timing /health/live every 50 ms. */
-export async function runHostilePeers(base: string, apiKey: string, fhirOrigin: string, durationS: number, floodLines: number): Promise<HostileFigures> {
+export async function runHostilePeers(
+  base: string,
+  apiKey: string,
+  fhirOrigin: string,
+  durationS: number,
+  floodLines: number,
+): Promise<HostileFigures> {
   const until = performance.now() + durationS * 1000;
-  const figures: HostileFigures = { durationS, cdsCalls: 0, cdsStatuses: {}, floods: 0, floodsCut: 0, floodLines, badKeyRequests: 0, badKeyStatuses: {}, probes: 0, probeFailures: 0, probeFailureReasons: {}, worstLiveMs: 0, p99LiveMs: 0 };
+  const figures: HostileFigures = {
+    durationS,
+    cdsCalls: 0,
+    cdsStatuses: {},
+    floods: 0,
+    floodsCut: 0,
+    floodLines,
+    badKeyRequests: 0,
+    badKeyStatuses: {},
+    probes: 0,
+    probeFailures: 0,
+    probeFailureReasons: {},
+    worstLiveMs: 0,
+    p99LiveMs: 0,
+  };
   const latencies: number[] = [];
   const running = (): boolean => performance.now() < until;
   const loop = async (step: () => Promise<void>): Promise<void> => {

@@ -40,5 +40,7 @@ export async function generateOpenApiYaml(): Promise<string> {
 /** True when some version folder holds both manifest.json and model.onnx (a model being written does not count). */
 function hasModel(dir: string): boolean {
   if (!existsSync(dir)) return false;
-  return readdirSync(dir).some((v) => existsSync(join(dir, v, 'manifest.json')) && existsSync(join(dir, v, 'model.onnx')));
+  return readdirSync(dir).some(
+    (v) => existsSync(join(dir, v, 'manifest.json')) && existsSync(join(dir, v, 'model.onnx')),
+  );
 }

@@ -49,7 +49,9 @@ export async function tinyModelRoot(): Promise<{ root: string; cleanup: () => Pr
   return { root, cleanup: () => rm(root, { recursive: true, force: true }) };
 }
 
-export async function startServer(options: { env?: Record<string, string>; modelDir?: string; readyTimeoutMs?: number; scopes?: string } = {}): Promise<ServerProcess> {
+export async function startServer(
+  options: { env?: Record<string, string>; modelDir?: string; readyTimeoutMs?: number; scopes?: string } = {},
+): Promise<ServerProcess> {
   const port = await freePort();
   const tiny = options.modelDir ? undefined : await tinyModelRoot();
   const apiKey = randomBytes(24).toString('base64url');
@@ -122,7 +124,13 @@ export interface HeldRequest {
  * `100 Continue` only once it has parsed the headers and handed the request to Fastify. The
  * body is sent only when finish() is called, so the request stays in flight until then.
  */
-export async function holdRequest(base: string, path: string, body: string, headers: Record<string, string>, agent?: Agent): Promise<HeldRequest> {
+export async function holdRequest(
+  base: string,
+  path: string,
+  body: string,
+  headers: Record<string, string>,
+  agent?: Agent,
+): Promise<HeldRequest> {
   const url = new URL(path, base);
   const held = {} as HeldRequest;
   let continued: () => void = () => undefined;
@@ -131,7 +139,12 @@ export async function holdRequest(base: string, path: string, body: string, head
     const req = httpRequest(url, {
       method: 'POST',
       agent,
-      headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' },
+      headers: {
+        ...headers,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        expect: '100-continue',
+      },
     });
     held.request = req;
     req.on('continue', () => continued());
@@ -145,7 +158,13 @@ export async function holdRequest(base: string, path: string, body: string, head
     req.flushHeaders();
   });
   // An early final answer (e.g. 401, 503) also ends the wait.
-  await Promise.race([gotContinue, answer.then(() => undefined, () => undefined)]);
+  await Promise.race([
+    gotContinue,
+    answer.then(
+      () => undefined,
+      () => undefined,
+    ),
+  ]);
   held.answer = answer;
   held.finish = async () => {
     held.request.end(body);

@@ -26,8 +26,24 @@ const { values: args } = parseArgs({
 
 const SHORT = args.short ?? false;
 const PLAN = SHORT
-  ? { calibrateS: 3, overloadS: 10, recoveryS: 6, hostileS: 8, overloadConnections: 256, patientsPerRequest: 8, hours: 24 }
-  : { calibrateS: 10, overloadS: 60, recoveryS: 30, hostileS: 20, overloadConnections: 256, patientsPerRequest: 8, hours: 48 };
+  ? {
+      calibrateS: 3,
+      overloadS: 10,
+      recoveryS: 6,
+      hostileS: 8,
+      overloadConnections: 256,
+      patientsPerRequest: 8,
+      hours: 24,
+    }
+  : {
+      calibrateS: 10,
+      overloadS: 60,
+      recoveryS: 30,
+      hostileS: 20,
+      overloadConnections: 256,
+      patientsPerRequest: 8,
+      hours: 48,
+    };
 /** Lines of `{}` per flood: the size that delayed probes by seconds before streams yielded on invalid lines. */
 const FLOOD_LINES = 200_000;
 const MAX_LIVE_MS = 1000;
@@ -54,7 +70,8 @@ function modelDir(): { dir?: string; label: string } {
   const given = args['model-dir'];
   if (given) return { dir: resolve(given), label: resolve(given) };
   const bundled = join(ROOT, 'models', 'icu-mortality');
-  const hasBundled = existsSync(bundled) && readdirSync(bundled).some((v) => existsSync(join(bundled, v, 'model.onnx')));
+  const hasBundled =
+    existsSync(bundled) && readdirSync(bundled).some((v) => existsSync(join(bundled, v, 'model.onnx')));
   if (!SHORT && hasBundled) return { dir: join(ROOT, 'models'), label: 'models/ (default model)' };
   return { label: 'test/fixtures/tiny-model' };
 }
@@ -111,7 +128,12 @@ interface PhaseCounts {
   latencyP99Ms: number;
 }
 
-async function cannon(url: string, body: string, headers: Record<string, string>, opts: { connections: number; durationS: number; overallRate?: number; amount?: number }): Promise<PhaseCounts> {
+async function cannon(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  opts: { connections: number; durationS: number; overallRate?: number; amount?: number },
+): Promise<PhaseCounts> {
   let missingRetryAfter = 0;
   const result = await autocannon({
     url,
@@ -133,7 +155,8 @@ async function cannon(url: string, body: string, headers: Record<string, string>
     ],
   });
   const codes = result.statusCodeStats as unknown as Record<string, { count: number }>;
-  const count = (pred: (c: number) => boolean) => Object.entries(codes).reduce((n, [c, v]) => n + (pred(Number(c)) ? v.count : 0), 0);
+  const count = (pred: (c: number) => boolean) =>
+    Object.entries(codes).reduce((n, [c, v]) => n + (pred(Number(c)) ? v.count : 0), 0);
   return {
     sent: result.requests.sent,
     s2xx: count((c) => c >= 200 && c < 300),
@@ -153,7 +176,11 @@ async function main(): Promise<number> {
   const model = modelDir();
   log(`model: ${model.label}; plan ${JSON.stringify(PLAN)}, overload x${FACTOR}`);
   const endlessFhir = await startMisbehavingFhirServer('endless');
-  const server = await startServer({ env: { ...SERVER_ENV, CDS_FHIR_SERVERS: endlessFhir.origin }, scopes: 'predict cds', ...(model.dir ? { modelDir: model.dir } : {}) });
+  const server = await startServer({
+    env: { ...SERVER_ENV, CDS_FHIR_SERVERS: endlessFhir.origin },
+    scopes: 'predict cds',
+    ...(model.dir ? { modelDir: model.dir } : {}),
+  });
   const base = server.base;
   const headers = { 'content-type': 'application/json', 'x-api-key': server.apiKey };
   let exit: { code: number | null; signal: NodeJS.Signals | null; at: number } | undefined;
@@ -163,7 +190,9 @@ async function main(): Promise<number> {
   const samples: RssSample[] = [];
   const t0 = performance.now();
   const sampler = setInterval(() => {
-    void readRssKb(server.pid).then((m) => m && Number.isFinite(m.rss) && samples.push({ t: performance.now() - t0, rssKb: m.rss }));
+    void readRssKb(server.pid).then(
+      (m) => m && Number.isFinite(m.rss) && samples.push({ t: performance.now() - t0, rssKb: m.rss }),
+    );
   }, 200);
   const rssNow = async (): Promise<number> => (await readRssKb(server.pid))?.rss ?? samples.at(-1)?.rssKb ?? 0;
 
@@ -175,7 +204,9 @@ async function main(): Promise<number> {
     const calibrate = await cannon(base, body, headers, { connections: 2, durationS: PLAN.calibrateS });
     const capacity = Math.max(1, calibrate.s2xx / calibrate.durationS);
     const rssBaselineKb = await rssNow();
-    log(`capacity ~${capacity.toFixed(0)} req/s (${(capacity * PLAN.patientsPerRequest).toFixed(0)} stays/s), p50 ${calibrate.latencyP50Ms} ms`);
+    log(
+      `capacity ~${capacity.toFixed(0)} req/s (${(capacity * PLAN.patientsPerRequest).toFixed(0)} stays/s), p50 ${calibrate.latencyP50Ms} ms`,
+    );
 
     // 2. Overload: FACTOR x capacity from many connections, while /health/live is polled.
     const offered = Math.ceil(capacity * FACTOR);
@@ -195,7 +226,11 @@ async function main(): Promise<number> {
         await new Promise((r) => setTimeout(r, 250));
       }
     })();
-    const overload = await cannon(base, body, headers, { connections: PLAN.overloadConnections, durationS: PLAN.overloadS, overallRate: offered });
+    const overload = await cannon(base, body, headers, {
+      connections: PLAN.overloadConnections,
+      durationS: PLAN.overloadS,
+      overallRate: offered,
+    });
     probing = false;
     await prober;
     const overloadEnd = performance.now();
@@ -254,33 +289,70 @@ async function main(): Promise<number> {
       requests: [{ method: 'POST', path: '/v1/predict', headers, body }],
     });
     const agent = new Agent({ keepAlive: true });
-    const held = await Promise.all(Array.from({ length: 6 }, () => holdRequest(base, '/v1/predict', requestBody(32, PLAN.hours, 11), { 'x-api-key': server.apiKey }, agent)));
+    const held = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        holdRequest(base, '/v1/predict', requestBody(32, PLAN.hours, 11), { 'x-api-key': server.apiKey }, agent),
+      ),
+    );
     const termAt = performance.now();
     server.child.kill('SIGTERM');
-    const drained = (await Promise.all(held.map((h) => h.finish().catch(() => ({ status: -1, body: '' }))))).map((a) => a.status);
+    const drained = (await Promise.all(held.map((h) => h.finish().catch(() => ({ status: -1, body: '' }))))).map(
+      (a) => a.status,
+    );
     // unref: a timer left running would hold the process for its 30 s after the server has exited.
-    const exitInfo = await Promise.race([server.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000).unref())]);
+    const exitInfo = await Promise.race([
+      server.exited,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000).unref()),
+    ]);
     (background as unknown as { stop(): void }).stop();
     const bg = await background;
     agent.destroy();
     const bgCodes = bg.statusCodeStats as unknown as Record<string, { count: number }>;
-    const bgOther5xx = Object.entries(bgCodes).reduce((n, [c, v]) => n + (Number(c) >= 500 && Number(c) !== 503 ? v.count : 0), 0);
+    const bgOther5xx = Object.entries(bgCodes).reduce(
+      (n, [c, v]) => n + (Number(c) >= 500 && Number(c) !== 503 ? v.count : 0),
+      0,
+    );
     const exitMs = exit ? exit.at - termAt : Number.NaN;
-    log(`SIGTERM: in-flight answers ${JSON.stringify(drained)}, background ${JSON.stringify(bgCodes)}, exit ${JSON.stringify(exitInfo)} after ${exitMs.toFixed(0)} ms`);
+    log(
+      `SIGTERM: in-flight answers ${JSON.stringify(drained)}, background ${JSON.stringify(bgCodes)}, exit ${JSON.stringify(exitInfo)} after ${exitMs.toFixed(0)} ms`,
+    );
 
     clearInterval(sampler);
     const peakRssKb = Math.max(...samples.map((x) => x.rssKb));
 
     const total = {
       sent: calibrate.sent + overload.sent + lowCounts.sent + drained.length + bg.requests.sent,
-      s2xx: calibrate.s2xx + overload.s2xx + lowCounts.s2xx + drained.filter((x) => x >= 200 && x < 300).length + (bg['2xx'] ?? 0),
-      s503: calibrate.s503 + overload.s503 + lowCounts.s503 + drained.filter((x) => x === 503).length + (bgCodes['503']?.count ?? 0),
-      s5xxOther: calibrate.s5xxOther + overload.s5xxOther + lowCounts.s5xxOther + drained.filter((x) => x >= 500 && x !== 503).length + bgOther5xx,
+      s2xx:
+        calibrate.s2xx +
+        overload.s2xx +
+        lowCounts.s2xx +
+        drained.filter((x) => x >= 200 && x < 300).length +
+        (bg['2xx'] ?? 0),
+      s503:
+        calibrate.s503 +
+        overload.s503 +
+        lowCounts.s503 +
+        drained.filter((x) => x === 503).length +
+        (bgCodes['503']?.count ?? 0),
+      s5xxOther:
+        calibrate.s5xxOther +
+        overload.s5xxOther +
+        lowCounts.s5xxOther +
+        drained.filter((x) => x >= 500 && x !== 503).length +
+        bgOther5xx,
       errors: calibrate.errors + overload.errors + lowCounts.errors + drained.filter((x) => x === -1).length,
       /** Sent but never answered: in flight when a load phase ended, or sent after SIGTERM closed the listener. */
       unanswered: 0,
     };
-    total.unanswered = total.sent - total.s2xx - total.s503 - total.s5xxOther - total.errors - calibrate.s4xx - overload.s4xx - (bg['4xx'] ?? 0);
+    total.unanswered =
+      total.sent -
+      total.s2xx -
+      total.s503 -
+      total.s5xxOther -
+      total.errors -
+      calibrate.s4xx -
+      overload.s4xx -
+      (bg['4xx'] ?? 0);
     const summary = {
       mode: SHORT ? 'short' : 'full',
       model: model.label,
@@ -293,7 +365,11 @@ async function main(): Promise<number> {
       hostile: { ...hostile, peakRssMb: +(hostilePeakRssKb / 1024).toFixed(1) },
       sigterm: {
         inflightStatuses: drained,
-        background: { sent: bg.requests.sent, statusCodes: Object.fromEntries(Object.entries(bgCodes).map(([c, v]) => [c, v.count])), connectionErrorsAfterListenerClosed: bg.errors },
+        background: {
+          sent: bg.requests.sent,
+          statusCodes: Object.fromEntries(Object.entries(bgCodes).map(([c, v]) => [c, v.count])),
+          connectionErrorsAfterListenerClosed: bg.errors,
+        },
         exitCode: exit?.code ?? null,
         exitSignal: exit?.signal ?? null,
         exitMs: Math.round(exitMs),
@@ -313,13 +389,25 @@ async function main(): Promise<number> {
     if (overload.s503 === 0) failures.push('the overload produced no 503: it did not exceed capacity');
     if (liveFail > 0) failures.push(`/health/live failed ${liveFail} times under overload`);
     if (!recovered) failures.push('the service did not recover (the last recovery requests were not all 2xx)');
-    if (Object.keys(hostile.cdsStatuses).some((c) => c !== '412')) failures.push(`CDS calls against an endless FHIR server answered ${JSON.stringify(hostile.cdsStatuses)}, not 412 alone`);
-    if (hostile.floodsCut !== hostile.floods) failures.push(`${hostile.floods - hostile.floodsCut} of ${hostile.floods} invalid-line floods did not end with their error_limit line`);
-    if (Object.keys(hostile.badKeyStatuses).some((c) => c !== '401')) failures.push(`bad keys answered ${JSON.stringify(hostile.badKeyStatuses)}, not 401 alone`);
-    if (hostile.probeFailures > 0 || hostile.worstLiveMs > MAX_LIVE_MS) failures.push(`/health/live during the hostile peers: ${hostile.probeFailures} failed, worst ${hostile.worstLiveMs} ms (limit ${MAX_LIVE_MS})`);
-    if (drained.some((x) => x !== 200)) failures.push(`requests in flight at SIGTERM were not all answered 200: ${drained.join(',')}`);
+    if (Object.keys(hostile.cdsStatuses).some((c) => c !== '412'))
+      failures.push(
+        `CDS calls against an endless FHIR server answered ${JSON.stringify(hostile.cdsStatuses)}, not 412 alone`,
+      );
+    if (hostile.floodsCut !== hostile.floods)
+      failures.push(
+        `${hostile.floods - hostile.floodsCut} of ${hostile.floods} invalid-line floods did not end with their error_limit line`,
+      );
+    if (Object.keys(hostile.badKeyStatuses).some((c) => c !== '401'))
+      failures.push(`bad keys answered ${JSON.stringify(hostile.badKeyStatuses)}, not 401 alone`);
+    if (hostile.probeFailures > 0 || hostile.worstLiveMs > MAX_LIVE_MS)
+      failures.push(
+        `/health/live during the hostile peers: ${hostile.probeFailures} failed, worst ${hostile.worstLiveMs} ms (limit ${MAX_LIVE_MS})`,
+      );
+    if (drained.some((x) => x !== 200))
+      failures.push(`requests in flight at SIGTERM were not all answered 200: ${drained.join(',')}`);
     if (!exit || exit.code !== 0) failures.push(`server did not exit 0 after SIGTERM: ${JSON.stringify(exit)}`);
-    if (peakRssKb / 1024 > MAX_RSS_MB) failures.push(`peak RSS ${(peakRssKb / 1024).toFixed(0)} MB above ${MAX_RSS_MB} MB`);
+    if (peakRssKb / 1024 > MAX_RSS_MB)
+      failures.push(`peak RSS ${(peakRssKb / 1024).toFixed(0)} MB above ${MAX_RSS_MB} MB`);
 
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     process.stdout.write(
@@ -339,7 +427,9 @@ async function main(): Promise<number> {
   }
   if (exit?.signal === 'SIGKILL') failures.push('the server had to be killed');
   if (failures.length > 0) {
-    process.stdout.write(`\nSOAK FAILED:\n  ${failures.join('\n  ')}\nserver output (last lines):\n${server.output.join('\n')}\n`);
+    process.stdout.write(
+      `\nSOAK FAILED:\n  ${failures.join('\n  ')}\nserver output (last lines):\n${server.output.join('\n')}\n`,
+    );
     return 1;
   }
   process.stdout.write('soak passed\n');

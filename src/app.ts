@@ -79,7 +79,8 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
   // Docs are public; every other route declares its own scope.
   app.addHook('onRoute', (route) => {
     // CORS preflights (@fastify/cors's OPTIONS route) come from browsers, which send no credential.
-    if (route.url.startsWith('/docs') || route.method === 'OPTIONS') route.config = { ...(route.config ?? {}), scope: 'public' };
+    if (route.url.startsWith('/docs') || route.method === 'OPTIONS')
+      route.config = { ...(route.config ?? {}), scope: 'public' };
   });
 
   // --- application services needed by external plugins ---

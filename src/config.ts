@@ -15,7 +15,12 @@ const bool = z
 
 const providers = z
   .string()
-  .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p.length > 0))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p.length > 0),
+  )
   .pipe(z.array(z.enum(['cpu', 'webgpu', 'cuda'])).min(1));
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -27,7 +32,10 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Root holding models/<name>/<version>/. */
   MODEL_DIR: z.string().min(1).default('models'),
-  MODEL_NAME: z.string().regex(/^[a-z0-9][a-z0-9-]*$/).default('icu-mortality'),
+  MODEL_NAME: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*$/)
+    .default('icu-mortality'),
   /** `latest` (highest semver under MODEL_DIR/MODEL_NAME) or an exact version to pin. */
   MODEL_VERSION: z.string().regex(VERSION_NAME, 'latest, or a version folder name').max(64).default('latest'),
   /** Watch MODEL_DIR/MODEL_NAME and reload when a new version appears. */
@@ -35,7 +43,10 @@ export const envSchema = z.object({
   EXECUTION_PROVIDERS: providers.default(['cpu']),
   /** Intra-op threads of each inference session; total across workers should stay <= cores. */
   INTRA_OP_THREADS: int(1, 256).default(defaultEngineThreads().intraOpThreads),
-  /** Sessions (worker threads): one per core on the CPU (at most 4, defaultEngineThreads()), one for a GPU provider (sessions would share the device). */
+  /**
+   * Sessions (worker threads): one per core on the CPU (at most 4, defaultEngineThreads()), one for a GPU provider
+   * (sessions would share the device).
+   */
   ENGINE_WORKERS: int(1, 64).optional(),
   /** Let idle ONNX Runtime threads spin: lower latency, but they take CPU from the event loop. */
   ENGINE_ALLOW_SPINNING: bool.default(false),

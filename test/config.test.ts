@@ -25,5 +25,8 @@ test('engine layout: one session when a GPU provider comes first, and explicit s
 });
 
 test('engine layout: a bad worker count is refused naming the variable', () => {
-  assert.throws(() => loadConfig({ ENGINE_WORKERS: '0' }), (error: unknown) => error instanceof ConfigError && /ENGINE_WORKERS/.test(error.message));
+  assert.throws(
+    () => loadConfig({ ENGINE_WORKERS: '0' }),
+    (error: unknown) => error instanceof ConfigError && /ENGINE_WORKERS/.test(error.message),
+  );
 });

@@ -40,7 +40,12 @@ export async function makeModelRoot(
 }
 
 /** Adds a version folder; with `copy`, the manifest's version is rewritten to the folder name. */
-export async function addVersion(root: string, version: string, spec: { from?: string; copy?: boolean } = {}, name = 'icu-mortality'): Promise<string> {
+export async function addVersion(
+  root: string,
+  version: string,
+  spec: { from?: string; copy?: boolean } = {},
+  name = 'icu-mortality',
+): Promise<string> {
   const from = spec.from ?? TINY_MODEL_DIR;
   const dir = join(root, name, version);
   if (spec.copy) {
@@ -135,7 +140,12 @@ export function samplePatient(hours: number, seed = 1, id?: string): Record<stri
     if (rand() < 0.1) row.Urine = null;
     return row;
   });
-  const patient: Record<string, unknown> = { age: 40 + Math.round(rand() * 45), sex: rand() < 0.5 ? 'female' : 'male', icuType: 1 + Math.floor(rand() * 4), hours: rows };
+  const patient: Record<string, unknown> = {
+    age: 40 + Math.round(rand() * 45),
+    sex: rand() < 0.5 ? 'female' : 'male',
+    icuType: 1 + Math.floor(rand() * 4),
+    hours: rows,
+  };
   if (id !== undefined) patient.id = id;
   return patient;
 }
@@ -156,7 +166,14 @@ export function gatedEngine(): { factories: NonNullable<AppDeps['factories']>; o
     factories: {
       createEngine: async (files) => {
         const { createEngine } = await import('../src/inference/engine.js');
-        const engine = await createEngine({ modelPath: files.modelPath, inputNames: files.manifest.onnx.inputs, outputName: files.manifest.onnx.output, providers: ['cpu'], intraOpThreads: 1, workers: 1 });
+        const engine = await createEngine({
+          modelPath: files.modelPath,
+          inputNames: files.manifest.onnx.inputs,
+          outputName: files.manifest.onnx.output,
+          providers: ['cpu'],
+          intraOpThreads: 1,
+          workers: 1,
+        });
         let warmedUp = false;
         return {
           provider: engine.provider,
@@ -179,10 +196,12 @@ export function gatedEngine(): { factories: NonNullable<AppDeps['factories']>; o
 export function hourRows(manifest: Manifest, patient: ValidPatient): Array<Record<string, number | null>> {
   const names = manifest.variables.map((v) => v.name);
   return Array.from({ length: patient.hoursUsed }, (_, t) =>
-    Object.fromEntries(names.map((name, j) => {
-      const value = patient.values[t * names.length + j] as number;
-      return [name, Number.isNaN(value) ? null : value];
-    })),
+    Object.fromEntries(
+      names.map((name, j) => {
+        const value = patient.values[t * names.length + j] as number;
+        return [name, Number.isNaN(value) ? null : value];
+      }),
+    ),
   );
 }
 
@@ -195,11 +214,13 @@ export function validPatientOf(
   const names = manifest.variables.map((v) => v.name);
   const values = new Float64Array(rows.length * names.length).fill(Number.NaN);
   const observed = new Uint8Array(names.length);
-  rows.forEach((row, t) => names.forEach((name, j) => {
-    const value = row[name];
-    if (typeof value !== 'number') return;
-    values[t * names.length + j] = value;
-    observed[j] = 1;
-  }));
+  rows.forEach((row, t) =>
+    names.forEach((name, j) => {
+      const value = row[name];
+      if (typeof value !== 'number') return;
+      values[t * names.length + j] = value;
+      observed[j] = 1;
+    }),
+  );
   return { ...header, hoursReceived: rows.length, hoursUsed: rows.length, values, observed };
 }

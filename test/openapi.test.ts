@@ -20,5 +20,6 @@ test('the OpenAPI document declares the predict route with units, bounds and the
   assert.match(text, /Heart rate, in \/min \(plausible 0 to 300/);
   assert.match(text, /\[degF\]/);
   for (const code of ['200', '400', '503']) assert.ok(predict.responses[code], `response ${code} missing`);
-  for (const path of ['/health/live', '/health/ready', '/v1/models', '/metrics', '/admin/models/reload']) assert.ok(doc.paths[path], `${path} missing`);
+  for (const path of ['/health/live', '/health/ready', '/v1/models', '/metrics', '/admin/models/reload'])
+    assert.ok(doc.paths[path], `${path} missing`);
 });

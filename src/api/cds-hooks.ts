@@ -2,7 +2,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppConfig } from '../config.js';
 import { assess } from '../fhir/assess.js';
-import { hookRequestSchema, modelCardLink, PREFETCH, riskCard, serviceDescription, SERVICE_ID, type HookRequest } from '../fhir/cds.js';
+import {
+  hookRequestSchema,
+  modelCardLink,
+  PREFETCH,
+  riskCard,
+  serviceDescription,
+  SERVICE_ID,
+  type HookRequest,
+} from '../fhir/cds.js';
 import { createFhirClient, FhirFetchError, originAllowed, withDeadline } from '../fhir/client.js';
 import { gatherResources } from '../fhir/gather.js';
 import { FhirInputError } from '../fhir/outcome.js';
@@ -20,7 +28,9 @@ import './scope.js';
  */
 
 const callResponseSchema = z.object({ cards: z.array(z.looseObject({ uuid: z.string(), summary: z.string() })) });
-const discoveryResponseSchema = z.object({ services: z.array(z.looseObject({ hook: z.string(), id: z.string(), description: z.string() })) });
+const discoveryResponseSchema = z.object({
+  services: z.array(z.looseObject({ hook: z.string(), id: z.string(), description: z.string() })),
+});
 
 const CALL_DESCRIPTION = `CDS Hooks 2.0 \`patient-view\`: answers \`{ cards: [card] }\` with the mortality probability (summary),
 an indicator from RISK_MODERATE_THRESHOLD / RISK_HIGH_THRESHOLD (info / warning / critical) and a source naming the model
@@ -46,7 +56,10 @@ function preconditionFailed(message: string): ApiError {
 function asResources(value: unknown): unknown[] {
   if (typeof value !== 'object' || value === null) return [];
   const v = value as { resourceType?: unknown; entry?: Array<{ resource?: unknown; search?: { mode?: string } }> };
-  if (v.resourceType === 'Bundle') return (v.entry ?? []).filter((e) => e.resource !== undefined && e.search?.mode !== 'outcome').map((e) => e.resource);
+  if (v.resourceType === 'Bundle')
+    return (v.entry ?? [])
+      .filter((e) => e.resource !== undefined && e.search?.mode !== 'outcome')
+      .map((e) => e.resource);
   return [value];
 }
 
@@ -59,31 +72,46 @@ async function collect(body: HookRequest, config: AppConfig, signal: AbortSignal
   const entries: unknown[] = [];
   const missing = (['patient', 'vitals', 'labs'] as const).filter((k) => !have(k));
   const wantEncounter = body.context.encounterId !== undefined && !have('encounter');
-  for (const key of ['patient', 'vitals', 'labs', 'encounter']) if (have(key) && prefetch[key] !== null) entries.push(...asResources(prefetch[key]));
+  for (const key of ['patient', 'vitals', 'labs', 'encounter'])
+    if (have(key) && prefetch[key] !== null) entries.push(...asResources(prefetch[key]));
 
   if (missing.length > 0 || wantEncounter) {
     const token = body.fhirAuthorization?.access_token;
     const server = body.fhirServer;
     const canFetch = server !== undefined && token !== undefined && originAllowed(server, config.fhir.cdsFhirServers);
     if (canFetch) {
-      const client = createFhirClient({ baseUrl: server, accessToken: token, allowedOrigins: config.fhir.cdsFhirServers, signal });
+      const client = createFhirClient({
+        baseUrl: server,
+        accessToken: token,
+        allowedOrigins: config.fhir.cdsFhirServers,
+        signal,
+      });
       const patientId = encodeURIComponent(body.context.patientId);
       const fill = (template: string): string => template.replaceAll('{{context.patientId}}', patientId);
       try {
         const fetched = await Promise.all([
-          ...missing.map((key) => (key === 'patient' ? client.read(fill(PREFETCH.patient)).then((r) => [r]) : client.search(fill(PREFETCH[key])))),
-          ...(wantEncounter ? [client.read(`Encounter/${encodeURIComponent(body.context.encounterId as string)}`).then((r) => [r])] : []),
+          ...missing.map((key) =>
+            key === 'patient'
+              ? client.read(fill(PREFETCH.patient)).then((r) => [r])
+              : client.search(fill(PREFETCH[key])),
+          ),
+          ...(wantEncounter
+            ? [client.read(`Encounter/${encodeURIComponent(body.context.encounterId as string)}`).then((r) => [r])]
+            : []),
         ]);
         for (const resources of fetched) entries.push(...resources);
       } catch (error) {
-        if (error instanceof FhirFetchError) throw preconditionFailed(`prefetch incomplete (${missing.join(', ') || 'encounter'}) and fetching from fhirServer failed: ${error.message}`);
+        if (error instanceof FhirFetchError)
+          throw preconditionFailed(
+            `prefetch incomplete (${missing.join(', ') || 'encounter'}) and fetching from fhirServer failed: ${error.message}`,
+          );
         throw error;
       }
     } else if (missing.includes('patient') || missing.includes('vitals')) {
       const why =
         server === undefined || token === undefined
           ? 'no fhirServer with fhirAuthorization was given'
-          : 'fhirServer is not on this service\'s allow-list (CDS_FHIR_SERVERS)';
+          : "fhirServer is not on this service's allow-list (CDS_FHIR_SERVERS)";
       throw preconditionFailed(`prefetch lacks ${missing.join(', ')} and ${why}`);
     } else if (missing.includes('labs')) {
       notes.push('Laboratory results were not available to the service (no prefetch, no FHIR server access).');
@@ -93,35 +121,50 @@ async function collect(body: HookRequest, config: AppConfig, signal: AbortSignal
   for (const r of entries) {
     const res = r as { resourceType?: unknown; id?: unknown };
     if (res?.resourceType === 'Patient' && typeof res.id === 'string' && res.id !== body.context.patientId) {
-      throw new ApiError(400, 'invalid_prefetch', 'the prefetched Patient is not context.patientId', [{ path: 'prefetch.patient.id', message: 'does not match context.patientId' }]);
+      throw new ApiError(400, 'invalid_prefetch', 'the prefetched Patient is not context.patientId', [
+        { path: 'prefetch.patient.id', message: 'does not match context.patientId' },
+      ]);
     }
   }
-  return { bundle: { resourceType: 'Bundle', type: 'collection', entry: entries.map((resource) => ({ resource })) }, notes };
+  return {
+    bundle: { resourceType: 'Bundle', type: 'collection', entry: entries.map((resource) => ({ resource })) },
+    notes,
+  };
 }
-
 
 /**
  * One Feedback entry (CDS Hooks 2.0, "Feedback"): `card` is the uuid of a card this service
  * returned; `accepted` requires `acceptedSuggestions`; an `overrideReason` (a Coding and/or a
  * user comment) goes only with `overridden`; `outcomeTimestamp` is an ISO 8601 instant.
  */
-const codingSchema = z.looseObject({ system: z.string().optional(), code: z.string().optional(), display: z.string().optional() });
+const codingSchema = z.looseObject({
+  system: z.string().optional(),
+  code: z.string().optional(),
+  display: z.string().optional(),
+});
 const feedbackBase = {
   card: z.uuid().meta({ description: 'The uuid of the card the user acted on' }),
-  outcomeTimestamp: z.iso.datetime({ offset: true }).meta({ description: 'When the user acted (ISO 8601, with a time zone)' }),
+  outcomeTimestamp: z.iso
+    .datetime({ offset: true })
+    .meta({ description: 'When the user acted (ISO 8601, with a time zone)' }),
 };
 const feedbackSchema = z.discriminatedUnion('outcome', [
   z.looseObject({
     ...feedbackBase,
     outcome: z.literal('accepted'),
-    acceptedSuggestions: z.array(z.looseObject({ id: z.string().min(1) })).min(1).meta({ description: 'Required with accepted: the suggestions taken' }),
+    acceptedSuggestions: z
+      .array(z.looseObject({ id: z.string().min(1) }))
+      .min(1)
+      .meta({ description: 'Required with accepted: the suggestions taken' }),
     overrideReason: z.never().optional(),
   }),
   z.looseObject({
     ...feedbackBase,
     outcome: z.literal('overridden'),
     acceptedSuggestions: z.never().optional(),
-    overrideReason: z.looseObject({ reason: codingSchema.optional(), userComment: z.string().max(10_000).optional() }).optional(),
+    overrideReason: z
+      .looseObject({ reason: codingSchema.optional(), userComment: z.string().max(10_000).optional() })
+      .optional(),
   }),
 ]);
 
@@ -138,7 +181,13 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
     '/cds-services',
     {
       config: { scope: 'cds' },
-      schema: { operationId: 'discoverCdsServices', tags: ['cds-hooks'], summary: 'CDS Hooks 2.0 discovery', description: 'Lists the patient-view service with its prefetch templates. Requires the EHR\'s JWT (scope cds).', response: { 200: discoveryResponseSchema } },
+      schema: {
+        operationId: 'discoverCdsServices',
+        tags: ['cds-hooks'],
+        summary: 'CDS Hooks 2.0 discovery',
+        description: "Lists the patient-view service with its prefetch templates. Requires the EHR's JWT (scope cds).",
+        response: { 200: discoveryResponseSchema },
+      },
     },
     async () => {
       const model = app.models.active;
@@ -157,14 +206,24 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
         summary: 'CDS Hooks 2.0 patient-view: ICU mortality risk card',
         description: CALL_DESCRIPTION,
         body: hookRequestSchema,
-        response: { 200: callResponseSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema, 412: errorSchema, 503: errorSchema },
+        response: {
+          200: callResponseSchema,
+          400: errorSchema,
+          401: errorSchema,
+          403: errorSchema,
+          412: errorSchema,
+          503: errorSchema,
+        },
       },
       serializerCompiler: () => (data) => JSON.stringify(data),
     },
     async (request: FastifyRequest, reply: FastifyReply) => {
       const body = request.body as HookRequest;
       recordAudit(request, { patients: 1 });
-      if (body.hook !== 'patient-view') throw new ApiError(400, 'unsupported_hook', `this service answers the patient-view hook, not "${body.hook}"`, [{ path: 'hook', message: 'expected patient-view' }]);
+      if (body.hook !== 'patient-view')
+        throw new ApiError(400, 'unsupported_hook', `this service answers the patient-view hook, not "${body.hook}"`, [
+          { path: 'hook', message: 'expected patient-view' },
+        ]);
       const signal = requestSignal(request, reply, config.requestTimeoutMs);
       const fetchDeadline = withDeadline(signal.signal, config.fhir.fetchTimeoutMs);
       try {
@@ -172,10 +231,12 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
         return reply.send(await cardsFor(app, request, collected, { config, now: now(), signal: signal.signal }));
       } catch (error) {
         if (error instanceof ApiError) {
-          if (error.statusCode === 412) request.log.info({ cds: 'precondition-failed' }, 'CDS hook without the data it needs');
+          if (error.statusCode === 412)
+            request.log.info({ cds: 'precondition-failed' }, 'CDS hook without the data it needs');
           throw error;
         }
-        if (error instanceof ModelNotFoundError) throw new ApiError(503, 'model_changed', 'the serving model changed during the request; retry', [], 1);
+        if (error instanceof ModelNotFoundError)
+          throw new ApiError(503, 'model_changed', 'the serving model changed during the request; retry', [], 1);
         throw mapScoringError(error, signal, app.metrics);
       } finally {
         signal.dispose();
@@ -192,7 +253,10 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
         tags: ['cds-hooks'],
         summary: 'CDS Hooks 2.0 feedback: whether a card was accepted or overridden',
         body: z.object({ feedback: z.array(feedbackSchema).min(1).max(1000) }),
-        response: { 200: z.strictObject({}).meta({ description: 'Feedback recorded (counts only are logged)' }), 400: errorSchema },
+        response: {
+          200: z.strictObject({}).meta({ description: 'Feedback recorded (counts only are logged)' }),
+          400: errorSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -205,7 +269,6 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
   );
 }
 
-
 /** The hook's answer for the collected resources: the risk card, or no card when the data cannot be scored. */
 async function cardsFor(
   app: FastifyInstance,
@@ -216,11 +279,19 @@ async function cardsFor(
   const { config } = context;
   let assessment;
   try {
-    assessment = await assess(gatherResources(collected.bundle), { models: app.models, now: context.now, staleAfterHours: config.fhir.staleAfterHours, thresholds: config.fhir.thresholds, signal: context.signal, metrics: app.metrics });
+    assessment = await assess(gatherResources(collected.bundle), {
+      models: app.models,
+      now: context.now,
+      staleAfterHours: config.fhir.staleAfterHours,
+      thresholds: config.fhir.thresholds,
+      signal: context.signal,
+      metrics: app.metrics,
+    });
   } catch (error) {
     if (!(error instanceof FhirInputError)) throw error;
     const reason = error.issues.find((i) => i.severity === 'error')?.message ?? error.message;
-    if (error.statusCode === 400) throw new ApiError(400, 'invalid_prefetch', `the prefetched resources are not valid FHIR: ${reason}`);
+    if (error.statusCode === 400)
+      throw new ApiError(400, 'invalid_prefetch', `the prefetched resources are not valid FHIR: ${reason}`);
     request.log.info({ cds: 'no-card', reason }, 'CDS hook answered without cards');
     return { cards: [] };
   }

@@ -69,29 +69,53 @@ const riskAssessmentSchema = z
   .looseObject({ resourceType: z.literal('RiskAssessment') })
   .meta({ description: 'FHIR R4 RiskAssessment; input warnings in a contained OperationOutcome.' });
 
-const capabilityStatementSchema = z.looseObject({ resourceType: z.literal('CapabilityStatement') }).meta({ description: 'FHIR R4 CapabilityStatement' });
+const capabilityStatementSchema = z
+  .looseObject({ resourceType: z.literal('CapabilityStatement') })
+  .meta({ description: 'FHIR R4 CapabilityStatement' });
 
-const operationOutcomeSchema = z.looseObject({ resourceType: z.literal('OperationOutcome') }).meta({ description: 'FHIR R4 OperationOutcome' });
+const operationOutcomeSchema = z
+  .looseObject({ resourceType: z.literal('OperationOutcome') })
+  .meta({ description: 'FHIR R4 OperationOutcome' });
 
 /** FHIR IssueType (https://hl7.org/fhir/R4/valueset-issue-type.html) of the service's own refusals. */
-const ISSUE_TYPE_OF_STATUS: Record<number, IssueCode> = { 401: 'login', 403: 'forbidden', 404: 'not-found', 412: 'incomplete', 413: 'too-costly', 415: 'not-supported', 429: 'throttled' };
+const ISSUE_TYPE_OF_STATUS: Record<number, IssueCode> = {
+  401: 'login',
+  403: 'forbidden',
+  404: 'not-found',
+  412: 'incomplete',
+  413: 'too-costly',
+  415: 'not-supported',
+  429: 'throttled',
+};
 
 function sendOutcome(reply: FastifyReply, status: number, issues: InputIssue[]): FastifyReply {
   return reply.code(status).type(FHIR_JSON).serializer(JSON.stringify).send(operationOutcome(issues));
 }
 
 /** Client errors of FHIR routes as OperationOutcome; 5xx go to the service's error handler (logged, message hidden). */
-export function fhirErrorHandler(this: FastifyInstance, err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function fhirErrorHandler(
+  this: FastifyInstance,
+  err: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
   if (err instanceof FhirInputError) return sendOutcome(reply, err.statusCode, err.issues);
   if (hasZodFastifySchemaValidationErrors(err)) {
     return sendOutcome(
       reply,
       400,
-      err.validation.map((v) => ({ severity: 'error', code: 'structure', message: `${v.instancePath || '/'}: ${v.message}`, expression: [v.instancePath.split('/').filter(Boolean).join('.') || 'resourceType'] })),
+      err.validation.map((v) => ({
+        severity: 'error',
+        code: 'structure',
+        message: `${v.instancePath || '/'}: ${v.message}`,
+        expression: [v.instancePath.split('/').filter(Boolean).join('.') || 'resourceType'],
+      })),
     );
   }
   if (err instanceof ApiError && err.statusCode < 500) {
-    return sendOutcome(reply, err.statusCode, [{ severity: 'error', code: ISSUE_TYPE_OF_STATUS[err.statusCode] ?? 'processing', message: err.message }]);
+    return sendOutcome(reply, err.statusCode, [
+      { severity: 'error', code: ISSUE_TYPE_OF_STATUS[err.statusCode] ?? 'processing', message: err.message },
+    ]);
   }
   const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
   if (status >= 400 && status < 500) {
@@ -104,7 +128,9 @@ export function fhirErrorHandler(this: FastifyInstance, err: FastifyError, reque
           : err instanceof SyntaxError || err.code?.startsWith('FST_ERR_CTP_')
             ? 'request body is not valid JSON'
             : 'the request cannot be processed';
-    return sendOutcome(reply, status, [{ severity: 'error', code: ISSUE_TYPE_OF_STATUS[status] ?? 'structure', message }]);
+    return sendOutcome(reply, status, [
+      { severity: 'error', code: ISSUE_TYPE_OF_STATUS[status] ?? 'structure', message },
+    ]);
   }
   return errorHandler.call(this, err, request, reply);
 }
@@ -118,23 +144,38 @@ export interface FhirRoutesOptions {
 export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions): Promise<void> {
   const { config } = opts;
   const now = opts.now ?? (() => new Date());
-  app.addContentTypeParser('application/fhir+json', { parseAs: 'string', bodyLimit: config.fhir.bodyLimitBytes }, app.getDefaultJsonParser('error', 'error'));
+  app.addContentTypeParser(
+    'application/fhir+json',
+    { parseAs: 'string', bodyLimit: config.fhir.bodyLimitBytes },
+    app.getDefaultJsonParser('error', 'error'),
+  );
   // FHIR JSON only (and plain JSON): a text body is an unsupported media type, not a malformed resource.
   app.removeContentTypeParser('text/plain');
   // Registered under the /fhir prefix: every answer here, errors and unknown paths included, is FHIR.
   app.setErrorHandler(fhirErrorHandler);
-  app.setNotFoundHandler((request, reply) => sendOutcome(reply, 404, [{ severity: 'error', code: 'not-found', message: `no FHIR interaction for ${request.method} on this path` }]));
+  app.setNotFoundHandler((request, reply) =>
+    sendOutcome(reply, 404, [
+      { severity: 'error', code: 'not-found', message: `no FHIR interaction for ${request.method} on this path` },
+    ]),
+  );
 
   app.get(
     '/metadata',
     {
       config: { scope: 'public' },
-      schema: { operationId: 'getFhirCapabilityStatement', tags: ['fhir'], summary: 'FHIR R4 CapabilityStatement: the $predict operation and how to authenticate', response: { 200: capabilityStatementSchema } },
+      schema: {
+        operationId: 'getFhirCapabilityStatement',
+        tags: ['fhir'],
+        summary: 'FHIR R4 CapabilityStatement: the $predict operation and how to authenticate',
+        response: { 200: capabilityStatementSchema },
+      },
       serializerCompiler: () => (data) => JSON.stringify(data),
     },
     async (_request, reply) => {
       const model = app.models.active;
-      return reply.type(FHIR_JSON).send(capabilityStatement(model ? { name: model.name, version: model.version } : undefined, now()));
+      return reply
+        .type(FHIR_JSON)
+        .send(capabilityStatement(model ? { name: model.name, version: model.version } : undefined, now()));
     },
   );
 
@@ -149,7 +190,15 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
         summary: 'FHIR R4: predict in-hospital mortality from a Bundle of Observations; answers a RiskAssessment',
         description: DESCRIPTION,
         body: requestSchema,
-        response: { 200: riskAssessmentSchema, 400: operationOutcomeSchema, 401: errorSchema, 403: errorSchema, 413: operationOutcomeSchema, 422: operationOutcomeSchema, 503: errorSchema },
+        response: {
+          200: riskAssessmentSchema,
+          400: operationOutcomeSchema,
+          401: errorSchema,
+          403: errorSchema,
+          413: operationOutcomeSchema,
+          422: operationOutcomeSchema,
+          503: errorSchema,
+        },
       },
       serializerCompiler: () => (data) => JSON.stringify(data),
     },
@@ -158,11 +207,19 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
       const gathered = gatherResources(request.body);
       const signal = requestSignal(request, reply, config.requestTimeoutMs);
       try {
-        const { riskAssessment, result } = await assess(gathered, { models: app.models, now: now(), staleAfterHours: config.fhir.staleAfterHours, thresholds: config.fhir.thresholds, signal: signal.signal, metrics: app.metrics });
+        const { riskAssessment, result } = await assess(gathered, {
+          models: app.models,
+          now: now(),
+          staleAfterHours: config.fhir.staleAfterHours,
+          thresholds: config.fhir.thresholds,
+          signal: signal.signal,
+          metrics: app.metrics,
+        });
         recordAudit(request, { model: `${result.model.name}@${result.model.version}` });
         return reply.code(200).type(FHIR_JSON).send(riskAssessment);
       } catch (error) {
-        if (error instanceof ModelNotFoundError) throw new ApiError(503, 'model_changed', 'the serving model changed during the request; retry', [], 1);
+        if (error instanceof ModelNotFoundError)
+          throw new ApiError(503, 'model_changed', 'the serving model changed during the request; retry', [], 1);
         throw mapScoringError(error, signal, app.metrics);
       } finally {
         signal.dispose();

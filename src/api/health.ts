@@ -13,7 +13,10 @@ const readySchema = z.object({
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/health/live',
-    { config: { scope: 'public' }, schema: { operationId: 'getLiveness', tags: ['health'], summary: 'Liveness', response: { 200: liveSchema } } },
+    {
+      config: { scope: 'public' },
+      schema: { operationId: 'getLiveness', tags: ['health'], summary: 'Liveness', response: { 200: liveSchema } },
+    },
     async () => ({ status: 'ok' as const }),
   );
   app.get(
@@ -30,9 +33,15 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
     async (_request, reply) => {
       const model = app.models.active;
       if (!app.models.ready || !model) {
-        return reply.code(503).header('retry-after', '1').send({ error: 'not_ready', message: 'no model is loaded yet', details: [] });
+        return reply
+          .code(503)
+          .header('retry-after', '1')
+          .send({ error: 'not_ready', message: 'no model is loaded yet', details: [] });
       }
-      return { status: 'ready' as const, model: { name: model.name, version: model.version, provider: model.provider } };
+      return {
+        status: 'ready' as const,
+        model: { name: model.name, version: model.version, provider: model.provider },
+      };
     },
   );
 }

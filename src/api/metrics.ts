@@ -12,7 +12,8 @@ export async function metricsRoutes(app: FastifyInstance): Promise<void> {
         operationId: 'getMetrics',
         tags: ['health'],
         summary: 'Prometheus metrics',
-        description: 'Request counts and latency by route template and status, engine batch size and latency, queue depth and wait, rejections, predicted probabilities per model version, process metrics.',
+        description:
+          'Request counts and latency by route template and status, engine batch size and latency, queue depth and wait, rejections, predicted probabilities per model version, process metrics.',
         produces: ['text/plain'],
         response: { 200: z.string().meta({ description: 'Prometheus text exposition format 0.0.4' }) },
       },

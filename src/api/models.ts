@@ -12,7 +12,9 @@ const modelDescriptionSchema = z
     name: z.string(),
     version: z.string(),
     serving: z.boolean(),
-    bootstrap: z.boolean().meta({ description: 'True for an untrained placeholder model: its probabilities mean nothing' }),
+    bootstrap: z
+      .boolean()
+      .meta({ description: 'True for an untrained placeholder model: its probabilities mean nothing' }),
     description: z.string(),
     createdAt: z.string(),
     executionProvider: z.string(),
@@ -28,14 +30,25 @@ const modelDescriptionSchema = z
         alternativeUnits: z.array(z.string()),
       }),
     ),
-    statics: z.array(z.object({ name: z.string(), kind: z.string(), unit: z.string().optional(), bounds: boundsSchema.optional(), labels: z.array(z.string()).optional() })),
+    statics: z.array(
+      z.object({
+        name: z.string(),
+        kind: z.string(),
+        unit: z.string().optional(),
+        bounds: boundsSchema.optional(),
+        labels: z.array(z.string()).optional(),
+      }),
+    ),
     decisionThreshold: z.number(),
     provenance: z.record(z.string(), z.unknown()),
     metrics: z.record(z.string(), z.unknown()),
     noteEmbedding: z
       .object({ dimension: z.number().int(), encoder: z.string(), normalisation: z.string() })
       .optional()
-      .meta({ description: 'A hybrid model only: every patient must carry noteEmbedding, this many numbers from this encoder, scaled this way' }),
+      .meta({
+        description:
+          'A hybrid model only: every patient must carry noteEmbedding, this many numbers from this encoder, scaled this way',
+      }),
   })
   .meta({ id: 'ModelDescription' });
 
@@ -55,7 +68,12 @@ export async function modelRoutes(app: FastifyInstance): Promise<void> {
     '/v1/models',
     {
       config: { scope: 'models:read' },
-      schema: { operationId: 'listModels', tags: ['models'], summary: 'The serving model: features with units and bounds, provenance, metrics, execution provider', response: { 200: modelsResponseSchema } },
+      schema: {
+        operationId: 'listModels',
+        tags: ['models'],
+        summary: 'The serving model: features with units and bounds, provenance, metrics, execution provider',
+        response: { 200: modelsResponseSchema },
+      },
     },
     async () => {
       const model = app.models.active;
@@ -75,12 +93,31 @@ export async function modelRoutes(app: FastifyInstance): Promise<void> {
             executionProvider: model.provider,
             maxHours: m.maxHours,
             loadedAt: model.loadedAt.toISOString(),
-            features: m.variables.map((v) => ({ name: v.name, label: v.label, unit: v.unit, loinc: v.loinc, bounds: v.bounds, alternativeUnits: v.alternativeUnits.map((a) => a.unit) })),
-            statics: m.statics.map((s) => (s.kind === 'numeric' ? { name: s.name, kind: s.kind, unit: s.unit, bounds: s.bounds } : { name: s.name, kind: s.kind, labels: s.labels })),
+            features: m.variables.map((v) => ({
+              name: v.name,
+              label: v.label,
+              unit: v.unit,
+              loinc: v.loinc,
+              bounds: v.bounds,
+              alternativeUnits: v.alternativeUnits.map((a) => a.unit),
+            })),
+            statics: m.statics.map((s) =>
+              s.kind === 'numeric'
+                ? { name: s.name, kind: s.kind, unit: s.unit, bounds: s.bounds }
+                : { name: s.name, kind: s.kind, labels: s.labels },
+            ),
             decisionThreshold: m.decisionThreshold,
             provenance: m.provenance,
             metrics: m.metrics,
-            ...(m.noteEmbedding ? { noteEmbedding: { dimension: m.noteEmbedding.dimension, encoder: m.noteEmbedding.encoder, normalisation: m.noteEmbedding.normalisation } } : {}),
+            ...(m.noteEmbedding
+              ? {
+                  noteEmbedding: {
+                    dimension: m.noteEmbedding.dimension,
+                    encoder: m.noteEmbedding.encoder,
+                    normalisation: m.noteEmbedding.normalisation,
+                  },
+                }
+              : {}),
           },
         ],
       };
@@ -95,7 +132,8 @@ export async function modelRoutes(app: FastifyInstance): Promise<void> {
         operationId: 'reloadModel',
         tags: ['models'],
         summary: 'Load the configured (or given) model version, warm it up and switch to it atomically',
-        description: 'In-flight requests finish on the old version, which is closed afterwards. A model that fails to load or warm up is rejected (422) and the serving one keeps serving.',
+        description:
+          'In-flight requests finish on the old version, which is closed afterwards. A model that fails to load or warm up is rejected (422) and the serving one keeps serving.',
         body: reloadRequestSchema,
         response: { 200: reloadResponseSchema, 404: errorSchema, 422: errorSchema },
       },
@@ -109,7 +147,12 @@ export async function modelRoutes(app: FastifyInstance): Promise<void> {
       } catch (error) {
         app.metrics.reloads.inc({ outcome: 'failed' });
         // Messages name versions, never paths (the repository's load errors are path-free; the log has the folder).
-        if (error instanceof ModelNotFoundError) throw new ApiError(404, 'model_not_found', body.version === undefined ? 'the configured model version is not in the model folder' : error.message);
+        if (error instanceof ModelNotFoundError)
+          throw new ApiError(
+            404,
+            'model_not_found',
+            body.version === undefined ? 'the configured model version is not in the model folder' : error.message,
+          );
         if (error instanceof ModelLoadError) throw new ApiError(422, 'model_load_failed', error.message);
         throw error;
       }

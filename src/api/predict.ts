@@ -86,7 +86,8 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
       },
       // The documented schema is the full patient schema; the request itself is checked for
       // its envelope only, so that patients can be validated (and fail) one by one.
-      validatorCompiler: (route) => validatorCompiler({ ...route, schema: (route.httpPart === 'body' ? envelope : route.schema) as ZodType }),
+      validatorCompiler: (route) =>
+        validatorCompiler({ ...route, schema: (route.httpPart === 'body' ? envelope : route.schema) as ZodType }),
       // Results are built by the handler from validated data: plain JSON.stringify is enough and fast.
       serializerCompiler: () => (data) => JSON.stringify(data),
     },
@@ -121,7 +122,11 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
             : {
                 index: o.index,
                 ...(o.id === undefined ? {} : { id: o.id }),
-                error: { error: 'validation_failed', message: 'this patient is invalid', details: issuesToDetails(o.issues) },
+                error: {
+                  error: 'validation_failed',
+                  message: 'this patient is invalid',
+                  details: issuesToDetails(o.issues),
+                },
               },
         ),
       });

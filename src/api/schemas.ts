@@ -14,31 +14,50 @@ export const modelRefSchema = z.object({ name: z.string(), version: z.string() }
 
 export const inputProfileSchema = z
   .object({
-    scenario: z.string().meta({ description: 'The validated scenario the inputs match, e.g. vitals, vitals-routine-labs, first-6h, full' }),
+    scenario: z.string().meta({
+      description: 'The validated scenario the inputs match, e.g. vitals, vitals-routine-labs, first-6h, full',
+    }),
     label: z.string(),
-    heldOutAuroc: z.number().nullable().meta({ description: "The model's AUROC on held-out stays sent this way (model card); null if not evaluated" }),
+    heldOutAuroc: z
+      .number()
+      .nullable()
+      .meta({ description: "The model's AUROC on held-out stays sent this way (model card); null if not evaluated" }),
   })
-  .meta({ id: 'InputProfile', description: 'How much weight the score can bear: the first validated scenario that covers what the stay contains' });
+  .meta({
+    id: 'InputProfile',
+    description: 'How much weight the score can bear: the first validated scenario that covers what the stay contains',
+  });
 
 export const trajectorySchema = z
   .array(
     z.object({
       hour: z.number().int().min(1).meta({ description: 'Hours of the stay read (1 to hoursUsed)' }),
-      probability: z.number().gt(0).lt(1).meta({ description: 'Calibrated probability after that hour: the stay cut there and scored alone' }),
+      probability: z
+        .number()
+        .gt(0)
+        .lt(1)
+        .meta({ description: 'Calibrated probability after that hour: the stay cut there and scored alone' }),
     }),
   )
-  .meta({ id: 'Trajectory', description: 'With explain: the risk after each hour used; the last point equals `probability`' });
+  .meta({
+    id: 'Trajectory',
+    description: 'With explain: the risk after each hour used; the last point equals `probability`',
+  });
 
 export const contributionsSchema = z
   .array(
     z.object({
       variable: z.string().meta({ description: 'A measurement name, or a descriptor: age, sex, icuType, height' }),
       effect: z.number().meta({
-        description: 'probability minus the probability of the same stay with this variable removed from every hour (-1 to 1); an association in this model, not a cause',
+        description:
+          'probability minus the probability of the same stay with this variable removed from every hour (-1 to 1); an association in this model, not a cause',
       }),
     }),
   )
-  .meta({ id: 'Contributions', description: 'With explain: every variable present in the stay, largest |effect| first' });
+  .meta({
+    id: 'Contributions',
+    description: 'With explain: every variable present in the stay, largest |effect| first',
+  });
 
 export const predictionResultSchema = z
   .object({
@@ -47,7 +66,9 @@ export const predictionResultSchema = z
     probability: z.number().gt(0).lt(1).meta({ description: 'Calibrated probability of in-hospital death, 0 to 1' }),
     model: modelRefSchema,
     hoursUsed: z.number().int().meta({ description: 'Hourly rows the model read (at most the model maxHours)' }),
-    truncated: z.boolean().meta({ description: 'True when the stay had more rows than maxHours and only the last ones were used' }),
+    truncated: z
+      .boolean()
+      .meta({ description: 'True when the stay had more rows than maxHours and only the last ones were used' }),
     missingThroughout: z.array(z.string()).meta({ description: 'Variables never observed in the hours used' }),
     inputProfile: inputProfileSchema.optional(),
     trajectory: trajectorySchema.optional(),
@@ -66,7 +87,9 @@ export const patientErrorSchema = z
 export const predictResponseSchema = z
   .object({
     model: modelRefSchema,
-    results: z.array(z.union([predictionResultSchema, patientErrorSchema])).meta({ description: 'One entry per patient, in request order' }),
+    results: z
+      .array(z.union([predictionResultSchema, patientErrorSchema]))
+      .meta({ description: 'One entry per patient, in request order' }),
   })
   .meta({
     id: 'PredictResponse',
@@ -84,7 +107,15 @@ export const predictResponseSchema = z
             missingThroughout: ['Albumin', 'ALP'],
             inputProfile: { scenario: 'first-6h', label: 'the full record of the first 6 hours', heldOutAuroc: 0.792 },
           },
-          { index: 1, id: 'bed-14', error: { error: 'validation_failed', message: 'this patient is invalid', details: [{ path: 'hours.2.HR', message: 'Heart rate outside the plausible range 0 to 300 /min' }] } },
+          {
+            index: 1,
+            id: 'bed-14',
+            error: {
+              error: 'validation_failed',
+              message: 'this patient is invalid',
+              details: [{ path: 'hours.2.HR', message: 'Heart rate outside the plausible range 0 to 300 /min' }],
+            },
+          },
         ],
       },
     ],
@@ -94,7 +125,10 @@ export function predictRequestSchema(manifest: Manifest, limits: PatientLimits) 
   return z
     .strictObject({
       patients: z.array(patientInputSchema(manifest)).min(1).max(limits.maxPatients),
-      model: z.string().optional().meta({ description: `Model name; default ${manifest.name}` }),
+      model: z
+        .string()
+        .optional()
+        .meta({ description: `Model name; default ${manifest.name}` }),
       version: z.string().optional().meta({ description: 'Exact model version; default the serving version' }),
       explain: explainSchema(limits),
     })
@@ -138,14 +172,18 @@ export interface PatientLimits {
 }
 
 function explainSchema(limits: PatientLimits) {
-  return z.boolean().optional().meta({
-    description: `Add each result's trajectory (risk after every hour) and contributions (each variable's effect); at most ${limits.maxExplainedPatients} patients per request`,
-  });
+  return z
+    .boolean()
+    .optional()
+    .meta({
+      description: `Add each result's trajectory (risk after every hour) and contributions (each variable's effect); at most ${limits.maxExplainedPatients} patients per request`,
+    });
 }
 
 function exampleRequest(manifest: Manifest): unknown {
   const names = new Set(manifest.variables.map((v) => v.name));
-  const pick = (row: Record<string, number | null>) => Object.fromEntries(Object.entries(row).filter(([k]) => names.has(k)));
+  const pick = (row: Record<string, number | null>) =>
+    Object.fromEntries(Object.entries(row).filter(([k]) => names.has(k)));
   return {
     patients: [
       {

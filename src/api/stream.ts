@@ -42,10 +42,9 @@ scoring and drops the queued work.`;
 const querySchema = z.object({
   model: z.string().optional().meta({ description: 'Model name the client expects (404 if another is served).' }),
   version: z.string().optional().meta({ description: 'Model version the client expects (404 if another is served).' }),
-  explain: z
-    .enum(['true', 'false'])
-    .optional()
-    .meta({ description: 'true: each result line adds `trajectory` and `contributions`, as POST /v1/predict with explain.' }),
+  explain: z.enum(['true', 'false']).optional().meta({
+    description: 'true: each result line adds `trajectory` and `contributions`, as POST /v1/predict with explain.',
+  }),
 });
 
 /**
@@ -100,10 +99,20 @@ function endLine(reason: CutReason, afterLine: number, maxErrorLines: number): s
 }
 
 function isReadable(body: unknown): body is Readable {
-  return typeof body === 'object' && body !== null && typeof (body as Readable).pipe === 'function' && Symbol.asyncIterator in body;
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    typeof (body as Readable).pipe === 'function' &&
+    Symbol.asyncIterator in body
+  );
 }
 
-async function* inputs(body: AsyncIterable<Buffer>, maxLineBytes: number, validator: PatientValidator, stop: AbortSignal): AsyncGenerator<ScoreInput<Where>> {
+async function* inputs(
+  body: AsyncIterable<Buffer>,
+  maxLineBytes: number,
+  validator: PatientValidator,
+  stop: AbortSignal,
+): AsyncGenerator<ScoreInput<Where>> {
   for await (const line of splitLines(body, maxLineBytes)) {
     if (stop.aborted) return;
     const parsed = parseNdjsonLine(line, maxLineBytes, validator);
@@ -116,7 +125,11 @@ async function* inputs(body: AsyncIterable<Buffer>, maxLineBytes: number, valida
  * Submits to the shared batcher. A full queue means other traffic is using the engine: wait and
  * retry rather than fail lines of a stream that is itself bounded. Shutting down fails the batch.
  */
-async function submitPatiently(batcher: ModelBatcher, patients: ValidPatient[], signal: AbortSignal): Promise<ArrayLike<number>> {
+async function submitPatiently(
+  batcher: ModelBatcher,
+  patients: ValidPatient[],
+  signal: AbortSignal,
+): Promise<ArrayLike<number>> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await batcher.submit(patients, signal);
@@ -164,11 +177,19 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
         description: DESCRIPTION,
         consumes: [NDJSON],
         querystring: querySchema,
-        body: z.string().meta({ description: `One patient object per line (the schema of a patient in POST /v1/predict), ${NDJSON}.` }),
+        body: z.string().meta({
+          description: `One patient object per line (the schema of a patient in POST /v1/predict), ${NDJSON}.`,
+        }),
         response: {
           200: {
             description: 'NDJSON, one line per input line, in input order (see above).',
-            content: { [NDJSON]: { schema: z.string().meta({ description: 'One JSON object per line: a result or an error for that line.' }) } },
+            content: {
+              [NDJSON]: {
+                schema: z
+                  .string()
+                  .meta({ description: 'One JSON object per line: a result or an error for that line.' }),
+              },
+            },
           },
           404: errorSchema,
           415: errorSchema,
@@ -176,16 +197,22 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
         },
       },
       // The body is documented, not validated as a whole: it is a stream, read and validated line by line.
-      validatorCompiler: (route) => (route.httpPart === 'body' ? (data: unknown) => ({ value: data }) : validatorCompiler({ ...route, schema: route.schema as unknown as ZodType })),
+      validatorCompiler: (route) =>
+        route.httpPart === 'body'
+          ? (data: unknown) => ({ value: data })
+          : validatorCompiler({ ...route, schema: route.schema as unknown as ZodType }),
     },
     async (request: FastifyRequest, reply: FastifyReply) => {
       const body: unknown = request.body;
       if (!isReadable(body)) {
-        return reply.code(415).type('application/json; charset=utf-8').send({
-          error: 'unsupported_media_type',
-          message: `send the cohort as ${NDJSON}, one patient per line`,
-          details: [],
-        });
+        return reply
+          .code(415)
+          .type('application/json; charset=utf-8')
+          .send({
+            error: 'unsupported_media_type',
+            message: `send the cohort as ${NDJSON}, one patient per line`,
+            details: [],
+          });
       }
       const query = request.query as z.infer<typeof querySchema>;
       let lease: ModelLease;
@@ -198,22 +225,32 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
       const session = new StreamSession(app, request, reply, body, lease, openStreams);
       const { model } = lease;
       const explain = query.explain === 'true';
-      const outcomes = scoreInOrder(inputs(untilStopped(body, session.reading.signal), config.bodyLimitBytes, model.validator, session.reading.signal), {
-        validator: model.validator,
-        model: { name: model.name, version: model.version },
-        scoreBatch: (patients) => submitPatiently(model.batcher, patients, session.scoring.signal),
-        failureOf,
-        // An explained stay is already a batch of its own (its prefixes and removals).
-        batchSize: explain ? 1 : config.maxBatchSize,
-        explain,
-        window: WINDOW,
-        flushIdleMs: FLUSH_IDLE_MS,
-      });
+      const outcomes = scoreInOrder(
+        inputs(
+          untilStopped(body, session.reading.signal),
+          config.bodyLimitBytes,
+          model.validator,
+          session.reading.signal,
+        ),
+        {
+          validator: model.validator,
+          model: { name: model.name, version: model.version },
+          scoreBatch: (patients) => submitPatiently(model.batcher, patients, session.scoring.signal),
+          failureOf,
+          // An explained stay is already a batch of its own (its prefixes and removals).
+          batchSize: explain ? 1 : config.maxBatchSize,
+          explain,
+          window: WINDOW,
+          flushIdleMs: FLUSH_IDLE_MS,
+        },
+      );
       reply.type(`${NDJSON}; charset=utf-8`);
       // A stream may stop reading its body before the end (a cut): its connection is never
       // reused, so Node closes it after the answer and no client sends a request into it.
       reply.header('connection', 'close');
-      return reply.send(Readable.from(answerLines(session, outcomes, config.streamMaxErrorLines), { objectMode: false }));
+      return reply.send(
+        Readable.from(answerLines(session, outcomes, config.streamMaxErrorLines), { objectMode: false }),
+      );
     },
   );
 }
@@ -260,7 +297,11 @@ class StreamSession {
     const { model } = this.lease;
     if (this.scored > 0) this.app.metrics.predictions.inc({ ...this.#labels(), outcome: 'scored' }, this.scored);
     if (this.invalid > 0) this.app.metrics.predictions.inc({ ...this.#labels(), outcome: 'invalid' }, this.invalid);
-    recordAudit(this.request, { patients: this.scored + this.invalid, model: `${model.name}@${model.version}`, ...(this.cut === undefined ? {} : { cut: this.cut }) });
+    recordAudit(this.request, {
+      patients: this.scored + this.invalid,
+      model: `${model.name}@${model.version}`,
+      ...(this.cut === undefined ? {} : { cut: this.cut }),
+    });
     this.lease.release();
   }
 
@@ -279,7 +320,11 @@ class StreamSession {
 }
 
 /** The answer, a chunk per scored batch, then the end line of a cut stream. */
-async function* answerLines(session: StreamSession, outcomes: AsyncIterable<Array<ScoreOutcome<Where>>>, maxErrorLines: number): AsyncGenerator<string> {
+async function* answerLines(
+  session: StreamSession,
+  outcomes: AsyncIterable<Array<ScoreOutcome<Where>>>,
+  maxErrorLines: number,
+): AsyncGenerator<string> {
   let afterLine = 0;
   try {
     for await (const batch of outcomes) {

@@ -1,8 +1,18 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseShard } from './shard.js';
-import { DEFAULT_BATCH_SIZE, EXIT_FATAL, INPUT_FORMATS, ScoreCommandError, runScore, type InputFormat } from './score.js';
+import {
+  DEFAULT_BATCH_SIZE,
+  EXIT_FATAL,
+  INPUT_FORMATS,
+  ScoreCommandError,
+  runScore,
+  type InputFormat,
+} from './score.js';
 
-/** The `icu-mortality` command line. Exit codes: 0 all scored, 1 some records failed, 2 nothing could be done, 130 interrupted. */
+/**
+ * The `icu-mortality` command line. Exit codes: 0 all scored, 1 some records failed, 2 nothing could be done, 130
+ * interrupted.
+ */
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -25,53 +35,85 @@ export function buildProgram(): Command {
     .exitOverride();
   program
     .command('score')
-    .description('score every record of a file or directory; writes one row per record (id, probability, model name and version)')
+    .description(
+      'score every record of a file or directory; writes one row per record (id, probability, model name and version)',
+    )
     .addOption(new Option('-f, --format <format>', 'input format').choices([...INPUT_FORMATS]).makeOptionMandatory())
-    .requiredOption('-i, --input <path>', 'physionet2012: a directory of <RecordID>.txt files or a .tar.gz of them; ndjson/csv: a file, or - for stdin')
-    .requiredOption('-o, --output <file>', 'scores file: CSV (id,probability,model_name,model_version,hours_used,truncated), or NDJSON when it ends in .ndjson/.jsonl')
-    .addOption(new Option('--output-format <format>', 'override the format guessed from the output name').choices(['csv', 'ndjson']))
-    .option('-e, --errors <file>', 'report of the records that could not be scored, rewritten by each run (NDJSON; default <output>.errors.ndjson)')
+    .requiredOption(
+      '-i, --input <path>',
+      'physionet2012: a directory of <RecordID>.txt files or a .tar.gz of them; ndjson/csv: a file, or - for stdin',
+    )
+    .requiredOption(
+      '-o, --output <file>',
+      'scores file: CSV (id,probability,model_name,model_version,hours_used,truncated), or NDJSON when it ends in .ndjson/.jsonl',
+    )
+    .addOption(
+      new Option('--output-format <format>', 'override the format guessed from the output name').choices([
+        'csv',
+        'ndjson',
+      ]),
+    )
+    .option(
+      '-e, --errors <file>',
+      'report of the records that could not be scored, rewritten by each run (NDJSON; default <output>.errors.ndjson)',
+    )
     .option('--resume', 'skip records whose id is already in the output and append the rest')
     .option('--overwrite', 'replace an existing output file')
-    .option('--shard <i/N>', 'score only shard i of N (0-based, e.g. $JOB_COMPLETION_INDEX/4); shards together cover the input once', shardArg)
-    .option('--model-dir <dir>', 'a model folder with <version>/ folders (the highest is used) or one version folder; default: the bundled models/icu-mortality')
+    .option(
+      '--shard <i/N>',
+      'score only shard i of N (0-based, e.g. $JOB_COMPLETION_INDEX/4); shards together cover the input once',
+      shardArg,
+    )
+    .option(
+      '--model-dir <dir>',
+      'a model folder with <version>/ folders (the highest is used) or one version folder; default: the bundled models/icu-mortality',
+    )
     .option('--threads <n>', 'ONNX Runtime intra-op threads per session (default 1)', positiveInt)
-    .option('--workers <n>', 'inference worker threads, one ONNX Runtime session each (default: one per core, at most 4)', positiveInt)
+    .option(
+      '--workers <n>',
+      'inference worker threads, one ONNX Runtime session each (default: one per core, at most 4)',
+      positiveInt,
+    )
     .option('--batch-size <n>', 'stays per inference batch', positiveInt, DEFAULT_BATCH_SIZE)
-    .option('--explain', "add each record's trajectory (risk after every hour) and contributions (each variable's effect); NDJSON output only")
+    .option(
+      '--explain',
+      "add each record's trajectory (risk after every hour) and contributions (each variable's effect); NDJSON output only",
+    )
     .option('-q, --quiet', 'no progress bar and no summary')
-    .action(async (options: {
-      format: InputFormat;
-      input: string;
-      output: string;
-      outputFormat?: 'csv' | 'ndjson';
-      errors?: string;
-      resume?: boolean;
-      overwrite?: boolean;
-      shard?: ReturnType<typeof parseShard>;
-      modelDir?: string;
-      threads?: number;
-      workers?: number;
-      batchSize: number;
-      explain?: boolean;
-      quiet?: boolean;
-    }) => {
-      const abort = new AbortController();
-      // First Ctrl-C: stop reading, write what is scored, exit 130 (resumable). Second: default handling.
-      const onSigint = (): void => {
-        abort.abort();
-        process.off('SIGINT', onSigint);
-      };
-      process.on('SIGINT', onSigint);
-      process.once('SIGTERM', onSigint);
-      try {
-        const summary = await runScore({ ...options, signal: abort.signal });
-        process.exitCode = summary.exitCode;
-      } finally {
-        process.off('SIGINT', onSigint);
-        process.off('SIGTERM', onSigint);
-      }
-    });
+    .action(
+      async (options: {
+        format: InputFormat;
+        input: string;
+        output: string;
+        outputFormat?: 'csv' | 'ndjson';
+        errors?: string;
+        resume?: boolean;
+        overwrite?: boolean;
+        shard?: ReturnType<typeof parseShard>;
+        modelDir?: string;
+        threads?: number;
+        workers?: number;
+        batchSize: number;
+        explain?: boolean;
+        quiet?: boolean;
+      }) => {
+        const abort = new AbortController();
+        // First Ctrl-C: stop reading, write what is scored, exit 130 (resumable). Second: default handling.
+        const onSigint = (): void => {
+          abort.abort();
+          process.off('SIGINT', onSigint);
+        };
+        process.on('SIGINT', onSigint);
+        process.once('SIGTERM', onSigint);
+        try {
+          const summary = await runScore({ ...options, signal: abort.signal });
+          process.exitCode = summary.exitCode;
+        } finally {
+          process.off('SIGINT', onSigint);
+          process.off('SIGTERM', onSigint);
+        }
+      },
+    );
   return program;
 }
 

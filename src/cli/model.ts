@@ -28,7 +28,6 @@ export interface CliModelOptions {
   logger: LogSink;
 }
 
-
 async function isFile(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile();

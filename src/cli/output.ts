@@ -14,7 +14,16 @@ import { splitLines } from '../scoring/lines.js';
 
 export type OutputFormat = 'csv' | 'ndjson';
 
-export const CSV_COLUMNS = ['id', 'probability', 'model_name', 'model_version', 'hours_used', 'truncated', 'input_profile', 'held_out_auroc'] as const;
+export const CSV_COLUMNS = [
+  'id',
+  'probability',
+  'model_name',
+  'model_version',
+  'hours_used',
+  'truncated',
+  'input_profile',
+  'held_out_auroc',
+] as const;
 
 export interface ScoreRow {
   id: string;
@@ -37,7 +46,9 @@ export function formatRows(format: OutputFormat, rows: readonly ScoreRow[]): str
       // What csv-stringify writes for fields that need no quoting (test/cli/output.test.ts compares).
       text += `${id},${probability},${model.name},${model.version},${hoursUsed},${truncated},${profile},${auroc}\n`;
     } else {
-      text += stringify([[id, probability, model.name, model.version, hoursUsed, truncated, profile, auroc]], { cast: { boolean: (b) => String(b) } });
+      text += stringify([[id, probability, model.name, model.version, hoursUsed, truncated, profile, auroc]], {
+        cast: { boolean: (b) => String(b) },
+      });
     }
   }
   return text;
@@ -123,7 +134,9 @@ export async function readExistingOutput(path: string, format: OutputFormat): Pr
     if (!header) {
       header = record;
       if (header.join(',') !== CSV_COLUMNS.join(',')) {
-        throw new Error(`${path} does not have the columns ${CSV_COLUMNS.join(',')}; it was not written by this command`);
+        throw new Error(
+          `${path} does not have the columns ${CSV_COLUMNS.join(',')}; it was not written by this command`,
+        );
       }
       continue;
     }

@@ -12,7 +12,11 @@ export interface Progress {
 
 export const silentProgress: Progress = { update() {}, stop() {} };
 
-export function terminalProgress(total: number | undefined, unit: 'records' | 'bytes', stream: NodeJS.WriteStream = process.stderr): Progress {
+export function terminalProgress(
+  total: number | undefined,
+  unit: 'records' | 'bytes',
+  stream: NodeJS.WriteStream = process.stderr,
+): Progress {
   const started = performance.now();
   const known = total !== undefined && total > 0;
   const bar = new SingleBar({

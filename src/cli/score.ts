@@ -111,7 +111,9 @@ async function openSource(opts: ScoreCommandOptions, validator: PatientValidator
     }
     if (isDir) return physionetDirectorySource(input, manifest, shard);
     if (/\.(tar\.gz|tgz|tar)$/i.test(input)) return physionetArchiveSource(input, manifest, shard);
-    throw new ScoreCommandError(`--format physionet2012 reads a directory of <RecordID>.txt files or a .tar.gz of them; ${input} is neither`);
+    throw new ScoreCommandError(
+      `--format physionet2012 reads a directory of <RecordID>.txt files or a .tar.gz of them; ${input} is neither`,
+    );
   }
   if (input !== '-' && !(await exists(input))) throw new ScoreCommandError(`input ${input} not found`);
   return opts.format === 'ndjson' ? ndjsonSource(input, shard, validator) : longCsvSource(input, manifest, shard);
@@ -143,7 +145,11 @@ function errorLine(outcome: ScoreOutcome<RecordWhere>): string {
   })}\n`;
 }
 
-async function* skipDone(records: AsyncIterable<SourceRecord>, done: Set<string>, onSkip: () => void): AsyncGenerator<SourceRecord> {
+async function* skipDone(
+  records: AsyncIterable<SourceRecord>,
+  done: Set<string>,
+  onSkip: () => void,
+): AsyncGenerator<SourceRecord> {
   for await (const record of records) {
     if (done.has(record.id)) onSkip();
     else yield record;
@@ -193,12 +199,20 @@ interface RunSettings {
 async function settle(opts: ScoreCommandOptions): Promise<RunSettings> {
   const outputFormat = outputFormatOf(opts.output, opts.outputFormat);
   const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ScoreCommandError('--batch-size must be an integer >= 1');
-  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new ScoreCommandError('--threads must be an integer >= 1');
-  if (opts.workers !== undefined && (!Number.isInteger(opts.workers) || opts.workers < 1)) throw new ScoreCommandError('--workers must be an integer >= 1');
-  if (opts.explain && outputFormat !== 'ndjson') throw new ScoreCommandError('--explain needs NDJSON output (an output ending in .ndjson, or --output-format ndjson)');
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new ScoreCommandError('--batch-size must be an integer >= 1');
+  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1))
+    throw new ScoreCommandError('--threads must be an integer >= 1');
+  if (opts.workers !== undefined && (!Number.isInteger(opts.workers) || opts.workers < 1))
+    throw new ScoreCommandError('--workers must be an integer >= 1');
+  if (opts.explain && outputFormat !== 'ndjson')
+    throw new ScoreCommandError(
+      '--explain needs NDJSON output (an output ending in .ndjson, or --output-format ndjson)',
+    );
   if ((await exists(opts.output)) && !opts.resume && !opts.overwrite) {
-    throw new ScoreCommandError(`${opts.output} exists: use --resume to continue that run, or --overwrite to replace it`);
+    throw new ScoreCommandError(
+      `${opts.output} exists: use --resume to continue that run, or --overwrite to replace it`,
+    );
   }
   if (opts.resume && opts.overwrite) throw new ScoreCommandError('--resume and --overwrite cannot be used together');
   return {
@@ -237,7 +251,9 @@ async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: 
     : { ids: new Set<string>(), versions: new Set<string>(), hasHeader: false };
   const others = [...existing.versions].filter((v) => v !== identity.version);
   if (others.length > 0 && !run.quiet) {
-    run.stderr.write(`warning: ${opts.output} holds rows of model version ${others.join(', ')}; this run uses ${identity.version} (the model_version column tells them apart)\n`);
+    run.stderr.write(
+      `warning: ${opts.output} holds rows of model version ${others.join(', ')}; this run uses ${identity.version} (the model_version column tells them apart)\n`,
+    );
   }
   const source = await openSource(opts, model.validator, run.shard);
   const sink = new Sink(opts.output, opts.resume === true);
@@ -247,7 +263,8 @@ async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: 
   const showProgress = opts.progress ?? (run.stderr.isTTY === true && !run.quiet);
   const progress: Progress = showProgress ? terminalProgress(source.total, source.unit, run.stderr) : silentProgress;
 
-  const records = existing.ids.size > 0 ? skipDone(source.records(), existing.ids, () => tally.skipped++) : source.records();
+  const records =
+    existing.ids.size > 0 ? skipDone(source.records(), existing.ids, () => tally.skipped++) : source.records();
   const outcomes = scoreInOrder(records, {
     validator: model.validator,
     model: identity,
@@ -287,7 +304,11 @@ async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: 
   return tally;
 }
 
-function summaryLine(summary: ScoreSummary & { model: { name: string; version: string } }, opts: ScoreCommandOptions, errorsPath: string): string {
+function summaryLine(
+  summary: ScoreSummary & { model: { name: string; version: string } },
+  opts: ScoreCommandOptions,
+  errorsPath: string,
+): string {
   const { scored, failed, skipped, seconds, loadSeconds, peakRssBytes, model } = summary;
   const rate = seconds > 0 ? Math.round((scored + failed) / seconds) : 0;
   const parts = [

@@ -17,7 +17,10 @@ export interface TimedObservation {
  * observation; hours before the first observation are empty rows.
  * Observations at negative minutes are the caller's to drop before binning.
  */
-export function binObservations(observations: readonly TimedObservation[], manifest: Manifest): Array<Record<string, number | null>> {
+export function binObservations(
+  observations: readonly TimedObservation[],
+  manifest: Manifest,
+): Array<Record<string, number | null>> {
   const aggregation = new Map(manifest.variables.map((v) => [v.name, v.aggregation]));
   const lastMinute = manifest.maxHours * 60;
   let lastHour = 0;

@@ -33,7 +33,13 @@ export function explainPlan(manifest: Manifest, patient: ValidPatient): ExplainP
   const { values, hoursUsed: hours, observed } = patient;
   const V = manifest.variables.length;
   // A hybrid model's note embedding goes with every row: it is context, not a contributor.
-  const header: Header = { age: patient.age, sex: patient.sex, icuType: patient.icuType, height: patient.height, noteEmbedding: patient.noteEmbedding };
+  const header: Header = {
+    age: patient.age,
+    sex: patient.sex,
+    icuType: patient.icuType,
+    height: patient.height,
+    noteEmbedding: patient.noteEmbedding,
+  };
   const rows: ValidPatient[] = [];
   for (let h = 1; h < hours; h++) {
     const prefix = values.subarray(0, h * V);
@@ -64,7 +70,10 @@ export function explanationOf(plan: ExplainPlan, probabilities: ArrayLike<number
   for (let h = 1; h < plan.hoursUsed; h++) trajectory.push({ hour: h, probability: probabilities[h - 1] as number });
   trajectory.push({ hour: plan.hoursUsed, probability });
   const offset = plan.hoursUsed - 1;
-  const contributions = plan.contributors.map((variable, k) => ({ variable, effect: probability - (probabilities[offset + k] as number) }));
+  const contributions = plan.contributors.map((variable, k) => ({
+    variable,
+    effect: probability - (probabilities[offset + k] as number),
+  }));
   contributions.sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect) || (a.variable < b.variable ? -1 : 1));
   return { trajectory, contributions };
 }
@@ -85,7 +94,10 @@ export async function scoreStays(
   return { probabilities: scored.map((s) => s.probability), explanations: scored.map((s) => s.explanation) };
 }
 
-function explainBatch(manifest: Manifest, patients: readonly ValidPatient[]): {
+function explainBatch(
+  manifest: Manifest,
+  patients: readonly ValidPatient[],
+): {
   rows: ValidPatient[];
   read(probabilities: ArrayLike<number>): Array<{ probability: number; explanation: Explanation }>;
 } {

@@ -14,7 +14,11 @@ export interface InputProfile {
   heldOutAuroc: number | null;
 }
 
-export function inputProfile(manifest: Manifest, missing: readonly string[], hoursUsed: number): InputProfile | undefined {
+export function inputProfile(
+  manifest: Manifest,
+  missing: readonly string[],
+  hoursUsed: number,
+): InputProfile | undefined {
   const scenarios = manifest.scenarios;
   if (scenarios === undefined || scenarios.length === 0) return undefined;
   const absent = new Set(missing);

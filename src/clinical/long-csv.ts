@@ -71,9 +71,17 @@ function readHeader(header: readonly string[]): Columns {
   };
   const missing = REQUIRED.filter((name) => index(name) === undefined);
   if (missing.length > 0) {
-    throw new LongCsvHeaderError(`the CSV header must name the columns id,time,variable,value[,unit]; missing: ${missing.join(', ')}`);
+    throw new LongCsvHeaderError(
+      `the CSV header must name the columns id,time,variable,value[,unit]; missing: ${missing.join(', ')}`,
+    );
   }
-  return { id: index('id')!, time: index('time')!, variable: index('variable')!, value: index('value')!, unit: index('unit') };
+  return {
+    id: index('id')!,
+    time: index('time')!,
+    variable: index('variable')!,
+    value: index('value')!,
+    unit: index('unit'),
+  };
 }
 
 /** Accumulates one id's rows and turns them into a patient. */
@@ -99,7 +107,8 @@ class PatientBuilder {
       case 'Sex':
       case 'Gender': {
         const sex = parseSex(value);
-        if (sex === undefined) fail('value', `${variable} must be female, male, 0 (female) or 1 (male), got "${value}"`);
+        if (sex === undefined)
+          fail('value', `${variable} must be female, male, 0 (female) or 1 (male), got "${value}"`);
         else this.patient.sex = sex;
         return;
       }
@@ -116,7 +125,8 @@ class PatientBuilder {
       }
       case 'noteEmbedding': {
         const numbers = parseNumberList(value);
-        if (numbers === undefined) return fail('value', 'noteEmbedding must be numbers separated by spaces, or a JSON array of numbers');
+        if (numbers === undefined)
+          return fail('value', 'noteEmbedding must be numbers separated by spaces, or a JSON array of numbers');
         this.patient.noteEmbedding = numbers;
         return;
       }
@@ -131,7 +141,10 @@ class PatientBuilder {
     if (unit !== undefined && unit.trim() !== '') {
       const previous = this.patient.units[variable];
       if (previous !== undefined && previous !== unit.trim()) {
-        return fail('unit', `${variable} is given in both "${previous}" and "${unit.trim()}"; use one unit per variable and patient`);
+        return fail(
+          'unit',
+          `${variable} is given in both "${previous}" and "${unit.trim()}"; use one unit per variable and patient`,
+        );
       }
       this.patient.units[variable] = unit.trim();
     }
@@ -140,7 +153,13 @@ class PatientBuilder {
 
   finish(manifest: Manifest): LongCsvItem {
     if (this.details.length > 0) {
-      return { ok: false, id: this.id, firstRow: this.firstRow, message: 'the rows of this id cannot be read', details: this.details };
+      return {
+        ok: false,
+        id: this.id,
+        firstRow: this.firstRow,
+        message: 'the rows of this id cannot be read',
+        details: this.details,
+      };
     }
     // Stable sort: "last value of the hour" means the latest time, then file order.
     const ordered = [...this.observations].sort((a, b) => a.minutes - b.minutes);
@@ -167,9 +186,14 @@ function parseNumberList(text: string): number[] | undefined {
       return undefined;
     }
   } else {
-    items = text.split(/\s+/).filter((t) => t !== '').map(Number);
+    items = text
+      .split(/\s+/)
+      .filter((t) => t !== '')
+      .map(Number);
   }
-  return items.length > 0 && items.every((n) => typeof n === 'number' && Number.isFinite(n)) ? (items as number[]) : undefined;
+  return items.length > 0 && items.every((n) => typeof n === 'number' && Number.isFinite(n))
+    ? (items as number[])
+    : undefined;
 }
 
 function parseSex(value: string): Sex | undefined {
@@ -202,7 +226,13 @@ export async function* readLongCsv(records: AsyncIterable<string[]>, manifest: M
     if (record.length === 1 && record[0]!.trim() === '') continue;
     const id = (record[columns.id] ?? '').trim();
     if (id === '') {
-      yield { ok: false, id: undefined, firstRow: row, message: 'a row has no id', details: [{ path: [`row ${row}`, 'id'], message: 'id is empty' }] };
+      yield {
+        ok: false,
+        id: undefined,
+        firstRow: row,
+        message: 'a row has no id',
+        details: [{ path: [`row ${row}`, 'id'], message: 'id is empty' }],
+      };
       continue;
     }
     if (id === skipping) continue;
@@ -220,14 +250,25 @@ export async function* readLongCsv(records: AsyncIterable<string[]>, manifest: M
           id,
           firstRow: row,
           message: `the rows of id "${id}" are not contiguous`,
-          details: [{ path: [`row ${row}`, 'id'], message: 'the file must be grouped by id (all rows of a patient together); sort it by id' }],
+          details: [
+            {
+              path: [`row ${row}`, 'id'],
+              message: 'the file must be grouped by id (all rows of a patient together); sort it by id',
+            },
+          ],
         };
         continue;
       }
       current = new PatientBuilder(id, row, variables);
     }
     const unit = columns.unit === undefined ? undefined : record[columns.unit];
-    current.add(row, record[columns.time] ?? '', (record[columns.variable] ?? '').trim(), record[columns.value] ?? '', unit);
+    current.add(
+      row,
+      record[columns.time] ?? '',
+      (record[columns.variable] ?? '').trim(),
+      record[columns.value] ?? '',
+      unit,
+    );
   }
   if (current) yield current.finish(manifest);
 }

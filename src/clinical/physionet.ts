@@ -137,7 +137,9 @@ function labelOf(manifest: Manifest, name: string, code: number | null | undefin
 export function physionetRecordToPatient(text: string, manifest: Manifest, fallbackId?: string): PatientInput {
   const record = parsePhysionetRecord(text, manifest);
   if (record.readableLines === 0) {
-    throw new UnreadableRecordError('no line reads as Time,Parameter,Value (hh:mm, a name, a number): not a PhysioNet 2012 record');
+    throw new UnreadableRecordError(
+      'no line reads as Time,Parameter,Value (hh:mm, a name, a number): not a PhysioNet 2012 record',
+    );
   }
   const sex = labelOf(manifest, 'Gender', record.statics.get('Gender'));
   const icuType = record.statics.get('ICUType') ?? null;

@@ -14,7 +14,11 @@ export type { EngineBatch } from '../inference/engine.js';
  */
 
 /** `allocate` gives the zero-filled x (the engine's reused buffers); by default a new array. */
-export function buildBatch(manifest: Manifest, patients: readonly ValidPatient[], allocate: (length: number) => Float32Array = (n) => new Float32Array(n)): EngineBatch {
+export function buildBatch(
+  manifest: Manifest,
+  patients: readonly ValidPatient[],
+  allocate: (length: number) => Float32Array = (n) => new Float32Array(n),
+): EngineBatch {
   const plan = planOf(manifest);
   const { nInputs } = plan;
   const batch = patients.length;
@@ -49,7 +53,10 @@ interface Plan {
   std: Float64Array;
   /** min(d, deltaCap) / deltaCap for d = 0..maxHours, exactly as the formula gives it. */
   deltaValue: Float64Array;
-  /** Scratch (buildBatch is synchronous, so one set per manifest is safe): one stay's statics and the positions of their non-zero cells. */
+  /**
+   * Scratch (buildBatch is synchronous, so one set per manifest is safe): one stay's statics and the positions of their
+   * non-zero cells.
+   */
   statics: Float32Array;
   nonZero: Int32Array;
   /** Per-variable state while one stay is written: last normalised value (0 until observed), hours since observed. */
@@ -164,7 +171,10 @@ function numericStaticValue(name: string, patient: ValidPatient): number | null 
 }
 
 /** The category code of a categorical static; Gender is coded by the position of the label ("female"/"male"). */
-function categoricalStaticValue(spec: Extract<StaticSpec, { kind: 'categorical' }>, patient: ValidPatient): number | null {
+function categoricalStaticValue(
+  spec: Extract<StaticSpec, { kind: 'categorical' }>,
+  patient: ValidPatient,
+): number | null {
   switch (spec.name) {
     case 'Gender': {
       if (patient.sex === null) return null;

@@ -52,9 +52,26 @@ export interface PatientScanner {
   scan(text: Buffer): ScanResult | undefined;
 }
 
-const POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+const POW10 = [
+  1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+  1e21, 1e22,
+];
 
-const { Quote: QUOTE, Backslash: BACKSLASH, Comma: COMMA, Colon: COLON, LBrace: LBRACE, RBrace: RBRACE, LBracket: LBRACKET, RBracket: RBRACKET, Minus: MINUS, Plus: PLUS, Dot: DOT, Zero: ZERO, Nine: NINE } = Char;
+const {
+  Quote: QUOTE,
+  Backslash: BACKSLASH,
+  Comma: COMMA,
+  Colon: COLON,
+  LBrace: LBRACE,
+  RBrace: RBRACE,
+  LBracket: LBRACKET,
+  RBracket: RBRACKET,
+  Minus: MINUS,
+  Plus: PLUS,
+  Dot: DOT,
+  Zero: ZERO,
+  Nine: NINE,
+} = Char;
 
 /**
  * The value of the last number readNumber read: a second return value without an allocation.
@@ -101,7 +118,8 @@ function readNumber(s: Buffer, p: number): number {
     } while (c >= ZERO && c <= NINE);
   }
   if (c === 0x65 || c === 0x45 || digits > 15 || scale > 22) return readLongNumber(s, start, p);
-  // Both operands exact (mantissa < 10^15 < 2^53, 10^22 is the largest exact power of ten): one correctly rounded operation.
+  // Both operands exact (mantissa < 10^15 < 2^53, 10^22 is the largest exact power of ten): one correctly rounded
+  // operation.
   const value = scale === 0 ? mantissa : mantissa / (POW10[scale] as number);
   lastNumber[0] = negative ? -value : value;
   return p;
@@ -144,7 +162,10 @@ const EMPTY = Buffer.alloc(0);
  * object per lookup in the hot loop.
  */
 class NameTable {
-  /** [length * 128 + first character] -> first candidate + 1 (0: none); names are short ASCII (others are not found, so the caller gives up). */
+  /**
+   * [length * 128 + first character] -> first candidate + 1 (0: none); names are short ASCII (others are not found, so
+   * the caller gives up).
+   */
   readonly #first = new Int32Array(64 * 128);
   /** Candidate -> next candidate in the same slot + 1 (0: none). */
   readonly #next: Int32Array;
@@ -206,13 +227,20 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
   };
   const ageBounds = numericBounds('Age');
   const heightBounds = numericBounds('Height');
-  const weightVariable = manifest.staticWeightVariable === undefined ? undefined : variables.find((v) => v.name === manifest.staticWeightVariable);
+  const weightVariable =
+    manifest.staticWeightVariable === undefined
+      ? undefined
+      : variables.find((v) => v.name === manifest.staticWeightVariable);
   // The same enumerations as the schema, including its fallbacks for a manifest without them.
   const gender = manifest.statics.find((s) => s.name === 'Gender');
-  const sexLabels = (gender && gender.kind === 'categorical' ? gender.labels : []).filter((l): l is 'female' | 'male' => l === 'female' || l === 'male');
+  const sexLabels = (gender && gender.kind === 'categorical' ? gender.labels : []).filter(
+    (l): l is 'female' | 'male' => l === 'female' || l === 'male',
+  );
   const sexes: ReadonlyArray<'female' | 'male'> = sexLabels.length > 0 ? sexLabels : ['female', 'male'];
   const icu = manifest.statics.find((s) => s.name === 'ICUType');
-  const icuCodes = (icu && icu.kind === 'categorical' ? icu.categories : [1, 2, 3, 4]).filter((c): c is 1 | 2 | 3 | 4 => c === 1 || c === 2 || c === 3 || c === 4);
+  const icuCodes = (icu && icu.kind === 'categorical' ? icu.categories : [1, 2, 3, 4]).filter(
+    (c): c is 1 | 2 | 3 | 4 => c === 1 || c === 2 || c === 3 || c === 4,
+  );
   const icuTypes: ReadonlyArray<1 | 2 | 3 | 4> = icuCodes.length > 0 ? icuCodes : [1, 2, 3, 4];
   const lastSeenInRow = new Int32Array(V);
   // The row number at which each variable last had a value (not null).

@@ -22,8 +22,14 @@ export const MAX_ID_LENGTH = 256;
  * SaO2 the model was trained on, and the clinician should decide whether the substitution holds.
  */
 const ALIASES: Record<string, { target: string; why?: string }> = {
-  SpO2: { target: 'SaO2', why: 'SpO2 (pulse oximetry) is not an input of this model, which was trained on arterial oxygen saturation; send arterial saturation as SaO2' },
-  Spo2: { target: 'SaO2', why: 'SpO2 (pulse oximetry) is not an input of this model, which was trained on arterial oxygen saturation; send arterial saturation as SaO2' },
+  SpO2: {
+    target: 'SaO2',
+    why: 'SpO2 (pulse oximetry) is not an input of this model, which was trained on arterial oxygen saturation; send arterial saturation as SaO2',
+  },
+  Spo2: {
+    target: 'SaO2',
+    why: 'SpO2 (pulse oximetry) is not an input of this model, which was trained on arterial oxygen saturation; send arterial saturation as SaO2',
+  },
   HeartRate: { target: 'HR' },
   Pulse: { target: 'HR' },
   RR: { target: 'RespRate' },
@@ -71,7 +77,10 @@ export function hourRowSchema(manifest: Manifest) {
       .optional()
       .meta({ description: describeVariable(v), 'x-unit': v.unit, 'x-bounds': v.bounds, 'x-loinc': v.loinc });
   }
-  return z.strictObject(shape).meta({ description: 'One hour of measurements, keyed by variable name. Several values in one hour: send the last one (urine output: the sum over the hour).' });
+  return z.strictObject(shape).meta({
+    description:
+      'One hour of measurements, keyed by variable name. Several values in one hour: send the last one (urine output: the sum over the hour).',
+  });
 }
 
 function numericStatic(manifest: Manifest, name: string): Extract<StaticSpec, { kind: 'numeric' }> | undefined {
@@ -88,12 +97,20 @@ function boundedStatic(manifest: Manifest, name: string, unit: string, label: st
   const spec = numericStatic(manifest, name);
   const base = spec ? z.number().min(spec.bounds.min).max(spec.bounds.max) : z.number();
   const range = spec ? ` (${spec.bounds.min} to ${spec.bounds.max})` : '';
-  return base.nullable().optional().meta({ description: `${label}, in ${spec?.unit ?? unit}${range}. null or absent = unknown.`, 'x-unit': spec?.unit ?? unit });
+  return base
+    .nullable()
+    .optional()
+    .meta({
+      description: `${label}, in ${spec?.unit ?? unit}${range}. null or absent = unknown.`,
+      'x-unit': spec?.unit ?? unit,
+    });
 }
 
 /** Units map: only manifest variables, only their canonical or alternative units. */
 function unitsSchema(manifest: Manifest) {
-  const examples = manifest.variables.filter((v) => v.alternativeUnits.length > 0).map((v) => `${v.name}: ${acceptedUnits(v).join(' | ')}`);
+  const examples = manifest.variables
+    .filter((v) => v.alternativeUnits.length > 0)
+    .map((v) => `${v.name}: ${acceptedUnits(v).join(' | ')}`);
   return z
     .record(z.string(), z.string())
     .optional()
@@ -110,20 +127,34 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
   const checkRows = options.rows !== 'skip';
   const variables = new Map(manifest.variables.map((v) => [v.name, v]));
   const weightVariable = manifest.staticWeightVariable ? variables.get(manifest.staticWeightVariable) : undefined;
-  const sexLabels = categoricalStatic(manifest, 'Gender')?.labels.filter((l): l is 'female' | 'male' => l === 'female' || l === 'male');
-  const icuTypes = (categoricalStatic(manifest, 'ICUType')?.categories ?? [1, 2, 3, 4]).filter((c): c is 1 | 2 | 3 | 4 => [1, 2, 3, 4].includes(c));
+  const sexLabels = categoricalStatic(manifest, 'Gender')?.labels.filter(
+    (l): l is 'female' | 'male' => l === 'female' || l === 'male',
+  );
+  const icuTypes = (categoricalStatic(manifest, 'ICUType')?.categories ?? [1, 2, 3, 4]).filter(
+    (c): c is 1 | 2 | 3 | 4 => [1, 2, 3, 4].includes(c),
+  );
   const icuLabels = categoricalStatic(manifest, 'ICUType')?.labels ?? [];
 
   return z
     .strictObject({
-      id: z.string().max(MAX_ID_LENGTH).optional().meta({ description: 'Client identifier, echoed back in the result and never logged.' }),
+      id: z
+        .string()
+        .max(MAX_ID_LENGTH)
+        .optional()
+        .meta({ description: 'Client identifier, echoed back in the result and never logged.' }),
       age: boundedStatic(manifest, 'Age', 'a', 'Age in years'),
-      sex: z.enum(sexLabels && sexLabels.length > 0 ? (sexLabels as [string, ...string[]]) : ['female', 'male']).nullable().optional().meta({ description: 'Sex; null or absent = unknown.' }),
+      sex: z
+        .enum(sexLabels && sexLabels.length > 0 ? (sexLabels as [string, ...string[]]) : ['female', 'male'])
+        .nullable()
+        .optional()
+        .meta({ description: 'Sex; null or absent = unknown.' }),
       icuType: z
         .literal(icuTypes.length > 0 ? icuTypes : [1, 2, 3, 4])
         .nullable()
         .optional()
-        .meta({ description: `ICU type (PhysioNet 2012 coding): ${icuTypes.map((c, i) => `${c} ${icuLabels[i] ?? ''}`.trim()).join(', ')}.` }),
+        .meta({
+          description: `ICU type (PhysioNet 2012 coding): ${icuTypes.map((c, i) => `${c} ${icuLabels[i] ?? ''}`.trim()).join(', ')}.`,
+        }),
       height: boundedStatic(manifest, 'Height', 'cm', 'Height'),
       weight: z
         .number()
@@ -139,7 +170,9 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
         .array(checkRows ? hourRowSchema(manifest) : z.unknown())
         .min(1)
         .max(MAX_HOURS_RECEIVED)
-        .meta({ description: `Hourly rows, oldest first. Stays longer than ${manifest.maxHours} rows are scored on their last ${manifest.maxHours} rows (the result says truncated: true).` }),
+        .meta({
+          description: `Hourly rows, oldest first. Stays longer than ${manifest.maxHours} rows are scored on their last ${manifest.maxHours} rows (the result says truncated: true).`,
+        }),
       noteEmbedding: noteEmbeddingSchema(manifest),
     })
     .superRefine(
@@ -153,12 +186,20 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
         for (const [name, unit] of Object.entries(units)) {
           const variable = variables.get(name);
           if (!variable) {
-            ctx.addIssue({ code: 'custom', path: ['units', name], message: `units given for "${name}", which is not an input of this model` });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['units', name],
+              message: `units given for "${name}", which is not an input of this model`,
+            });
             continue;
           }
           const convert = typeof unit === 'string' ? converterFor(variable, unit) : undefined;
           if (!convert) {
-            ctx.addIssue({ code: 'custom', path: ['units', name], message: `unit not accepted for ${name}: not a UCUM unit convertible to ${variable.unit} (e.g. ${acceptedUnits(variable).join(', ')})` });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['units', name],
+              message: `unit not accepted for ${name}: not a UCUM unit convertible to ${variable.unit} (e.g. ${acceptedUnits(variable).join(', ')})`,
+            });
             continue;
           }
           converters.set(name, convert);
@@ -173,7 +214,11 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
             if (!variable || typeof value !== 'number' || !Number.isFinite(value)) continue;
             const canonical = (converters.get(name) ?? identity)(value);
             if (canonical < variable.bounds.min || canonical > variable.bounds.max) {
-              ctx.addIssue({ code: 'custom', path: ['hours', t, name], message: boundsMessage(variable, converters.has(name) && units[name] !== variable.unit) });
+              ctx.addIssue({
+                code: 'custom',
+                path: ['hours', t, name],
+                message: boundsMessage(variable, converters.has(name) && units[name] !== variable.unit),
+              });
             }
           }
         });
@@ -208,9 +253,14 @@ function noteEmbeddingSchema(manifest: Manifest) {
 function noteEmbeddingIssue(manifest: Manifest, value: unknown): string | undefined {
   const note = manifest.noteEmbedding;
   const model = `model ${manifest.name} ${manifest.version}`;
-  if (note === undefined) return value === undefined ? undefined : `${model} reads no note embedding: send noteEmbedding only to a hybrid model`;
-  if (value === undefined || value === null) return `${model} needs noteEmbedding: ${note.dimension} numbers from ${note.encoder}`;
-  if (Array.isArray(value) && value.length < note.dimension) return `noteEmbedding has ${value.length} numbers; ${model} needs ${note.dimension} (from ${note.encoder})`;
+  if (note === undefined)
+    return value === undefined
+      ? undefined
+      : `${model} reads no note embedding: send noteEmbedding only to a hybrid model`;
+  if (value === undefined || value === null)
+    return `${model} needs noteEmbedding: ${note.dimension} numbers from ${note.encoder}`;
+  if (Array.isArray(value) && value.length < note.dimension)
+    return `noteEmbedding has ${value.length} numbers; ${model} needs ${note.dimension} (from ${note.encoder})`;
   return undefined;
 }
 

@@ -41,7 +41,10 @@ export function converterFor(variable: UnitSpec, unit: string | undefined): Unit
  * refused. The converter is read from three points, so the library runs once per unit, not per value.
  */
 function ucumConverter(variable: UnitSpec, unit: string): UnitConverter | undefined {
-  const options = { ...(variable.molarMass ? { molecularWeight: variable.molarMass } : {}), ...(variable.charge ? { charge: variable.charge } : {}) };
+  const options = {
+    ...(variable.molarMass ? { molecularWeight: variable.molarMass } : {}),
+    ...(variable.charge ? { charge: variable.charge } : {}),
+  };
   const at = (v: number): number | undefined => {
     const r = library.convertUnitTo(unit, v, variable.unit, options);
     return r.status === 'succeeded' && typeof r.toVal === 'number' && Number.isFinite(r.toVal) ? r.toVal : undefined;

@@ -94,7 +94,14 @@ export function createPatientValidator(manifest: Manifest): PatientValidator {
     },
     scanText(text: Buffer): ScannedPatient | undefined {
       const scanned = scanner?.scan(text);
-      return scanned && new ScannedPatient(manifest, toValidPatient(manifest, scanned.header, scanned.rows, scanned.values, scanned.observed), text);
+      return (
+        scanned &&
+        new ScannedPatient(
+          manifest,
+          toValidPatient(manifest, scanned.header, scanned.rows, scanned.values, scanned.observed),
+          text,
+        )
+      );
     },
     scanTextAt(text: Buffer, pos: number): { scanned: ScannedPatient; end: number } | undefined {
       const scanned = scanner?.scanAt(text, pos);
@@ -130,7 +137,13 @@ function createRowReader(manifest: Manifest): RowReader {
     const values = new Float64Array(rows.length * V).fill(Number.NaN);
     for (let t = 0; t < rows.length; t++) {
       const row = rows[t];
-      if (typeof row !== 'object' || row === null || Array.isArray(row) || Object.getPrototypeOf(row) !== Object.prototype) return undefined;
+      if (
+        typeof row !== 'object' ||
+        row === null ||
+        Array.isArray(row) ||
+        Object.getPrototypeOf(row) !== Object.prototype
+      )
+        return undefined;
       const keys = Object.keys(row);
       for (let k = 0; k < keys.length; k++) {
         const key = keys[k] as string;
@@ -157,7 +170,10 @@ export function toFieldIssues(manifest: Manifest, issues: readonly z.core.$ZodIs
     if (issue.code === 'unrecognized_keys') {
       const inRow = path.length === 2 && path[0] === 'hours';
       for (const key of issue.keys) {
-        out.push({ path: [...path, key], message: inRow ? unknownMeasurementMessage(manifest, key) : `unknown field "${key}"` });
+        out.push({
+          path: [...path, key],
+          message: inRow ? unknownMeasurementMessage(manifest, key) : `unknown field "${key}"`,
+        });
       }
       continue;
     }
@@ -184,7 +200,13 @@ function layoutOf(manifest: Manifest): { names: string[]; weightColumn: number }
 }
 
 /** `observed`: the scanner's flags for the hours used, updated here for the weight; else read from the matrix. */
-function toValidPatient(manifest: Manifest, input: Header, received: number, all: Float64Array, observed?: Uint8Array): ValidPatient {
+function toValidPatient(
+  manifest: Manifest,
+  input: Header,
+  received: number,
+  all: Float64Array,
+  observed?: Uint8Array,
+): ValidPatient {
   const { names, weightColumn: wj } = layoutOf(manifest);
   const V = names.length;
   const used = Math.min(received, manifest.maxHours);
@@ -208,7 +230,10 @@ function toValidPatient(manifest: Manifest, input: Header, received: number, all
     hoursUsed: used,
     values,
     observed: observed ?? observedColumns(values, used, V),
-    noteEmbedding: 'noteEmbedding' in input && input.noteEmbedding !== undefined ? Float32Array.from(input.noteEmbedding) : undefined,
+    noteEmbedding:
+      'noteEmbedding' in input && input.noteEmbedding !== undefined
+        ? Float32Array.from(input.noteEmbedding)
+        : undefined,
   };
 }
 

@@ -40,11 +40,23 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
   if (gathered.predictionTime !== undefined) {
     const at = parseFhirDateTime(gathered.predictionTime);
     if (at === undefined) {
-      throw new FhirInputError(400, [{ severity: 'error', code: 'value', message: 'predictionTime is not a dateTime with a time and a time zone', expression: ['Parameters.parameter.valueDateTime'] }]);
+      throw new FhirInputError(400, [
+        {
+          severity: 'error',
+          code: 'value',
+          message: 'predictionTime is not a dateTime with a time and a time zone',
+          expression: ['Parameters.parameter.valueDateTime'],
+        },
+      ]);
     }
     given = new Date(at);
   }
-  const mapped = mapToPatientInput(gathered, { manifest, now: options.now, staleAfterHours: options.staleAfterHours, ...(given ? { predictionTime: given } : {}) });
+  const mapped = mapToPatientInput(gathered, {
+    manifest,
+    now: options.now,
+    staleAfterHours: options.staleAfterHours,
+    ...(given ? { predictionTime: given } : {}),
+  });
   const scored = await scorePatients(options.models, [mapped.input], {
     model: model.name,
     version: model.version,
@@ -59,7 +71,11 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
     const issues = outcome && !outcome.ok ? outcome.issues : [];
     throw new FhirInputError(
       422,
-      issues.map((i) => ({ severity: 'error', code: 'processing', message: `the mapped patient failed validation at ${i.path.join('.')}: ${i.message}` })),
+      issues.map((i) => ({
+        severity: 'error',
+        code: 'processing',
+        message: `the mapped patient failed validation at ${i.path.join('.')}: ${i.message}`,
+      })),
     );
   }
   const result = outcome.result;

@@ -8,7 +8,10 @@ import { SERVICE_SYSTEM_BASE } from './codes.js';
 
 export const PREDICT_OPERATION = `${SERVICE_SYSTEM_BASE}:OperationDefinition:RiskAssessment-predict`;
 
-export function capabilityStatement(model: { name: string; version: string } | undefined, now: Date): Record<string, unknown> {
+export function capabilityStatement(
+  model: { name: string; version: string } | undefined,
+  now: Date,
+): Record<string, unknown> {
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -26,7 +29,17 @@ export function capabilityStatement(model: { name: string; version: string } | u
         documentation: 'Decision support only. Errors are OperationOutcomes.',
         security: {
           cors: false,
-          service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'OAuth', display: 'OAuth' }] }],
+          service: [
+            {
+              coding: [
+                {
+                  system: 'http://terminology.hl7.org/CodeSystem/restful-security-service',
+                  code: 'OAuth',
+                  display: 'OAuth',
+                },
+              ],
+            },
+          ],
           description:
             'Authorization: Bearer <JWT> (issuer, audience and expiry checked against the configured JWKS; scope predict) or an API key (X-API-Key). /metadata needs none.',
         },
@@ -34,7 +47,14 @@ export function capabilityStatement(model: { name: string; version: string } | u
           {
             type: 'RiskAssessment',
             documentation: 'Not stored: the operation computes and returns one RiskAssessment per call.',
-            operation: [{ name: 'predict', definition: PREDICT_OPERATION, documentation: 'Type-level operation: Bundle (collection or searchset) or Parameters in, RiskAssessment out.' }],
+            operation: [
+              {
+                name: 'predict',
+                definition: PREDICT_OPERATION,
+                documentation:
+                  'Type-level operation: Bundle (collection or searchset) or Parameters in, RiskAssessment out.',
+              },
+            ],
           },
         ],
       },

@@ -87,8 +87,13 @@ export interface CardInput {
   notes: string[];
 }
 
-export function modelCardLink(template: string | undefined, model: { name: string; version: string }): string | undefined {
-  return template?.replaceAll('{name}', encodeURIComponent(model.name)).replaceAll('{version}', encodeURIComponent(model.version));
+export function modelCardLink(
+  template: string | undefined,
+  model: { name: string; version: string },
+): string | undefined {
+  return template
+    ?.replaceAll('{name}', encodeURIComponent(model.name))
+    .replaceAll('{version}', encodeURIComponent(model.version));
 }
 
 export function riskCard(input: CardInput): Card {
@@ -102,9 +107,14 @@ export function riskCard(input: CardInput): Card {
   ];
   for (const sentence of explanationSentences(result)) lines.push('', sentence);
   if (result.inputProfile) lines.push('', inputProfileText(result.inputProfile));
-  if (input.warnings > 0) lines.push('', `${input.warnings} kind(s) of input could not be used (unknown codes, units or times); see the service's RiskAssessment for details.`);
+  if (input.warnings > 0)
+    lines.push(
+      '',
+      `${input.warnings} kind(s) of input could not be used (unknown codes, units or times); see the service's RiskAssessment for details.`,
+    );
   for (const note of input.notes) lines.push('', note);
-  if (input.bootstrap) lines.push('', '**Warning: the serving model is an untrained placeholder; this number has no clinical meaning.**');
+  if (input.bootstrap)
+    lines.push('', '**Warning: the serving model is an untrained placeholder; this number has no clinical meaning.**');
   lines.push('', 'Decision support only: the estimate does not replace clinical judgement.');
   const url = input.modelCardUrl;
   const card: Card = {
@@ -112,7 +122,11 @@ export function riskCard(input: CardInput): Card {
     summary: `ICU mortality risk ${percent(result.probability)} (${band})`,
     detail: lines.join('\n'),
     indicator: cardIndicator(band),
-    source: { label: modelText, topic: { system: MODEL_SYSTEM, code: result.model.name, display: modelText }, ...(url ? { url } : {}) },
+    source: {
+      label: modelText,
+      topic: { system: MODEL_SYSTEM, code: result.model.name, display: modelText },
+      ...(url ? { url } : {}),
+    },
   };
   if (url) card.links = [{ label: `Model card: ${modelText}`, url, type: 'absolute' }];
   return card;

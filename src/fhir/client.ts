@@ -57,7 +57,9 @@ async function readCapped(res: Response, maxBytes: number, signal: AbortSignal):
       try {
         next = await reader.read();
       } catch {
-        throw new FhirFetchError(signal.aborted ? 'the FHIR server did not answer in time' : 'the FHIR server answer was cut off');
+        throw new FhirFetchError(
+          signal.aborted ? 'the FHIR server did not answer in time' : 'the FHIR server answer was cut off',
+        );
       }
       if (next.done) break;
       total += next.value.byteLength;
@@ -81,7 +83,8 @@ async function readCapped(res: Response, maxBytes: number, signal: AbortSignal):
 }
 
 export function createFhirClient(options: FhirClientOptions): FhirClient {
-  if (!originAllowed(options.baseUrl, options.allowedOrigins)) throw new FhirFetchError('the FHIR server is not on the allow-list (CDS_FHIR_SERVERS)');
+  if (!originAllowed(options.baseUrl, options.allowedOrigins))
+    throw new FhirFetchError('the FHIR server is not on the allow-list (CDS_FHIR_SERVERS)');
   const base = options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`;
   const origin = new URL(base).origin;
   const maxBytes = options.maxBytes ?? 16 * 1024 * 1024;
@@ -97,7 +100,11 @@ export function createFhirClient(options: FhirClientOptions): FhirClient {
         redirect: 'error',
       });
     } catch (error) {
-      throw new FhirFetchError(options.signal.aborted ? 'the FHIR server did not answer in time' : `the FHIR server could not be reached (${(error as Error).name})`);
+      throw new FhirFetchError(
+        options.signal.aborted
+          ? 'the FHIR server did not answer in time'
+          : `the FHIR server could not be reached (${(error as Error).name})`,
+      );
     }
     if (!res.ok) {
       await res.body?.cancel();
@@ -122,7 +129,11 @@ export function createFhirClient(options: FhirClientOptions): FhirClient {
       const resources: unknown[] = [];
       let url: string | undefined = new URL(pathAndQuery, base).toString();
       for (let page = 0; url !== undefined && page < (options.maxPages ?? 10); page++) {
-        const bundle = (await get(url)) as { resourceType?: unknown; entry?: Array<{ resource?: unknown; search?: { mode?: string } }>; link?: Array<{ relation?: string; url?: string }> };
+        const bundle = (await get(url)) as {
+          resourceType?: unknown;
+          entry?: Array<{ resource?: unknown; search?: { mode?: string } }>;
+          link?: Array<{ relation?: string; url?: string }>;
+        };
         if (bundle?.resourceType !== 'Bundle') throw new FhirFetchError('the FHIR search did not answer a Bundle');
         for (const entry of bundle.entry ?? []) {
           // search.mode "outcome" entries are the server's OperationOutcome about the search itself.
@@ -150,7 +161,10 @@ export function withDeadline(parent: AbortSignal, ms: number): Deadline {
   const onParent = (): void => controller.abort(parent.reason);
   if (parent.aborted) onParent();
   else parent.addEventListener('abort', onParent, { once: true });
-  const timer = setTimeout(() => controller.abort(new DOMException('the FHIR fetch deadline passed', 'TimeoutError')), ms);
+  const timer = setTimeout(
+    () => controller.abort(new DOMException('the FHIR fetch deadline passed', 'TimeoutError')),
+    ms,
+  );
   return {
     signal: controller.signal,
     dispose: () => {

@@ -24,7 +24,9 @@ export const INPUT_PROFILE_EXTENSION = `${SERVICE_SYSTEM_BASE}:StructureDefiniti
 
 /** RiskAssessment extension: the probability after each hour used (`point` with `hour` and `probability`). */
 export const TRAJECTORY_EXTENSION = `${SERVICE_SYSTEM_BASE}:StructureDefinition:trajectory`;
-/** RiskAssessment extension: each variable's effect on the probability (`contribution` with `variable` and `effect`). */
+/**
+ * RiskAssessment extension: each variable's effect on the probability (`contribution` with `variable` and `effect`).
+ */
 export const CONTRIBUTIONS_EXTENSION = `${SERVICE_SYSTEM_BASE}:StructureDefinition:contributions`;
 
 /** LOINC pulse-oximetry SpO2: not the arterial SaO2 the model was trained on (US Core pulse-ox also carries 2708-6). */
@@ -48,7 +50,14 @@ export const NON_INVASIVE_DEFAULT: Readonly<Record<string, string>> = {
  * these in an hour means MechVent = 1 then (HL7 SANER's "Ventilator Observations" value set,
  * hl7.org/fhir/uv/saner/ValueSet/VentilatorObservations, and MII ICU's 33438-3).
  */
-export const VENTILATOR_OBSERVATION_CODES: readonly string[] = ['19835-8', '19994-3', '20077-4', '20079-0', '20103-8', '33438-3'];
+export const VENTILATOR_OBSERVATION_CODES: readonly string[] = [
+  '19835-8',
+  '19994-3',
+  '20077-4',
+  '20079-0',
+  '20103-8',
+  '33438-3',
+];
 
 /** SNOMED CT 419099009 "Dead (finding)": the predicted outcome, qualified as in-hospital in the text. */
 export const OUTCOME_DEATH = { system: SNOMED, code: '419099009', display: 'Dead' } as const;

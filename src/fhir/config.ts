@@ -13,7 +13,10 @@ const bool = z
 
 const origins = z.string().transform((s, ctx) => {
   const out: string[] = [];
-  for (const item of s.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
+  for (const item of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0)) {
     try {
       const url = new URL(item);
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
@@ -36,9 +39,18 @@ export const fhirEnvShape = {
   /** Browser origins allowed to call the CDS Hooks routes (CORS), or "*"; empty = no CORS. */
   CDS_CORS_ORIGINS: z.union([z.literal('*').transform(() => ['*']), origins]).default([]),
   FHIR_FETCH_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(3000),
-  FHIR_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(1 << 30).default(16 * 1024 * 1024),
+  FHIR_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1 << 30)
+    .default(16 * 1024 * 1024),
   /** Hours after which a request's latest data count as stale (a warning in the answer). */
-  FHIR_STALE_AFTER_HOURS: z.coerce.number().positive().max(24 * 366).default(24),
+  FHIR_STALE_AFTER_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 366)
+    .default(24),
 };
 
 export const fhirEnvSchema = z.object(fhirEnvShape);
@@ -70,4 +82,3 @@ export function toFhirConfig(e: z.infer<typeof fhirEnvSchema>): FhirConfig {
   if (e.MODEL_CARD_URL !== undefined) config.modelCardUrl = e.MODEL_CARD_URL;
   return config;
 }
-

@@ -37,10 +37,16 @@ function points(effect: number): string {
 }
 
 /** The trend and the largest contributions as sentences, for the CDS card and the RiskAssessment's notes. */
-export function explanationSentences(explanation: { trajectory?: readonly TrajectoryPoint[]; contributions?: readonly Contribution[] }): string[] {
+export function explanationSentences(explanation: {
+  trajectory?: readonly TrajectoryPoint[];
+  contributions?: readonly Contribution[];
+}): string[] {
   const trend = explanation.trajectory ? trendText(explanation.trajectory) : undefined;
   const drivers = explanation.contributions ? topContributionsText(explanation.contributions) : undefined;
-  return [...(trend ? [trend] : []), ...(drivers ? [`Largest contributions: ${drivers} (${CONTRIBUTION_MEANING}).`] : [])];
+  return [
+    ...(trend ? [trend] : []),
+    ...(drivers ? [`Largest contributions: ${drivers} (${CONTRIBUTION_MEANING}).`] : []),
+  ];
 }
 
 /** What a contribution means, said once wherever contributions are shown. */

@@ -30,7 +30,9 @@ function zodIssues(root: string, error: z.ZodError): InputIssue[] {
     severity: 'error',
     code: 'structure',
     message: `${[root, ...i.path.map(String)].join('.')}: ${i.message}`,
-    expression: [[root, ...i.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))].join('.').replace(/\.\[/g, '[')],
+    expression: [
+      [root, ...i.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))].join('.').replace(/\.\[/g, '['),
+    ],
   }));
 }
 
@@ -42,7 +44,10 @@ function refsOf(resource: AnyResource, fullUrl: string | undefined): string[] {
 }
 
 function collect(body: unknown, root: string, depth: number, out: Gathered): void {
-  const kind = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { resourceType?: unknown }).resourceType : undefined;
+  const kind =
+    typeof body === 'object' && body !== null && !Array.isArray(body)
+      ? (body as { resourceType?: unknown }).resourceType
+      : undefined;
   if (kind === 'Bundle') {
     const parsed = bundleSchema.safeParse(body);
     if (!parsed.success) throw new FhirInputError(400, zodIssues(root, parsed.error));
@@ -52,7 +57,14 @@ function collect(body: unknown, root: string, depth: number, out: Gathered): voi
       if (entry.fullUrl !== undefined) {
         // R4 bdl-7: fullUrl is unique within a Bundle; a duplicate makes every reference ambiguous.
         if (seen.has(entry.fullUrl)) {
-          throw new FhirInputError(400, [{ severity: 'error', code: 'invalid', message: `${root}.entry[${i}].fullUrl repeats an earlier entry's fullUrl`, expression: [`${root}.entry[${i}].fullUrl`] }]);
+          throw new FhirInputError(400, [
+            {
+              severity: 'error',
+              code: 'invalid',
+              message: `${root}.entry[${i}].fullUrl repeats an earlier entry's fullUrl`,
+              expression: [`${root}.entry[${i}].fullUrl`],
+            },
+          ]);
         }
         seen.add(entry.fullUrl);
       }
@@ -69,7 +81,8 @@ function collect(body: unknown, root: string, depth: number, out: Gathered): voi
       const path = `${root}.parameter[${i}].resource`;
       if (p.name === 'predictionTime' && p.valueDateTime !== undefined) out.predictionTime = p.valueDateTime;
       if (!p.resource) return;
-      if ((p.resource.resourceType === 'Bundle' || p.resource.resourceType === 'Parameters') && depth < MAX_DEPTH) collect(p.resource, path, depth + 1, out);
+      if ((p.resource.resourceType === 'Bundle' || p.resource.resourceType === 'Parameters') && depth < MAX_DEPTH)
+        collect(p.resource, path, depth + 1, out);
       else out.resources.push({ resource: p.resource, path, refs: refsOf(p.resource, undefined) });
     });
     return;
@@ -87,7 +100,10 @@ function collect(body: unknown, root: string, depth: number, out: Gathered): voi
 /** Gathers the resources of a request body; throws FhirInputError(400) when the envelope is malformed. */
 export function gatherResources(body: unknown): Gathered {
   const out: Gathered = { resources: [] };
-  const root = typeof body === 'object' && body !== null && (body as { resourceType?: unknown }).resourceType === 'Parameters' ? 'Parameters' : 'Bundle';
+  const root =
+    typeof body === 'object' && body !== null && (body as { resourceType?: unknown }).resourceType === 'Parameters'
+      ? 'Parameters'
+      : 'Bundle';
   collect(body, root, 0, out);
   return out;
 }

@@ -31,7 +31,10 @@ export class IssueCollector {
   list(): InputIssue[] {
     return [...this.#issues.values()].map(({ count, ...issue }) => {
       const shown = issue.expression?.length ?? 0;
-      const message = count > 1 ? `${issue.message} (${count} occurrences${count > shown && shown > 0 ? `, first ${shown} located` : ''})` : issue.message;
+      const message =
+        count > 1
+          ? `${issue.message} (${count} occurrences${count > shown && shown > 0 ? `, first ${shown} located` : ''})`
+          : issue.message;
       const out: InputIssue = { severity: issue.severity, code: issue.code, message };
       if (shown > 0) out.expression = issue.expression as string[];
       return out;

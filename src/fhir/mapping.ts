@@ -5,7 +5,15 @@ import { ICU_TYPE_SYSTEM, LOINC, VENTILATOR_OBSERVATION_CODES } from './codes.js
 import { referencesOneOf, type Gathered, type GatheredResource } from './gather.js';
 import { IssueCollector } from './issues.js';
 import { FhirInputError, type InputIssue } from './outcome.js';
-import { encounterSchema, observationSchema, patientSchema, type CodeableConcept, type Encounter, type Observation, type Patient } from './resources.js';
+import {
+  encounterSchema,
+  observationSchema,
+  patientSchema,
+  type CodeableConcept,
+  type Encounter,
+  type Observation,
+  type Patient,
+} from './resources.js';
 import { parseFhirDate, parseFhirDateTime, completedYears } from './time.js';
 import { resolveUnit, ucumCodeOf } from './ucum.js';
 import { codeIndex, resolveCode, type CodeIndex } from './variables.js';
@@ -71,11 +79,23 @@ function firstRef(r: GatheredResource): string | undefined {
 function requireOnePatient(resources: GatheredResource[]): { patient: Patient; entry: GatheredResource } {
   const found = resources.filter((r) => r.resource.resourceType === 'Patient');
   if (found.length === 0) {
-    throw new FhirInputError(422, [{ severity: 'error', code: 'required', message: 'a Patient resource is required (age from birthDate, sex from gender)', expression: ['Bundle.entry'] }]);
+    throw new FhirInputError(422, [
+      {
+        severity: 'error',
+        code: 'required',
+        message: 'a Patient resource is required (age from birthDate, sex from gender)',
+        expression: ['Bundle.entry'],
+      },
+    ]);
   }
   if (found.length > 1) {
     throw new FhirInputError(400, [
-      { severity: 'error', code: 'not-supported', message: 'one patient per request: the Bundle holds several Patient resources', expression: found.map((f) => f.path) },
+      {
+        severity: 'error',
+        code: 'not-supported',
+        message: 'one patient per request: the Bundle holds several Patient resources',
+        expression: found.map((f) => f.path),
+      },
     ]);
   }
   const entry = found[0] as GatheredResource;
@@ -83,7 +103,12 @@ function requireOnePatient(resources: GatheredResource[]): { patient: Patient; e
   if (!parsed.success) {
     throw new FhirInputError(
       400,
-      parsed.error.issues.slice(0, 20).map((i) => ({ severity: 'error', code: 'structure', message: `Patient.${i.path.join('.')}: ${i.message}`, expression: [`${entry.path}.${i.path.join('.')}`] })),
+      parsed.error.issues.slice(0, 20).map((i) => ({
+        severity: 'error',
+        code: 'structure',
+        message: `Patient.${i.path.join('.')}: ${i.message}`,
+        expression: [`${entry.path}.${i.path.join('.')}`],
+      })),
     );
   }
   return { patient: parsed.data, entry };
@@ -93,25 +118,50 @@ function refersToPatient(reference: string | undefined, patient: GatheredResourc
   return reference === undefined || patient.refs.length === 0 || referencesOneOf(reference, patient.refs);
 }
 
-function chooseEncounter(resources: GatheredResource[], patient: GatheredResource, at: Date, issues: IssueCollector): { encounter: Encounter; entry: GatheredResource } | undefined {
+function chooseEncounter(
+  resources: GatheredResource[],
+  patient: GatheredResource,
+  at: Date,
+  issues: IssueCollector,
+): { encounter: Encounter; entry: GatheredResource } | undefined {
   const usable: Array<{ encounter: Encounter; entry: GatheredResource; start: number | undefined }> = [];
   for (const entry of resources.filter((r) => r.resource.resourceType === 'Encounter')) {
     const parsed = encounterSchema.safeParse(entry.resource);
     if (!parsed.success) {
-      issues.add({ severity: 'warning', code: 'structure', message: 'Encounter not read: it does not have the R4 Encounter structure', expression: [entry.path] });
+      issues.add({
+        severity: 'warning',
+        code: 'structure',
+        message: 'Encounter not read: it does not have the R4 Encounter structure',
+        expression: [entry.path],
+      });
       continue;
     }
     if (!refersToPatient(parsed.data.subject?.reference, patient)) {
-      issues.add({ severity: 'warning', code: 'business-rule', message: 'Encounter not used: its subject is not the Patient in the request', expression: [`${entry.path}.subject`] });
+      issues.add({
+        severity: 'warning',
+        code: 'business-rule',
+        message: 'Encounter not used: its subject is not the Patient in the request',
+        expression: [`${entry.path}.subject`],
+      });
       continue;
     }
     const startText = parsed.data.period?.start;
     const start = startText === undefined ? undefined : parseFhirDateTime(startText);
     if (startText !== undefined && start === undefined) {
-      issues.add({ severity: 'warning', code: 'value', message: 'Encounter.period.start is not a dateTime with a time and a time zone: ICU admission time not used', expression: [`${entry.path}.period.start`] });
+      issues.add({
+        severity: 'warning',
+        code: 'value',
+        message: 'Encounter.period.start is not a dateTime with a time and a time zone: ICU admission time not used',
+        expression: [`${entry.path}.period.start`],
+      });
     }
     if (start !== undefined && start > at.getTime()) {
-      issues.add({ severity: 'warning', code: 'business-rule', message: 'Encounter not used: it starts after the prediction time', expression: [`${entry.path}.period.start`] });
+      issues.add({
+        severity: 'warning',
+        code: 'business-rule',
+        message: 'Encounter not used: it starts after the prediction time',
+        expression: [`${entry.path}.period.start`],
+      });
       continue;
     }
     usable.push({ encounter: parsed.data, entry, start });
@@ -120,14 +170,22 @@ function chooseEncounter(resources: GatheredResource[], patient: GatheredResourc
   // Several stays: the ICU admission is the most recent one that has started.
   usable.sort((a, b) => (b.start ?? -Infinity) - (a.start ?? -Infinity));
   if (usable.length > 1) {
-    issues.add({ severity: 'information', code: 'informational', message: 'several Encounters: the one with the latest period.start is taken as the ICU stay', expression: [(usable[0] as (typeof usable)[0]).entry.path] });
+    issues.add({
+      severity: 'information',
+      code: 'informational',
+      message: 'several Encounters: the one with the latest period.start is taken as the ICU stay',
+      expression: [(usable[0] as (typeof usable)[0]).entry.path],
+    });
   }
   const chosen = usable[0] as (typeof usable)[0];
   return { encounter: chosen.encounter, entry: chosen.entry };
 }
 
 function icuTypeOf(encounter: Encounter | undefined): PatientInput['icuType'] {
-  const concepts: CodeableConcept[] = [...(encounter?.type ?? []), ...(encounter?.serviceType ? [encounter.serviceType] : [])];
+  const concepts: CodeableConcept[] = [
+    ...(encounter?.type ?? []),
+    ...(encounter?.serviceType ? [encounter.serviceType] : []),
+  ];
   for (const concept of concepts) {
     for (const c of concept.coding ?? []) {
       if (c.system !== ICU_TYPE_SYSTEM) continue;
@@ -142,12 +200,17 @@ function effectiveTime(obs: Observation): { ms?: number; problem?: string; where
   const candidates: Array<[string | undefined, string]> = [
     [obs.effectiveDateTime, 'effectiveDateTime'],
     [obs.effectiveInstant, 'effectiveInstant'],
-    [obs.effectivePeriod?.end ?? obs.effectivePeriod?.start, obs.effectivePeriod?.end !== undefined ? 'effectivePeriod.end' : 'effectivePeriod.start'],
+    [
+      obs.effectivePeriod?.end ?? obs.effectivePeriod?.start,
+      obs.effectivePeriod?.end !== undefined ? 'effectivePeriod.end' : 'effectivePeriod.start',
+    ],
   ];
   for (const [text, where] of candidates) {
     if (text === undefined) continue;
     const ms = parseFhirDateTime(text);
-    return ms === undefined ? { problem: `${where} is not a dateTime with a time and a time zone`, where } : { ms, where };
+    return ms === undefined
+      ? { problem: `${where} is not a dateTime with a time and a time zone`, where }
+      : { ms, where };
   }
   return { problem: 'no effective[x] time', where: 'effectiveDateTime' };
 }
@@ -171,11 +234,21 @@ function readValue(
   const resolution = resolveCode(part.code, index);
   if (resolution.kind === 'unknown') {
     const codes = resolution.codes.length > 0 ? resolution.codes.join(', ') : 'no coding';
-    issues.add({ severity: 'warning', code: 'not-supported', message: `not used: code ${codes} is not an input of this model`, expression: [`${path}.code`] });
+    issues.add({
+      severity: 'warning',
+      code: 'not-supported',
+      message: `not used: code ${codes} is not an input of this model`,
+      expression: [`${path}.code`],
+    });
     return;
   }
   if (resolution.kind === 'rejected') {
-    issues.add({ severity: 'warning', code: 'not-supported', message: `not used: ${resolution.reason}`, expression: [`${path}.code`] });
+    issues.add({
+      severity: 'warning',
+      code: 'not-supported',
+      message: `not used: ${resolution.reason}`,
+      expression: [`${path}.code`],
+    });
     return;
   }
   const name = resolution.kind === 'variable' ? resolution.variable.name : resolution.height.name;
@@ -183,60 +256,118 @@ function readValue(
   if (q === undefined) {
     // An explicit dataAbsentReason says "not measured": nothing to report.
     if (part.dataAbsentReason === undefined) {
-      issues.add({ severity: 'warning', code: 'value', message: `${name} not used: the value is not a valueQuantity`, expression: [path] });
+      issues.add({
+        severity: 'warning',
+        code: 'value',
+        message: `${name} not used: the value is not a valueQuantity`,
+        expression: [path],
+      });
     }
     return;
   }
   if (q.value === undefined || !Number.isFinite(q.value)) {
-    issues.add({ severity: 'warning', code: 'value', message: `${name} not used: valueQuantity has no value`, expression: [`${path}.valueQuantity.value`] });
+    issues.add({
+      severity: 'warning',
+      code: 'value',
+      message: `${name} not used: valueQuantity has no value`,
+      expression: [`${path}.valueQuantity.value`],
+    });
     return;
   }
   if (q.comparator !== undefined) {
-    issues.add({ severity: 'warning', code: 'value', message: `${name} not used: a censored value (valueQuantity.comparator) is not a measurement`, expression: [`${path}.valueQuantity.comparator`] });
+    issues.add({
+      severity: 'warning',
+      code: 'value',
+      message: `${name} not used: a censored value (valueQuantity.comparator) is not a measurement`,
+      expression: [`${path}.valueQuantity.comparator`],
+    });
     return;
   }
   const code = ucumCodeOf(q);
   if (!code.ok) {
-    issues.add({ severity: 'warning', code: 'value', message: `${name} not used: ${code.reason}`, expression: [`${path}.valueQuantity`] });
+    issues.add({
+      severity: 'warning',
+      code: 'value',
+      message: `${name} not used: ${code.reason}`,
+      expression: [`${path}.valueQuantity`],
+    });
     return;
   }
-  const spec = resolution.kind === 'variable' ? resolution.variable : { name, unit: resolution.height.unit, alternativeUnits: [] };
+  const spec =
+    resolution.kind === 'variable' ? resolution.variable : { name, unit: resolution.height.unit, alternativeUnits: [] };
   const unit = resolveUnit(spec, code.code);
   if (!unit.ok) {
-    issues.add({ severity: 'warning', code: 'value', message: `${name} not used: ${unit.reason}`, expression: [`${path}.valueQuantity.code`] });
+    issues.add({
+      severity: 'warning',
+      code: 'value',
+      message: `${name} not used: ${unit.reason}`,
+      expression: [`${path}.valueQuantity.code`],
+    });
     return;
   }
   const value = unit.convert(q.value);
   const bounds = resolution.kind === 'variable' ? resolution.variable.bounds : resolution.height.bounds;
   if (value < bounds.min || value > bounds.max) {
     // The value itself stays out of the message: issues are logged as well as returned.
-    issues.add({ severity: 'warning', code: 'value', message: `${name} not used: outside the plausible range ${bounds.min} to ${bounds.max} ${spec.unit}`, expression: [`${path}.valueQuantity.value`] });
+    issues.add({
+      severity: 'warning',
+      code: 'value',
+      message: `${name} not used: outside the plausible range ${bounds.min} to ${bounds.max} ${spec.unit}`,
+      expression: [`${path}.valueQuantity.value`],
+    });
     return;
   }
   if (resolution.kind === 'height') sink.heights.push({ ms, value, ref });
   else sink.measurements.push({ ms, variable: name, value, ref, order, path });
 }
 
-function readObservation(entry: GatheredResource, patient: GatheredResource, index: CodeIndex, issues: IssueCollector, sink: MeasurementSink, order: number): void {
+function readObservation(
+  entry: GatheredResource,
+  patient: GatheredResource,
+  index: CodeIndex,
+  issues: IssueCollector,
+  sink: MeasurementSink,
+  order: number,
+): void {
   const parsed = observationSchema.safeParse(entry.resource);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     const where = first ? `.${first.path.join('.')}` : '';
-    issues.add({ severity: 'warning', code: 'structure', message: `Observation not used: it does not have the R4 Observation structure (${first?.message ?? 'invalid'} at Observation${where})`, expression: [`${entry.path}${where}`] });
+    issues.add({
+      severity: 'warning',
+      code: 'structure',
+      message: `Observation not used: it does not have the R4 Observation structure (${first?.message ?? 'invalid'} at Observation${where})`,
+      expression: [`${entry.path}${where}`],
+    });
     return;
   }
   const obs = parsed.data;
   if (!USABLE_STATUS.has(obs.status)) {
-    issues.add({ severity: 'warning', code: 'business-rule', message: `Observation not used: status "${obs.status}" is not final, amended, corrected or preliminary`, expression: [`${entry.path}.status`] });
+    issues.add({
+      severity: 'warning',
+      code: 'business-rule',
+      message: `Observation not used: status "${obs.status}" is not final, amended, corrected or preliminary`,
+      expression: [`${entry.path}.status`],
+    });
     return;
   }
   if (!refersToPatient(obs.subject?.reference, patient)) {
-    issues.add({ severity: 'warning', code: 'business-rule', message: 'Observation not used: its subject is not the Patient in the request', expression: [`${entry.path}.subject`] });
+    issues.add({
+      severity: 'warning',
+      code: 'business-rule',
+      message: 'Observation not used: its subject is not the Patient in the request',
+      expression: [`${entry.path}.subject`],
+    });
     return;
   }
   const time = effectiveTime(obs);
   if (time.ms === undefined) {
-    issues.add({ severity: 'warning', code: 'required', message: `Observation not used: ${time.problem ?? 'no time'}`, expression: [`${entry.path}.${time.where}`] });
+    issues.add({
+      severity: 'warning',
+      code: 'required',
+      message: `Observation not used: ${time.problem ?? 'no time'}`,
+      expression: [`${entry.path}.${time.where}`],
+    });
     return;
   }
   const ref = firstRef(entry);
@@ -250,7 +381,9 @@ function readObservation(entry: GatheredResource, patient: GatheredResource, ind
   if (components.length === 0 || obs.valueQuantity !== undefined) {
     readValue(obs, entry.path, time.ms, ref, index, issues, sink, order);
   }
-  components.forEach((component, i) => readValue(component, `${entry.path}.component[${i}]`, time.ms as number, ref, index, issues, sink, order));
+  components.forEach((component, i) =>
+    readValue(component, `${entry.path}.component[${i}]`, time.ms as number, ref, index, issues, sink, order),
+  );
 }
 
 const MECH_VENT = 'MechVent';
@@ -260,20 +393,43 @@ function isVentilatorObservation(code: CodeableConcept): boolean {
   return (code.coding ?? []).some((c) => c.system === LOINC && c.code !== undefined && VENTILATOR_CODES.has(c.code));
 }
 
-function ageAt(patient: Patient, entry: GatheredResource, at: Date, manifest: Manifest, issues: IssueCollector): number | null {
+function ageAt(
+  patient: Patient,
+  entry: GatheredResource,
+  at: Date,
+  manifest: Manifest,
+  issues: IssueCollector,
+): number | null {
   if (patient.birthDate === undefined) {
-    issues.add({ severity: 'warning', code: 'incomplete', message: 'Patient.birthDate is absent: age is unknown to the model', expression: [`${entry.path}.birthDate`] });
+    issues.add({
+      severity: 'warning',
+      code: 'incomplete',
+      message: 'Patient.birthDate is absent: age is unknown to the model',
+      expression: [`${entry.path}.birthDate`],
+    });
     return null;
   }
   const birth = parseFhirDate(patient.birthDate);
   if (birth === undefined) {
-    throw new FhirInputError(400, [{ severity: 'error', code: 'value', message: 'Patient.birthDate is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)', expression: [`${entry.path}.birthDate`] }]);
+    throw new FhirInputError(400, [
+      {
+        severity: 'error',
+        code: 'value',
+        message: 'Patient.birthDate is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)',
+        expression: [`${entry.path}.birthDate`],
+      },
+    ]);
   }
   const age = completedYears(birth, at);
   const spec = manifest.statics.find((s) => s.name === 'Age');
   if (spec && spec.kind === 'numeric' && (age < spec.bounds.min || age > spec.bounds.max)) {
     throw new FhirInputError(422, [
-      { severity: 'error', code: 'business-rule', message: `the patient's age at the prediction time is outside the range this model was built for (${spec.bounds.min} to ${spec.bounds.max} years)`, expression: [`${entry.path}.birthDate`] },
+      {
+        severity: 'error',
+        code: 'business-rule',
+        message: `the patient's age at the prediction time is outside the range this model was built for (${spec.bounds.min} to ${spec.bounds.max} years)`,
+        expression: [`${entry.path}.birthDate`],
+      },
     ]);
   }
   return age;
@@ -298,8 +454,16 @@ function predictionTimeOf(
   const now = (options.now ?? new Date()).getTime();
   const end = encounter?.period?.end === undefined ? undefined : parseFhirDateTime(encounter.period.end);
   // A loop, not Math.max(...): a large Bundle's observations would overflow the argument list.
-  const latest = measurements.reduce<number | undefined>((max, m) => (max === undefined || m.ms > max ? m.ms : max), undefined);
-  const chosen = end !== undefined && end <= now ? { ms: end, source: 'encounter-end' as const } : latest !== undefined ? { ms: latest, source: 'latest-observation' as const } : { ms: now, source: 'latest-observation' as const };
+  const latest = measurements.reduce<number | undefined>(
+    (max, m) => (max === undefined || m.ms > max ? m.ms : max),
+    undefined,
+  );
+  const chosen =
+    end !== undefined && end <= now
+      ? { ms: end, source: 'encounter-end' as const }
+      : latest !== undefined
+        ? { ms: latest, source: 'latest-observation' as const }
+        : { ms: now, source: 'latest-observation' as const };
   const ageHours = (now - chosen.ms) / 3_600_000;
   const window = options.staleAfterHours ?? Infinity;
   if (ageHours > window) {
@@ -334,31 +498,58 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
   gathered.resources.forEach((entry, order) => {
     const type = entry.resource.resourceType;
     if (type === 'Observation') readObservation(entry, patientEntry, index, issues, sink, order);
-    else if (type !== 'Patient' && type !== 'Encounter') ignoredTypes.set(type, [...(ignoredTypes.get(type) ?? []), entry.path]);
+    else if (type !== 'Patient' && type !== 'Encounter')
+      ignoredTypes.set(type, [...(ignoredTypes.get(type) ?? []), entry.path]);
   });
   for (const [type, paths] of ignoredTypes) {
-    issues.add({ severity: 'information', code: 'informational', message: `${type} resources are not read by this model (${paths.length})`, expression: paths.slice(0, 10) });
+    issues.add({
+      severity: 'information',
+      code: 'informational',
+      message: `${type} resources are not read by this model (${paths.length})`,
+      expression: paths.slice(0, 10),
+    });
   }
 
-  const when = predictionTimeOf(options, chosen?.encounter, sink.measurements.filter((m) => m.ms <= limit), issues);
+  const when = predictionTimeOf(
+    options,
+    chosen?.encounter,
+    sink.measurements.filter((m) => m.ms <= limit),
+    issues,
+  );
   const at = when.time.getTime();
   let measurements = sink.measurements.filter((m) => {
     if (m.ms <= at) return true;
-    issues.add({ severity: 'warning', code: 'business-rule', message: `${m.variable} not used: observed after the prediction time`, expression: [m.path] });
+    issues.add({
+      severity: 'warning',
+      code: 'business-rule',
+      message: `${m.variable} not used: observed after the prediction time`,
+      expression: [m.path],
+    });
     return false;
   });
-  const encounterStart = chosen?.encounter.period?.start === undefined ? undefined : parseFhirDateTime(chosen.encounter.period.start);
+  const encounterStart =
+    chosen?.encounter.period?.start === undefined ? undefined : parseFhirDateTime(chosen.encounter.period.start);
   const timeZeroSource = encounterStart === undefined ? 'earliest-observation' : 'encounter';
   const timeZero = encounterStart ?? measurements.reduce((min, m) => Math.min(min, m.ms), Infinity);
   measurements = measurements.filter((m) => {
     if (m.ms >= timeZero) return true;
-    issues.add({ severity: 'warning', code: 'business-rule', message: `${m.variable} not used: observed before the ICU admission (Encounter.period.start)`, expression: [m.path] });
+    issues.add({
+      severity: 'warning',
+      code: 'business-rule',
+      message: `${m.variable} not used: observed before the ICU admission (Encounter.period.start)`,
+      expression: [m.path],
+    });
     return false;
   });
 
   if (measurements.length === 0) {
     throw new FhirInputError(422, [
-      { severity: 'error', code: 'incomplete', message: 'no usable Observation: nothing in the request is a model input with a known code, a convertible UCUM unit and a time within the stay' },
+      {
+        severity: 'error',
+        code: 'incomplete',
+        message:
+          'no usable Observation: nothing in the request is a model input with a known code, a convertible UCUM unit and a time within the stay',
+      },
       ...issues.list(),
     ]);
   }
@@ -366,7 +557,11 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
   // Binning keeps the last value of an hour "in input order": for FHIR that is time order
   // (a searchset is usually newest first), with the request's order breaking ties.
   measurements.sort((a, b) => a.ms - b.ms || a.order - b.order);
-  const timed: TimedObservation[] = measurements.map((m) => ({ minutes: (m.ms - timeZero) / 60_000, variable: m.variable, value: m.value }));
+  const timed: TimedObservation[] = measurements.map((m) => ({
+    minutes: (m.ms - timeZero) / 60_000,
+    variable: m.variable,
+    value: m.value,
+  }));
   const hours = binObservations(timed, manifest);
   const firstHourUsed = Math.max(0, hours.length - manifest.maxHours);
 
@@ -400,7 +595,10 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
   const encounterRef = chosen ? firstRef(chosen.entry) : undefined;
   return {
     input,
-    subject: subjectRef === undefined ? { display: 'the Patient of the request (no id or fullUrl)' } : { reference: subjectRef },
+    subject:
+      subjectRef === undefined
+        ? { display: 'the Patient of the request (no id or fullUrl)' }
+        : { reference: subjectRef },
     ...(encounterRef === undefined ? {} : { encounter: { reference: encounterRef } }),
     timeZero: new Date(timeZero),
     timeZeroSource,

@@ -50,7 +50,12 @@ export function operationOutcome(issues: readonly InputIssue[], id?: string): Op
     // R4 requires at least one issue: "all OK" is itself an informational issue.
     issue:
       issues.length > 0
-        ? issues.map((i) => ({ severity: i.severity, code: i.code, diagnostics: i.message, ...(i.expression ? { expression: i.expression } : {}) }))
+        ? issues.map((i) => ({
+            severity: i.severity,
+            code: i.code,
+            diagnostics: i.message,
+            ...(i.expression ? { expression: i.expression } : {}),
+          }))
         : [{ severity: 'information', code: 'informational', diagnostics: 'all inputs were used' }],
   };
   if (id !== undefined) out.id = id;
@@ -65,6 +70,9 @@ export class FhirInputError extends Error {
     readonly statusCode: 400 | 422,
     readonly issues: InputIssue[],
   ) {
-    super(issues.find((i) => i.severity === 'error' || i.severity === 'fatal')?.message ?? 'the FHIR input cannot be scored');
+    super(
+      issues.find((i) => i.severity === 'error' || i.severity === 'fatal')?.message ??
+        'the FHIR input cannot be scored',
+    );
   }
 }

@@ -78,7 +78,11 @@ export function inputProfileText(profile: InputProfile): string {
   return `Scored on ${profile.label}; on such stays the model's held-out AUROC is ${auroc}.`;
 }
 
-const LABELS: Record<string, string> = { low: 'Low likelihood', moderate: 'Moderate likelihood', high: 'High likelihood' };
+const LABELS: Record<string, string> = {
+  low: 'Low likelihood',
+  moderate: 'Moderate likelihood',
+  high: 'High likelihood',
+};
 
 export function buildRiskAssessment(input: RiskAssessmentInput): RiskAssessment {
   const band = riskBand(input.probability, input.thresholds);
@@ -86,13 +90,19 @@ export function buildRiskAssessment(input: RiskAssessmentInput): RiskAssessment 
   const notes = [
     'probabilityDecimal is a probability between 0 and 1 (not a percentage) of death before hospital discharge.',
     `Scored on the last ${input.hoursUsed} hour(s) of the ICU stay${input.truncated ? ' (earlier hours were beyond the model window)' : ''}; time zero = ${
-      input.timeZeroSource === 'encounter' ? 'Encounter.period.start (ICU admission)' : 'the earliest usable observation (no Encounter start was given)'
+      input.timeZeroSource === 'encounter'
+        ? 'Encounter.period.start (ICU admission)'
+        : 'the earliest usable observation (no Encounter start was given)'
     }.`,
   ];
-  if (input.missingThroughout.length > 0) notes.push(`Not observed in the hours used: ${input.missingThroughout.join(', ')}.`);
+  if (input.missingThroughout.length > 0)
+    notes.push(`Not observed in the hours used: ${input.missingThroughout.join(', ')}.`);
   notes.push(...explanationSentences(input));
   if (input.inputProfile) notes.push(inputProfileText(input.inputProfile));
-  if (input.model.bootstrap) notes.push('WARNING: the serving model is an untrained bootstrap placeholder; its probabilities carry no clinical meaning.');
+  if (input.model.bootstrap)
+    notes.push(
+      'WARNING: the serving model is an untrained bootstrap placeholder; its probabilities carry no clinical meaning.',
+    );
 
   const ra: RiskAssessment = {
     resourceType: 'RiskAssessment',
@@ -126,20 +136,38 @@ export function buildRiskAssessment(input: RiskAssessmentInput): RiskAssessment 
     const { scenario, heldOutAuroc } = input.inputProfile;
     extensions.push({
       url: INPUT_PROFILE_EXTENSION,
-      extension: [{ url: 'scenario', valueCode: scenario }, ...(heldOutAuroc === null ? [] : [{ url: 'heldOutAuroc', valueDecimal: heldOutAuroc }])],
+      extension: [
+        { url: 'scenario', valueCode: scenario },
+        ...(heldOutAuroc === null ? [] : [{ url: 'heldOutAuroc', valueDecimal: heldOutAuroc }]),
+      ],
     });
   }
   if (input.trajectory) {
-    extensions.push(listExtension(TRAJECTORY_EXTENSION, 'point', input.trajectory, (p) => [{ url: 'hour', valueInteger: p.hour }, { url: 'probability', valueDecimal: p.probability }]));
+    extensions.push(
+      listExtension(TRAJECTORY_EXTENSION, 'point', input.trajectory, (p) => [
+        { url: 'hour', valueInteger: p.hour },
+        { url: 'probability', valueDecimal: p.probability },
+      ]),
+    );
   }
   if (input.contributions && input.contributions.length > 0) {
-    extensions.push(listExtension(CONTRIBUTIONS_EXTENSION, 'contribution', input.contributions, (c) => [{ url: 'variable', valueString: c.variable }, { url: 'effect', valueDecimal: c.effect }]));
+    extensions.push(
+      listExtension(CONTRIBUTIONS_EXTENSION, 'contribution', input.contributions, (c) => [
+        { url: 'variable', valueString: c.variable },
+        { url: 'effect', valueDecimal: c.effect },
+      ]),
+    );
   }
   if (extensions.length > 0) ra.extension = extensions;
   return ra;
 }
 
 /** A complex extension with one sub-extension `item` per entry, made of that entry's parts. */
-function listExtension<T>(url: string, item: string, entries: readonly T[], parts: (entry: T) => Extension[]): Extension {
+function listExtension<T>(
+  url: string,
+  item: string,
+  entries: readonly T[],
+  parts: (entry: T) => Extension[],
+): Extension {
   return { url, extension: entries.map((entry) => ({ url: item, extension: parts(entry) })) };
 }

@@ -7,9 +7,7 @@ import type { Quantity } from './resources.js';
  * JSON API (src/clinical/units.ts). Nothing is guessed from magnitude.
  */
 
-export type UnitResolution =
-  | { ok: true; convert: (value: number) => number }
-  | { ok: false; reason: string };
+export type UnitResolution = { ok: true; convert: (value: number) => number } | { ok: false; reason: string };
 
 /** The UCUM code of a quantity, or why it has none we can use. */
 export function ucumCodeOf(quantity: Quantity): { ok: true; code: string } | { ok: false; reason: string } {
@@ -26,6 +24,11 @@ export function ucumCodeOf(quantity: Quantity): { ok: true; code: string } | { o
 export function resolveUnit(variable: UnitSpec, ucumCode: string): UnitResolution {
   const convert = converterFor(variable, ucumCode);
   if (convert) return { ok: true, convert };
-  const substance = variable.molarMass ? '' : '; mass and moles are not interchangeable for it (no molar mass in the manifest)';
-  return { ok: false, reason: `unit "${ucumCode}" cannot be converted to ${variable.unit} for ${variable.name}${substance}` };
+  const substance = variable.molarMass
+    ? ''
+    : '; mass and moles are not interchangeable for it (no molar mass in the manifest)';
+  return {
+    ok: false,
+    reason: `unit "${ucumCode}" cannot be converted to ${variable.unit} for ${variable.name}${substance}`,
+  };
 }

@@ -47,7 +47,9 @@ export function codeIndex(manifest: Manifest): CodeIndex {
 }
 
 function describe(concept: CodeableConcept): string[] {
-  return (concept.coding ?? []).map((c) => (c.system === LOINC ? `LOINC ${c.code ?? '?'}` : `${c.system ?? '(no system)'}|${c.code ?? '?'}`));
+  return (concept.coding ?? []).map((c) =>
+    c.system === LOINC ? `LOINC ${c.code ?? '?'}` : `${c.system ?? '(no system)'}|${c.code ?? '?'}`,
+  );
 }
 
 /** The model input an Observation (or component) code stands for. */
@@ -72,7 +74,8 @@ export function resolveCode(concept: CodeableConcept, index: CodeIndex): CodeRes
   if (candidates.length === 1) return { kind: 'variable', variable: candidates[0] as VariableSpec };
   if (candidates.length === 2) {
     const [a, b] = candidates as [VariableSpec, VariableSpec];
-    const nonInvasive = NON_INVASIVE_DEFAULT[a.name] === b.name ? b : NON_INVASIVE_DEFAULT[b.name] === a.name ? a : undefined;
+    const nonInvasive =
+      NON_INVASIVE_DEFAULT[a.name] === b.name ? b : NON_INVASIVE_DEFAULT[b.name] === a.name ? a : undefined;
     if (nonInvasive) return { kind: 'variable', variable: nonInvasive };
   }
   if (candidates.length > 1) {

@@ -24,7 +24,13 @@ export const errorSchema = z
   .meta({
     id: 'Error',
     description: 'The error shape of every endpoint.',
-    examples: [{ error: 'validation_failed', message: 'none of the 1 patients is valid', details: [{ path: 'patients.0.hours.2.HR', message: 'Heart rate outside the plausible range 0 to 300 /min' }] }],
+    examples: [
+      {
+        error: 'validation_failed',
+        message: 'none of the 1 patients is valid',
+        details: [{ path: 'patients.0.hours.2.HR', message: 'Heart rate outside the plausible range 0 to 300 /min' }],
+      },
+    ],
   });
 
 export type ErrorBody = z.infer<typeof errorSchema>;
@@ -46,7 +52,10 @@ export function pathString(path: ReadonlyArray<string | number>): string {
   return path.map(String).join('.');
 }
 
-export function issuesToDetails(issues: readonly FieldIssue[], prefix: ReadonlyArray<string | number> = []): ErrorBody['details'] {
+export function issuesToDetails(
+  issues: readonly FieldIssue[],
+  prefix: ReadonlyArray<string | number> = [],
+): ErrorBody['details'] {
   return issues.map((i) => ({ path: pathString([...prefix, ...i.path]), message: i.message }));
 }
 
@@ -57,16 +66,33 @@ function send(reply: FastifyReply, status: number, body: ErrorBody, retryAfter?:
 }
 
 export function sendApiError(reply: FastifyReply, err: ApiError): FastifyReply {
-  return send(reply, err.statusCode, { error: err.code, message: err.message, details: err.details }, err.retryAfterSeconds);
+  return send(
+    reply,
+    err.statusCode,
+    { error: err.code, message: err.message, details: err.details },
+    err.retryAfterSeconds,
+  );
 }
 
 const CLIENT_CODES: Record<string, { status: number; code: string; message: string }> = {
   // Node's JSON.parse messages quote the body around the error: never echo them.
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'invalid_json', message: 'request body is not valid JSON' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'invalid_json', message: 'request body is empty' },
-  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'body_too_large', message: 'request body is larger than the configured limit' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type', message: 'send the request body as application/json' },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'invalid_content_length', message: 'content-length does not match the body' },
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    status: 413,
+    code: 'body_too_large',
+    message: 'request body is larger than the configured limit',
+  },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    code: 'unsupported_media_type',
+    message: 'send the request body as application/json',
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    status: 400,
+    code: 'invalid_content_length',
+    message: 'content-length does not match the body',
+  },
 };
 
 /** A thrown value's string `code`, if it has one (a DOMException's is a number). */
@@ -76,7 +102,8 @@ function codeOf(thrown: unknown): string | undefined {
 }
 
 function statusOf(thrown: unknown): number {
-  const status = typeof thrown === 'object' && thrown !== null ? (thrown as { statusCode?: unknown }).statusCode : undefined;
+  const status =
+    typeof thrown === 'object' && thrown !== null ? (thrown as { statusCode?: unknown }).statusCode : undefined;
   return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599 ? status : 500;
 }
 
@@ -86,15 +113,28 @@ function handleError(thrown: unknown, request: FastifyRequest, reply: FastifyRep
   if (thrown instanceof ApiError) return sendApiError(reply, thrown);
   if (hasZodFastifySchemaValidationErrors(thrown)) {
     const details = thrown.validation.map((v) => ({
-      path: [thrown.validationContext === 'body' ? '' : thrown.validationContext, ...v.instancePath.split('/').filter(Boolean)].filter(Boolean).join('.'),
+      path: [
+        thrown.validationContext === 'body' ? '' : thrown.validationContext,
+        ...v.instancePath.split('/').filter(Boolean),
+      ]
+        .filter(Boolean)
+        .join('.'),
       message: v.message ?? 'invalid value',
     }));
-    return send(reply, 400, { error: 'validation_failed', message: `invalid ${thrown.validationContext ?? 'request'}`, details });
+    return send(reply, 400, {
+      error: 'validation_failed',
+      message: `invalid ${thrown.validationContext ?? 'request'}`,
+      details,
+    });
   }
   if (thrown instanceof EngineRunError) {
     // Only the requests of the failed batch get this; the engine's own message stays in the log.
     request.log.error({ err: thrown }, 'inference batch failed');
-    return send(reply, 500, { error: 'inference_failed', message: 'the inference batch holding this request failed; other requests are unaffected, retry', details: [] });
+    return send(reply, 500, {
+      error: 'inference_failed',
+      message: 'the inference batch holding this request failed; other requests are unaffected, retry',
+      details: [],
+    });
   }
   if (thrown instanceof QueueFullError) {
     return send(reply, 503, { error: 'queue_full', message: thrown.message, details: [] }, thrown.retryAfterSeconds);
@@ -111,7 +151,12 @@ function handleError(thrown: unknown, request: FastifyRequest, reply: FastifyRep
     if (status === 503) {
       // @fastify/under-pressure and others: keep their Retry-After header.
       const retry = Number(reply.getHeader('retry-after'));
-      return send(reply, 503, { error: 'service_unavailable', message: 'the service is overloaded; retry later', details: [] }, Number.isFinite(retry) && retry > 0 ? retry : 1);
+      return send(
+        reply,
+        503,
+        { error: 'service_unavailable', message: 'the service is overloaded; retry later', details: [] },
+        Number.isFinite(retry) && retry > 0 ? retry : 1,
+      );
     }
     return send(reply, status, INTERNAL);
   }
@@ -121,7 +166,12 @@ function handleError(thrown: unknown, request: FastifyRequest, reply: FastifyRep
 }
 
 /** Every thrown value, Error or not, gets the one error shape; a 5xx is logged once, with the request. */
-export function errorHandler(this: FastifyInstance, err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function errorHandler(
+  this: FastifyInstance,
+  err: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
   try {
     return handleError(err, request, reply);
   } catch (failure) {

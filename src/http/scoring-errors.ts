@@ -8,12 +8,24 @@ import type { RequestSignal } from './request-signal.js';
 export function mapScoringError(error: unknown, signal: RequestSignal | undefined, metrics: Metrics): unknown {
   if (error instanceof ModelNotFoundError) return new ApiError(404, 'model_not_found', error.message);
   if (error instanceof QueueFullError) {
-    return new ApiError(503, error.name === 'BatcherDrainingError' ? 'shutting_down' : 'queue_full', error.message, [], error.retryAfterSeconds);
+    return new ApiError(
+      503,
+      error.name === 'BatcherDrainingError' ? 'shutting_down' : 'queue_full',
+      error.message,
+      [],
+      error.retryAfterSeconds,
+    );
   }
   if (error instanceof DOMException && error.name === 'AbortError') {
     if (signal?.timedOut()) {
       metrics.rejected.inc({ reason: 'timeout' });
-      return new ApiError(503, 'timeout', 'the prediction did not finish within the request timeout; retry later', [], 1);
+      return new ApiError(
+        503,
+        'timeout',
+        'the prediction did not finish within the request timeout; retry later',
+        [],
+        1,
+      );
     }
     // The client has gone: nothing will read the answer.
     return new ApiError(499, 'client_closed_request', 'the client closed the request');

@@ -178,7 +178,9 @@ export class Batcher<P> {
     });
   }
 
-  /** Stops accepting work, runs everything queued without waiting for fuller batches, resolves when all has finished. */
+  /**
+   * Stops accepting work, runs everything queued without waiting for fuller batches, resolves when all has finished.
+   */
   drain(): Promise<void> {
     this.#draining = true;
     this.#clearTimer();
@@ -315,7 +317,10 @@ export class Batcher<P> {
       (probabilities) => {
         finish();
         if (probabilities.length !== items.length) {
-          this.#failBatch(items, new EngineRunError(`the engine returned ${probabilities.length} results for ${items.length} stays`));
+          this.#failBatch(
+            items,
+            new EngineRunError(`the engine returned ${probabilities.length} results for ${items.length} stays`),
+          );
         } else {
           for (let k = 0; k < items.length; k++) {
             const item = items[k] as Item<P>;

@@ -55,7 +55,11 @@ export function cgroupCores(read: ReadText = readText): number | undefined {
         if (text !== undefined) return coresFromCpuMax(text);
       }
     } else if (controllers?.split(',').includes('cpu')) {
-      for (const root of [`/sys/fs/cgroup/${controllers}${dir}`, `/sys/fs/cgroup/${controllers}`, '/sys/fs/cgroup/cpu']) {
+      for (const root of [
+        `/sys/fs/cgroup/${controllers}${dir}`,
+        `/sys/fs/cgroup/${controllers}`,
+        '/sys/fs/cgroup/cpu',
+      ]) {
         const quota = read(`${root}/cpu.cfs_quota_us`);
         const period = read(`${root}/cpu.cfs_period_us`);
         if (quota !== undefined && period !== undefined) return coresFromCfs(quota, period);

@@ -6,7 +6,14 @@
 import { Worker } from 'node:worker_threads';
 import { usableCores } from './cpu-budget.js';
 import { EngineRunError } from './errors.js';
-import { isWhole, type FromWorker, type ReadyMessage, type RunRequest, type StartFailedMessage, type WorkerInit } from './protocol.js';
+import {
+  isWhole,
+  type FromWorker,
+  type ReadyMessage,
+  type RunRequest,
+  type StartFailedMessage,
+  type WorkerInit,
+} from './protocol.js';
 import { PROVIDER_NAMES, type ProviderName, providerOrder } from './providers.js';
 import type { LogSink } from '../observability/logger.js';
 
@@ -103,7 +110,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
 }
 
 function validateOptions(opts: EngineOptions): void {
-  if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new RangeError('engine workers must be an integer >= 1');
+  if (!Number.isInteger(opts.workers) || opts.workers < 1)
+    throw new RangeError('engine workers must be an integer >= 1');
   if (!Number.isInteger(opts.intraOpThreads) || opts.intraOpThreads < 1) {
     throw new RangeError('engine intraOpThreads must be an integer >= 1');
   }
@@ -121,12 +129,14 @@ export function batchProblem(batch: EngineBatch): string | undefined {
   if (!Number.isInteger(n) || n < 1) return `batch must be an integer >= 1, got ${n}`;
   if (!Number.isInteger(time) || time < 1) return `time must be an integer >= 1, got ${time}`;
   if (!Number.isInteger(nInputs) || nInputs < 1) return `nInputs must be an integer >= 1, got ${nInputs}`;
-  if (x.length !== n * time * nInputs) return `x has ${x.length} values, expected batch*time*nInputs = ${n * time * nInputs}`;
+  if (x.length !== n * time * nInputs)
+    return `x has ${x.length} values, expected batch*time*nInputs = ${n * time * nInputs}`;
   if (lengths.length !== n) return `lengths has ${lengths.length} values, expected ${n}`;
   if (batch.note !== undefined) {
     const dim = batch.noteDim ?? 0;
     if (!Number.isInteger(dim) || dim < 1) return `noteDim must be an integer >= 1, got ${dim}`;
-    if (batch.note.length !== n * dim) return `note has ${batch.note.length} values, expected batch*noteDim = ${n * dim}`;
+    if (batch.note.length !== n * dim)
+      return `note has ${batch.note.length} values, expected batch*noteDim = ${n * dim}`;
   }
   for (let i = 0; i < n; i++) {
     const len = lengths[i] as number;
@@ -155,7 +165,10 @@ function newWorker(url: URL, workerData: WorkerInit): Worker {
 }
 
 /** Transfers the view's buffer when it owns it alone; copies otherwise (a view into a larger or shared buffer). */
-function transferable<T extends Float32Array | Int32Array>(view: T, copy: (v: T) => T): { view: T; buffer: ArrayBuffer } {
+function transferable<T extends Float32Array | Int32Array>(
+  view: T,
+  copy: (v: T) => T,
+): { view: T; buffer: ArrayBuffer } {
   const out = isWhole(view) ? view : copy(view);
   return { view: out, buffer: out.buffer as ArrayBuffer };
 }
@@ -371,7 +384,10 @@ class WorkerPoolEngine implements Engine {
       slot.runs = [];
       this.#pending.unshift(...notStarted);
       if (this.#closing && run === undefined && notStarted.length === 0) return;
-      this.#opts.logger?.error({ worker: slot.index, exitCode: code }, 'inference worker stopped unexpectedly; restarting it');
+      this.#opts.logger?.error(
+        { worker: slot.index, exitCode: code },
+        'inference worker stopped unexpectedly; restarting it',
+      );
       run?.reject(new EngineRunError(`the inference worker stopped unexpectedly (exit code ${code})`));
       if (this.#closing) {
         // No restart while closing; batches no worker is left to run must not hold close() up.
@@ -444,7 +460,10 @@ class WorkerPoolEngine implements Engine {
           nInputs: batch.nInputs,
           ...(note === undefined ? {} : { note, noteDim: batch.noteDim }),
         };
-        slot.worker.postMessage(message, note === undefined ? [x.buffer, lengths.buffer] : [x.buffer, lengths.buffer, note.buffer]);
+        slot.worker.postMessage(
+          message,
+          note === undefined ? [x.buffer, lengths.buffer] : [x.buffer, lengths.buffer, note.buffer],
+        );
       }
     }
     this.#settleIfQuiet();
@@ -486,7 +505,12 @@ function waitReady(worker: Worker): Promise<ReadyMessage | StartFailedMessage> {
       cleanup();
       resolve({
         type: 'start-failed',
-        failures: [{ provider: 'cpu', reason: `worker exited with code ${code} while starting${lastError ? `: ${lastError}` : ''}` }],
+        failures: [
+          {
+            provider: 'cpu',
+            reason: `worker exited with code ${code} while starting${lastError ? `: ${lastError}` : ''}`,
+          },
+        ],
       });
     };
     const cleanup = (): void => {

@@ -90,7 +90,9 @@ export class NoProviderError extends Error {
   readonly failures: ProviderAttemptFailure[];
 
   constructor(failures: ProviderAttemptFailure[]) {
-    super(`could not open the model with any execution provider (${failures.map((f) => `${f.provider}: ${f.reason}`).join('; ')})`);
+    super(
+      `could not open the model with any execution provider (${failures.map((f) => `${f.provider}: ${f.reason}`).join('; ')})`,
+    );
     this.failures = failures;
   }
 }

@@ -28,9 +28,7 @@ export async function serve(port: MessagePort, init: WorkerInit, hooks: HostHook
     post(port, { type: 'ready', provider: opened.provider, failures: opened.failures });
   } catch (error) {
     const failures =
-      error instanceof NoProviderError
-        ? error.failures
-        : [{ provider: 'cpu' as const, reason: conciseReason(error) }];
+      error instanceof NoProviderError ? error.failures : [{ provider: 'cpu' as const, reason: conciseReason(error) }];
     post(port, { type: 'start-failed', failures });
     port.close();
     return;
@@ -84,7 +82,11 @@ async function runOne(
     x = undefined;
     const input = request.x;
     const giveBack = isWhole(input);
-    post(port, giveBack ? { type: 'result', id, probabilities, x: input } : { type: 'result', id, probabilities }, giveBack ? [probabilities.buffer, input.buffer] : [probabilities.buffer]);
+    post(
+      port,
+      giveBack ? { type: 'result', id, probabilities, x: input } : { type: 'result', id, probabilities },
+      giveBack ? [probabilities.buffer, input.buffer] : [probabilities.buffer],
+    );
   } catch (error) {
     post(port, { type: 'run-failed', id, message: conciseReason(error) });
   } finally {

@@ -57,66 +57,71 @@ const categoricalStaticSchema = z.object({
 
 export const staticSchema = z.discriminatedUnion('kind', [numericStaticSchema, categoricalStaticSchema]);
 
-export const manifestSchema = z.object({
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
-  version: z.string(),
-  createdAt: z.string(),
-  bootstrap: z.boolean().default(false),
-  description: z.string(),
-  onnx: z.object({
-    /** A file of the version folder itself: a plain name, never a path. */
-    file: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/, 'a file name inside the version folder'),
-    opset: z.number().int(),
-    /** `note` only for a model with a noteEmbedding: the graph input it is fed to. */
-    inputs: z.object({ x: z.string(), lengths: z.string(), note: z.string().optional() }),
-    output: z.string(),
-  }),
-  architecture: z.object({
-    type: z.string(),
-    layers: z.number().int().positive(),
-    hidden: z.number().int().positive(),
-    head: z.array(z.number().int().positive()),
-    nInputs: z.number().int().positive(),
-  }).passthrough(),
-  maxHours: z.number().int().positive(),
-  hourAggregation: z.string(),
-  variables: z.array(variableSchema).min(1),
-  statics: z.array(staticSchema),
-  staticWeightVariable: z.string().optional(),
-  deltaCap: z.number().positive(),
-  calibration: z.object({ method: z.string() }).passthrough(),
-  decisionThreshold: z.number().min(0).max(1),
-  provenance: z.record(z.string(), z.unknown()),
-  metrics: z.record(z.string(), z.unknown()),
-  /** Validated input profiles, most specific first (src/clinical/input-profile.ts). */
-  scenarios: z
-    .array(
-      z
-        .object({
-          name: z.string().min(1),
-          label: z.string(),
-          variables: z.array(z.string()).nullable(),
-          maxHours: z.number().int().positive().nullable(),
-          heldOutAuroc: z.number().min(0).max(1).nullable(),
-        })
-        .passthrough(),
-    )
-    .optional(),
-  /** A hybrid model's second input: one clinical-note embedding per stay (training/model.py HybridClinicalModel). */
-  noteEmbedding: z
-    .object({
-      dimension: z.number().int().positive().max(65536),
-      /** The model that makes the embedding; another encoder's vectors mean nothing to this model. */
-      encoder: z.string().min(1),
-      /** How the embedding was scaled before training, so that callers send it the same way. */
-      normalisation: z.string().min(1),
-    })
-    .passthrough()
-    .optional(),
-}).passthrough().refine((m) => (m.noteEmbedding === undefined) === (m.onnx.inputs.note === undefined), {
-  message: 'noteEmbedding and onnx.inputs.note go together: a hybrid model declares both, others neither',
-  path: ['noteEmbedding'],
-});
+export const manifestSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+    version: z.string(),
+    createdAt: z.string(),
+    bootstrap: z.boolean().default(false),
+    description: z.string(),
+    onnx: z.object({
+      /** A file of the version folder itself: a plain name, never a path. */
+      file: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/, 'a file name inside the version folder'),
+      opset: z.number().int(),
+      /** `note` only for a model with a noteEmbedding: the graph input it is fed to. */
+      inputs: z.object({ x: z.string(), lengths: z.string(), note: z.string().optional() }),
+      output: z.string(),
+    }),
+    architecture: z
+      .object({
+        type: z.string(),
+        layers: z.number().int().positive(),
+        hidden: z.number().int().positive(),
+        head: z.array(z.number().int().positive()),
+        nInputs: z.number().int().positive(),
+      })
+      .passthrough(),
+    maxHours: z.number().int().positive(),
+    hourAggregation: z.string(),
+    variables: z.array(variableSchema).min(1),
+    statics: z.array(staticSchema),
+    staticWeightVariable: z.string().optional(),
+    deltaCap: z.number().positive(),
+    calibration: z.object({ method: z.string() }).passthrough(),
+    decisionThreshold: z.number().min(0).max(1),
+    provenance: z.record(z.string(), z.unknown()),
+    metrics: z.record(z.string(), z.unknown()),
+    /** Validated input profiles, most specific first (src/clinical/input-profile.ts). */
+    scenarios: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1),
+            label: z.string(),
+            variables: z.array(z.string()).nullable(),
+            maxHours: z.number().int().positive().nullable(),
+            heldOutAuroc: z.number().min(0).max(1).nullable(),
+          })
+          .passthrough(),
+      )
+      .optional(),
+    /** A hybrid model's second input: one clinical-note embedding per stay (training/model.py HybridClinicalModel). */
+    noteEmbedding: z
+      .object({
+        dimension: z.number().int().positive().max(65536),
+        /** The model that makes the embedding; another encoder's vectors mean nothing to this model. */
+        encoder: z.string().min(1),
+        /** How the embedding was scaled before training, so that callers send it the same way. */
+        normalisation: z.string().min(1),
+      })
+      .passthrough()
+      .optional(),
+  })
+  .passthrough()
+  .refine((m) => (m.noteEmbedding === undefined) === (m.onnx.inputs.note === undefined), {
+    message: 'noteEmbedding and onnx.inputs.note go together: a hybrid model declares both, others neither',
+    path: ['noteEmbedding'],
+  });
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type VariableSpec = z.infer<typeof variableSchema>;
@@ -124,9 +129,6 @@ export type StaticSpec = z.infer<typeof staticSchema>;
 
 /** Number of input columns the manifest defines: 3V + 2 per numeric static + one-hot widths. */
 export function inputWidth(manifest: Manifest): number {
-  const statics = manifest.statics.reduce(
-    (width, s) => width + (s.kind === 'numeric' ? 2 : s.categories.length),
-    0,
-  );
+  const statics = manifest.statics.reduce((width, s) => width + (s.kind === 'numeric' ? 2 : s.categories.length), 0);
   return 3 * manifest.variables.length + statics;
 }

@@ -52,15 +52,23 @@ export function loggerOptions(level: LoggerOptions['level']): LoggerOptions {
       },
       err(error: Error & { code?: string; statusCode?: number }) {
         // Messages of client errors are built without values; stacks stay for 5xx diagnosis.
-        return { type: error.name, code: error.code, statusCode: error.statusCode, message: error.message, stack: error.stack };
+        return {
+          type: error.name,
+          code: error.code,
+          statusCode: error.statusCode,
+          message: error.message,
+          stack: error.stack,
+        };
       },
     },
   };
 }
 
 /** Fastify's `logger`/`loggerInstance` option from level and an optional destination (tests capture logs). */
-export function fastifyLoggerOption(level: LoggerOptions['level'], stream?: DestinationStream): Pick<FastifyServerOptions, 'logger'> {
+export function fastifyLoggerOption(
+  level: LoggerOptions['level'],
+  stream?: DestinationStream,
+): Pick<FastifyServerOptions, 'logger'> {
   const options = loggerOptions(level);
   return { logger: stream ? { ...options, stream } : options } as Pick<FastifyServerOptions, 'logger'>;
 }
-

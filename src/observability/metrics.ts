@@ -34,21 +34,87 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  const rejected = new Counter({ name: 'rejected_requests_total', help: 'Requests refused for load: queue full, under pressure, draining, timeout', labelNames: ['reason'], registers });
+  const rejected = new Counter({
+    name: 'rejected_requests_total',
+    help: 'Requests refused for load: queue full, under pressure, draining, timeout',
+    labelNames: ['reason'],
+    registers,
+  });
   for (const reason of REJECTION_REASONS) rejected.labels(reason).inc(0);
   return {
     registry,
-    httpRequests: new Counter({ name: 'http_requests_total', help: 'HTTP requests by method, route template and status', labelNames: ['method', 'route', 'status'], registers }),
-    httpDuration: new Histogram({ name: 'http_request_duration_seconds', help: 'HTTP request latency by method, route template and status', labelNames: ['method', 'route', 'status'], buckets: LATENCY_BUCKETS, registers }),
-    batchSize: new Histogram({ name: 'engine_batch_size', help: 'Stays per engine run', labelNames: ['model', 'version'], buckets: BATCH_SIZE_BUCKETS, registers }),
-    batchDuration: new Histogram({ name: 'engine_batch_duration_seconds', help: 'Engine run latency per batch', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers }),
-    batchPadding: new Histogram({ name: 'engine_batch_padding_fraction', help: 'Fraction of each batch tensor that is padding', labelNames: ['model', 'version'], buckets: [0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1], registers }),
-    queueDepth: new Gauge({ name: 'batcher_queue_depth', help: 'Stays waiting in the batcher queue', labelNames: ['model', 'version'], registers }),
-    queueWait: new Histogram({ name: 'batcher_queue_wait_seconds', help: 'Time stays wait in the queue before their batch runs', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers }),
+    httpRequests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests by method, route template and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request latency by method, route template and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: 'engine_batch_size',
+      help: 'Stays per engine run',
+      labelNames: ['model', 'version'],
+      buckets: BATCH_SIZE_BUCKETS,
+      registers,
+    }),
+    batchDuration: new Histogram({
+      name: 'engine_batch_duration_seconds',
+      help: 'Engine run latency per batch',
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    batchPadding: new Histogram({
+      name: 'engine_batch_padding_fraction',
+      help: 'Fraction of each batch tensor that is padding',
+      labelNames: ['model', 'version'],
+      buckets: [0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1],
+      registers,
+    }),
+    queueDepth: new Gauge({
+      name: 'batcher_queue_depth',
+      help: 'Stays waiting in the batcher queue',
+      labelNames: ['model', 'version'],
+      registers,
+    }),
+    queueWait: new Histogram({
+      name: 'batcher_queue_wait_seconds',
+      help: 'Time stays wait in the queue before their batch runs',
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
     rejected,
-    probability: new Histogram({ name: 'prediction_probability', help: 'Predicted probabilities per model version (drift monitoring)', labelNames: ['model', 'version'], buckets: PROBABILITY_BUCKETS, registers }),
-    predictions: new Counter({ name: 'predictions_total', help: 'Stays scored or refused per model version', labelNames: ['model', 'version', 'outcome'], registers }),
-    modelInfo: new Gauge({ name: 'model_info', help: 'Loaded model versions (1 = serving) and execution provider', labelNames: ['model', 'version', 'provider'], registers }),
-    reloads: new Counter({ name: 'model_reloads_total', help: 'Model reload attempts by outcome', labelNames: ['outcome'], registers }),
+    probability: new Histogram({
+      name: 'prediction_probability',
+      help: 'Predicted probabilities per model version (drift monitoring)',
+      labelNames: ['model', 'version'],
+      buckets: PROBABILITY_BUCKETS,
+      registers,
+    }),
+    predictions: new Counter({
+      name: 'predictions_total',
+      help: 'Stays scored or refused per model version',
+      labelNames: ['model', 'version', 'outcome'],
+      registers,
+    }),
+    modelInfo: new Gauge({
+      name: 'model_info',
+      help: 'Loaded model versions (1 = serving) and execution provider',
+      labelNames: ['model', 'version', 'provider'],
+      registers,
+    }),
+    reloads: new Counter({
+      name: 'model_reloads_total',
+      help: 'Model reload attempts by outcome',
+      labelNames: ['outcome'],
+      registers,
+    }),
   };
 }

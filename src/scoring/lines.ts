@@ -18,7 +18,10 @@ export type LineItem =
 const NEWLINE = 0x0a;
 
 /** Lines of `source`; blank lines are skipped (but counted), a trailing `\r` is dropped. */
-export async function* splitLines(source: AsyncIterable<Buffer | Uint8Array | string>, maxLineBytes: number): AsyncGenerator<LineItem> {
+export async function* splitLines(
+  source: AsyncIterable<Buffer | Uint8Array | string>,
+  maxLineBytes: number,
+): AsyncGenerator<LineItem> {
   let parts: Buffer[] = [];
   let partBytes = 0;
   let skipping = false;
@@ -46,7 +49,12 @@ export async function* splitLines(source: AsyncIterable<Buffer | Uint8Array | st
   };
 
   for await (const chunk of source) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const buf =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, 'utf8')
+        : Buffer.isBuffer(chunk)
+          ? chunk
+          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     let start = 0;
     for (;;) {
       const nl = buf.indexOf(NEWLINE, start);
@@ -75,7 +83,10 @@ export async function* splitLines(source: AsyncIterable<Buffer | Uint8Array | st
   }
 }
 
-/** Nothing but whitespace, as String.prototype.trim() sees it (which also trims Unicode spaces, so a line with any non-ASCII byte is decoded to ask it). */
+/**
+ * Nothing but whitespace, as String.prototype.trim() sees it (which also trims Unicode spaces, so a line with any non-
+ * ASCII byte is decoded to ask it).
+ */
 function isBlank(bytes: Buffer, end: number): boolean {
   for (let i = 0; i < end; i++) {
     const c = bytes[i] as number;

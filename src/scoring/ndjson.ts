@@ -7,9 +7,19 @@ import type { RecordFailure } from './pipeline.js';
  * With a validator, a line its scanner takes becomes a ScannedPatient (read and validated in
  * one pass, several times faster than JSON.parse and validation); any other line is parsed here.
  */
-export function parseNdjsonLine(line: LineItem, maxLineBytes: number, validator?: PatientValidator): { input?: unknown; id?: string; failure?: RecordFailure } {
+export function parseNdjsonLine(
+  line: LineItem,
+  maxLineBytes: number,
+  validator?: PatientValidator,
+): { input?: unknown; id?: string; failure?: RecordFailure } {
   if (line.tooLong) {
-    return { failure: { error: 'line_too_long', message: `line ${line.number} is longer than ${maxLineBytes} bytes`, details: [] } };
+    return {
+      failure: {
+        error: 'line_too_long',
+        message: `line ${line.number} is longer than ${maxLineBytes} bytes`,
+        details: [],
+      },
+    };
   }
   const scanned = validator?.scanText(line.bytes);
   if (scanned !== undefined) {
@@ -23,6 +33,7 @@ export function parseNdjsonLine(line: LineItem, maxLineBytes: number, validator?
     // JSON.parse's message quotes the input: patient data must not reach the report or logs.
     return { failure: { error: 'invalid_json', message: `line ${line.number} is not valid JSON`, details: [] } };
   }
-  const id = typeof value === 'object' && value !== null && 'id' in value && typeof value.id === 'string' ? value.id : undefined;
+  const id =
+    typeof value === 'object' && value !== null && 'id' in value && typeof value.id === 'string' ? value.id : undefined;
   return id === undefined ? { input: value } : { input: value, id };
 }

@@ -36,7 +36,10 @@ export interface PipelineOptions {
   model: ModelIdentity;
   /** Scores valid patients, one probability each; may reject (the batch's records then fail). */
   scoreBatch(patients: ValidPatient[]): Promise<ArrayLike<number>>;
-  /** The failure reported for each record of a batch whose scoring threw (default: inference_failed with the error's message). */
+  /**
+   * The failure reported for each record of a batch whose scoring threw (default: inference_failed with the error's
+   * message).
+   */
   failureOf?(error: unknown): RecordFailure;
   /** Records per batch. */
   batchSize: number;
@@ -60,7 +63,11 @@ function validateOne<W>(item: ScoreInput<W>, validator: PatientValidator): Entry
   const base = item.id === undefined ? { where: item.where } : { where: item.where, id: item.id };
   if (item.failure !== undefined) return { ...base, failure: item.failure };
   const outcome = validator.validate(item.input);
-  if (!outcome.ok) return { ...base, failure: { error: 'validation_failed', message: 'the patient failed validation', details: outcome.issues } };
+  if (!outcome.ok)
+    return {
+      ...base,
+      failure: { error: 'validation_failed', message: 'the patient failed validation', details: outcome.issues },
+    };
   return { ...base, patient: outcome.patient };
 }
 
@@ -78,7 +85,8 @@ export async function* batches<T>(source: AsyncIterable<T>, size: number, flushI
   try {
     for (;;) {
       pending ??= it.next();
-      const next = chunk.length > 0 && idle !== undefined ? await Promise.race([pending, idle.expired()]) : await pending;
+      const next =
+        chunk.length > 0 && idle !== undefined ? await Promise.race([pending, idle.expired()]) : await pending;
       if (next === IDLE) {
         idle?.stop();
         yield chunk;
@@ -161,9 +169,18 @@ async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Prom
   if (patients.length === 0) await nextTurn();
   else {
     try {
-      ({ probabilities, explanations } = await scoreStays(opts.validator.manifest, patients, (rows) => opts.scoreBatch(rows), opts.explain === true));
+      ({ probabilities, explanations } = await scoreStays(
+        opts.validator.manifest,
+        patients,
+        (rows) => opts.scoreBatch(rows),
+        opts.explain === true,
+      ));
     } catch (error) {
-      failure = opts.failureOf?.(error) ?? { error: 'inference_failed', message: error instanceof Error ? error.message : 'inference failed', details: [] };
+      failure = opts.failureOf?.(error) ?? {
+        error: 'inference_failed',
+        message: error instanceof Error ? error.message : 'inference failed',
+        details: [],
+      };
     }
   }
   let k = 0;
@@ -172,7 +189,12 @@ async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Prom
     if (!('patient' in e)) return { ...base, ok: false, failure: e.failure };
     const explanation = explanations?.[k];
     const probability = probabilities?.[k++];
-    if (probability === undefined || failure) return { ...base, ok: false, failure: failure ?? { error: 'inference_failed', message: 'no probability returned', details: [] } };
+    if (probability === undefined || failure)
+      return {
+        ...base,
+        ok: false,
+        failure: failure ?? { error: 'inference_failed', message: 'no probability returned', details: [] },
+      };
     const result = predictionResult(opts.validator.manifest, opts.model, e.patient, probability, {
       reportMissing: opts.reportMissing,
       ...(explanation ? { explanation } : {}),
@@ -209,7 +231,10 @@ class Signal {
  * that a writer can write a batch at once). Returning early from the generator (a client
  * that went away) stops the producer: it submits nothing more and closes its source.
  */
-export async function* scoreInOrder<W>(items: AsyncIterable<ScoreInput<W>>, opts: PipelineOptions): AsyncGenerator<ScoreOutcome<W>[]> {
+export async function* scoreInOrder<W>(
+  items: AsyncIterable<ScoreInput<W>>,
+  opts: PipelineOptions,
+): AsyncGenerator<ScoreOutcome<W>[]> {
   if (!(opts.batchSize >= 1) || !(opts.window >= 1)) throw new RangeError('batchSize and window must be >= 1');
   const inFlight: Array<Promise<ScoreOutcome<W>[]>> = [];
   const toConsumer = new Signal();

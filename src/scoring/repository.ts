@@ -161,7 +161,9 @@ export class ModelRepository extends EventEmitter {
     return this.#active !== undefined && !this.#closed;
   }
 
-  /** Loads the policy's version; throws ModelLoadError/ModelNotFoundError with a clear message if none can be served. */
+  /**
+   * Loads the policy's version; throws ModelLoadError/ModelNotFoundError with a clear message if none can be served.
+   */
   async start(): Promise<LoadedModel> {
     await this.reload({ force: true });
     return this.#active as LoadedModel;
@@ -195,7 +197,9 @@ export class ModelRepository extends EventEmitter {
       throw new ModelNotFoundError(`model "${name}" is not served here; this service serves "${model.name}"`);
     }
     if (version !== undefined && version !== model.version) {
-      throw new ModelNotFoundError(`version "${version}" of ${model.name} is not loaded; the serving version is ${model.version}`);
+      throw new ModelNotFoundError(
+        `version "${version}" of ${model.name} is not loaded; the serving version is ${model.version}`,
+      );
     }
     return model.lease();
   }
@@ -213,7 +217,8 @@ export class ModelRepository extends EventEmitter {
 
   async #reload(options: { force?: boolean; version?: string }): Promise<ReloadOutcome> {
     if (this.#closed) throw new ModelLoadError('the model repository is closed');
-    const version = options.version === undefined ? await this.#pickVersion() : await this.#existingVersion(options.version);
+    const version =
+      options.version === undefined ? await this.#pickVersion() : await this.#existingVersion(options.version);
     const previous = this.#active;
     if (!options.force && previous && previous.version === version) {
       return { changed: false, previous: previous.version, current: version };
@@ -222,7 +227,10 @@ export class ModelRepository extends EventEmitter {
     this.#active = loaded;
     this.#opts.onServing?.(loaded);
     this.emit('serving', loaded);
-    this.#opts.logger.info({ model: loaded.name, version: loaded.version, provider: loaded.provider, previous: previous?.version }, 'model serving');
+    this.#opts.logger.info(
+      { model: loaded.name, version: loaded.version, provider: loaded.provider, previous: previous?.version },
+      'model serving',
+    );
     if (previous) {
       void previous.retire().then(() => {
         this.#opts.onRetired?.(previous);
@@ -236,7 +244,9 @@ export class ModelRepository extends EventEmitter {
   async #existingVersion(version: string): Promise<string> {
     const available = await this.versions();
     if (!isVersionName(version) || !available.includes(version)) {
-      throw new ModelNotFoundError(`version "${isVersionName(version) ? version : '(invalid name)'}" is not in the model folder (available: ${available.join(', ') || 'none'})`);
+      throw new ModelNotFoundError(
+        `version "${isVersionName(version) ? version : '(invalid name)'}" is not in the model folder (available: ${available.join(', ') || 'none'})`,
+      );
     }
     return version;
   }
@@ -247,13 +257,16 @@ export class ModelRepository extends EventEmitter {
     const where = resolve(this.#opts.root, this.#opts.name);
     if (policy !== 'latest') {
       if (!available.includes(policy)) {
-        throw new ModelNotFoundError(`pinned model version ${policy} not found under ${where} (found: ${available.join(', ') || 'none'})`);
+        throw new ModelNotFoundError(
+          `pinned model version ${policy} not found under ${where} (found: ${available.join(', ') || 'none'})`,
+        );
       }
       return policy;
     }
     const semvers = available.filter(isSemver);
     const latest = semvers.at(-1) ?? available.at(-1);
-    if (latest === undefined) throw new ModelNotFoundError(`no model found: expected ${where}/<version>/manifest.json and model.onnx`);
+    if (latest === undefined)
+      throw new ModelNotFoundError(`no model found: expected ${where}/<version>/manifest.json and model.onnx`);
     return latest;
   }
 
@@ -269,8 +282,13 @@ export class ModelRepository extends EventEmitter {
     } catch (error) {
       await engine?.close().catch(() => undefined);
       const reason = error instanceof Error ? error.message : String(error);
-      this.#opts.logger.error({ model: this.#opts.name, version, dir, reason }, 'model rejected: it failed to load or warm up; the current model keeps serving');
-      const failure = new ModelLoadError(`model ${this.#opts.name} ${version} could not be loaded: ${withoutPaths(reason, dir, `${this.#opts.name}/${version}`)}`);
+      this.#opts.logger.error(
+        { model: this.#opts.name, version, dir, reason },
+        'model rejected: it failed to load or warm up; the current model keeps serving',
+      );
+      const failure = new ModelLoadError(
+        `model ${this.#opts.name} ${version} could not be loaded: ${withoutPaths(reason, dir, `${this.#opts.name}/${version}`)}`,
+      );
       if (this.listenerCount('rejected') > 0) this.emit('rejected', failure);
       throw failure;
     }
@@ -311,7 +329,8 @@ async function readModelFiles(dir: string, name: string, version: string): Promi
   try {
     raw = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
   } catch (error) {
-    const why = error instanceof SyntaxError ? 'not valid JSON' : ((error as NodeJS.ErrnoException).code ?? 'unreadable');
+    const why =
+      error instanceof SyntaxError ? 'not valid JSON' : ((error as NodeJS.ErrnoException).code ?? 'unreadable');
     throw new ModelLoadError(`cannot read ${where}/manifest.json (${why})`);
   }
   const parsed = manifestSchema.safeParse(raw);
@@ -320,10 +339,13 @@ async function readModelFiles(dir: string, name: string, version: string): Promi
     throw new ModelLoadError(`invalid manifest ${where}/manifest.json: ${issues.join('; ')}`);
   }
   const manifest = parsed.data;
-  if (manifest.name !== name) throw new ModelLoadError(`manifest in ${where} names model "${manifest.name}", expected "${name}"`);
+  if (manifest.name !== name)
+    throw new ModelLoadError(`manifest in ${where} names model "${manifest.name}", expected "${name}"`);
   const width = inputWidth(manifest);
   if (manifest.architecture.nInputs !== width) {
-    throw new ModelLoadError(`manifest in ${where} declares nInputs ${manifest.architecture.nInputs} but its variables and statics define ${width}`);
+    throw new ModelLoadError(
+      `manifest in ${where} declares nInputs ${manifest.architecture.nInputs} but its variables and statics define ${width}`,
+    );
   }
   const modelPath = join(dir, manifest.onnx.file);
   try {
@@ -357,6 +379,8 @@ async function warmUp(engine: ModelEngine, manifest: Manifest): Promise<void> {
   const out = await engine.run({ x, lengths: Int32Array.of(time), batch: 1, time, nInputs, ...note });
   const p = out[0];
   if (out.length !== 1 || p === undefined || !Number.isFinite(p) || p <= 0 || p >= 1) {
-    throw new ModelLoadError(`warm-up inference returned ${out.length === 1 ? String(p) : `${out.length} values`}, not one probability in (0, 1)`);
+    throw new ModelLoadError(
+      `warm-up inference returned ${out.length === 1 ? String(p) : `${out.length} values`}, not one probability in (0, 1)`,
+    );
   }
 }

@@ -31,7 +31,11 @@ export interface ScoreOptions {
   explain?: boolean;
 }
 
-export async function scorePatients(models: ModelRepository, inputs: readonly unknown[], options: ScoreOptions = {}): Promise<ScoreResponse> {
+export async function scorePatients(
+  models: ModelRepository,
+  inputs: readonly unknown[],
+  options: ScoreOptions = {},
+): Promise<ScoreResponse> {
   const lease = models.acquire(options.model, options.version);
   try {
     const { model } = lease;
@@ -48,11 +52,19 @@ export async function scorePatients(models: ModelRepository, inputs: readonly un
         // A scanned patient is only invalid for another model version; the scanner read its id
         // (validate() has already parsed its text once for that version).
         const id = input instanceof ScannedPatient ? input.patient.id : clientId(input);
-        outcomes[index] = id === undefined ? { index, ok: false, issues: outcome.issues } : { index, ok: false, id, issues: outcome.issues };
+        outcomes[index] =
+          id === undefined
+            ? { index, ok: false, issues: outcome.issues }
+            : { index, ok: false, id, issues: outcome.issues };
       }
     });
     if (valid.length > 0) {
-      const { probabilities, explanations } = await scoreStays(model.manifest, valid, (rows) => model.batcher.submit(rows, options.signal), options.explain === true);
+      const { probabilities, explanations } = await scoreStays(
+        model.manifest,
+        valid,
+        (rows) => model.batcher.submit(rows, options.signal),
+        options.explain === true,
+      );
       const labels = { model: ref.name, version: ref.version };
       // The labelled child once per call: observe(labels, value) hashes the labels per stay.
       const probabilityHistogram = options.metrics?.probability.labels(labels);
@@ -66,7 +78,11 @@ export async function scorePatients(models: ModelRepository, inputs: readonly un
       }
       options.metrics?.predictions.inc({ ...labels, outcome: 'scored' }, valid.length);
     }
-    if (valid.length < inputs.length) options.metrics?.predictions.inc({ model: ref.name, version: ref.version, outcome: 'invalid' }, inputs.length - valid.length);
+    if (valid.length < inputs.length)
+      options.metrics?.predictions.inc(
+        { model: ref.name, version: ref.version, outcome: 'invalid' },
+        inputs.length - valid.length,
+      );
     return { model: ref, outcomes, scored: valid.length };
   } finally {
     lease.release();

@@ -6,7 +6,12 @@ declare module '@lhncbc/ucum-lhc' {
     msg: string[];
   }
   interface UcumLhcUtils {
-    convertUnitTo(fromUnitCode: string, fromVal: number, toUnitCode: string, options?: { molecularWeight?: number; charge?: number }): ConversionResult;
+    convertUnitTo(
+      fromUnitCode: string,
+      fromVal: number,
+      toUnitCode: string,
+      options?: { molecularWeight?: number; charge?: number },
+    ): ConversionResult;
   }
   const ucum: { UcumLhcUtils: { getInstance(): UcumLhcUtils } };
   export default ucum;

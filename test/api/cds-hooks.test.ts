@@ -25,10 +25,19 @@ interface StayResources {
 async function stay(app: Awaited<ReturnType<typeof buildTestApp>>['app']): Promise<StayResources> {
   const manifest = await loadTinyManifest();
   const text = await readFile(join(ROOT, 'test', 'fixtures', 'fhir', 'records', 'stay-b.txt'), 'utf8');
-  const v1 = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [physionetRecordToPatient(text, manifest)] } });
+  const v1 = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    payload: { patients: [physionetRecordToPatient(text, manifest)] },
+  });
   const expected = (v1.json() as { results: Array<{ probability: number }> }).results[0]?.probability as number;
-  const resources = ((recordToBundle(text, manifest, { admission: ADMISSION, predictionTime: NOW }) as { entry: Array<{ resource: Json }> }).entry).map((e) => e.resource);
-  const category = (r: Json): string => ((r.category as Array<{ coding: Array<{ code: string }> }> | undefined)?.[0]?.coding[0]?.code ?? '');
+  const resources = (
+    recordToBundle(text, manifest, { admission: ADMISSION, predictionTime: NOW }) as {
+      entry: Array<{ resource: Json }>;
+    }
+  ).entry.map((e) => e.resource);
+  const category = (r: Json): string =>
+    (r.category as Array<{ coding: Array<{ code: string }> }> | undefined)?.[0]?.coding[0]?.code ?? '';
   return {
     patient: resources.find((r) => r.resourceType === 'Patient') as Json,
     encounter: resources.find((r) => r.resourceType === 'Encounter') as Json,
@@ -38,7 +47,16 @@ async function stay(app: Awaited<ReturnType<typeof buildTestApp>>['app']): Promi
   };
 }
 
-const searchset = (resources: Json[]): Json => ({ resourceType: 'Bundle', type: 'searchset', total: resources.length, entry: resources.map((resource) => ({ fullUrl: `https://ehr.example.org/fhir/${String(resource.resourceType)}/${String(resource.id)}`, resource, search: { mode: 'match' } })) });
+const searchset = (resources: Json[]): Json => ({
+  resourceType: 'Bundle',
+  type: 'searchset',
+  total: resources.length,
+  entry: resources.map((resource) => ({
+    fullUrl: `https://ehr.example.org/fhir/${String(resource.resourceType)}/${String(resource.id)}`,
+    resource,
+    search: { mode: 'match' },
+  })),
+});
 
 function hookRequest(prefetch: Record<string, unknown> | undefined, extra: Json = {}): Json {
   return {
@@ -74,7 +92,13 @@ describe('CDS Hooks', () => {
     assert.equal(res.statusCode, 200);
     const { services } = res.json() as { services: Array<Record<string, unknown>> };
     assert.equal(services.length, 1);
-    const s = services[0] as { hook: string; id: string; description: string; title: string; prefetch: Record<string, string> };
+    const s = services[0] as {
+      hook: string;
+      id: string;
+      description: string;
+      title: string;
+      prefetch: Record<string, string>;
+    };
     assert.equal(s.hook, 'patient-view');
     assert.equal(s.id, 'icu-mortality');
     assert.ok(s.description.length > 0 && s.title.length > 0);
@@ -85,7 +109,16 @@ describe('CDS Hooks', () => {
   test('patient-view with prefetch answers one card with the same probability as /v1/predict', async (t) => {
     const { app } = await appWith(t);
     const r = await stay(app);
-    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: r.patient, encounter: r.encounter, vitals: searchset(r.vitals), labs: searchset(r.labs) }) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest({
+        patient: r.patient,
+        encounter: r.encounter,
+        vitals: searchset(r.vitals),
+        labs: searchset(r.labs),
+      }),
+    });
     assert.equal(res.statusCode, 200, res.body);
     const { cards } = res.json() as { cards: Card[] };
     assert.equal(cards.length, 1);
@@ -98,19 +131,30 @@ describe('CDS Hooks', () => {
     const manifest = await loadTinyManifest();
     assert.equal(card.source.label, `${manifest.name} ${manifest.version}`);
     assert.equal(card.source.url, `https://models.hospital.example/cards/${manifest.name}/${manifest.version}`);
-    assert.deepEqual(card.links?.map((l) => [l.type, l.url]), [['absolute', card.source.url]]);
+    assert.deepEqual(
+      card.links?.map((l) => [l.type, l.url]),
+      [['absolute', card.source.url]],
+    );
   });
 
   test('the indicator follows the configured thresholds', async (t) => {
     const { app } = await appWith(t, { RISK_MODERATE_THRESHOLD: '0.000001', RISK_HIGH_THRESHOLD: '0.000002' });
     const r = await stay(app);
-    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: r.patient, vitals: searchset(r.vitals), labs: searchset(r.labs) }) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest({ patient: r.patient, vitals: searchset(r.vitals), labs: searchset(r.labs) }),
+    });
     assert.equal((res.json() as { cards: Card[] }).cards[0]?.indicator, 'critical');
   });
 
   test('without prefetch and without a FHIR server the answer is 412 with the reason, not an error', async (t) => {
     const { app, logs } = await appWith(t);
-    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest(undefined) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest(undefined),
+    });
     assert.equal(res.statusCode, 412);
     const body = res.json() as { error: string; message: string };
     assert.equal(body.error, 'precondition_failed');
@@ -123,7 +167,16 @@ describe('CDS Hooks', () => {
     const res = await app.inject({
       method: 'POST',
       url: '/cds-services/icu-mortality',
-      payload: hookRequest(undefined, { fhirServer: 'http://169.254.169.254/fhir', fhirAuthorization: { access_token: 'secret-token', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds' } }),
+      payload: hookRequest(undefined, {
+        fhirServer: 'http://169.254.169.254/fhir',
+        fhirAuthorization: {
+          access_token: 'secret-token',
+          token_type: 'Bearer',
+          expires_in: 300,
+          scope: 'patient/*.read',
+          subject: 'cds',
+        },
+      }),
     });
     assert.equal(res.statusCode, 412);
     assert.match((res.json() as { message: string }).message, /allow-list/);
@@ -146,10 +199,17 @@ describe('CDS Hooks', () => {
         const page = Number(url.searchParams.get('page') ?? '0');
         const half = Math.ceil(r.vitals.length / 2);
         const bundle = searchset(page === 0 ? r.vitals.slice(0, half) : r.vitals.slice(half)) as Json;
-        if (page === 0) bundle.link = [{ relation: 'next', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/fhir/Observation?patient=p1&category=vital-signs&page=1` }];
+        if (page === 0)
+          bundle.link = [
+            {
+              relation: 'next',
+              url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/fhir/Observation?patient=p1&category=vital-signs&page=1`,
+            },
+          ];
         return send(bundle);
       }
-      if (url.pathname === '/fhir/Observation' && url.searchParams.get('category') === 'laboratory') return send(searchset(r.labs));
+      if (url.pathname === '/fhir/Observation' && url.searchParams.get('category') === 'laboratory')
+        return send(searchset(r.labs));
       if (url.pathname === '/fhir/Encounter/e1') return send(r.encounter);
       res.writeHead(404).end();
     });
@@ -162,13 +222,29 @@ describe('CDS Hooks', () => {
     const res = await app.inject({
       method: 'POST',
       url: '/cds-services/icu-mortality',
-      payload: hookRequest({}, { context: { patientId: 'p1', encounterId: 'e1' }, fhirServer: `${origin}/fhir`, fhirAuthorization: { access_token: 'transient-access-token', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'cds' } }),
+      payload: hookRequest(
+        {},
+        {
+          context: { patientId: 'p1', encounterId: 'e1' },
+          fhirServer: `${origin}/fhir`,
+          fhirAuthorization: {
+            access_token: 'transient-access-token',
+            token_type: 'Bearer',
+            expires_in: 300,
+            scope: 'patient/*.read',
+            subject: 'cds',
+          },
+        },
+      ),
     });
     assert.equal(res.statusCode, 200, res.body);
     const card = (res.json() as { cards: Card[] }).cards[0] as Card;
     assert.ok(card.summary.startsWith(`ICU mortality risk ${percent(resources.expected)} (`), card.summary);
     assert.ok(requests.every((r) => r.auth === 'Bearer transient-access-token'));
-    assert.ok(requests.some((r) => r.url.includes('page=1')), 'the next link was followed');
+    assert.ok(
+      requests.some((r) => r.url.includes('page=1')),
+      'the next link was followed',
+    );
     assert.ok(requests.some((r) => r.url === '/fhir/Encounter/e1'));
     assert.ok(!logs.text().includes('transient-access-token'), 'the access token is never logged');
   });
@@ -177,26 +253,47 @@ describe('CDS Hooks', () => {
     const { app } = await appWith(t);
     const r = await stay(app);
     // No labs (null) and no fhirServer: the card comes from the vitals alone.
-    const noLabs = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: r.patient, vitals: searchset(r.vitals), labs: null }) });
+    const noLabs = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest({ patient: r.patient, vitals: searchset(r.vitals), labs: null }),
+    });
     assert.equal(noLabs.statusCode, 200, noLabs.body);
     assert.equal((noLabs.json() as { cards: Card[] }).cards.length, 1);
-    assert.doesNotMatch((noLabs.json() as { cards: Card[] }).cards[0]?.detail ?? '', /Laboratory results were not available/);
+    assert.doesNotMatch(
+      (noLabs.json() as { cards: Card[] }).cards[0]?.detail ?? '',
+      /Laboratory results were not available/,
+    );
     // No vital signs at all: nothing to score, so no card, rather than 412 (which means "fetch failed").
-    const noVitals = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: r.patient, vitals: null, labs: null }) });
+    const noVitals = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest({ patient: r.patient, vitals: null, labs: null }),
+    });
     assert.equal(noVitals.statusCode, 200, noVitals.body);
     assert.deepEqual(noVitals.json(), { cards: [] });
     // Omitted (the EHR could not prefetch it) and not fetchable is still the 412.
-    const omitted = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: r.patient }) });
+    const omitted = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest({ patient: r.patient }),
+    });
     assert.equal(omitted.statusCode, 412);
   });
 
   test('silent mode scores and audits but shows no card', async (t) => {
     const { app, logs } = await appWith(t, { CDS_SILENT: 'true' });
     const r = await stay(app);
-    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: r.patient, vitals: searchset(r.vitals), labs: searchset(r.labs) }) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest({ patient: r.patient, vitals: searchset(r.vitals), labs: searchset(r.labs) }),
+    });
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), { cards: [] });
-    const audit = logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true && l.route === '/cds-services/icu-mortality');
+    const audit = logs.lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.audit === true && l.route === '/cds-services/icu-mortality');
     assert.equal(audit.length, 1);
     assert.equal(audit[0]?.patientCount, 1);
     assert.match(String(audit[0]?.model), /@/);
@@ -205,24 +302,40 @@ describe('CDS Hooks', () => {
   test('data the model cannot use give no cards rather than an error', async (t) => {
     const { app } = await appWith(t);
     const patient = { resourceType: 'Patient', id: 'p1', birthDate: '1950-01-01' };
-    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient, vitals: searchset([]), labs: searchset([]) }) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest({ patient, vitals: searchset([]), labs: searchset([]) }),
+    });
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), { cards: [] });
   });
 
   test('another hook, or a prefetch for another patient, is a 400', async (t) => {
     const { app } = await appWith(t);
-    const other = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: { ...hookRequest({}), hook: 'order-select' } });
+    const other = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: { ...hookRequest({}), hook: 'order-select' },
+    });
     assert.equal(other.statusCode, 400);
     const r = await stay(app);
-    const mismatch = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookRequest({ patient: { ...r.patient, id: 'p2' }, vitals: searchset(r.vitals) }) });
+    const mismatch = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest({ patient: { ...r.patient, id: 'p2' }, vitals: searchset(r.vitals) }),
+    });
     assert.equal(mismatch.statusCode, 400);
     assert.match((mismatch.json() as { message: string }).message, /context.patientId/);
   });
 
   test('a request without context.patientId is a 400 naming the field', async (t) => {
     const { app } = await appWith(t);
-    const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: { hook: 'patient-view', hookInstance: 'x', context: {} } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: { hook: 'patient-view', hookInstance: 'x', context: {} },
+    });
     assert.equal(res.statusCode, 400);
     assert.ok((res.json() as { details: Array<{ path: string }> }).details.some((d) => d.path === 'context.patientId'));
   });
@@ -230,19 +343,49 @@ describe('CDS Hooks', () => {
   test('feedback as the CDS Hooks 2.0 "Feedback" section writes it is taken; each departure is a 400 naming the field', async (t) => {
     const { app } = await appWith(t);
     const card = '9f3c1f6e-4a1b-4c3d-9e2f-1a2b3c4d5e6f';
-    const send = (feedback: unknown[]) => app.inject({ method: 'POST', url: '/cds-services/icu-mortality/feedback', payload: { feedback } });
+    const send = (feedback: unknown[]) =>
+      app.inject({ method: 'POST', url: '/cds-services/icu-mortality/feedback', payload: { feedback } });
     const at = NOW.toISOString();
     // The specification's own examples: an accepted suggestion; an override with a reason and a comment.
     const ok = await send([
-      { card, outcome: 'accepted', acceptedSuggestions: [{ id: 'e56e1945-20b3-4393-8503-a1a20fd73152' }], outcomeTimestamp: at },
-      { card, outcome: 'overridden', overrideReason: { reason: { code: 'reason-code-provided-by-service', system: 'http://example.org/cds-services/fhir/CodeSystem/override-reasons', display: 'Patient refused' }, userComment: 'Discussed with the family' }, outcomeTimestamp: at },
+      {
+        card,
+        outcome: 'accepted',
+        acceptedSuggestions: [{ id: 'e56e1945-20b3-4393-8503-a1a20fd73152' }],
+        outcomeTimestamp: at,
+      },
+      {
+        card,
+        outcome: 'overridden',
+        overrideReason: {
+          reason: {
+            code: 'reason-code-provided-by-service',
+            system: 'http://example.org/cds-services/fhir/CodeSystem/override-reasons',
+            display: 'Patient refused',
+          },
+          userComment: 'Discussed with the family',
+        },
+        outcomeTimestamp: at,
+      },
     ]);
     assert.equal(ok.statusCode, 200, ok.body);
     const cases: Array<[unknown, string]> = [
       [{ card, outcome: 'accepted', outcomeTimestamp: at }, 'feedback.0.acceptedSuggestions'],
       [{ card, outcome: 'accepted', acceptedSuggestions: [], outcomeTimestamp: at }, 'feedback.0.acceptedSuggestions'],
-      [{ card, outcome: 'accepted', acceptedSuggestions: [{ id: 'a' }], overrideReason: { userComment: 'x' }, outcomeTimestamp: at }, 'feedback.0.overrideReason'],
-      [{ card, outcome: 'overridden', acceptedSuggestions: [{ id: 'a' }], outcomeTimestamp: at }, 'feedback.0.acceptedSuggestions'],
+      [
+        {
+          card,
+          outcome: 'accepted',
+          acceptedSuggestions: [{ id: 'a' }],
+          overrideReason: { userComment: 'x' },
+          outcomeTimestamp: at,
+        },
+        'feedback.0.overrideReason',
+      ],
+      [
+        { card, outcome: 'overridden', acceptedSuggestions: [{ id: 'a' }], outcomeTimestamp: at },
+        'feedback.0.acceptedSuggestions',
+      ],
       [{ card, outcome: 'declined', outcomeTimestamp: at }, 'feedback.0.outcome'],
       [{ card: 'c1', outcome: 'overridden', outcomeTimestamp: at }, 'feedback.0.card'],
       [{ card, outcome: 'overridden', outcomeTimestamp: 'yesterday' }, 'feedback.0.outcomeTimestamp'],
@@ -250,36 +393,61 @@ describe('CDS Hooks', () => {
     for (const [entry, path] of cases) {
       const res = await send([entry]);
       assert.equal(res.statusCode, 400, JSON.stringify(entry));
-      assert.ok((res.json() as { details: Array<{ path: string }> }).details.some((d) => d.path === path), `${path} in ${res.body}`);
+      assert.ok(
+        (res.json() as { details: Array<{ path: string }> }).details.some((d) => d.path === path),
+        `${path} in ${res.body}`,
+      );
     }
   });
 });
 
 describe('CORS for browser CDS clients', () => {
   test('a preflight from an allowed origin is answered without credentials; other routes send no CORS headers', async (t) => {
-    const { app } = await buildTestApp(t, { env: { AUTH_DISABLED: 'false', CDS_CORS_ORIGINS: 'https://sandbox.cds-hooks.org' } });
+    const { app } = await buildTestApp(t, {
+      env: { AUTH_DISABLED: 'false', CDS_CORS_ORIGINS: 'https://sandbox.cds-hooks.org' },
+    });
     const preflight = await app.inject({
       method: 'OPTIONS',
       url: '/cds-services/icu-mortality',
-      headers: { origin: 'https://sandbox.cds-hooks.org', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      headers: {
+        origin: 'https://sandbox.cds-hooks.org',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
     });
     assert.equal(preflight.statusCode, 204, preflight.body);
     assert.equal(preflight.headers['access-control-allow-origin'], 'https://sandbox.cds-hooks.org');
     assert.match(String(preflight.headers['access-control-allow-methods']), /POST/);
     assert.match(String(preflight.headers['access-control-allow-headers']), /Authorization/);
     // The call itself still needs the EHR's token, and says so with CORS headers the browser can read.
-    const call = await app.inject({ method: 'GET', url: '/cds-services', headers: { origin: 'https://sandbox.cds-hooks.org' } });
+    const call = await app.inject({
+      method: 'GET',
+      url: '/cds-services',
+      headers: { origin: 'https://sandbox.cds-hooks.org' },
+    });
     assert.equal(call.statusCode, 401);
     assert.equal(call.headers['access-control-allow-origin'], 'https://sandbox.cds-hooks.org');
-    const other = await app.inject({ method: 'OPTIONS', url: '/cds-services', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } });
+    const other = await app.inject({
+      method: 'OPTIONS',
+      url: '/cds-services',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' },
+    });
     assert.equal(other.headers['access-control-allow-origin'], undefined);
-    const api = await app.inject({ method: 'GET', url: '/health/live', headers: { origin: 'https://sandbox.cds-hooks.org' } });
+    const api = await app.inject({
+      method: 'GET',
+      url: '/health/live',
+      headers: { origin: 'https://sandbox.cds-hooks.org' },
+    });
     assert.equal(api.headers['access-control-allow-origin'], undefined);
   });
 
   test('without CDS_CORS_ORIGINS there is no CORS at all', async (t) => {
     const { app } = await buildTestApp(t, { env: { AUTH_DISABLED: 'false' } });
-    const preflight = await app.inject({ method: 'OPTIONS', url: '/cds-services', headers: { origin: 'https://sandbox.cds-hooks.org', 'access-control-request-method': 'GET' } });
+    const preflight = await app.inject({
+      method: 'OPTIONS',
+      url: '/cds-services',
+      headers: { origin: 'https://sandbox.cds-hooks.org', 'access-control-request-method': 'GET' },
+    });
     assert.equal(preflight.headers['access-control-allow-origin'], undefined);
   });
 });

@@ -52,7 +52,11 @@ function without(p: Patient, variable: string): Patient {
 }
 
 async function predict(app: FastifyInstance, patients: unknown[], explain = false): Promise<Explained[]> {
-  const res = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients, ...(explain ? { explain: true } : {}) } });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    payload: { patients, ...(explain ? { explain: true } : {}) },
+  });
   assert.equal(res.statusCode, 200, res.body);
   return (res.json() as { results: Explained[] }).results;
 }
@@ -65,20 +69,40 @@ describe('explain', () => {
     for (const [i, p] of patients.entries()) {
       const r = explained[i] as Explained;
       assert.equal(r.trajectory.length, p.hours.length);
-      assert.deepEqual(r.trajectory.map((q) => q.hour), p.hours.map((_, h) => h + 1));
+      assert.deepEqual(
+        r.trajectory.map((q) => q.hour),
+        p.hours.map((_, h) => h + 1),
+      );
       assert.equal(r.trajectory.at(-1)?.probability, r.probability);
-      const prefixes = await predict(app, p.hours.map((_, h) => ({ ...p, hours: p.hours.slice(0, h + 1) })));
-      prefixes.forEach((alone, h) => assert.ok(Math.abs((r.trajectory[h]?.probability as number) - alone.probability) <= 1e-5, `${p.id} hour ${h + 1}`));
+      const prefixes = await predict(
+        app,
+        p.hours.map((_, h) => ({ ...p, hours: p.hours.slice(0, h + 1) })),
+      );
+      prefixes.forEach((alone, h) =>
+        assert.ok(
+          Math.abs((r.trajectory[h]?.probability as number) - alone.probability) <= 1e-5,
+          `${p.id} hour ${h + 1}`,
+        ),
+      );
 
       const present = presentIn(p);
       assert.deepEqual(r.contributions.map((c) => c.variable).sort(), present);
-      const removed = await predict(app, present.map((v) => without(p, v)));
+      const removed = await predict(
+        app,
+        present.map((v) => without(p, v)),
+      );
       present.forEach((variable, k) => {
         const effect = r.contributions.find((c) => c.variable === variable)?.effect as number;
-        assert.ok(Math.abs(effect - (r.probability - (removed[k] as Explained).probability)) <= 1e-5, `${p.id} ${variable}`);
+        assert.ok(
+          Math.abs(effect - (r.probability - (removed[k] as Explained).probability)) <= 1e-5,
+          `${p.id} ${variable}`,
+        );
       });
       const sizes = r.contributions.map((c) => Math.abs(c.effect));
-      assert.deepEqual(sizes, [...sizes].sort((a, b) => b - a));
+      assert.deepEqual(
+        sizes,
+        [...sizes].sort((a, b) => b - a),
+      );
     }
     // Without explain the answer is as before.
     const plain = await predict(app, patients);
@@ -98,14 +122,31 @@ describe('explain', () => {
 
   test('explain must be a boolean, and explained requests are limited in patients', async (t) => {
     const { app } = await buildTestApp(t, { env: { MAX_EXPLAINED_PATIENTS: '2' } });
-    const bad = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [patientWith(1, 2)], explain: 'yes' } });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/v1/predict',
+      payload: { patients: [patientWith(1, 2)], explain: 'yes' },
+    });
     assert.equal(bad.statusCode, 400);
-    assert.ok((bad.json() as { details: Array<{ path: string }> }).details.some((d) => d.path === 'explain'), bad.body);
-    const many = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [1, 2, 3].map((s) => patientWith(s, 2)), explain: true } });
+    assert.ok(
+      (bad.json() as { details: Array<{ path: string }> }).details.some((d) => d.path === 'explain'),
+      bad.body,
+    );
+    const many = await app.inject({
+      method: 'POST',
+      url: '/v1/predict',
+      payload: { patients: [1, 2, 3].map((s) => patientWith(s, 2)), explain: true },
+    });
     assert.equal(many.statusCode, 400);
-    const detail = (many.json() as { details: Array<{ path: string; message: string }> }).details.find((d) => d.path === 'patients');
+    const detail = (many.json() as { details: Array<{ path: string; message: string }> }).details.find(
+      (d) => d.path === 'patients',
+    );
     assert.match(detail?.message ?? '', /with explain, at most 2 patients/);
-    const plain = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [1, 2, 3].map((s) => patientWith(s, 2)), explain: false } });
+    const plain = await app.inject({
+      method: 'POST',
+      url: '/v1/predict',
+      payload: { patients: [1, 2, 3].map((s) => patientWith(s, 2)), explain: false },
+    });
     assert.equal(plain.statusCode, 200);
   });
 
@@ -121,27 +162,54 @@ describe('explain', () => {
       payload: patients.map((p) => JSON.stringify(p)).join('\n'),
     });
     assert.equal(stream.statusCode, 200);
-    const lines = stream.body.trimEnd().split('\n').map((l) => JSON.parse(l) as Explained);
+    const lines = stream.body
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Explained);
     const dir = await mkdtemp(join(tmpdir(), 'explain-cli-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'in.ndjson'), patients.map((p) => JSON.stringify(p)).join('\n'));
-    const common = { format: 'ndjson' as const, input: join(dir, 'in.ndjson'), quiet: true, modelDir: join(modelRoot, 'icu-mortality'), threads: 1, explain: true };
+    const common = {
+      format: 'ndjson' as const,
+      input: join(dir, 'in.ndjson'),
+      quiet: true,
+      modelDir: join(modelRoot, 'icu-mortality'),
+      threads: 1,
+      explain: true,
+    };
     await runScore({ ...common, output: join(dir, 'out.ndjson') });
-    const cli = (await readFile(join(dir, 'out.ndjson'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as Explained);
+    const cli = (await readFile(join(dir, 'out.ndjson'), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Explained);
     for (const [i, expected] of api.entries()) {
       for (const other of [lines[i], cli[i]]) {
-        assert.deepEqual(other?.contributions.map((c) => c.variable), expected.contributions.map((c) => c.variable));
-        other?.trajectory.forEach((q, h) => assert.ok(Math.abs(q.probability - (expected.trajectory[h]?.probability as number)) <= 1e-6));
+        assert.deepEqual(
+          other?.contributions.map((c) => c.variable),
+          expected.contributions.map((c) => c.variable),
+        );
+        other?.trajectory.forEach((q, h) =>
+          assert.ok(Math.abs(q.probability - (expected.trajectory[h]?.probability as number)) <= 1e-6),
+        );
       }
     }
     await assert.rejects(runScore({ ...common, output: join(dir, 'out.csv') }), /--explain needs NDJSON output/);
   });
 
   test('the trend and the top contributions in words, from values computed by hand', () => {
-    const trajectory = [0.05, 0.08, 0.12, 0.15, 0.2, 0.25, 0.3, 0.34].map((probability, i) => ({ hour: i + 1, probability }));
+    const trajectory = [0.05, 0.08, 0.12, 0.15, 0.2, 0.25, 0.3, 0.34].map((probability, i) => ({
+      hour: i + 1,
+      probability,
+    }));
     assert.equal(trendText(trajectory), 'Risk rising: 8% 6 hours ago, 34% now.');
     assert.equal(trendText(trajectory.slice(0, 3)), 'Risk rising: 5% 2 hours ago, 12% now.');
-    assert.equal(trendText([{ hour: 1, probability: 0.3 }, { hour: 2, probability: 0.305 }]), 'Risk stable: 30% 1 hour ago, 31% now.');
+    assert.equal(
+      trendText([
+        { hour: 1, probability: 0.3 },
+        { hour: 2, probability: 0.305 },
+      ]),
+      'Risk stable: 30% 1 hour ago, 31% now.',
+    );
     assert.equal(trendText(trajectory.slice(0, 1)), undefined);
     const contributions = [
       { variable: 'Lactate', effect: 0.0912 },
@@ -156,7 +224,10 @@ describe('explain', () => {
     const now = new Date('2026-03-15T06:30:00Z');
     const { app } = await buildTestApp(t, { deps: { now: () => now } });
     const vital = (id: string, code: string, value: number, unit: string, at: string): Json =>
-      ({ ...observation(id, [{ system: LOINC, code }], value, unit, at, 'vital-signs'), subject: { reference: 'Patient/p1' } }) as Json;
+      ({
+        ...observation(id, [{ system: LOINC, code }], value, unit, at, 'vital-signs'),
+        subject: { reference: 'Patient/p1' },
+      }) as Json;
     const patient = { resourceType: 'Patient', id: 'p1', birthDate: '1950-05-05', gender: 'male' };
     const observations = [
       vital('o1', '8867-4', 92, '/min', '2026-03-15T01:00:00Z'),
@@ -164,27 +235,58 @@ describe('explain', () => {
       vital('o3', '8867-4', 118, '/min', '2026-03-15T04:00:00Z'),
       vital('o4', '8310-5', 38.9, 'Cel', '2026-03-15T05:00:00Z'),
     ];
-    const bundle = { resourceType: 'Bundle', type: 'collection', entry: [patient, ...observations].map((r) => entry(r)) };
-    const res = await app.inject({ method: 'POST', url: '/fhir/RiskAssessment/$predict', headers: { 'content-type': 'application/fhir+json' }, payload: JSON.stringify(bundle) });
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [patient, ...observations].map((r) => entry(r)),
+    };
+    const res = await app.inject({
+      method: 'POST',
+      url: '/fhir/RiskAssessment/$predict',
+      headers: { 'content-type': 'application/fhir+json' },
+      payload: JSON.stringify(bundle),
+    });
     assert.equal(res.statusCode, 200, res.body);
     type Ext = { url: string; extension?: Ext[]; valueInteger?: number; valueDecimal?: number; valueString?: string };
-    const ra = res.json() as { extension: Ext[]; note: Array<{ text: string }>; prediction: Array<{ probabilityDecimal: number }> };
+    const ra = res.json() as {
+      extension: Ext[];
+      note: Array<{ text: string }>;
+      prediction: Array<{ probabilityDecimal: number }>;
+    };
     assert.deepEqual(r4Errors(ra), []);
     const points = ra.extension.find((e) => e.url.endsWith(':trajectory'))?.extension ?? [];
     const hours = points.map((p) => p.extension?.find((e) => e.url === 'hour')?.valueInteger);
-    assert.deepEqual(hours, hours.map((_, i) => i + 1));
+    assert.deepEqual(
+      hours,
+      hours.map((_, i) => i + 1),
+    );
     assert.ok(points.length >= 4);
-    assert.equal(points.at(-1)?.extension?.find((e) => e.url === 'probability')?.valueDecimal, ra.prediction[0]?.probabilityDecimal);
-    const variables = (ra.extension.find((e) => e.url.endsWith(':contributions'))?.extension ?? []).map((c) => c.extension?.find((e) => e.url === 'variable')?.valueString);
+    assert.equal(
+      points.at(-1)?.extension?.find((e) => e.url === 'probability')?.valueDecimal,
+      ra.prediction[0]?.probabilityDecimal,
+    );
+    const variables = (ra.extension.find((e) => e.url.endsWith(':contributions'))?.extension ?? []).map(
+      (c) => c.extension?.find((e) => e.url === 'variable')?.valueString,
+    );
     assert.deepEqual([...variables].sort(), ['HR', 'RespRate', 'Temp', 'age', 'sex']);
-    assert.ok(ra.note.some((n) => /^Largest contributions: \S+ [+−][\d.]+ points, /.test(n.text)), JSON.stringify(ra.note));
-    assert.ok(ra.note.some((n) => /^Risk (rising|falling|stable): \S+ \d+ hours ago, \S+ now\.$/.test(n.text)), JSON.stringify(ra.note));
+    assert.ok(
+      ra.note.some((n) => /^Largest contributions: \S+ [+−][\d.]+ points, /.test(n.text)),
+      JSON.stringify(ra.note),
+    );
+    assert.ok(
+      ra.note.some((n) => /^Risk (rising|falling|stable): \S+ \d+ hours ago, \S+ now\.$/.test(n.text)),
+      JSON.stringify(ra.note),
+    );
 
     const hook = {
       hook: 'patient-view',
       hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea',
       context: { patientId: 'p1' },
-      prefetch: { patient, vitals: { resourceType: 'Bundle', type: 'searchset', entry: observations.map((resource) => ({ resource })) }, labs: { resourceType: 'Bundle', type: 'searchset', entry: [] } },
+      prefetch: {
+        patient,
+        vitals: { resourceType: 'Bundle', type: 'searchset', entry: observations.map((resource) => ({ resource })) },
+        labs: { resourceType: 'Bundle', type: 'searchset', entry: [] },
+      },
     };
     const card = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hook });
     assert.equal(card.statusCode, 200, card.body);
@@ -206,7 +308,10 @@ describe('explain', () => {
       ...(h % 4 === 0 ? { Lactate: 1.2 + h * 0.35, GCS: Math.max(4, 15 - Math.floor(h / 2)) } : {}),
     }));
     const [r] = await predict(app, [{ id: 'worsening', age: 62, sex: 'female', icuType: 3, hours }], true);
-    const top = r?.contributions.slice(0, 2).map((c) => c.variable).sort();
+    const top = r?.contributions
+      .slice(0, 2)
+      .map((c) => c.variable)
+      .sort();
     assert.deepEqual(top, ['GCS', 'Lactate'], JSON.stringify(r?.contributions));
     assert.ok((r?.trajectory.at(-1)?.probability as number) > (r?.trajectory[0]?.probability as number));
   });

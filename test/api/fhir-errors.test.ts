@@ -19,7 +19,11 @@ const env = {
 };
 const URL = '/fhir/RiskAssessment/$predict';
 
-function assertOutcome(res: { statusCode: number; headers: Record<string, unknown>; body: string }, status: number, code: string): void {
+function assertOutcome(
+  res: { statusCode: number; headers: Record<string, unknown>; body: string },
+  status: number,
+  code: string,
+): void {
   assert.equal(res.statusCode, status, res.body);
   assert.match(String(res.headers['content-type']), /^application\/fhir\+json/);
   const body = JSON.parse(res.body) as { resourceType: string; issue: Array<{ code: string }> };
@@ -34,33 +38,83 @@ describe('FHIR conventions under /fhir', () => {
     const res = await app.inject({ method: 'GET', url: '/fhir/metadata' });
     assert.equal(res.statusCode, 200, res.body);
     assert.match(String(res.headers['content-type']), /^application\/fhir\+json/);
-    const cs = res.json() as { resourceType: string; fhirVersion: string; rest: Array<{ mode: string; resource: Array<{ type: string; operation: Array<{ name: string }> }>; security: { service: Array<{ coding: Array<{ code: string }> }> } }> };
+    const cs = res.json() as {
+      resourceType: string;
+      fhirVersion: string;
+      rest: Array<{
+        mode: string;
+        resource: Array<{ type: string; operation: Array<{ name: string }> }>;
+        security: { service: Array<{ coding: Array<{ code: string }> }> };
+      }>;
+    };
     // The validator's schema is R4's 4.0.0 release, whose fhirVersion list predates 4.0.1 (the
     // current R4, https://hl7.org/fhir/R4/): that one finding is the schema's age, not the resource.
-    assert.deepEqual(r4Errors(cs).filter((e) => !e.startsWith('/fhirVersion must be equal to one of the allowed values')), []);
+    assert.deepEqual(
+      r4Errors(cs).filter((e) => !e.startsWith('/fhirVersion must be equal to one of the allowed values')),
+      [],
+    );
     assert.equal(cs.resourceType, 'CapabilityStatement');
     assert.equal(cs.fhirVersion, '4.0.1');
     assert.equal(cs.rest[0]?.mode, 'server');
-    assert.deepEqual(cs.rest[0]?.resource.map((r) => [r.type, r.operation.map((o) => o.name)]), [['RiskAssessment', ['predict']]]);
+    assert.deepEqual(
+      cs.rest[0]?.resource.map((r) => [r.type, r.operation.map((o) => o.name)]),
+      [['RiskAssessment', ['predict']]],
+    );
     assert.equal(cs.rest[0]?.security.service[0]?.coding[0]?.code, 'OAuth');
   });
 
   test('401, 403 and 404 are OperationOutcomes; the Bearer challenge is kept', async (t) => {
     const { app } = await buildTestApp(t, { env });
     const body = JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [] });
-    const noCredential = await app.inject({ method: 'POST', url: URL, headers: { 'content-type': 'application/fhir+json' }, payload: body });
+    const noCredential = await app.inject({
+      method: 'POST',
+      url: URL,
+      headers: { 'content-type': 'application/fhir+json' },
+      payload: body,
+    });
     assertOutcome(noCredential, 401, 'login');
     assert.equal(noCredential.headers['www-authenticate'], 'Bearer realm="icu-mortality"');
-    assertOutcome(await app.inject({ method: 'POST', url: URL, headers: { 'content-type': 'application/fhir+json', 'x-api-key': NO_SCOPE_KEY }, payload: body }), 403, 'forbidden');
-    assertOutcome(await app.inject({ method: 'GET', url: '/fhir/Patient/123', headers: { 'x-api-key': KEY } }), 404, 'not-found');
+    assertOutcome(
+      await app.inject({
+        method: 'POST',
+        url: URL,
+        headers: { 'content-type': 'application/fhir+json', 'x-api-key': NO_SCOPE_KEY },
+        payload: body,
+      }),
+      403,
+      'forbidden',
+    );
+    assertOutcome(
+      await app.inject({ method: 'GET', url: '/fhir/Patient/123', headers: { 'x-api-key': KEY } }),
+      404,
+      'not-found',
+    );
     assertOutcome(await app.inject({ method: 'GET', url: '/fhir/Patient/123' }), 401, 'login');
   });
 
   test('413, 415 and 429 are OperationOutcomes', async (t) => {
     const { app } = await buildTestApp(t, { env: { ...env, RATE_LIMIT_MAX: '2' } });
     const headers = { 'content-type': 'application/fhir+json', 'x-api-key': KEY };
-    assertOutcome(await app.inject({ method: 'POST', url: URL, headers, payload: JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [], pad: 'x'.repeat(4096) }) }), 413, 'too-costly');
-    assertOutcome(await app.inject({ method: 'POST', url: URL, headers: { ...headers, 'content-type': 'text/plain' }, payload: 'hello' }), 415, 'not-supported');
+    assertOutcome(
+      await app.inject({
+        method: 'POST',
+        url: URL,
+        headers,
+        payload: JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [], pad: 'x'.repeat(4096) }),
+      }),
+      413,
+      'too-costly',
+    );
+    assertOutcome(
+      await app.inject({
+        method: 'POST',
+        url: URL,
+        headers: { ...headers, 'content-type': 'text/plain' },
+        payload: 'hello',
+      }),
+      415,
+      'not-supported',
+    );
     // Public routes are not counted: the two refusals above used the budget.
     await app.inject({ method: 'GET', url: '/fhir/metadata', headers });
     const limited = await app.inject({ method: 'POST', url: URL, headers, payload: '{}' });

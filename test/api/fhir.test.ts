@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { physionetRecordToPatient } from '../../src/clinical/physionet.js';
 import { buildTestApp, loadTinyManifest, ROOT } from '../helper.js';
-import { entry, LOINC, observation, readRecord, recordToBundle, type Json } from '../fixtures/fhir/physionet-to-fhir.js';
+import {
+  entry,
+  LOINC,
+  observation,
+  readRecord,
+  recordToBundle,
+  type Json,
+} from '../fixtures/fhir/physionet-to-fhir.js';
 import { r4Errors } from '../fhir/r4-schema.js';
 
 const RECORDS = join(ROOT, 'test', 'fixtures', 'fhir', 'records');
@@ -18,7 +25,12 @@ async function appAt(t: TestContext) {
 }
 
 async function post(app: Awaited<ReturnType<typeof appAt>>['app'], body: unknown, contentType = FHIR_JSON) {
-  return app.inject({ method: 'POST', url: URL, headers: { 'content-type': contentType }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+  return app.inject({
+    method: 'POST',
+    url: URL,
+    headers: { 'content-type': contentType },
+    payload: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 }
 
 interface RiskAssessmentBody {
@@ -29,8 +41,16 @@ interface RiskAssessmentBody {
   occurrenceDateTime: string;
   method: { coding: Array<{ code: string; version: string }> };
   basis: Array<{ reference: string }>;
-  prediction: Array<{ outcome: { text: string }; probabilityDecimal: number; qualitativeRisk: { coding: Array<{ code: string }> } }>;
-  contained?: Array<{ resourceType: string; id: string; issue: Array<{ severity: string; diagnostics: string; expression?: string[] }> }>;
+  prediction: Array<{
+    outcome: { text: string };
+    probabilityDecimal: number;
+    qualitativeRisk: { coding: Array<{ code: string }> };
+  }>;
+  contained?: Array<{
+    resourceType: string;
+    id: string;
+    issue: Array<{ severity: string; diagnostics: string; expression?: string[] }>;
+  }>;
   extension?: Array<{ url: string; valueReference: { reference: string } }>;
 }
 
@@ -40,7 +60,11 @@ describe('POST /fhir/RiskAssessment/$predict', () => {
     const manifest = await loadTinyManifest();
     for (const file of ['stay-a.txt', 'stay-b.txt', 'stay-c.txt']) {
       const text = await readFile(join(RECORDS, file), 'utf8');
-      const v1 = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [physionetRecordToPatient(text, manifest)] } });
+      const v1 = await app.inject({
+        method: 'POST',
+        url: '/v1/predict',
+        payload: { patients: [physionetRecordToPatient(text, manifest)] },
+      });
       assert.equal(v1.statusCode, 200, v1.body);
       const expected = (v1.json() as { results: Array<{ probability: number }> }).results[0]?.probability as number;
       const res = await post(app, recordToBundle(text, manifest, { admission: ADMISSION, predictionTime: NOW }));
@@ -84,7 +108,9 @@ describe('POST /fhir/RiskAssessment/$predict', () => {
     const hr = warnings.issue.find((i) => i.diagnostics.startsWith('HR not used: outside the plausible range'));
     assert.ok(hr);
     const path = /^Bundle\.entry\[(\d+)\]/.exec(hr.expression?.[0] ?? '');
-    const bundle = recordToBundle(text, manifest, { admission: ADMISSION, predictionTime: NOW }) as { entry: Array<{ resource: { id: string } }> };
+    const bundle = recordToBundle(text, manifest, { admission: ADMISSION, predictionTime: NOW }) as {
+      entry: Array<{ resource: { id: string } }>;
+    };
     const badId = bundle.entry[Number(path?.[1])]?.resource.id;
     assert.ok(badId && !refs.includes(`Observation/${badId}`));
   });
@@ -94,7 +120,13 @@ describe('POST /fhir/RiskAssessment/$predict', () => {
     const manifest = await loadTinyManifest();
     const text = await readFile(join(RECORDS, 'stay-c.txt'), 'utf8');
     const at = new Date('2026-03-14T06:30:00Z');
-    const body = { resourceType: 'Parameters', parameter: [{ name: 'bundle', resource: recordToBundle(text, manifest, { admission: ADMISSION, predictionTime: at }) }, { name: 'predictionTime', valueDateTime: at.toISOString() }] };
+    const body = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'bundle', resource: recordToBundle(text, manifest, { admission: ADMISSION, predictionTime: at }) },
+        { name: 'predictionTime', valueDateTime: at.toISOString() },
+      ],
+    };
     const res = await post(app, body);
     assert.equal(res.statusCode, 200, res.body);
     assert.equal((res.json() as RiskAssessmentBody).occurrenceDateTime, at.toISOString());
@@ -102,7 +134,14 @@ describe('POST /fhir/RiskAssessment/$predict', () => {
 
   test('plain application/json is accepted too', async (t) => {
     const { app } = await appAt(t);
-    const body = { resourceType: 'Bundle', type: 'collection', entry: [entry({ resourceType: 'Patient', id: 'p1', birthDate: '1950-05-05' }), entry(observation('o1', [{ system: LOINC, code: '8867-4' }], 88, '/min', '2026-03-15T01:00:00Z'))] };
+    const body = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [
+        entry({ resourceType: 'Patient', id: 'p1', birthDate: '1950-05-05' }),
+        entry(observation('o1', [{ system: LOINC, code: '8867-4' }], 88, '/min', '2026-03-15T01:00:00Z')),
+      ],
+    };
     const res = await post(app, body, 'application/json');
     assert.equal(res.statusCode, 200, res.body);
     assert.deepEqual(r4Errors(res.json()), []);
@@ -110,33 +149,76 @@ describe('POST /fhir/RiskAssessment/$predict', () => {
 
   test('a body over FHIR_BODY_LIMIT_BYTES is 413 with an OperationOutcome', async (t) => {
     const { app } = await buildTestApp(t, { env: { FHIR_BODY_LIMIT_BYTES: '2048' }, deps: { now: () => NOW } });
-    const entries = Array.from({ length: 40 }, (_, i) => entry(observation(`o${i}`, [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-03-15T01:00:00Z')));
-    const res = await post(app, { resourceType: 'Bundle', type: 'collection', entry: entries }, 'application/fhir+json; charset=utf-8');
+    const entries = Array.from({ length: 40 }, (_, i) =>
+      entry(observation(`o${i}`, [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-03-15T01:00:00Z')),
+    );
+    const res = await post(
+      app,
+      { resourceType: 'Bundle', type: 'collection', entry: entries },
+      'application/fhir+json; charset=utf-8',
+    );
     assert.equal(res.statusCode, 413);
     assert.equal((res.json() as { resourceType: string }).resourceType, 'OperationOutcome');
   });
 
   const badBodies: Array<[string, string | Json, number, RegExp]> = [
     ['a body that is not JSON', '{"resourceType": "Bundle", ', 400, /not valid JSON/],
-    ['a resource that is neither Bundle nor Parameters', { resourceType: 'Observation', status: 'final' }, 400, /resourceType/],
-    ['a Bundle whose entry is not an array', { resourceType: 'Bundle', type: 'collection', entry: { resource: {} } }, 400, /entry/],
+    [
+      'a resource that is neither Bundle nor Parameters',
+      { resourceType: 'Observation', status: 'final' },
+      400,
+      /resourceType/,
+    ],
+    [
+      'a Bundle whose entry is not an array',
+      { resourceType: 'Bundle', type: 'collection', entry: { resource: {} } },
+      400,
+      /entry/,
+    ],
     ['a Bundle of an unknown type', { resourceType: 'Bundle', type: 'stack', entry: [] }, 400, /type/],
-    ['a Bundle without a Patient', { resourceType: 'Bundle', type: 'collection', entry: [entry(observation('o1', [{ system: LOINC, code: '8867-4' }], 88, '/min', '2026-03-15T01:00:00Z'))] }, 422, /Patient resource is required/],
+    [
+      'a Bundle without a Patient',
+      {
+        resourceType: 'Bundle',
+        type: 'collection',
+        entry: [entry(observation('o1', [{ system: LOINC, code: '8867-4' }], 88, '/min', '2026-03-15T01:00:00Z'))],
+      },
+      422,
+      /Patient resource is required/,
+    ],
     [
       'a Bundle whose only observation has an unknown code',
-      { resourceType: 'Bundle', type: 'collection', entry: [entry({ resourceType: 'Patient', id: 'p1' }), entry(observation('o1', [{ system: LOINC, code: '718-7' }], 12, 'g/dL', '2026-03-15T01:00:00Z'))] },
+      {
+        resourceType: 'Bundle',
+        type: 'collection',
+        entry: [
+          entry({ resourceType: 'Patient', id: 'p1' }),
+          entry(observation('o1', [{ system: LOINC, code: '718-7' }], 12, 'g/dL', '2026-03-15T01:00:00Z')),
+        ],
+      },
       422,
       /no usable Observation/,
     ],
     [
       'a Bundle with a repeated fullUrl',
-      { resourceType: 'Bundle', type: 'collection', entry: [entry({ resourceType: 'Patient', id: 'p1' }), entry({ resourceType: 'Patient', id: 'p1' })] },
+      {
+        resourceType: 'Bundle',
+        type: 'collection',
+        entry: [entry({ resourceType: 'Patient', id: 'p1' }), entry({ resourceType: 'Patient', id: 'p1' })],
+      },
       400,
       /fullUrl/,
     ],
     [
       'a patient younger than the model allows',
-      { resourceType: 'Bundle', type: 'collection', entry: [entry({ resourceType: 'Patient', id: 'p1', birthDate: '2020-01-01' }), entry(observation('o1', [{ system: LOINC, code: '8867-4' }], 88, '/min', '2026-03-15T01:00:00Z'))] },
+      {
+        resourceType: 'Bundle',
+        type: 'collection',
+        entry: [
+          entry({ resourceType: 'Patient', id: 'p1', birthDate: '2020-01-01' }),
+          entry(observation('o1', [{ system: LOINC, code: '8867-4' }], 88, '/min', '2026-03-15T01:00:00Z')),
+        ],
+      },
       422,
       /outside the range this model was built for/,
     ],
@@ -150,7 +232,10 @@ describe('POST /fhir/RiskAssessment/$predict', () => {
       const outcome = res.json() as { resourceType: string; issue: Array<{ severity: string; diagnostics: string }> };
       assert.equal(outcome.resourceType, 'OperationOutcome');
       assert.deepEqual(r4Errors(outcome), []);
-      assert.ok(outcome.issue.some((i) => i.severity === 'error' && message.test(i.diagnostics)), JSON.stringify(outcome.issue));
+      assert.ok(
+        outcome.issue.some((i) => i.severity === 'error' && message.test(i.diagnostics)),
+        JSON.stringify(outcome.issue),
+      );
     });
   }
 
@@ -170,15 +255,47 @@ describe('POST /fhir/RiskAssessment/$predict', () => {
     assert.equal(res.statusCode, 200, res.body);
     const ra = res.json() as RiskAssessmentBody;
     const issues = ra.contained?.[0]?.issue ?? [];
-    assert.ok(issues.some((i) => i.severity === 'warning' && i.diagnostics.includes('unit "mL" cannot be converted to mg/dL for Creatinine') && i.expression?.[0] === 'Bundle.entry[2].resource.valueQuantity.code'), JSON.stringify(issues));
-    assert.ok(issues.some((i) => i.severity === 'warning' && i.diagnostics.includes('LOINC 718-7') && i.expression?.[0] === 'Bundle.entry[3].resource.code'), JSON.stringify(issues));
-    assert.deepEqual(ra.basis.map((b) => b.reference), ['Patient/p1', 'Observation/o1']);
+    assert.ok(
+      issues.some(
+        (i) =>
+          i.severity === 'warning' &&
+          i.diagnostics.includes('unit "mL" cannot be converted to mg/dL for Creatinine') &&
+          i.expression?.[0] === 'Bundle.entry[2].resource.valueQuantity.code',
+      ),
+      JSON.stringify(issues),
+    );
+    assert.ok(
+      issues.some(
+        (i) =>
+          i.severity === 'warning' &&
+          i.diagnostics.includes('LOINC 718-7') &&
+          i.expression?.[0] === 'Bundle.entry[3].resource.code',
+      ),
+      JSON.stringify(issues),
+    );
+    assert.deepEqual(
+      ra.basis.map((b) => b.reference),
+      ['Patient/p1', 'Observation/o1'],
+    );
   });
 
   test('every scoring call writes one audit line with counts only', async (t) => {
     const { app, logs } = await appAt(t);
-    const body = { resourceType: 'Bundle', type: 'collection', entry: [entry({ resourceType: 'Patient', id: 'secret-patient-id', birthDate: '1950-05-05' }), entry(observation('o1', [{ system: LOINC, code: '8867-4' }], 88, '/min', '2026-03-15T01:00:00Z'))] };
-    const res = await post(app, { ...body, entry: body.entry.map((e) => ({ ...e, resource: { ...(e.resource as Json), subject: { reference: 'Patient/secret-patient-id' } } })) });
+    const body = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [
+        entry({ resourceType: 'Patient', id: 'secret-patient-id', birthDate: '1950-05-05' }),
+        entry(observation('o1', [{ system: LOINC, code: '8867-4' }], 88, '/min', '2026-03-15T01:00:00Z')),
+      ],
+    };
+    const res = await post(app, {
+      ...body,
+      entry: body.entry.map((e) => ({
+        ...e,
+        resource: { ...(e.resource as Json), subject: { reference: 'Patient/secret-patient-id' } },
+      })),
+    });
     assert.equal(res.statusCode, 200, res.body);
     const audit = logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true);
     assert.equal(audit.length, 1);

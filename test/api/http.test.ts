@@ -26,7 +26,13 @@ test('a client that disconnects leaves no work behind in the queue', { timeout: 
   const { port } = app.server.address() as AddressInfo;
   const batcher = app.models.active!.batcher;
   const payload = JSON.stringify({ patients: [1, 2, 3, 4, 5].map((i) => samplePatient(4, i)) });
-  const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/predict', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } });
+  const req = request({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/v1/predict',
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+  });
   req.on('error', () => {});
   req.end(payload);
   // Wait until the stays are queued behind the held batch, then hang up.

@@ -103,7 +103,10 @@ describe('the hybrid engine against PyTorch', () => {
 });
 
 test('a manifest declares the note embedding and the graph input together, or neither', async () => {
-  const manifest = JSON.parse(await readFile(join(HYBRID_DIR, 'manifest.json'), 'utf8')) as { onnx: { inputs: Record<string, string> }; noteEmbedding?: unknown };
+  const manifest = JSON.parse(await readFile(join(HYBRID_DIR, 'manifest.json'), 'utf8')) as {
+    onnx: { inputs: Record<string, string> };
+    noteEmbedding?: unknown;
+  };
   assert.ok(manifestSchema.safeParse(manifest).success);
   const { note: _note, ...inputs } = manifest.onnx.inputs;
   const half = manifestSchema.safeParse({ ...manifest, onnx: { ...manifest.onnx, inputs } });
@@ -112,8 +115,12 @@ test('a manifest declares the note embedding and the graph input together, or ne
 
 describe('a hybrid model served', () => {
   test('GET /v1/models declares the embedding; each patient is scored with its own', async (t) => {
-    const { app } = await buildTestApp(t, { modelRoot: await makeModelRoot(t, { '0.0.0-tiny': { from: HYBRID_DIR } }) });
-    const models = (await app.inject({ method: 'GET', url: '/v1/models' })).json() as { models: Array<{ noteEmbedding?: { dimension: number; encoder: string } }> };
+    const { app } = await buildTestApp(t, {
+      modelRoot: await makeModelRoot(t, { '0.0.0-tiny': { from: HYBRID_DIR } }),
+    });
+    const models = (await app.inject({ method: 'GET', url: '/v1/models' })).json() as {
+      models: Array<{ noteEmbedding?: { dimension: number; encoder: string } }>;
+    };
     assert.equal(models.models[0]?.noteEmbedding?.dimension, DIMENSION);
     assert.match(models.models[0]?.noteEmbedding?.encoder ?? '', /768-wide encoder/);
 
@@ -123,41 +130,63 @@ describe('a hybrid model served', () => {
     const batched = probabilities(together.body);
     for (const [i, p] of patients.entries()) {
       const alone = probabilities((await predict(app, [p])).body)[0] as number;
-      assert.ok(Math.abs(alone - (batched[i] as number)) <= 1e-6, `patient ${i}: alone ${alone}, batched ${batched[i]}`);
+      assert.ok(
+        Math.abs(alone - (batched[i] as number)) <= 1e-6,
+        `patient ${i}: alone ${alone}, batched ${batched[i]}`,
+      );
     }
     // The embedding is read, and it follows its patient: swapped embeddings give other scores.
-    const swapped = probabilities((await predict(app, [{ ...patients[0], noteEmbedding: patients[2]?.noteEmbedding }])).body)[0] as number;
+    const swapped = probabilities(
+      (await predict(app, [{ ...patients[0], noteEmbedding: patients[2]?.noteEmbedding }])).body,
+    )[0] as number;
     assert.ok(Math.abs(swapped - (batched[0] as number)) > 1e-4);
   });
 
   test('a missing, short, long or non-numeric embedding is a 400 naming noteEmbedding; the other patients are scored', async (t) => {
-    const { app } = await buildTestApp(t, { modelRoot: await makeModelRoot(t, { '0.0.0-tiny': { from: HYBRID_DIR } }) });
+    const { app } = await buildTestApp(t, {
+      modelRoot: await makeModelRoot(t, { '0.0.0-tiny': { from: HYBRID_DIR } }),
+    });
     const cases: Array<[number[] | null, string, RegExp]> = [
-      [null, 'patients.0.noteEmbedding', /model icu-mortality 0\.0\.0-tiny needs noteEmbedding: 768 numbers from any 768-wide encoder/],
-      [embedding(5).slice(0, 10), 'patients.0.noteEmbedding', /noteEmbedding has 10 numbers; model icu-mortality 0\.0\.0-tiny needs 768/],
+      [
+        null,
+        'patients.0.noteEmbedding',
+        /model icu-mortality 0\.0\.0-tiny needs noteEmbedding: 768 numbers from any 768-wide encoder/,
+      ],
+      [
+        embedding(5).slice(0, 10),
+        'patients.0.noteEmbedding',
+        /noteEmbedding has 10 numbers; model icu-mortality 0\.0\.0-tiny needs 768/,
+      ],
       [[...embedding(5), 1], 'patients.0.noteEmbedding', /768/],
       [Object.assign(embedding(5), { 3: 'x' }) as number[], 'patients.0.noteEmbedding.3', /number/],
     ];
     for (const [note, path, message] of cases) {
       const res = await predict(app, [patient(5, 4, note)]);
       assert.equal(res.statusCode, 400, res.body);
-      const detail = (res.json() as { details: Array<{ path: string; message: string }> }).details.find((d) => d.path === path);
+      const detail = (res.json() as { details: Array<{ path: string; message: string }> }).details.find(
+        (d) => d.path === path,
+      );
       assert.ok(detail, `${path} in ${res.body}`);
       assert.match(detail.message, message);
     }
     const mixed = await predict(app, [patient(6, 4), patient(7, 4, null)]);
     assert.equal(mixed.statusCode, 200);
-    const [ok, bad] = (mixed.json() as { results: Array<Scored | { error: { details: Array<{ path: string }> } }> }).results;
+    const [ok, bad] = (mixed.json() as { results: Array<Scored | { error: { details: Array<{ path: string }> } }> })
+      .results;
     assert.ok(ok && 'probability' in ok);
     assert.ok(bad && 'error' in bad && bad.error.details.some((d) => d.path === 'noteEmbedding'), JSON.stringify(bad));
   });
 
   test('explained, every prefix and removal keeps the stay’s embedding', async (t) => {
-    const { app } = await buildTestApp(t, { modelRoot: await makeModelRoot(t, { '0.0.0-tiny': { from: HYBRID_DIR } }) });
+    const { app } = await buildTestApp(t, {
+      modelRoot: await makeModelRoot(t, { '0.0.0-tiny': { from: HYBRID_DIR } }),
+    });
     const p = patient(21, 6);
     const res = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [p], explain: true } });
     assert.equal(res.statusCode, 200, res.body);
-    const [result] = (res.json() as { results: Array<Scored & { trajectory: Array<{ hour: number; probability: number }> }> }).results;
+    const [result] = (
+      res.json() as { results: Array<Scored & { trajectory: Array<{ hour: number; probability: number }> }> }
+    ).results;
     // The first hour alone, scored as an independent request, with the same embedding.
     const first = { ...p, hours: (p.hours as unknown[]).slice(0, 1) };
     const alone = probabilities((await predict(app, [first])).body)[0] as number;
@@ -165,15 +194,35 @@ describe('a hybrid model served', () => {
   });
 
   test('FHIR, which carries no embedding, answers 422 naming noteEmbedding; a CDS hook answers no card', async (t) => {
-    const { app } = await buildTestApp(t, { modelRoot: await makeModelRoot(t, { '0.0.0-tiny': { from: HYBRID_DIR } }) });
+    const { app } = await buildTestApp(t, {
+      modelRoot: await makeModelRoot(t, { '0.0.0-tiny': { from: HYBRID_DIR } }),
+    });
     const patient = { resourceType: 'Patient', id: 'p1', birthDate: '1960-01-01', gender: 'female' };
     const hr = observation('hr', [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-01-04T10:00:00Z');
     const bundle = { resourceType: 'Bundle', type: 'collection', entry: [entry(patient), entry(hr)] };
-    const fhir = await app.inject({ method: 'POST', url: '/fhir/RiskAssessment/$predict', headers: { 'content-type': 'application/fhir+json' }, payload: JSON.stringify(bundle) });
+    const fhir = await app.inject({
+      method: 'POST',
+      url: '/fhir/RiskAssessment/$predict',
+      headers: { 'content-type': 'application/fhir+json' },
+      payload: JSON.stringify(bundle),
+    });
     assert.equal(fhir.statusCode, 422, fhir.body);
     assert.match(fhir.body, /OperationOutcome.*needs noteEmbedding: 768 numbers/);
-    const prefetch = { patient, vitals: { resourceType: 'Bundle', type: 'searchset', entry: [entry(hr)] }, labs: { resourceType: 'Bundle', type: 'searchset', entry: [] } };
-    const cds = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: { hook: 'patient-view', hookInstance: 'd1eec0c5-6e1a-4f3c-9d0a-6d1e8b2c1a11', context: { userId: 'Practitioner/1', patientId: 'p1' }, prefetch } });
+    const prefetch = {
+      patient,
+      vitals: { resourceType: 'Bundle', type: 'searchset', entry: [entry(hr)] },
+      labs: { resourceType: 'Bundle', type: 'searchset', entry: [] },
+    };
+    const cds = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: {
+        hook: 'patient-view',
+        hookInstance: 'd1eec0c5-6e1a-4f3c-9d0a-6d1e8b2c1a11',
+        context: { userId: 'Practitioner/1', patientId: 'p1' },
+        prefetch,
+      },
+    });
     assert.equal(cds.statusCode, 200, cds.body);
     assert.deepEqual(cds.json(), { cards: [] });
   });
@@ -182,7 +231,9 @@ describe('a hybrid model served', () => {
     const { app } = await buildTestApp(t);
     const res = await predict(app, [patient(8, 3)]);
     assert.equal(res.statusCode, 400);
-    const detail = (res.json() as { details: Array<{ path: string; message: string }> }).details.find((d) => d.path === 'patients.0.noteEmbedding');
+    const detail = (res.json() as { details: Array<{ path: string; message: string }> }).details.find(
+      (d) => d.path === 'patients.0.noteEmbedding',
+    );
     assert.match(detail?.message ?? '', /reads no note embedding/);
   });
 
@@ -198,9 +249,15 @@ describe('a hybrid model served', () => {
       headers: { 'content-type': 'application/x-ndjson' },
       payload: [...patients, patient(13, 2, null)].map((p) => JSON.stringify(p)).join('\n'),
     });
-    const lines = stream.body.trimEnd().split('\n').map((l) => JSON.parse(l) as Scored & { error?: { details: Array<{ path: string }> } });
+    const lines = stream.body
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Scored & { error?: { details: Array<{ path: string }> } });
     lines.slice(0, 2).forEach((line, i) => assert.ok(Math.abs(line.probability - (api[i] as number)) <= 1e-6));
-    assert.ok(lines[2]?.error?.details.some((d) => d.path === 'noteEmbedding'), JSON.stringify(lines[2]));
+    assert.ok(
+      lines[2]?.error?.details.some((d) => d.path === 'noteEmbedding'),
+      JSON.stringify(lines[2]),
+    );
 
     const dir = await mkdtemp(join(tmpdir(), 'hybrid-cli-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
@@ -211,7 +268,8 @@ describe('a hybrid model served', () => {
       csv.push(`${p.id},0:00,Age,${p.age}`, `${p.id},0:00,Sex,${p.sex}`, `${p.id},0:00,ICUType,${p.icuType}`);
       csv.push(`${p.id},,noteEmbedding,${(p.noteEmbedding as number[]).join(' ')}`);
       (p.hours as Array<Record<string, number | null>>).forEach((row, h) => {
-        for (const [name, value] of Object.entries(row)) if (value !== null) csv.push(`${p.id},${h}:30,${name},${value}`);
+        for (const [name, value] of Object.entries(row))
+          if (value !== null) csv.push(`${p.id},${h}:30,${name},${value}`);
       });
     }
     await writeFile(join(dir, 'in.csv'), `${csv.join('\n')}\n`);
@@ -219,7 +277,10 @@ describe('a hybrid model served', () => {
     await runScore({ ...common, format: 'ndjson', input: join(dir, 'in.ndjson'), output: join(dir, 'a.ndjson') });
     await runScore({ ...common, format: 'csv', input: join(dir, 'in.csv'), output: join(dir, 'b.ndjson') });
     for (const out of ['a.ndjson', 'b.ndjson']) {
-      const rows = (await readFile(join(dir, out), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as Scored);
+      const rows = (await readFile(join(dir, out), 'utf8'))
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Scored);
       rows.forEach((r, i) => assert.ok(Math.abs(r.probability - (api[i] as number)) <= 1e-6, `${out} row ${i}`));
     }
   });

@@ -31,7 +31,12 @@ test('rejection reasons are exported at 0 before anything is rejected', async (t
 
 test('batches of one stay read as batch size 1 at the median and the 99th percentile', async (t) => {
   const { app } = await buildTestApp(t);
-  for (let i = 0; i < 5; i++) assert.equal((await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(3, i + 1)] } })).statusCode, 200);
+  for (let i = 0; i < 5; i++)
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(3, i + 1)] } }))
+        .statusCode,
+      200,
+    );
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
   const buckets = [...text.matchAll(/^engine_batch_size_bucket\{le="([^"]+)",[^}]*\} (\d+)$/gm)]
     .filter((m) => m[1] !== '+Inf')

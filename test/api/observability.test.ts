@@ -4,8 +4,16 @@ import { buildTestApp, samplePatient } from '../helper.js';
 
 test('GET /metrics exposes request, engine, queue, rejection, probability and process metrics', async (t) => {
   const { app } = await buildTestApp(t, { env: { MAX_QUEUE_SIZE: '8' } });
-  await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(5, 1), samplePatient(9, 2)] } });
-  await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: Array.from({ length: 9 }, (_, i) => samplePatient(2, i)) } });
+  await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    payload: { patients: [samplePatient(5, 1), samplePatient(9, 2)] },
+  });
+  await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    payload: { patients: Array.from({ length: 9 }, (_, i) => samplePatient(2, i)) },
+  });
   const res = await app.inject({ method: 'GET', url: '/metrics' });
   assert.equal(res.statusCode, 200);
   assert.match(String(res.headers['content-type']), /text\/plain/);
@@ -42,15 +50,30 @@ test('logs carry request ids but never patient ids, measurement values or bodies
   const { app, logs } = await buildTestApp(t, { env: { LOG_LEVEL: 'trace' } });
   const id = 'PATIENT-ID-4242';
   const value = 123.4567;
-  await app.inject({ method: 'POST', url: '/v1/predict?mrn=MRN-SECRET-1', payload: { patients: [{ id, age: 61.25, hours: [{ HR: value, MAP: 77.777 }] }] } });
-  await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [{ id, hours: [{ HR: 999.125, Secretvar: 1 }] }] } });
-  await app.inject({ method: 'POST', url: '/v1/predict', headers: { 'content-type': 'application/json', authorization: 'Bearer TOKEN-XYZ' }, payload: `{"patients":[{"id":"${id}","hours":[{"HR":${value}` });
+  await app.inject({
+    method: 'POST',
+    url: '/v1/predict?mrn=MRN-SECRET-1',
+    payload: { patients: [{ id, age: 61.25, hours: [{ HR: value, MAP: 77.777 }] }] },
+  });
+  await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    payload: { patients: [{ id, hours: [{ HR: 999.125, Secretvar: 1 }] }] },
+  });
+  await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer TOKEN-XYZ' },
+    payload: `{"patients":[{"id":"${id}","hours":[{"HR":${value}`,
+  });
   const text = logs.text();
   assert.ok(logs.lines.length > 0);
   for (const secret of [id, String(value), '61.25', '77.777', '999.125', 'MRN-SECRET-1', 'TOKEN-XYZ']) {
     assert.ok(!text.includes(secret), `logs contain ${secret}`);
   }
-  const completed = logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request completed');
+  const completed = logs.lines
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => l.msg === 'request completed');
   assert.equal(completed.length, 3);
   for (const line of completed) assert.equal(typeof line.reqId, 'string');
 });
@@ -61,14 +84,29 @@ test('health: live always, ready once the model is loaded and warmed up', async 
   assert.equal(live.statusCode, 200);
   const ready = await app.inject({ method: 'GET', url: '/health/ready' });
   assert.equal(ready.statusCode, 200);
-  assert.deepEqual(ready.json(), { status: 'ready', model: { name: 'icu-mortality', version: '0.0.0-tiny', provider: 'cpu' } });
+  assert.deepEqual(ready.json(), {
+    status: 'ready',
+    model: { name: 'icu-mortality', version: '0.0.0-tiny', provider: 'cpu' },
+  });
 });
 
 test('GET /v1/models describes features with units and bounds, provenance, metrics and the execution provider', async (t) => {
   const { app } = await buildTestApp(t);
   const res = await app.inject({ method: 'GET', url: '/v1/models' });
   assert.equal(res.statusCode, 200);
-  const body = res.json<{ models: Array<Record<string, unknown> & { features: Array<{ name: string; unit: string; bounds: { min: number; max: number }; alternativeUnits: string[] }> }>; available: string[] }>();
+  const body = res.json<{
+    models: Array<
+      Record<string, unknown> & {
+        features: Array<{
+          name: string;
+          unit: string;
+          bounds: { min: number; max: number };
+          alternativeUnits: string[];
+        }>;
+      }
+    >;
+    available: string[];
+  }>();
   const m = body.models[0]!;
   assert.equal(m.version, '0.0.0-tiny');
   assert.equal(m.executionProvider, 'cpu');
@@ -92,7 +130,13 @@ test('closing the app drains in-flight predictions before the engine stops', asy
   const { app } = await buildTestApp(t, { env: { MAX_BATCH_SIZE: '4' } });
   let settled = 0;
   const inflight = Array.from({ length: 10 }, (_, i) =>
-    app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(10, i), samplePatient(20, i + 1)] } }).finally(() => settled++),
+    app
+      .inject({
+        method: 'POST',
+        url: '/v1/predict',
+        payload: { patients: [samplePatient(10, i), samplePatient(20, i + 1)] },
+      })
+      .finally(() => settled++),
   );
   // Close only once every request holds the model (it has been submitted) or has finished.
   const model = app.models.active!;
@@ -103,5 +147,21 @@ test('closing the app drains in-flight predictions before the engine stops', asy
   for (const r of done) assert.equal(r.statusCode, 200, r.body);
   assert.equal(app.models.ready, false);
   // The batcher takes nothing once drained.
-  await assert.rejects(model.batcher.submit([]).then(() => model.batcher.submit([{ age: null, sex: null, icuType: null, height: null, hoursReceived: 1, hoursUsed: 1, values: new Float64Array(model.manifest.variables.length).fill(Number.NaN), observed: new Uint8Array(model.manifest.variables.length) }])), { name: 'BatcherDrainingError' });
+  await assert.rejects(
+    model.batcher.submit([]).then(() =>
+      model.batcher.submit([
+        {
+          age: null,
+          sex: null,
+          icuType: null,
+          height: null,
+          hoursReceived: 1,
+          hoursUsed: 1,
+          values: new Float64Array(model.manifest.variables.length).fill(Number.NaN),
+          observed: new Uint8Array(model.manifest.variables.length),
+        },
+      ]),
+    ),
+    { name: 'BatcherDrainingError' },
+  );
 });

@@ -17,12 +17,18 @@ before(async () => {
 
 test('scanPredictBody takes the envelope with model and version in any order, and nothing else', () => {
   const patients = [samplePatient(3, 1, 'a'), samplePatient(2, 2)];
-  const taken = scanPredictBody(Buffer.from(JSON.stringify({ version: '1', patients, model: 'icu-mortality' }, null, 1)), validator);
+  const taken = scanPredictBody(
+    Buffer.from(JSON.stringify({ version: '1', patients, model: 'icu-mortality' }, null, 1)),
+    validator,
+  );
   assert.ok(taken);
   assert.equal(taken.patients.length, 2);
   assert.equal(taken.model, 'icu-mortality');
   assert.equal(taken.version, '1');
-  assert.deepEqual(taken.patients.map((p) => p.raw()), JSON.parse(JSON.stringify(patients)));
+  assert.deepEqual(
+    taken.patients.map((p) => p.raw()),
+    JSON.parse(JSON.stringify(patients)),
+  );
   const declined = [
     '',
     '{}',
@@ -44,7 +50,10 @@ test('a scanned body and the same patients parsed by JSON.parse get the same ans
   const scannedText = JSON.stringify({ patients });
   assert.ok(scanPredictBody(Buffer.from(scannedText), app.models.active!.validator), 'the scanner takes this body');
   // An escape in the model name makes the scanner decline the whole body; the name is the same.
-  const parsedText = JSON.stringify({ patients, model: 'icu-mortality' }).replace('"icu-mortality"', '"icu\\u002dmortality"');
+  const parsedText = JSON.stringify({ patients, model: 'icu-mortality' }).replace(
+    '"icu-mortality"',
+    '"icu\\u002dmortality"',
+  );
   assert.equal(scanPredictBody(Buffer.from(parsedText), app.models.active!.validator), undefined);
   const headers = { 'content-type': 'application/json' };
   const a = await app.inject({ method: 'POST', url: '/v1/predict', headers, payload: scannedText });
@@ -57,11 +66,26 @@ test('a scanned body and the same patients parsed by JSON.parse get the same ans
 test('malformed JSON and prototype poisoning are still answered by the JSON parser', async (t) => {
   const { app } = await buildTestApp(t);
   const headers = { 'content-type': 'application/json' };
-  const broken = await app.inject({ method: 'POST', url: '/v1/predict', headers, payload: '{"patients":[{"hours":[{"HR":80}]}' });
+  const broken = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    headers,
+    payload: '{"patients":[{"hours":[{"HR":80}]}',
+  });
   assert.equal(broken.statusCode, 400);
-  const poisoned = await app.inject({ method: 'POST', url: '/v1/predict', headers, payload: '{"patients":[{"hours":[{"HR":80}]}],"__proto__":{"x":1}}' });
+  const poisoned = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    headers,
+    payload: '{"patients":[{"hours":[{"HR":80}]}],"__proto__":{"x":1}}',
+  });
   assert.equal(poisoned.statusCode, 400);
-  const mixed = await app.inject({ method: 'POST', url: '/v1/predict', headers, payload: JSON.stringify({ patients: [samplePatient(2, 1), { hours: [{ HR: -1 }] }] }) });
+  const mixed = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    headers,
+    payload: JSON.stringify({ patients: [samplePatient(2, 1), { hours: [{ HR: -1 }] }] }),
+  });
   assert.equal(mixed.statusCode, 200);
   const results = mixed.json<{ results: Array<{ error?: { details: Array<{ path: string }> } }> }>().results;
   assert.equal(results[1]?.error?.details[0]?.path, 'hours.0.HR');

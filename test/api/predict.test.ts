@@ -25,7 +25,11 @@ interface PredictBody {
 
 test('one patient gets a probability in (0, 1), the model, the hours used and the inputs missing throughout', async (t) => {
   const { app } = await buildTestApp(t);
-  const res = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [{ id: 'bed-3', hours: [{ HR: 90, MAP: 70 }, { HR: 95 }] }] } });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    payload: { patients: [{ id: 'bed-3', hours: [{ HR: 90, MAP: 70 }, { HR: 95 }] }] },
+  });
   assert.equal(res.statusCode, 200);
   const body = res.json<PredictBody>();
   assert.deepEqual(body.model, { name: 'icu-mortality', version: '0.0.0-tiny' });
@@ -65,14 +69,23 @@ test('each stay of a mixed-length batch (1..48 hours) gets the probability it ge
   }
   // The batch was really scored together: at least one engine batch held all 48 stays.
   const metrics = await app.inject({ method: 'GET', url: '/metrics' });
-  const bucket = (le: string): number => Number(new RegExp(`engine_batch_size_bucket\\{le="${le}",model="icu-mortality",version="0.0.0-tiny"\\} (\\d+)`).exec(metrics.body)?.[1]);
+  const bucket = (le: string): number =>
+    Number(
+      new RegExp(`engine_batch_size_bucket\\{le="${le}",model="icu-mortality",version="0.0.0-tiny"\\} (\\d+)`).exec(
+        metrics.body,
+      )?.[1],
+    );
   // Batch sizes are whole numbers, the bucket bounds half-way between them: 33..64 stays.
   assert.ok(bucket('64.5') - bucket('32.5') >= 1, metrics.body.slice(0, 200));
 });
 
 test('the served model reproduces PyTorch pack_padded_sequence probabilities (reference from training/)', async (t) => {
   const { app } = await buildTestApp(t);
-  const ref = JSON.parse(await readFile(join(TINY_MODEL_DIR, 'pytorch-reference.json'), 'utf8')) as { x: number[][][]; lengths: number[]; probability: number[] };
+  const ref = JSON.parse(await readFile(join(TINY_MODEL_DIR, 'pytorch-reference.json'), 'utf8')) as {
+    x: number[][][];
+    lengths: number[];
+    probability: number[];
+  };
   const model = app.models.active!;
   const n = ref.lengths.length;
   const time = ref.x[0]!.length;
@@ -89,7 +102,9 @@ test('one invalid patient among valid ones is reported in its entry without fail
   const res = await app.inject({
     method: 'POST',
     url: '/v1/predict',
-    payload: { patients: [samplePatient(3, 1, 'ok-1'), { id: 'bad-1', hours: [{ HR: 900 }, { Foo: 1 }] }, samplePatient(4, 2)] },
+    payload: {
+      patients: [samplePatient(3, 1, 'ok-1'), { id: 'bad-1', hours: [{ HR: 900 }, { Foo: 1 }] }, samplePatient(4, 2)],
+    },
   });
   assert.equal(res.statusCode, 200);
   const [a, b, c] = res.json<PredictBody>().results;
@@ -98,7 +113,10 @@ test('one invalid patient among valid ones is reported in its entry without fail
   assert.equal(err.index, 1);
   assert.equal(err.id, 'bad-1');
   assert.equal(err.error.error, 'validation_failed');
-  assert.deepEqual(err.error.details.map((d) => d.path), ['hours.1.Foo', 'hours.0.HR']);
+  assert.deepEqual(
+    err.error.details.map((d) => d.path),
+    ['hours.1.Foo', 'hours.0.HR'],
+  );
 });
 
 test('when every patient is invalid the answer is 400 with the path of every offending field', async (t) => {
@@ -106,12 +124,25 @@ test('when every patient is invalid the answer is 400 with the path of every off
   const res = await app.inject({
     method: 'POST',
     url: '/v1/predict',
-    payload: { patients: [{ hours: [] }, { hours: [{ HR: 'fast' }] }, { units: { Temp: 'mm[Hg]' }, hours: [{}, {}, { SpO2: 95 }] }, 'not an object'] },
+    payload: {
+      patients: [
+        { hours: [] },
+        { hours: [{ HR: 'fast' }] },
+        { units: { Temp: 'mm[Hg]' }, hours: [{}, {}, { SpO2: 95 }] },
+        'not an object',
+      ],
+    },
   });
   assert.equal(res.statusCode, 400);
   const body = res.json<{ error: string; message: string; details: Array<{ path: string }> }>();
   assert.equal(body.error, 'validation_failed');
-  assert.deepEqual(body.details.map((d) => d.path).sort(), ['patients.0.hours', 'patients.1.hours.0.HR', 'patients.2.hours.2.SpO2', 'patients.2.units.Temp', 'patients.3']);
+  assert.deepEqual(body.details.map((d) => d.path).sort(), [
+    'patients.0.hours',
+    'patients.1.hours.0.HR',
+    'patients.2.hours.2.SpO2',
+    'patients.2.units.Temp',
+    'patients.3',
+  ]);
 });
 
 test('a structurally unusable body is a 400 in the common error shape', async (t) => {
@@ -136,7 +167,12 @@ test('a structurally unusable body is a 400 in the common error shape', async (t
 
 test('invalid JSON is a 400 that does not echo the body', async (t) => {
   const { app } = await buildTestApp(t);
-  const res = await app.inject({ method: 'POST', url: '/v1/predict', headers: { 'content-type': 'application/json' }, payload: '{"patients": [{"id": "SECRET-77", "hours": [{"HR": 8' });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    headers: { 'content-type': 'application/json' },
+    payload: '{"patients": [{"id": "SECRET-77", "hours": [{"HR": 8',
+  });
   assert.equal(res.statusCode, 400);
   assert.equal(res.json<{ error: string }>().error, 'invalid_json');
   assert.ok(!res.body.includes('SECRET-77'));
@@ -144,18 +180,34 @@ test('invalid JSON is a 400 that does not echo the body', async (t) => {
 
 test('asking for a model or version that is not served is a 404', async (t) => {
   const { app } = await buildTestApp(t);
-  const wrongVersion = await app.inject({ method: 'POST', url: '/v1/predict', payload: { version: '9.9.9', patients: [samplePatient(2)] } });
+  const wrongVersion = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    payload: { version: '9.9.9', patients: [samplePatient(2)] },
+  });
   assert.equal(wrongVersion.statusCode, 404);
   assert.equal(wrongVersion.json<{ error: string }>().error, 'model_not_found');
-  const wrongName = await app.inject({ method: 'POST', url: '/v1/predict', payload: { model: 'sepsis', patients: [samplePatient(2)] } });
+  const wrongName = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    payload: { model: 'sepsis', patients: [samplePatient(2)] },
+  });
   assert.equal(wrongName.statusCode, 404);
-  const right = await app.inject({ method: 'POST', url: '/v1/predict', payload: { model: 'icu-mortality', version: '0.0.0-tiny', patients: [samplePatient(2)] } });
+  const right = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    payload: { model: 'icu-mortality', version: '0.0.0-tiny', patients: [samplePatient(2)] },
+  });
   assert.equal(right.statusCode, 200);
 });
 
 test('a request larger than the queue can hold is refused with 503 and Retry-After', async (t) => {
   const { app } = await buildTestApp(t, { env: { MAX_QUEUE_SIZE: '3' } });
-  const res = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [1, 2, 3, 4].map((i) => samplePatient(2, i)) } });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    payload: { patients: [1, 2, 3, 4].map((i) => samplePatient(2, i)) },
+  });
   assert.equal(res.statusCode, 503);
   assert.equal(res.json<{ error: string }>().error, 'queue_full');
   assert.ok(Number(res.headers['retry-after']) >= 1);
@@ -168,13 +220,22 @@ test('concurrent requests beyond the queue bound get 503 with Retry-After while 
   // (2 batches in flight of <= 2 stays, plus 4 queued stays) admits at most 4 of the 8 requests.
   const gated = gatedEngine();
   const open = gated.open;
-  const { app } = await buildTestApp(t, { env: { MAX_QUEUE_SIZE: '4', MAX_BATCH_SIZE: '2' }, deps: { factories: gated.factories } });
+  const { app } = await buildTestApp(t, {
+    env: { MAX_QUEUE_SIZE: '4', MAX_BATCH_SIZE: '2' },
+    deps: { factories: gated.factories },
+  });
   let settled = 0;
   const responses = Array.from({ length: 8 }, (_, i) =>
-    app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(3, i), samplePatient(3, i + 50)] } }).then((r) => {
-      if (++settled === 4) open();
-      return r;
-    }),
+    app
+      .inject({
+        method: 'POST',
+        url: '/v1/predict',
+        payload: { patients: [samplePatient(3, i), samplePatient(3, i + 50)] },
+      })
+      .then((r) => {
+        if (++settled === 4) open();
+        return r;
+      }),
   );
   const done = await Promise.all(responses);
   const refused = done.filter((r) => r.statusCode === 503);
@@ -190,10 +251,17 @@ test('concurrent requests beyond the queue bound get 503 with Retry-After while 
 
 test('a request that times out answers 503 with Retry-After and leaves no work in the queue', async (t) => {
   const gated = gatedEngine();
-  const { app } = await buildTestApp(t, { env: { REQUEST_TIMEOUT_MS: '50', MAX_BATCH_SIZE: '2' }, deps: { factories: gated.factories } });
+  const { app } = await buildTestApp(t, {
+    env: { REQUEST_TIMEOUT_MS: '50', MAX_BATCH_SIZE: '2' },
+    deps: { factories: gated.factories },
+  });
   t.after(() => gated.open());
   // The first batch holds the engine; the other stays wait in the queue until the timeout fires.
-  const res = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [1, 2, 3, 4, 5, 6].map((i) => samplePatient(3, i)) } });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    payload: { patients: [1, 2, 3, 4, 5, 6].map((i) => samplePatient(3, i)) },
+  });
   assert.equal(res.statusCode, 503);
   assert.equal(res.json<{ error: string }>().error, 'timeout');
   assert.ok(res.headers['retry-after']);
@@ -207,11 +275,20 @@ test('a request that times out answers 503 with Retry-After and leaves no work i
 
 test('a stay sent in degF, mg/dL lactate and percent FiO2 (declared in units) scores as the same stay in canonical units', async (t) => {
   const { app } = await buildTestApp(t);
-  const canonical = { age: 66, hours: [{ Temp: 38.5, Lactate: 2.0, FiO2: 0.5, HR: 101 }, { Temp: 37.0, HR: 95 }] };
+  const canonical = {
+    age: 66,
+    hours: [
+      { Temp: 38.5, Lactate: 2.0, FiO2: 0.5, HR: 101 },
+      { Temp: 37.0, HR: 95 },
+    ],
+  };
   const alternative = {
     age: 66,
     units: { Temp: '[degF]', Lactate: 'mg/dL', FiO2: '%' },
-    hours: [{ Temp: 101.3, Lactate: 2.0 / 0.11101243339253998, FiO2: 50, HR: 101 }, { Temp: 98.6, HR: 95 }],
+    hours: [
+      { Temp: 101.3, Lactate: 2.0 / 0.11101243339253998, FiO2: 50, HR: 101 },
+      { Temp: 98.6, HR: 95 },
+    ],
   };
   const res = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [canonical, alternative] } });
   const [a, b] = res.json<PredictBody>().results as Result[];
@@ -223,7 +300,13 @@ test('the static weight counts as an hour-0 Weight observation', async (t) => {
   const res = await app.inject({
     method: 'POST',
     url: '/v1/predict',
-    payload: { patients: [{ weight: 92, hours: [{ HR: 88 }, { HR: 90 }] }, { hours: [{ HR: 88, Weight: 92 }, { HR: 90 }] }, { hours: [{ HR: 88 }, { HR: 90 }] }] },
+    payload: {
+      patients: [
+        { weight: 92, hours: [{ HR: 88 }, { HR: 90 }] },
+        { hours: [{ HR: 88, Weight: 92 }, { HR: 90 }] },
+        { hours: [{ HR: 88 }, { HR: 90 }] },
+      ],
+    },
   });
   const [withStatic, withRow, without] = res.json<PredictBody>().results as Result[];
   assert.equal(withStatic!.probability, withRow!.probability);
@@ -233,7 +316,11 @@ test('the static weight counts as an hour-0 Weight observation', async (t) => {
 
 test('a body over the configured limit is a 413 in the common error shape', async (t) => {
   const { app } = await buildTestApp(t, { env: { BODY_LIMIT_BYTES: '2048' } });
-  const res = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [1, 2, 3, 4].map((i) => samplePatient(48, i)) } });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    payload: { patients: [1, 2, 3, 4].map((i) => samplePatient(48, i)) },
+  });
   assert.equal(res.statusCode, 413);
   assert.equal(res.json<{ error: string }>().error, 'body_too_large');
 });

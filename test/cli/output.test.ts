@@ -19,13 +19,24 @@ const rowOf = (id: string, probability: number, version = '1.2.0', hoursUsed = 4
     hoursUsed,
     truncated,
     missingThroughout: [],
-    ...(hoursUsed % 2 === 0 ? { inputProfile: { scenario: 'full', label: 'the full record', heldOutAuroc: 0.863 } } : {}),
+    ...(hoursUsed % 2 === 0
+      ? { inputProfile: { scenario: 'full', label: 'the full record', heldOutAuroc: 0.863 } }
+      : {}),
   },
 });
 
 const reference = (rows: readonly ScoreRow[]): string =>
   stringify(
-    rows.map(({ id, result }) => [id, result.probability, result.model.name, result.model.version, result.hoursUsed, result.truncated, result.inputProfile?.scenario ?? '', result.inputProfile?.heldOutAuroc ?? '']),
+    rows.map(({ id, result }) => [
+      id,
+      result.probability,
+      result.model.name,
+      result.model.version,
+      result.hoursUsed,
+      result.truncated,
+      result.inputProfile?.scenario ?? '',
+      result.inputProfile?.heldOutAuroc ?? '',
+    ]),
     { cast: { boolean: (b) => String(b) } },
   );
 
@@ -42,7 +53,10 @@ test('CSV rows equal csv-stringify output for ids that need quoting and ids that
   const text = formatRows('csv', rows);
   assert.equal(text, reference(rows));
   const back = parse(text) as string[][];
-  assert.deepEqual(back.map((r) => r[0]), rows.map((r) => r.id));
+  assert.deepEqual(
+    back.map((r) => r[0]),
+    rows.map((r) => r.id),
+  );
   assert.equal(back[2]?.[5], 'true');
 });
 

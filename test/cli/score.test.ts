@@ -111,7 +111,14 @@ function parseCsv(text: string): Row[] {
   assert.equal(header, 'id,probability,model_name,model_version,hours_used,truncated,input_profile,held_out_auroc');
   return lines.map((line) => {
     const [id, probability, model_name, model_version, hours_used, truncated] = line.split(',');
-    return { id: id!, probability: Number(probability), model_name: model_name!, model_version: model_version!, hours_used: hours_used!, truncated: truncated! };
+    return {
+      id: id!,
+      probability: Number(probability),
+      model_name: model_name!,
+      model_version: model_version!,
+      hours_used: hours_used!,
+      truncated: truncated!,
+    };
   });
 }
 
@@ -136,7 +143,10 @@ function assertSameProbabilities(rows: Row[], reference: Map<string, number>): v
   assert.deepEqual(rows.map((r) => r.id).sort(), [...reference.keys()].sort());
   for (const row of rows) {
     // Engine batches of other sizes may differ in the last float32 bits.
-    assert.ok(Math.abs(row.probability - reference.get(row.id)!) < 1e-6, `${row.id}: CLI ${row.probability} vs API ${reference.get(row.id)}`);
+    assert.ok(
+      Math.abs(row.probability - reference.get(row.id)!) < 1e-6,
+      `${row.id}: CLI ${row.probability} vs API ${reference.get(row.id)}`,
+    );
   }
 }
 
@@ -148,17 +158,28 @@ test('physionet2012 records (directory or .tar.gz) score as the API scores the s
   await createTar({ gzip: true, file: join(dir, 'set-x.tar.gz'), cwd: dir }, ['set-x']);
   const reference = await apiProbabilities(t, modelRoot, API_PATIENTS);
 
-  const fromDir = await score(modelRoot, { format: 'physionet2012', input: join(dir, 'set-x'), output: join(dir, 'dir.csv') });
+  const fromDir = await score(modelRoot, {
+    format: 'physionet2012',
+    input: join(dir, 'set-x'),
+    output: join(dir, 'dir.csv'),
+  });
   assert.equal(fromDir.exitCode, 0);
   assert.equal(fromDir.scored, 2);
   const rows = parseCsv(await readFile(join(dir, 'dir.csv'), 'utf8'));
   assertSameProbabilities(rows, reference);
-  assert.deepEqual(rows.map((r) => [r.id, r.model_name, r.model_version, r.hours_used]), [
-    ['140501', 'icu-mortality', '0.0.0-tiny', '4'],
-    ['140502', 'icu-mortality', '0.0.0-tiny', '6'],
-  ]);
+  assert.deepEqual(
+    rows.map((r) => [r.id, r.model_name, r.model_version, r.hours_used]),
+    [
+      ['140501', 'icu-mortality', '0.0.0-tiny', '4'],
+      ['140502', 'icu-mortality', '0.0.0-tiny', '6'],
+    ],
+  );
 
-  const fromTar = await score(modelRoot, { format: 'physionet2012', input: join(dir, 'set-x.tar.gz'), output: join(dir, 'tar.csv') });
+  const fromTar = await score(modelRoot, {
+    format: 'physionet2012',
+    input: join(dir, 'set-x.tar.gz'),
+    output: join(dir, 'tar.csv'),
+  });
   assert.equal(fromTar.exitCode, 0);
   assert.deepEqual(parseCsv(await readFile(join(dir, 'tar.csv'), 'utf8')), rows);
 });
@@ -168,7 +189,11 @@ test('long-form CSV scores as the API scores the same stays', async (t) => {
   const dir = await tempDir(t);
   await writeFile(join(dir, 'cohort.csv'), LONG_CSV);
   const reference = await apiProbabilities(t, modelRoot, API_PATIENTS);
-  const summary = await score(modelRoot, { format: 'csv', input: join(dir, 'cohort.csv'), output: join(dir, 'out.csv') });
+  const summary = await score(modelRoot, {
+    format: 'csv',
+    input: join(dir, 'cohort.csv'),
+    output: join(dir, 'out.csv'),
+  });
   assert.equal(summary.exitCode, 0);
   assertSameProbabilities(parseCsv(await readFile(join(dir, 'out.csv'), 'utf8')), reference);
 });
@@ -178,10 +203,23 @@ test('NDJSON in, NDJSON out: API patients give API results, model named on every
   const dir = await tempDir(t);
   await writeFile(join(dir, 'cohort.ndjson'), API_PATIENTS.map((p) => JSON.stringify(p)).join('\n'));
   const reference = await apiProbabilities(t, modelRoot, API_PATIENTS);
-  const summary = await score(modelRoot, { format: 'ndjson', input: join(dir, 'cohort.ndjson'), output: join(dir, 'out.ndjson') });
+  const summary = await score(modelRoot, {
+    format: 'ndjson',
+    input: join(dir, 'cohort.ndjson'),
+    output: join(dir, 'out.ndjson'),
+  });
   assert.equal(summary.exitCode, 0);
-  const rows = (await readFile(join(dir, 'out.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { id: string; probability: number; model: unknown; missingThroughout: string[] });
-  assert.deepEqual(rows.map((r) => r.model), [{ name: 'icu-mortality', version: '0.0.0-tiny' }, { name: 'icu-mortality', version: '0.0.0-tiny' }]);
+  const rows = (await readFile(join(dir, 'out.ndjson'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { id: string; probability: number; model: unknown; missingThroughout: string[] });
+  assert.deepEqual(
+    rows.map((r) => r.model),
+    [
+      { name: 'icu-mortality', version: '0.0.0-tiny' },
+      { name: 'icu-mortality', version: '0.0.0-tiny' },
+    ],
+  );
   assert.ok(rows[1]!.missingThroughout.includes('HR'));
   for (const r of rows) assert.ok(Math.abs(r.probability - reference.get(r.id)!) < 1e-6);
 });
@@ -190,16 +228,40 @@ test('a record that cannot be scored goes to the error report, the others are sc
   const modelRoot = await makeModelRoot(t);
   const dir = await tempDir(t);
   const bad = { ...samplePatient(3, 9, 'bad'), hours: [{ HR: 80 }, { HR: 1000 }] };
-  const lines = [JSON.stringify(samplePatient(4, 1, 'good1')), '{not json', JSON.stringify(bad), JSON.stringify(samplePatient(2, 2))];
+  const lines = [
+    JSON.stringify(samplePatient(4, 1, 'good1')),
+    '{not json',
+    JSON.stringify(bad),
+    JSON.stringify(samplePatient(2, 2)),
+  ];
   await writeFile(join(dir, 'cohort.ndjson'), lines.join('\n'));
-  const summary = await score(modelRoot, { format: 'ndjson', input: join(dir, 'cohort.ndjson'), output: join(dir, 'out.csv') });
+  const summary = await score(modelRoot, {
+    format: 'ndjson',
+    input: join(dir, 'cohort.ndjson'),
+    output: join(dir, 'out.csv'),
+  });
   assert.equal(summary.exitCode, 1);
   assert.deepEqual([summary.scored, summary.failed], [2, 2]);
   // A patient without an id is named by its line.
-  assert.deepEqual(parseCsv(await readFile(join(dir, 'out.csv'), 'utf8')).map((r) => r.id), ['good1', 'line-4']);
-  const report = (await readFile(join(dir, 'out.csv.errors.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual(report.map((r) => [r.id, r.line, r.error]), [['line-2', 2, 'invalid_json'], ['bad', 3, 'validation_failed']]);
-  assert.deepEqual((report[1]!.details as Array<{ path: string }>).map((d) => d.path), ['hours.1.HR']);
+  assert.deepEqual(
+    parseCsv(await readFile(join(dir, 'out.csv'), 'utf8')).map((r) => r.id),
+    ['good1', 'line-4'],
+  );
+  const report = (await readFile(join(dir, 'out.csv.errors.ndjson'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    report.map((r) => [r.id, r.line, r.error]),
+    [
+      ['line-2', 2, 'invalid_json'],
+      ['bad', 3, 'validation_failed'],
+    ],
+  );
+  assert.deepEqual(
+    (report[1]!.details as Array<{ path: string }>).map((d) => d.path),
+    ['hours.1.HR'],
+  );
   // Patient values never reach the report.
   assert.doesNotMatch(JSON.stringify(report), /1000|not json/);
 });
@@ -221,7 +283,10 @@ test('shards together, and a resumed interrupted run, give exactly the rows of a
     const out = join(dir, `shard-${i}.csv`);
     const summary = await score(modelRoot, { ...base, output: out, shard: parseShard(`${i}/3`) });
     // The rule, restated: the first 32 bits of the id's SHA-256, modulo N.
-    assert.equal(summary.scored, patients.filter((p) => createHash('sha256').update(String(p.id)).digest().readUInt32BE(0) % 3 === i).length);
+    assert.equal(
+      summary.scored,
+      patients.filter((p) => createHash('sha256').update(String(p.id)).digest().readUInt32BE(0) % 3 === i).length,
+    );
     sharded.push(...parseCsv(await readFile(out, 'utf8')));
   }
   const byId = (a: Row, b: Row): number => a.id.localeCompare(b.id);
@@ -246,13 +311,19 @@ test('a record lands in the same shard from a directory, a tarball and shuffled 
   const dir = await tempDir(t);
   const manifest = await loadTinyManifest();
   const ids = Array.from({ length: 30 }, (_, i) => String(150000 + i * 7));
-  const records = ids.map((id, i) => `Time,Parameter,Value\n00:00,RecordID,${id}\n00:00,Age,${40 + i}\n00:00,Gender,${i % 2}\n00:00,ICUType,${1 + (i % 4)}\n00:10,HR,${70 + i}\n01:20,MAP,${60 + i}\n`);
+  const records = ids.map(
+    (id, i) =>
+      `Time,Parameter,Value\n00:00,RecordID,${id}\n00:00,Age,${40 + i}\n00:00,Gender,${i % 2}\n00:00,ICUType,${1 + (i % 4)}\n00:10,HR,${70 + i}\n01:20,MAP,${60 + i}\n`,
+  );
   await mkdir(join(dir, 'records'));
   for (const [i, text] of records.entries()) await writeFile(join(dir, 'records', `${ids[i]}.txt`), text);
   await createTar({ gzip: true, file: join(dir, 'records.tar.gz'), cwd: dir }, ['records']);
   // Reversed and interleaved: position in the input must not matter.
   const order = records.map((_, i) => i).sort((a, b) => (a % 3) - (b % 3) || b - a);
-  await writeFile(join(dir, 'records.ndjson'), order.map((i) => JSON.stringify(physionetRecordToPatient(records[i] as string, manifest, ids[i]))).join('\n'));
+  await writeFile(
+    join(dir, 'records.ndjson'),
+    order.map((i) => JSON.stringify(physionetRecordToPatient(records[i] as string, manifest, ids[i]))).join('\n'),
+  );
   const forms = [
     { format: 'physionet2012' as const, input: join(dir, 'records') },
     { format: 'physionet2012' as const, input: join(dir, 'records.tar.gz') },
@@ -264,7 +335,11 @@ test('a record lands in the same shard from a directory, a tarball and shuffled 
     for (const [k, form] of forms.entries()) {
       const out = join(dir, `shard-${i}-${k}.csv`);
       await score(modelRoot, { ...form, output: out, shard: parseShard(`${i}/3`) });
-      sets.push(parseCsv(await readFile(out, 'utf8')).map((r) => r.id).sort());
+      sets.push(
+        parseCsv(await readFile(out, 'utf8'))
+          .map((r) => r.id)
+          .sort(),
+      );
     }
     assert.deepEqual(sets[1], sets[0], `shard ${i}: tarball vs directory`);
     assert.deepEqual(sets[2], sets[0], `shard ${i}: NDJSON vs directory`);
@@ -284,7 +359,10 @@ test('an existing output is neither overwritten nor appended to without --overwr
   const dir = await tempDir(t);
   await writeFile(join(dir, 'in.ndjson'), JSON.stringify(samplePatient(2, 1, 'a')));
   await writeFile(join(dir, 'out.csv'), 'precious\n');
-  await assert.rejects(score(modelRoot, { format: 'ndjson', input: join(dir, 'in.ndjson'), output: join(dir, 'out.csv') }), ScoreCommandError);
+  await assert.rejects(
+    score(modelRoot, { format: 'ndjson', input: join(dir, 'in.ndjson'), output: join(dir, 'out.csv') }),
+    ScoreCommandError,
+  );
   assert.equal(await readFile(join(dir, 'out.csv'), 'utf8'), 'precious\n');
 });
 
@@ -293,12 +371,26 @@ test('the installed command runs from bin/ without a build step', async (t) => {
   const dir = await tempDir(t);
   await mkdir(join(dir, 'records'));
   for (const [id, text] of Object.entries(RECORDS)) await writeFile(join(dir, 'records', `${id}.txt`), text);
-  const args = ['score', '--format', 'physionet2012', '--input', join(dir, 'records'), '--output', join(dir, 'scores.csv'), '--model-dir', join(modelRoot, 'icu-mortality'), '--threads', '1'];
+  const args = [
+    'score',
+    '--format',
+    'physionet2012',
+    '--input',
+    join(dir, 'records'),
+    '--output',
+    join(dir, 'scores.csv'),
+    '--model-dir',
+    join(modelRoot, 'icu-mortality'),
+    '--threads',
+    '1',
+  ];
   const { stderr } = await run(process.execPath, [join(ROOT, 'bin', 'icu-mortality.js'), ...args], { cwd: dir });
   // Not a terminal: no progress bar, one summary line.
   assert.match(stderr, /^scored 2 records with icu-mortality 0\.0\.0-tiny in [\d.]+ s/);
   assert.equal(parseCsv(await readFile(join(dir, 'scores.csv'), 'utf8')).length, 2);
-  const failed = await run(process.execPath, [join(ROOT, 'bin', 'icu-mortality.js'), ...args], { cwd: dir }).catch((e: { code: number; stderr: string }) => e);
+  const failed = await run(process.execPath, [join(ROOT, 'bin', 'icu-mortality.js'), ...args], { cwd: dir }).catch(
+    (e: { code: number; stderr: string }) => e,
+  );
   assert.equal((failed as { code: number }).code, 2);
   assert.match((failed as { stderr: string }).stderr, /exists: use --resume/);
 });

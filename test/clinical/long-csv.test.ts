@@ -5,7 +5,9 @@ import { LongCsvHeaderError, parseElapsedTime, readLongCsv, type LongCsvItem } f
 import { manifestSchema, type Manifest } from '../../src/model/manifest.js';
 
 async function loadTinyManifest(): Promise<Manifest> {
-  return manifestSchema.parse(JSON.parse(await readFile(new URL('../fixtures/tiny-model/manifest.json', import.meta.url), 'utf8')));
+  return manifestSchema.parse(
+    JSON.parse(await readFile(new URL('../fixtures/tiny-model/manifest.json', import.meta.url), 'utf8')),
+  );
 }
 
 async function read(rows: string[][]): Promise<LongCsvItem[]> {
@@ -67,10 +69,24 @@ test('a bad row fails its id only, naming the row and column', async () => {
     ['b', '00:20', 'HR', 'high'],
     ['c', '00:10', 'HR', '81'],
   ]);
-  assert.deepEqual(items.map((i) => [i.id, i.ok]), [['a', true], ['b', false], ['c', true]]);
+  assert.deepEqual(
+    items.map((i) => [i.id, i.ok]),
+    [
+      ['a', true],
+      ['b', false],
+      ['c', true],
+    ],
+  );
   const b = items[1];
   assert.ok(b && !b.ok);
-  assert.deepEqual(b.details.map((d) => d.path), [['row 3', 'variable'], ['row 4', 'time'], ['row 5', 'value']]);
+  assert.deepEqual(
+    b.details.map((d) => d.path),
+    [
+      ['row 3', 'variable'],
+      ['row 4', 'time'],
+      ['row 5', 'value'],
+    ],
+  );
   assert.match(b.details[0]!.message, /unknown variable "SpO2"/);
 });
 
@@ -83,7 +99,15 @@ test('an id whose rows are not contiguous is reported once, at the row where it 
     ['a', '00:30', 'HR', '83'],
     ['c', '00:10', 'HR', '84'],
   ]);
-  assert.deepEqual(items.map((i) => [i.id, i.ok, i.firstRow]), [['a', true, 2], ['b', true, 3], ['a', false, 4], ['c', true, 6]]);
+  assert.deepEqual(
+    items.map((i) => [i.id, i.ok, i.firstRow]),
+    [
+      ['a', true, 2],
+      ['b', true, 3],
+      ['a', false, 4],
+      ['c', true, 6],
+    ],
+  );
 });
 
 test('a header without the required columns is refused', async () => {

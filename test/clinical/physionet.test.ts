@@ -6,7 +6,9 @@ import { manifestSchema, type Manifest } from '../../src/model/manifest.js';
 
 // Not through test/helper.ts: these tests need the manifest only, not the app.
 async function loadTinyManifest(): Promise<Manifest> {
-  return manifestSchema.parse(JSON.parse(await readFile(new URL('../fixtures/tiny-model/manifest.json', import.meta.url), 'utf8')));
+  return manifestSchema.parse(
+    JSON.parse(await readFile(new URL('../fixtures/tiny-model/manifest.json', import.meta.url), 'utf8')),
+  );
 }
 
 // A record in the challenge's format with the raw-data problems the README lists; every
@@ -72,20 +74,24 @@ test('impossible values and unknown parameters are dropped, not kept or clipped'
 });
 
 test('a record without a RecordID line takes the id it is given (the file name)', async () => {
-  const text = RECORD.split('\n').filter((l) => !l.includes('RecordID')).join('\n');
+  const text = RECORD.split('\n')
+    .filter((l) => !l.includes('RecordID'))
+    .join('\n');
   assert.equal(physionetRecordToPatient(text, await loadTinyManifest(), '140002').id, '140002');
 });
 
 test('lines that do not parse are ignored, as training ignores them', async () => {
   const manifest = await loadTinyManifest();
-  const text = 'Time,Parameter,Value\n00:00,RecordID,1\n00:10,HR\n0:1x,HR,80\n00:75,HR,81\n00:10,HR,eighty\n00:10,HR,\n00:20,HR,0x50\n0:5,HR,83\n0:05,HR,82\n 00:30 , RespRate , 1.8e1 \n';
+  const text =
+    'Time,Parameter,Value\n00:00,RecordID,1\n00:10,HR\n0:1x,HR,80\n00:75,HR,81\n00:10,HR,eighty\n00:10,HR,\n00:20,HR,0x50\n0:5,HR,83\n0:05,HR,82\n 00:30 , RespRate , 1.8e1 \n';
   const patient = physionetRecordToPatient(text, manifest);
   assert.deepEqual(patient.hours, [{ HR: 82, RespRate: 18 }]);
 });
 
 test('descriptors count wherever they are, the first one winning; codes outside the categories are unknown', async () => {
   const manifest = await loadTinyManifest();
-  const text = 'Time,Parameter,Value\n00:00,RecordID,132539.0\n00:00,Gender,2\n00:00,ICUType,4\n00:05,Age,130\n01:00,Age,50\n02:00,ICUType,1\n02:00,HR,70\n';
+  const text =
+    'Time,Parameter,Value\n00:00,RecordID,132539.0\n00:00,Gender,2\n00:00,ICUType,4\n00:05,Age,130\n01:00,Age,50\n02:00,ICUType,1\n02:00,HR,70\n';
   const patient = physionetRecordToPatient(text, manifest);
   assert.equal(patient.id, '132539');
   assert.equal(patient.sex, null);
@@ -104,16 +110,28 @@ test('measurements after the last hour are dropped', async () => {
 
 test('a file in which no line reads as a record is refused', async () => {
   const manifest = await loadTinyManifest();
-  assert.throws(() => physionetRecordToPatient('id,time,variable,value\na,00:10,HR\n', manifest), UnreadableRecordError);
+  assert.throws(
+    () => physionetRecordToPatient('id,time,variable,value\na,00:10,HR\n', manifest),
+    UnreadableRecordError,
+  );
 });
 
 test('CRLF records as in the challenge files read the same', async () => {
   const manifest = await loadTinyManifest();
-  const raw = parsePhysionetRecord('Time,Parameter,Value\r\n00:00,RecordID,132539\r\n00:00,Age,54\r\n00:00,Gender,0\r\n00:00,Height,-1\r\n00:00,ICUType,4\r\n00:00,Weight,-1\r\n00:07,GCS,15\r\n00:07,HR,73\r\n', manifest);
+  const raw = parsePhysionetRecord(
+    'Time,Parameter,Value\r\n00:00,RecordID,132539\r\n00:00,Age,54\r\n00:00,Gender,0\r\n00:00,Height,-1\r\n00:00,ICUType,4\r\n00:00,Weight,-1\r\n00:07,GCS,15\r\n00:07,HR,73\r\n',
+    manifest,
+  );
   assert.equal(raw.recordId, '132539');
   assert.equal(raw.statics.get('Height'), null);
-  assert.deepEqual(raw.observations, [{ minutes: 7, variable: 'GCS', value: 15 }, { minutes: 7, variable: 'HR', value: 73 }]);
-  const patient = physionetRecordToPatient('Time,Parameter,Value\n00:00,RecordID,132539\n00:00,Age,54\n00:00,Gender,0\n00:00,Weight,-1\n00:07,HR,73\n', manifest);
+  assert.deepEqual(raw.observations, [
+    { minutes: 7, variable: 'GCS', value: 15 },
+    { minutes: 7, variable: 'HR', value: 73 },
+  ]);
+  const patient = physionetRecordToPatient(
+    'Time,Parameter,Value\n00:00,RecordID,132539\n00:00,Age,54\n00:00,Gender,0\n00:00,Weight,-1\n00:07,HR,73\n',
+    manifest,
+  );
   assert.equal(patient.sex, 'female');
   assert.deepEqual(patient.hours, [{ HR: 73 }]);
 });

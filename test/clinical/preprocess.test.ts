@@ -30,13 +30,25 @@ const manifest = manifestSchema.parse({
   metrics: {},
 });
 
-function patient(hours: Array<Record<string, number | null>>, age: number | null, sex: ValidPatient['sex']): ValidPatient {
+function patient(
+  hours: Array<Record<string, number | null>>,
+  age: number | null,
+  sex: ValidPatient['sex'],
+): ValidPatient {
   return validPatientOf(manifest, hours, { age, sex, icuType: null, height: null });
 }
 
 test('buildBatch produces the hand-computed tensor: forward fill, masks, capped deltas, statics, zero padding', () => {
   const batch = buildBatch(manifest, [
-    patient([{ A: 12, B: null }, { A: null, B: 2 }, { A: null, B: null }], 60, 'male'),
+    patient(
+      [
+        { A: 12, B: null },
+        { A: null, B: 2 },
+        { A: null, B: null },
+      ],
+      60,
+      'male',
+    ),
     patient([{ A: null, B: -4 }], null, null),
   ]);
   assert.equal(batch.batch, 2);
@@ -56,15 +68,43 @@ test('buildBatch produces the hand-computed tensor: forward fill, masks, capped 
 });
 
 test('buildBatch pads only to the longest stay of the batch', () => {
-  const batch = buildBatch(manifest, [patient([{ A: 10, B: 0 }], 50, 'female'), patient([{ A: 10, B: 0 }, { A: 11, B: 1 }], 50, 'female')]);
+  const batch = buildBatch(manifest, [
+    patient([{ A: 10, B: 0 }], 50, 'female'),
+    patient(
+      [
+        { A: 10, B: 0 },
+        { A: 11, B: 1 },
+      ],
+      50,
+      'female',
+    ),
+  ]);
   assert.equal(batch.time, 2);
   assert.equal(batch.x.length, 2 * 2 * 10);
 });
 
 test('buildBatch gives a stay the same rows whatever else is in the batch', () => {
-  const a = patient([{ A: 14, B: null }, { A: null, B: 8 }], 70, 'female');
+  const a = patient(
+    [
+      { A: 14, B: null },
+      { A: null, B: 8 },
+    ],
+    70,
+    'female',
+  );
   const alone = buildBatch(manifest, [a]);
-  const mixed = buildBatch(manifest, [patient([{ A: 1, B: 1 }, { A: 2, B: 2 }, { A: 3, B: 3 }], 20, 'male'), a]);
+  const mixed = buildBatch(manifest, [
+    patient(
+      [
+        { A: 1, B: 1 },
+        { A: 2, B: 2 },
+        { A: 3, B: 3 },
+      ],
+      20,
+      'male',
+    ),
+    a,
+  ]);
   const rowsOfA = mixed.x.slice(3 * 10, 3 * 10 + 2 * 10);
   assert.deepEqual([...rowsOfA], [...alone.x]);
 });

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { createPatientValidator, missingThroughout, ScannedPatient, type PatientValidator } from '../../src/clinical/validate.js';
+import {
+  createPatientValidator,
+  missingThroughout,
+  ScannedPatient,
+  type PatientValidator,
+} from '../../src/clinical/validate.js';
 import type { ValidPatient } from '../../src/clinical/types.js';
 import { syntheticPatient } from '../../bench/payload.js';
 import { hourRows, loadTinyManifest } from '../helper.js';
@@ -32,7 +37,8 @@ function assertSamePatient(actual: ValidPatient, expected: ValidPatient): void {
   assert.equal(actual.hoursUsed, expected.hoursUsed);
   assert.equal(actual.values.length, expected.values.length);
   for (let i = 0; i < expected.values.length; i++) {
-    if (!Object.is(actual.values[i], expected.values[i])) assert.fail(`value ${i}: ${actual.values[i]} != ${expected.values[i]}`);
+    if (!Object.is(actual.values[i], expected.values[i]))
+      assert.fail(`value ${i}: ${actual.values[i]} != ${expected.values[i]}`);
   }
   assert.deepEqual(hourRows(validator.manifest, actual), hourRows(validator.manifest, expected));
   // Reference: the variables with no value in any row of the hours used, read from the row objects.
@@ -59,7 +65,9 @@ test('the benchmark payloads take the scanner, and give what JSON.parse + valida
 });
 
 test('whitespace, key order, nulls, empty rows, long stays and -0 are read as JSON.parse reads them', () => {
-  const hours = Array.from({ length: 60 }, (_, t) => (t % 5 === 0 ? {} : { HR: 60 + t, MAP: t % 3 === 0 ? null : 70.5, Temp: 36.6 }));
+  const hours = Array.from({ length: 60 }, (_, t) =>
+    t % 5 === 0 ? {} : { HR: 60 + t, MAP: t % 3 === 0 ? null : 70.5, Temp: 36.6 },
+  );
   const texts = [
     JSON.stringify({ hours, age: 70, sex: 'female', icuType: 3, height: 170.2, weight: 80, id: 'x' }),
     JSON.stringify({ id: 'y', weight: null, hours: [{ HR: -0, Weight: 81 }] }, null, 2),
@@ -76,10 +84,31 @@ test('whitespace, key order, nulls, empty rows, long stays and -0 are read as JS
 test('numbers in every JSON form give the double JSON.parse gives', () => {
   // ALT accepts 1 to 50,000, so the values below exercise the number reader, not the bounds.
   const forms = [
-    '1', '1.0', '1.5', '49999.99999999999', '12345.678901234567', '0.1e1', '1e4', '1E4', '1e+4', '123456789012345e-10', '1234567890123456789e-15',
-    '3.000000000000001', '2.675', '1.0000000000000002', '10000000000000000000000e-18', '4.35', '100.5e-1', '5e-0', '0.000000000000000000000000000001e31',
+    '1',
+    '1.0',
+    '1.5',
+    '49999.99999999999',
+    '12345.678901234567',
+    '0.1e1',
+    '1e4',
+    '1E4',
+    '1e+4',
+    '123456789012345e-10',
+    '1234567890123456789e-15',
+    '3.000000000000001',
+    '2.675',
+    '1.0000000000000002',
+    '10000000000000000000000e-18',
+    '4.35',
+    '100.5e-1',
+    '5e-0',
+    '0.000000000000000000000000000001e31',
     // More than 22 decimals, and a fraction's leading zeros (not significant digits).
-    '1.0000000000000000000000000', '2.50000000000000000000000', '1.000000000000000000000001', '1.00012', '1.000000000000001',
+    '1.0000000000000000000000000',
+    '2.50000000000000000000000',
+    '1.000000000000000000000001',
+    '1.00012',
+    '1.000000000000001',
   ];
   let state = 7;
   for (let i = 0; i < 2000; i++) {
@@ -96,13 +125,21 @@ test('numbers in every JSON form give the double JSON.parse gives', () => {
       continue;
     }
     assert.ok(fast, `${form} should take the scanner`);
-    assert.ok(Object.is(fast.values[validator.manifest.variables.findIndex((v) => v.name === 'ALT')], JSON.parse(form)), form);
+    assert.ok(
+      Object.is(fast.values[validator.manifest.variables.findIndex((v) => v.name === 'ALT')], JSON.parse(form)),
+      form,
+    );
   }
 });
 
 test('small numbers with more than 22 decimals give the double JSON.parse gives', () => {
   const hr = validator.manifest.variables.findIndex((v) => v.name === 'HR');
-  for (const form of ['0.0000000000000000000000012', '0.00000000000000000000000000000000000001', '0.0000000000000000000001', '0.000000000000000000000012345678901234']) {
+  for (const form of [
+    '0.0000000000000000000000012',
+    '0.00000000000000000000000000000000000001',
+    '0.0000000000000000000001',
+    '0.000000000000000000000012345678901234',
+  ]) {
     const fast = scanned(`{"hours":[{"HR":${form}}]}`);
     assert.ok(fast, `${form} should take the scanner`);
     assert.ok(Object.is(fast.values[hr], JSON.parse(form)), form);
@@ -118,7 +155,11 @@ test('ids outside ASCII, and bytes that are not UTF-8, are read as JSON.parse re
     if (Buffer.byteLength(id) <= 256) assert.equal(fast?.patient.id, id);
     else assert.equal(fast, undefined);
   }
-  const bytes = Buffer.concat([Buffer.from('{"id":"a'), Buffer.from([0xff, 0xc3]), Buffer.from('","hours":[{"HR":80}]}')]);
+  const bytes = Buffer.concat([
+    Buffer.from('{"id":"a'),
+    Buffer.from([0xff, 0xc3]),
+    Buffer.from('","hours":[{"HR":80}]}'),
+  ]);
   const fast = validator.scanText(bytes);
   assert.ok(fast);
   assert.equal(fast.patient.id, reference(bytes.toString('utf8'))?.id);
@@ -163,8 +204,13 @@ test('what the scanner does not take goes the ordinary way, which reports it', (
 test('the scanner and JSON.parse + validate agree on random patients, and the scanner takes most valid ones (property test)', async () => {
   const fc = await import('fast-check');
   const variables = validator.manifest.variables;
-  // Mostly in-bounds values (so that most patients are valid), with some out of bounds, of another type, or unknown names.
-  const cell = fc.tuple(fc.integer({ min: 0, max: variables.length + 1 }), fc.double({ min: -0.1, max: 1.1, noNaN: true }), fc.integer({ min: 0, max: 40 }));
+  // Mostly in-bounds values (so that most patients are valid), with some out of bounds, of another type, or unknown
+  // names.
+  const cell = fc.tuple(
+    fc.integer({ min: 0, max: variables.length + 1 }),
+    fc.double({ min: -0.1, max: 1.1, noNaN: true }),
+    fc.integer({ min: 0, max: 40 }),
+  );
   const row = fc.oneof(
     {
       weight: 30,
@@ -174,7 +220,18 @@ test('the scanner and JSON.parse + validate agree on random patients, and the sc
           const v = variables[j];
           const name = v ? v.name : j === variables.length ? 'SpO2' : '__proto__';
           const inBounds = v ? v.bounds.min + Math.min(1, Math.max(0, f)) * (v.bounds.max - v.bounds.min) : f;
-          out[name] = kind === 0 ? null : kind === 1 ? '12' : kind === 2 ? (v ? v.bounds.min + f * (v.bounds.max - v.bounds.min) : f) : kind < 10 ? Math.round(inBounds) : inBounds;
+          out[name] =
+            kind === 0
+              ? null
+              : kind === 1
+                ? '12'
+                : kind === 2
+                  ? v
+                    ? v.bounds.min + f * (v.bounds.max - v.bounds.min)
+                    : f
+                  : kind < 10
+                    ? Math.round(inBounds)
+                    : inBounds;
         }
         return out;
       }),
@@ -184,7 +241,11 @@ test('the scanner and JSON.parse + validate agree on random patients, and the sc
   const patient = fc.record(
     {
       id: fc.string({ maxLength: 4 }),
-      age: fc.oneof(fc.constant(null), fc.integer({ min: 10, max: 115 }), fc.double({ min: 10, max: 115, noNaN: true })),
+      age: fc.oneof(
+        fc.constant(null),
+        fc.integer({ min: 10, max: 115 }),
+        fc.double({ min: 10, max: 115, noNaN: true }),
+      ),
       sex: fc.constantFrom('female', 'male', null, 'female', 'male', 'x'),
       icuType: fc.constantFrom(1, 2, 3, 4, 1, 2, 3, 4, 5, null, 2.5),
       height: fc.oneof(fc.constant(null), fc.double({ min: 90, max: 260, noNaN: true })),
@@ -212,7 +273,10 @@ test('the scanner and JSON.parse + validate agree on random patients, and the sc
     { numRuns: 3000, seed: 20261201 },
   );
   // The scanner leaves `units` and escaped ids to the ordinary path; most valid patients have neither.
-  assert.ok(validCount > 300 && scannedCount > validCount / 2, `scanned ${scannedCount} of ${validCount} valid patients`);
+  assert.ok(
+    validCount > 300 && scannedCount > validCount / 2,
+    `scanned ${scannedCount} of ${validCount} valid patients`,
+  );
 });
 
 test('a scanned patient given to another manifest is parsed from its text and validated there', async () => {

@@ -55,7 +55,9 @@ function idOf(record: ExpectedRecord): string | undefined {
 }
 
 function rowsWithoutNulls(rows: Array<Record<string, number | null | undefined>>): Array<Record<string, number>> {
-  return rows.map((row) => Object.fromEntries(Object.entries(row).filter((e): e is [string, number] => typeof e[1] === 'number')));
+  return rows.map((row) =>
+    Object.fromEntries(Object.entries(row).filter((e): e is [string, number] => typeof e[1] === 'number')),
+  );
 }
 
 test('the record reader cleans and bins every record exactly as training does', { skip }, async () => {
@@ -65,10 +67,23 @@ test('the record reader cleans and bins every record exactly as training does', 
     const patient = physionetRecordToPatient(texts[i]!, manifest, basename(record.file, '.txt'));
     assert.equal(patient.id, idOf(record));
     const gender = manifest.statics.find((s) => s.name === 'Gender');
-    const sexCode = patient.sex === null || patient.sex === undefined || gender?.kind !== 'categorical' ? null : gender.categories[gender.labels.indexOf(patient.sex)];
+    const sexCode =
+      patient.sex === null || patient.sex === undefined || gender?.kind !== 'categorical'
+        ? null
+        : gender.categories[gender.labels.indexOf(patient.sex)];
     assert.deepEqual(
-      { Age: patient.age ?? null, Height: patient.height ?? null, Gender: sexCode ?? null, ICUType: patient.icuType ?? null },
-      { Age: record.statics.Age ?? null, Height: record.statics.Height ?? null, Gender: record.statics.Gender ?? null, ICUType: record.statics.ICUType ?? null },
+      {
+        Age: patient.age ?? null,
+        Height: patient.height ?? null,
+        Gender: sexCode ?? null,
+        ICUType: patient.icuType ?? null,
+      },
+      {
+        Age: record.statics.Age ?? null,
+        Height: record.statics.Height ?? null,
+        Gender: record.statics.Gender ?? null,
+        ICUType: record.statics.ICUType ?? null,
+      },
       `statics of ${record.file}`,
     );
     const rows = patient.hours.slice(-manifest.maxHours);
@@ -76,43 +91,50 @@ test('the record reader cleans and bins every record exactly as training does', 
   });
 });
 
-test('validation and preprocessing give training’s input tensor, and the engine its probability', { skip }, async () => {
-  const { expected, manifest, modelDir, texts } = await load();
-  const validator = createPatientValidator(manifest);
-  const valid = expected.records.map((record, i) => {
-    const outcome = validator.validate(physionetRecordToPatient(texts[i]!, manifest, basename(record.file, '.txt')));
-    assert.ok(outcome.ok, `${record.file} must be valid: ${JSON.stringify(outcome.ok ? [] : outcome.issues)}`);
-    return outcome.patient;
-  });
-  const batch = buildBatch(manifest, valid);
-  expected.records.forEach((record, b) => {
-    assert.equal(batch.lengths[b], record.x.length, `hours of ${record.file}`);
-    let worst = 0;
-    record.x.forEach((row, t) => {
-      assert.equal(row.length, batch.nInputs);
-      row.forEach((value, k) => {
-        worst = Math.max(worst, Math.abs((batch.x[(b * batch.time + t) * batch.nInputs + k] as number) - value));
-      });
+test(
+  'validation and preprocessing give training’s input tensor, and the engine its probability',
+  { skip },
+  async () => {
+    const { expected, manifest, modelDir, texts } = await load();
+    const validator = createPatientValidator(manifest);
+    const valid = expected.records.map((record, i) => {
+      const outcome = validator.validate(physionetRecordToPatient(texts[i]!, manifest, basename(record.file, '.txt')));
+      assert.ok(outcome.ok, `${record.file} must be valid: ${JSON.stringify(outcome.ok ? [] : outcome.issues)}`);
+      return outcome.patient;
     });
-    assert.ok(worst <= (expected.tolerance?.x ?? 1e-5), `tensor of ${record.file} differs by ${worst}`);
-  });
-  const engine = await createEngine({
-    modelPath: join(modelDir, manifest.onnx.file),
-    inputNames: manifest.onnx.inputs,
-    outputName: manifest.onnx.output,
-    providers: ['cpu'],
-    workers: 1,
-    intraOpThreads: 1,
-  });
-  try {
-    const probabilities = await engine.run(batch);
+    const batch = buildBatch(manifest, valid);
     expected.records.forEach((record, b) => {
-      assert.ok(Math.abs((probabilities[b] as number) - record.probability) <= (expected.tolerance?.probability ?? 1e-5), `${record.file}: service ${probabilities[b]} vs PyTorch ${record.probability}`);
+      assert.equal(batch.lengths[b], record.x.length, `hours of ${record.file}`);
+      let worst = 0;
+      record.x.forEach((row, t) => {
+        assert.equal(row.length, batch.nInputs);
+        row.forEach((value, k) => {
+          worst = Math.max(worst, Math.abs((batch.x[(b * batch.time + t) * batch.nInputs + k] as number) - value));
+        });
+      });
+      assert.ok(worst <= (expected.tolerance?.x ?? 1e-5), `tensor of ${record.file} differs by ${worst}`);
     });
-  } finally {
-    await engine.close();
-  }
-});
+    const engine = await createEngine({
+      modelPath: join(modelDir, manifest.onnx.file),
+      inputNames: manifest.onnx.inputs,
+      outputName: manifest.onnx.output,
+      providers: ['cpu'],
+      workers: 1,
+      intraOpThreads: 1,
+    });
+    try {
+      const probabilities = await engine.run(batch);
+      expected.records.forEach((record, b) => {
+        assert.ok(
+          Math.abs((probabilities[b] as number) - record.probability) <= (expected.tolerance?.probability ?? 1e-5),
+          `${record.file}: service ${probabilities[b]} vs PyTorch ${record.probability}`,
+        );
+      });
+    } finally {
+      await engine.close();
+    }
+  },
+);
 
 test('the score CLI reading the records directly gives PyTorch’s probabilities', { skip }, async (t) => {
   const { expected, modelDir } = await load();
@@ -131,11 +153,16 @@ test('the score CLI reading the records directly gives PyTorch’s probabilities
   });
   assert.equal(summary.failed, 0);
   const lines = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n').slice(1);
-  const byId = new Map(lines.map((l) => l.split(',')).map(([id, p, name, version]) => [id, { p: Number(p), name, version }]));
+  const byId = new Map(
+    lines.map((l) => l.split(',')).map(([id, p, name, version]) => [id, { p: Number(p), name, version }]),
+  );
   for (const record of expected.records) {
     const row = byId.get(idOf(record) ?? '');
     assert.ok(row, `no row for ${idOf(record)}`);
     assert.deepEqual([row.name, row.version], [expected.model.name, expected.model.version]);
-    assert.ok(Math.abs(row.p - record.probability) <= (expected.tolerance?.probability ?? 1e-5), `${idOf(record)}: CLI ${row.p} vs PyTorch ${record.probability}`);
+    assert.ok(
+      Math.abs(row.p - record.probability) <= (expected.tolerance?.probability ?? 1e-5),
+      `${idOf(record)}: CLI ${row.p} vs PyTorch ${record.probability}`,
+    );
   }
 });

@@ -22,7 +22,8 @@ const convert = (name: string, unit: string, value: number): number => {
   assert.ok(c, `${unit} should convert for ${name}`);
   return c(value);
 };
-const close = (actual: number, expected: number, what: string): void => assert.ok(Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
+const close = (actual: number, expected: number, what: string): void =>
+  assert.ok(Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
 
 describe('unit conversion by molar mass, charge and commensurability', () => {
   test('SI laboratory units: creatinine, glucose, urea, bilirubin, albumin, cholesterol', () => {
@@ -39,8 +40,8 @@ describe('unit conversion by molar mass, charge and commensurability', () => {
     close(convert('Na', 'meq/L', 140), 140, 'Na 140 meq/L');
     close(convert('K', 'meq/L', 4.2), 4.2, 'K 4.2 meq/L');
     close(convert('HCO3', 'meq/L', 24), 24, 'HCO3 24 meq/L');
-    close(convert('Mg', 'meq/L', 1.6), (1.6 / 2) * 24.305 / 10, 'Mg 1.6 meq/L');
-    close(convert('Mg', 'mmol/L', 0.8), 0.8 * 24.305 / 10, 'Mg 0.8 mmol/L');
+    close(convert('Mg', 'meq/L', 1.6), ((1.6 / 2) * 24.305) / 10, 'Mg 1.6 meq/L');
+    close(convert('Mg', 'mmol/L', 0.8), (0.8 * 24.305) / 10, 'Mg 0.8 mmol/L');
   });
 
   test('affine and commensurable units: temperature, pressure, fractions, weight, counts', () => {
@@ -57,7 +58,8 @@ describe('unit conversion by molar mass, charge and commensurability', () => {
   test('every alternative unit a manifest lists agrees with the library', () => {
     for (const v of manifest.variables) {
       for (const alt of v.alternativeUnits) {
-        for (const x of [0.5, 7, 120]) close(convert(v.name, alt.unit, x), (x + alt.offset) * alt.scale, `${v.name} ${alt.unit}`);
+        for (const x of [0.5, 7, 120])
+          close(convert(v.name, alt.unit, x), (x + alt.offset) * alt.scale, `${v.name} ${alt.unit}`);
       }
     }
   });

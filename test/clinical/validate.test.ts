@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { createPatientValidator, missingThroughout, type PatientValidator, type ValidationOutcome } from '../../src/clinical/validate.js';
+import {
+  createPatientValidator,
+  missingThroughout,
+  type PatientValidator,
+  type ValidationOutcome,
+} from '../../src/clinical/validate.js';
 import type { ValidPatient } from '../../src/clinical/types.js';
 import { hourRows, loadTinyManifest } from '../helper.js';
 
@@ -22,7 +27,9 @@ function issues(outcome: ValidationOutcome): Array<{ path: string; message: stri
 }
 
 test('a patient with missing and null values is valid and every value keeps its canonical unit', () => {
-  const p = valid(validator.validate({ id: 'a', age: 70, sex: 'male', icuType: 2, hours: [{ HR: 80, MAP: null }, {}] }));
+  const p = valid(
+    validator.validate({ id: 'a', age: 70, sex: 'male', icuType: 2, hours: [{ HR: 80, MAP: null }, {}] }),
+  );
   assert.equal(p.id, 'a');
   assert.equal(rowsOf(p).length, 2);
   assert.equal(rowsOf(p)[0]?.HR, 80);
@@ -33,13 +40,19 @@ test('a patient with missing and null values is valid and every value keeps its 
 
 test('an unknown measurement name is reported at its own path', () => {
   const found = issues(validator.validate({ hours: [{ HR: 80 }, { Foo: 1 }] }));
-  assert.deepEqual(found.map((i) => i.path), ['hours.1.Foo']);
+  assert.deepEqual(
+    found.map((i) => i.path),
+    ['hours.1.Foo'],
+  );
   assert.match(found[0]!.message, /unknown measurement "Foo"/);
 });
 
 test('SpO2 is rejected with a message that says to send arterial saturation as SaO2', () => {
   const found = issues(validator.validate({ hours: [{ SpO2: 97 }] }));
-  assert.deepEqual(found.map((i) => i.path), ['hours.0.SpO2']);
+  assert.deepEqual(
+    found.map((i) => i.path),
+    ['hours.0.SpO2'],
+  );
   assert.match(found[0]!.message, /SaO2/);
 });
 
@@ -54,8 +67,20 @@ test('non-finite numbers are rejected', () => {
 });
 
 test('physiologically impossible values are rejected; the bounds themselves are accepted', () => {
-  assert.deepEqual(issues(validator.validate({ hours: [{ HR: 301, SaO2: 101, Temp: 24.9 }] })).map((i) => i.path).sort(), ['hours.0.HR', 'hours.0.SaO2', 'hours.0.Temp']);
-  valid(validator.validate({ hours: [{ HR: 300, SaO2: 100, Temp: 25 }, { HR: 0, SaO2: 20, Temp: 45 }] }));
+  assert.deepEqual(
+    issues(validator.validate({ hours: [{ HR: 301, SaO2: 101, Temp: 24.9 }] }))
+      .map((i) => i.path)
+      .sort(),
+    ['hours.0.HR', 'hours.0.SaO2', 'hours.0.Temp'],
+  );
+  valid(
+    validator.validate({
+      hours: [
+        { HR: 300, SaO2: 100, Temp: 25 },
+        { HR: 0, SaO2: 20, Temp: 45 },
+      ],
+    }),
+  );
 });
 
 test('the error message never repeats the offending value', () => {
@@ -64,21 +89,33 @@ test('the error message never repeats the offending value', () => {
 });
 
 test('empty hours is rejected', () => {
-  assert.deepEqual(issues(validator.validate({ hours: [] })).map((i) => i.path), ['hours']);
-  assert.deepEqual(issues(validator.validate({})).map((i) => i.path), ['hours']);
+  assert.deepEqual(
+    issues(validator.validate({ hours: [] })).map((i) => i.path),
+    ['hours'],
+  );
+  assert.deepEqual(
+    issues(validator.validate({})).map((i) => i.path),
+    ['hours'],
+  );
 });
 
 test('temperature in degF is converted when the request says so, and only then', () => {
   const p = valid(validator.validate({ units: { Temp: '[degF]' }, hours: [{ Temp: 98.6 }] }));
   assert.ok(Math.abs((rowsOf(p)[0]?.Temp ?? 0) - 37) < 1e-9);
   // Without the unit, 98.6 is read as degC and is out of bounds.
-  assert.deepEqual(issues(validator.validate({ hours: [{ Temp: 98.6 }] })).map((i) => i.path), ['hours.0.Temp']);
+  assert.deepEqual(
+    issues(validator.validate({ hours: [{ Temp: 98.6 }] })).map((i) => i.path),
+    ['hours.0.Temp'],
+  );
 });
 
 test('bounds are checked after conversion to the canonical unit', () => {
   // 200 degF = 93.3 degC: outside 25..45 degC, though 200 is a plausible-looking number.
   const found = issues(validator.validate({ units: { Temp: '[degF]' }, hours: [{ Temp: 200 }] }));
-  assert.deepEqual(found.map((i) => i.path), ['hours.0.Temp']);
+  assert.deepEqual(
+    found.map((i) => i.path),
+    ['hours.0.Temp'],
+  );
   assert.match(found[0]!.message, /after unit conversion/);
 });
 
@@ -99,7 +136,10 @@ test('static descriptors out of bounds or of the wrong kind are rejected', () =>
 });
 
 test('unknown top-level fields are rejected', () => {
-  assert.deepEqual(issues(validator.validate({ hours: [{}], bloodType: 'A' })).map((i) => i.path), ['bloodType']);
+  assert.deepEqual(
+    issues(validator.validate({ hours: [{}], bloodType: 'A' })).map((i) => i.path),
+    ['bloodType'],
+  );
 });
 
 test('every offending field is reported at once', () => {
@@ -143,9 +183,22 @@ test('the fast path and the full zod schema agree on which patients are valid (p
     fc.integer({ min: -5, max: 400 }),
     fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, '12', true, {}, []),
   );
-  const key = fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...names) }, { weight: 1, arbitrary: fc.constantFrom('SpO2', 'hr', 'Foo', '__proto__', 'constructor') });
-  const row = fc.oneof({ weight: 10, arbitrary: fc.dictionary(key, value, { maxKeys: 6 }) }, { weight: 1, arbitrary: fc.constantFrom(null, 3, [], 'row') });
-  const units = fc.option(fc.dictionary(fc.constantFrom('Temp', 'Lactate', 'FiO2', 'HR', 'Foo', 'Weight'), fc.constantFrom('[degF]', 'mg/dL', '%', 'Cel', '/min', 'K', '[lb_av]', 'kg'), { maxKeys: 2 }), { nil: undefined });
+  const key = fc.oneof(
+    { weight: 8, arbitrary: fc.constantFrom(...names) },
+    { weight: 1, arbitrary: fc.constantFrom('SpO2', 'hr', 'Foo', '__proto__', 'constructor') },
+  );
+  const row = fc.oneof(
+    { weight: 10, arbitrary: fc.dictionary(key, value, { maxKeys: 6 }) },
+    { weight: 1, arbitrary: fc.constantFrom(null, 3, [], 'row') },
+  );
+  const units = fc.option(
+    fc.dictionary(
+      fc.constantFrom('Temp', 'Lactate', 'FiO2', 'HR', 'Foo', 'Weight'),
+      fc.constantFrom('[degF]', 'mg/dL', '%', 'Cel', '/min', 'K', '[lb_av]', 'kg'),
+      { maxKeys: 2 },
+    ),
+    { nil: undefined },
+  );
   const patient = fc.record(
     {
       id: fc.string({ maxLength: 4 }),

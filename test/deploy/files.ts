@@ -74,9 +74,7 @@ export function dashboard(): GrafanaDashboard {
  * values so the PromQL parser sees what Prometheus would.
  */
 export function expandGrafanaVariables(expr: string): string {
-  return expr
-    .replace(/\$__rate_interval|\$__interval|\$__range/g, '5m')
-    .replace(/\$\{?(\w+)\}?/g, '.*');
+  return expr.replace(/\$__rate_interval|\$__interval|\$__range/g, '5m').replace(/\$\{?(\w+)\}?/g, '.*');
 }
 
 export interface PromqlAnalysis {
@@ -121,7 +119,8 @@ export function dashboardExpressions(): Array<{ where: string; expr: string }> {
   const d = dashboard();
   const out: Array<{ where: string; expr: string }> = [];
   for (const p of d.panels) {
-    for (const t of p.targets ?? []) out.push({ where: `panel "${p.title}" ${t.refId}`, expr: expandGrafanaVariables(t.expr) });
+    for (const t of p.targets ?? [])
+      out.push({ where: `panel "${p.title}" ${t.refId}`, expr: expandGrafanaVariables(t.expr) });
   }
   for (const v of d.templating.list) {
     const q = typeof v.query === 'string' ? v.query : v.query.query;
@@ -134,7 +133,10 @@ export function dashboardExpressions(): Array<{ where: string; expr: string }> {
 
 /** Every PromQL expression of the alert rules and the dashboard, with where it comes from. */
 export function allExpressions(): Array<{ where: string; expr: string }> {
-  return [...alertRules().map((r) => ({ where: `rule ${r.alert ?? r.record}`, expr: r.expr })), ...dashboardExpressions()];
+  return [
+    ...alertRules().map((r) => ({ where: `rule ${r.alert ?? r.record}`, expr: r.expr })),
+    ...dashboardExpressions(),
+  ];
 }
 
 /** Metric names the dashboard and the alert rules read from the service (not from Prometheus itself). */

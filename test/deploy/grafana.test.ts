@@ -36,13 +36,23 @@ describe('deploy/grafana', () => {
   });
 
   it('queries only the provisioned Prometheus datasource', () => {
-    const provisioned = readYaml<DatasourceProvisioning>('deploy', 'grafana', 'provisioning', 'datasources', 'prometheus.yml');
+    const provisioned = readYaml<DatasourceProvisioning>(
+      'deploy',
+      'grafana',
+      'provisioning',
+      'datasources',
+      'prometheus.yml',
+    );
     const uids = new Set(provisioned.datasources.map((s) => s.uid));
     for (const p of panels) {
       assert.ok(p.datasource && uids.has(p.datasource.uid), `panel "${p.title}" uses an unprovisioned datasource`);
-      for (const t of p.targets ?? []) assert.ok(!t.datasource || uids.has(t.datasource.uid), `panel "${p.title}" ${t.refId}`);
+      for (const t of p.targets ?? [])
+        assert.ok(!t.datasource || uids.has(t.datasource.uid), `panel "${p.title}" ${t.refId}`);
     }
-    assert.ok(provisioned.datasources.every((s) => s.url === 'http://prometheus:9090'), 'datasource must point at the compose prometheus service');
+    assert.ok(
+      provisioned.datasources.every((s) => s.url === 'http://prometheus:9090'),
+      'datasource must point at the compose prometheus service',
+    );
   });
 
   it('writes every query in valid PromQL once Grafana variables are substituted', () => {
@@ -52,7 +62,14 @@ describe('deploy/grafana', () => {
   });
 
   it('shows request rate, error rate, latency, batching, queue, rejections, drift and process health', () => {
-    const uses = (metric: string) => panels.filter((p) => (p.targets ?? []).some((t) => analysePromql(t.expr.replace(/\$__rate_interval/g, '5m').replace(/\$\{?\w+\}?/g, '.*')).metrics.includes(metric)));
+    const uses = (metric: string) =>
+      panels.filter((p) =>
+        (p.targets ?? []).some((t) =>
+          analysePromql(t.expr.replace(/\$__rate_interval/g, '5m').replace(/\$\{?\w+\}?/g, '.*')).metrics.includes(
+            metric,
+          ),
+        ),
+      );
     const required: Array<[string, string]> = [
       ['request rate', 'http_requests_total'],
       ['latency percentiles', 'http_request_duration_seconds_bucket'],
@@ -67,7 +84,9 @@ describe('deploy/grafana', () => {
     for (const [what, metric] of required) assert.ok(uses(metric).length > 0, `no panel shows ${what} (${metric})`);
     const errorPanel = panels.find((p) => (p.targets ?? []).some((t) => /status=~"5\.\."/.test(t.expr)));
     assert.ok(errorPanel, 'no panel shows the 5xx error rate');
-    const latency = panels.find((p) => (p.targets ?? []).filter((t) => t.expr.includes('http_request_duration_seconds_bucket')).length >= 3);
+    const latency = panels.find(
+      (p) => (p.targets ?? []).filter((t) => t.expr.includes('http_request_duration_seconds_bucket')).length >= 3,
+    );
     assert.ok(latency, 'latency panel should show several percentiles');
   });
 
@@ -80,11 +99,20 @@ describe('deploy/grafana', () => {
   });
 
   it('is loaded from the folder docker-compose mounts the dashboards into', () => {
-    const providers = readYaml<DashboardProvisioning>('deploy', 'grafana', 'provisioning', 'dashboards', 'icu-mortality.yml');
+    const providers = readYaml<DashboardProvisioning>(
+      'deploy',
+      'grafana',
+      'provisioning',
+      'dashboards',
+      'icu-mortality.yml',
+    );
     const path = providers.providers[0]?.options.path;
     const compose = readYaml<Compose>('docker-compose.yml');
     const mounts = compose.services.grafana?.volumes ?? [];
-    assert.ok(mounts.includes(`./deploy/grafana/dashboards:${path}:ro`), `grafana does not mount the dashboards at ${path}`);
+    assert.ok(
+      mounts.includes(`./deploy/grafana/dashboards:${path}:ro`),
+      `grafana does not mount the dashboards at ${path}`,
+    );
     assert.ok(mounts.includes('./deploy/grafana/provisioning:/etc/grafana/provisioning:ro'));
   });
 });

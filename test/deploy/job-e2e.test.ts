@@ -17,7 +17,13 @@ import { readYaml, repoPath } from './files.js';
  */
 
 function physionetRecord(id: number, seed: number): string {
-  const lines = ['Time,Parameter,Value', `00:00,RecordID,${id}`, `00:00,Age,${40 + (seed % 50)}`, `00:00,Gender,${seed % 2}`, '00:00,ICUType,3'];
+  const lines = [
+    'Time,Parameter,Value',
+    `00:00,RecordID,${id}`,
+    `00:00,Age,${40 + (seed % 50)}`,
+    `00:00,Gender,${seed % 2}`,
+    '00:00,ICUType,3',
+  ];
   for (let h = 0; h < 1 + (seed % 7); h++) {
     lines.push(`0${h}:15,HR,${70 + ((seed * 7 + h * 3) % 50)}`, `0${h}:40,NIMAP,${65 + ((seed + h) % 30)}`);
   }
@@ -27,7 +33,10 @@ function physionetRecord(id: number, seed: number): string {
 function run(command: string[], args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const [bin, ...rest] = command;
-    const child = spawn(bin === 'node' ? process.execPath : (bin ?? ''), [...rest, ...args], { cwd: repoPath(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin === 'node' ? process.execPath : (bin ?? ''), [...rest, ...args], {
+      cwd: repoPath(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -54,7 +63,9 @@ describe('deploy/kubernetes/job-score-cohort.yaml, run locally', { timeout: 180_
 
     const results = await Promise.all(
       Array.from({ length: n }, async (_, index) => {
-        const args = container.args!.map((a) => a.replaceAll(`$(${indexVar})`, String(index)).replace(/^\/data(?=\/|$)/, data));
+        const args = container.args!.map((a) =>
+          a.replaceAll(`$(${indexVar})`, String(index)).replace(/^\/data(?=\/|$)/, data),
+        );
         return run(container.command!, [...args, '--model-dir', join(models.root, 'icu-mortality')]);
       }),
     );
@@ -62,8 +73,14 @@ describe('deploy/kubernetes/job-score-cohort.yaml, run locally', { timeout: 180_
 
     const scored: string[] = [];
     for (let index = 0; index < n; index++) {
-      const out = container.args!.find((a) => a.includes(`$(${indexVar})`) && a.startsWith('/data'))!.replaceAll(`$(${indexVar})`, String(index)).replace(/^\/data/, data);
-      const rows = (await readFile(out, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; probability: number });
+      const out = container
+        .args!.find((a) => a.includes(`$(${indexVar})`) && a.startsWith('/data'))!
+        .replaceAll(`$(${indexVar})`, String(index))
+        .replace(/^\/data/, data);
+      const rows = (await readFile(out, 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { id: string; probability: number });
       for (const row of rows) {
         assert.ok(row.probability > 0 && row.probability < 1);
         scored.push(String(row.id));

@@ -51,8 +51,10 @@ describe('deploy/kubernetes', () => {
 
   it('routes the Service and the PodDisruptionBudget to the Deployment pods', () => {
     const podLabels = deployment.spec?.template.metadata?.labels ?? {};
-    for (const [k, v] of Object.entries(service.spec?.selector ?? {})) assert.equal(podLabels[k], v, `service selector ${k}`);
-    for (const [k, v] of Object.entries(pdb.spec?.selector?.matchLabels ?? {})) assert.equal(podLabels[k], v, `pdb selector ${k}`);
+    for (const [k, v] of Object.entries(service.spec?.selector ?? {}))
+      assert.equal(podLabels[k], v, `service selector ${k}`);
+    for (const [k, v] of Object.entries(pdb.spec?.selector?.matchLabels ?? {}))
+      assert.equal(podLabels[k], v, `pdb selector ${k}`);
     const port = deployment.spec?.template.spec?.containers[0]?.ports?.[0];
     assert.equal(service.spec?.ports?.[0]?.targetPort, port?.name);
     assert.equal(String(port?.containerPort), configMap.data?.PORT);
@@ -69,13 +71,19 @@ describe('deploy/kubernetes', () => {
     const drainMs = Number(configMap.data?.SHUTDOWN_GRACE_MS);
     const preStop = deployment.spec?.template.spec?.containers[0]?.lifecycle?.preStop?.exec?.command?.join(' ') ?? '';
     const preStopMs = Number(/setTimeout\([^,]+,\s*(\d+)\)/.exec(preStop)?.[1] ?? 0);
-    assert.ok(preStopMs + drainMs < grace * 1000, `preStop ${preStopMs} ms + drain ${drainMs} ms must fit in ${grace} s`);
+    assert.ok(
+      preStopMs + drainMs < grace * 1000,
+      `preStop ${preStopMs} ms + drain ${drainMs} ms must fit in ${grace} s`,
+    );
   });
 
   it('configures the service only with variables src/config.ts reads, and values it accepts', () => {
     const env = { ...configMap.data, ...secret.stringData };
     const refs = deployment.spec?.template.spec?.containers[0]?.envFrom ?? [];
-    assert.ok(refs.some((r) => r.secretRef?.name === secret.metadata?.name), 'the Deployment does not read the auth Secret');
+    assert.ok(
+      refs.some((r) => r.secretRef?.name === secret.metadata?.name),
+      'the Deployment does not read the auth Secret',
+    );
     const known = new Set(Object.keys(envSchema.shape));
     for (const k of Object.keys(env)) assert.ok(known.has(k), `${k} is not read by src/config.ts`);
     const config = loadConfig(env);
@@ -88,8 +96,13 @@ describe('deploy/kubernetes', () => {
     assert.equal(hpa.spec?.scaleTargetRef.name, deployment.metadata?.name);
     const pods = hpa.spec?.metrics?.find((m) => m.type === 'Pods');
     assert.equal(pods?.pods?.metric.name, 'batcher_queue_depth');
-    assert.ok(referencedServiceMetrics().has('batcher_queue_depth'), 'the dashboard/alerts should show what the HPA scales on');
-    const rules = YAML.parse(adapter.data?.['config.yaml'] ?? '') as { rules: Array<{ seriesQuery: string; name: { as: string } }> };
+    assert.ok(
+      referencedServiceMetrics().has('batcher_queue_depth'),
+      'the dashboard/alerts should show what the HPA scales on',
+    );
+    const rules = YAML.parse(adapter.data?.['config.yaml'] ?? '') as {
+      rules: Array<{ seriesQuery: string; name: { as: string } }>;
+    };
     const rule = rules.rules.find((r) => r.name.as === 'batcher_queue_depth');
     assert.ok(rule, 'prometheus-adapter does not serve batcher_queue_depth');
     assert.match(rule.seriesQuery, /^batcher_queue_depth\{/);
@@ -102,13 +115,16 @@ describe('deploy/kubernetes', () => {
     assert.ok(n > 1);
     const c = job.spec?.template.spec?.containers[0];
     assert.ok(c);
-    const indexVar = c.env?.find((e) => e.valueFrom?.fieldRef?.fieldPath === "metadata.annotations['batch.kubernetes.io/job-completion-index']");
+    const indexVar = c.env?.find(
+      (e) => e.valueFrom?.fieldRef?.fieldPath === "metadata.annotations['batch.kubernetes.io/job-completion-index']",
+    );
     assert.ok(indexVar, 'the pod index is not exposed to the container');
     const argv = c.args ?? [];
     const shard = argv[argv.indexOf('--shard') + 1] ?? '';
     assert.equal(shard, `$(${indexVar.name})/${n}`);
     // Every pod's argument, with its index substituted, is a shard the CLI accepts.
-    for (let i = 0; i < n; i++) assert.deepEqual(parseShard(shard.replace(`$(${indexVar.name})`, String(i))), { index: i, count: n });
+    for (let i = 0; i < n; i++)
+      assert.deepEqual(parseShard(shard.replace(`$(${indexVar.name})`, String(i))), { index: i, count: n });
     const output = argv[argv.indexOf('--output') + 1] ?? '';
     assert.ok(output.includes(`$(${indexVar.name})`), 'each shard must write its own output file');
     assert.ok(argv.includes('--resume'), 'a retried pod should resume its shard');

@@ -45,7 +45,11 @@ function parseExposition(text: string): Exposition {
 describe('metrics used by deploy/ exist on /metrics', () => {
   it('exposes every metric the dashboard and the alert rules query, with the labels they match on', async (t) => {
     const { app } = await buildTestApp(t);
-    const predict = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(6, 1), samplePatient(3, 2)] } });
+    const predict = await app.inject({
+      method: 'POST',
+      url: '/v1/predict',
+      payload: { patients: [samplePatient(6, 1), samplePatient(3, 2)] },
+    });
     assert.equal(predict.statusCode, 200, predict.body);
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     assert.equal(res.statusCode, 200);
@@ -65,7 +69,8 @@ describe('metrics used by deploy/ exist on /metrics', () => {
       for (const s of analysePromql(expr).selectors) {
         const seen = exposed.labels.get(s.metric);
         if (!seen) continue; // no sample yet (e.g. rejections, reloads): the family check above covers it
-        for (const l of s.labels) if (!scrapeLabels.has(l) && !seen.has(l)) problems.push(`${where}: ${s.metric} has no label "${l}"`);
+        for (const l of s.labels)
+          if (!scrapeLabels.has(l) && !seen.has(l)) problems.push(`${where}: ${s.metric} has no label "${l}"`);
       }
     }
     assert.deepEqual(problems, []);
@@ -75,11 +80,20 @@ describe('metrics used by deploy/ exist on /metrics', () => {
     const { app } = await buildTestApp(t);
     await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(4, 3)] } });
     const { samples } = parseExposition((await app.inject({ method: 'GET', url: '/metrics' })).body);
-    const find = (prefix: string, ...parts: string[]) => samples.find((s) => s.startsWith(prefix) && parts.every((p) => s.includes(p)));
+    const find = (prefix: string, ...parts: string[]) =>
+      samples.find((s) => s.startsWith(prefix) && parts.every((p) => s.includes(p)));
     // Alerts select route=~"/v1/.*" and status=~"5.." / status!="503": route templates and numeric codes.
-    assert.ok(find('http_requests_total{', 'route="/v1/predict"', 'status="200"'), 'http_requests_total lacks route="/v1/predict", status="200"');
+    assert.ok(
+      find('http_requests_total{', 'route="/v1/predict"', 'status="200"'),
+      'http_requests_total lacks route="/v1/predict", status="200"',
+    );
     assert.ok(find('http_request_duration_seconds_bucket{', 'route="/v1/predict"'));
-    for (const name of ['prediction_probability_bucket{', 'engine_batch_size_bucket{', 'batcher_queue_wait_seconds_bucket{', 'batcher_queue_depth{']) {
+    for (const name of [
+      'prediction_probability_bucket{',
+      'engine_batch_size_bucket{',
+      'batcher_queue_wait_seconds_bucket{',
+      'batcher_queue_depth{',
+    ]) {
       assert.ok(find(name, 'version="0.0.0-tiny"'), `${name} has no sample for the served version`);
     }
     // IcuMortalityModelNotReady: the serving model is reported as 1.

@@ -66,9 +66,14 @@ describe('deploy/prometheus/alerts.yml', () => {
       t.skip('promtool not installed (apt-get install prometheus)');
       return;
     }
-    const check = spawnSync(tool, ['check', 'rules', repoPath('deploy', 'prometheus', 'alerts.yml')], { encoding: 'utf8' });
+    const check = spawnSync(tool, ['check', 'rules', repoPath('deploy', 'prometheus', 'alerts.yml')], {
+      encoding: 'utf8',
+    });
     assert.equal(check.status, 0, check.stdout + check.stderr);
-    const unit = spawnSync(tool, ['test', 'rules', 'alerts.test.yml', 'alerts-drift.test.yml'], { cwd: repoPath('deploy', 'prometheus'), encoding: 'utf8' });
+    const unit = spawnSync(tool, ['test', 'rules', 'alerts.test.yml', 'alerts-drift.test.yml'], {
+      cwd: repoPath('deploy', 'prometheus'),
+      encoding: 'utf8',
+    });
     assert.equal(unit.status, 0, unit.stdout + unit.stderr);
   });
 });
@@ -99,7 +104,9 @@ describe('deploy/prometheus/prometheus.yml', () => {
       t.skip('promtool not installed (apt-get install prometheus)');
       return;
     }
-    const r = spawnSync(tool, ['check', 'config', repoPath('deploy', 'prometheus', 'prometheus.yml')], { encoding: 'utf8' });
+    const r = spawnSync(tool, ['check', 'config', repoPath('deploy', 'prometheus', 'prometheus.yml')], {
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });
 });

@@ -22,7 +22,11 @@ function minimalBundle(observations: Json[], extra: Json[] = []): Json {
   return {
     resourceType: 'Bundle',
     type: 'collection',
-    entry: [entry({ resourceType: 'Patient', id: 'p1', birthDate: '1960-01-01', gender: 'female' }), ...extra, ...observations.map(entry)],
+    entry: [
+      entry({ resourceType: 'Patient', id: 'p1', birthDate: '1960-01-01', gender: 'female' }),
+      ...extra,
+      ...observations.map(entry),
+    ],
   };
 }
 
@@ -32,7 +36,10 @@ describe('FHIR Bundle -> patient input', () => {
       const manifest = await loadTinyManifest();
       const text = await record(file);
       const expected = physionetRecordToPatient(text, manifest);
-      const mapped = mapToPatientInput(gatherResources(recordToBundle(text, manifest, { admission: ADMISSION, predictionTime: AT })), { manifest, predictionTime: AT });
+      const mapped = mapToPatientInput(
+        gatherResources(recordToBundle(text, manifest, { admission: ADMISSION, predictionTime: AT })),
+        { manifest, predictionTime: AT },
+      );
       assert.deepEqual(mapped.input.hours, expected.hours);
       assert.equal(mapped.input.age, expected.age);
       assert.equal(mapped.input.sex, expected.sex);
@@ -58,12 +65,19 @@ describe('FHIR Bundle -> patient input', () => {
       observation('late', [{ system: LOINC, code: '8867-4' }], 100, '/min', '2026-03-15T01:50:00Z'),
       observation('early', [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-03-15T01:10:00Z'),
     ]);
-    assert.deepEqual(mapToPatientInput(gatherResources(newestFirst), { manifest, predictionTime: AT }).input.hours, [{ HR: 100 }]);
+    assert.deepEqual(mapToPatientInput(gatherResources(newestFirst), { manifest, predictionTime: AT }).input.hours, [
+      { HR: 100 },
+    ]);
   });
 
   test('the impossible heart rate of the record is listed as a warning and not used', async () => {
     const manifest = await loadTinyManifest();
-    const mapped = mapToPatientInput(gatherResources(recordToBundle(await record('stay-c.txt'), manifest, { admission: ADMISSION, predictionTime: AT })), { manifest, predictionTime: AT });
+    const mapped = mapToPatientInput(
+      gatherResources(
+        recordToBundle(await record('stay-c.txt'), manifest, { admission: ADMISSION, predictionTime: AT }),
+      ),
+      { manifest, predictionTime: AT },
+    );
     const issue = mapped.issues.find((i) => i.message.startsWith('HR not used: outside the plausible range'));
     assert.ok(issue, JSON.stringify(mapped.issues));
     assert.equal(issue.severity, 'warning');
@@ -76,10 +90,19 @@ describe('FHIR Bundle -> patient input', () => {
     const bundle = (birthDate: string): Json => ({
       resourceType: 'Bundle',
       type: 'collection',
-      entry: [entry({ resourceType: 'Patient', id: 'p1', birthDate }), entry(observation('o1', [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-03-15T05:00:00Z'))],
+      entry: [
+        entry({ resourceType: 'Patient', id: 'p1', birthDate }),
+        entry(observation('o1', [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-03-15T05:00:00Z')),
+      ],
     });
-    assert.equal(mapToPatientInput(gatherResources(bundle('1960-03-15')), { manifest, predictionTime: AT }).input.age, 66);
-    assert.equal(mapToPatientInput(gatherResources(bundle('1960-03-16')), { manifest, predictionTime: AT }).input.age, 65);
+    assert.equal(
+      mapToPatientInput(gatherResources(bundle('1960-03-15')), { manifest, predictionTime: AT }).input.age,
+      66,
+    );
+    assert.equal(
+      mapToPatientInput(gatherResources(bundle('1960-03-16')), { manifest, predictionTime: AT }).input.age,
+      65,
+    );
     assert.equal(mapToPatientInput(gatherResources(bundle('1960')), { manifest, predictionTime: AT }).input.age, 66);
   });
 
@@ -102,7 +125,14 @@ describe('FHIR Bundle -> patient input', () => {
 
   test('observations before the ICU admission or after the prediction time are warned about and not used', async () => {
     const manifest = await loadTinyManifest();
-    const encounter = entry({ resourceType: 'Encounter', id: 'e1', status: 'in-progress', class: { code: 'IMP' }, subject: { reference: 'Patient/p1' }, period: { start: '2026-03-14T00:00:00Z' } });
+    const encounter = entry({
+      resourceType: 'Encounter',
+      id: 'e1',
+      status: 'in-progress',
+      class: { code: 'IMP' },
+      subject: { reference: 'Patient/p1' },
+      period: { start: '2026-03-14T00:00:00Z' },
+    });
     const mapped = mapToPatientInput(
       gatherResources(
         minimalBundle(
@@ -118,8 +148,16 @@ describe('FHIR Bundle -> patient input', () => {
     );
     // 02:30+01:00 is 01:30Z: hour 1 after admission at 00:00Z.
     assert.deepEqual(mapped.input.hours, [{}, { HR: 90 }]);
-    assert.ok(mapped.issues.some((i) => i.message.includes('before the ICU admission') && i.expression?.[0] === 'Bundle.entry[2].resource'));
-    assert.ok(mapped.issues.some((i) => i.message.includes('after the prediction time') && i.expression?.[0] === 'Bundle.entry[4].resource'));
+    assert.ok(
+      mapped.issues.some(
+        (i) => i.message.includes('before the ICU admission') && i.expression?.[0] === 'Bundle.entry[2].resource',
+      ),
+    );
+    assert.ok(
+      mapped.issues.some(
+        (i) => i.message.includes('after the prediction time') && i.expression?.[0] === 'Bundle.entry[4].resource',
+      ),
+    );
     assert.deepEqual(mapped.basis, ['Patient/p1', 'Encounter/e1', 'Observation/in']);
   });
 
@@ -133,8 +171,14 @@ describe('FHIR Bundle -> patient input', () => {
       subject: { reference: 'Patient/p1' },
       effectiveDateTime: '2026-03-15T01:00:00Z',
       component: [
-        { code: { coding: [{ system: LOINC, code: '8480-6' }] }, valueQuantity: { value: 120, unit: 'mmHg', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } },
-        { code: { coding: [{ system: LOINC, code: '8462-4' }] }, valueQuantity: { value: 70, unit: 'mmHg', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } },
+        {
+          code: { coding: [{ system: LOINC, code: '8480-6' }] },
+          valueQuantity: { value: 120, unit: 'mmHg', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' },
+        },
+        {
+          code: { coding: [{ system: LOINC, code: '8462-4' }] },
+          valueQuantity: { value: 70, unit: 'mmHg', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' },
+        },
       ],
     };
     const mapped = mapToPatientInput(gatherResources(minimalBundle([panel])), { manifest, predictionTime: AT });
@@ -150,9 +194,21 @@ describe('FHIR Bundle -> patient input', () => {
         minimalBundle([
           observation('hr', [{ system: LOINC, code: '8867-4' }], 80, '/min', t),
           observation('hb', [{ system: LOINC, code: '718-7' }], 12, 'g/dL', t),
-          observation('spo2', [{ system: LOINC, code: '59408-5' }, { system: LOINC, code: '2708-6' }], 97, '%', t),
+          observation(
+            'spo2',
+            [
+              { system: LOINC, code: '59408-5' },
+              { system: LOINC, code: '2708-6' },
+            ],
+            97,
+            '%',
+            t,
+          ),
           observation('temp', [{ system: LOINC, code: '8310-5' }], 310, 'mL', t),
-          { ...observation('rr', [{ system: LOINC, code: '9279-1' }], 18, '/min', t), valueQuantity: { value: 18, unit: 'breaths/min' } },
+          {
+            ...observation('rr', [{ system: LOINC, code: '9279-1' }], 18, '/min', t),
+            valueQuantity: { value: 18, unit: 'breaths/min' },
+          },
           observation('tempf', [{ system: LOINC, code: '8310-5' }], 98.6, '[degF]', t),
           observation('lact', [{ system: LOINC, code: '2524-7' }], 18, 'mg/dL', t),
         ]),
@@ -162,14 +218,33 @@ describe('FHIR Bundle -> patient input', () => {
     const row = mapped.input.hours[0] as Record<string, number>;
     assert.equal(row.HR, 80);
     assert.ok(Math.abs((row.Temp as number) - 37) < 1e-9, 'degF converted through the manifest');
-    assert.ok(Math.abs((row.Lactate as number) - 18 * 0.11101243339253998) < 1e-12, 'lactate mg/dL converted through the manifest');
+    assert.ok(
+      Math.abs((row.Lactate as number) - 18 * 0.11101243339253998) < 1e-12,
+      'lactate mg/dL converted through the manifest',
+    );
     assert.equal(row.SaO2, undefined, 'pulse oximetry is not arterial saturation');
     assert.equal(row.RespRate, undefined);
     const messages = mapped.issues.map((i) => `${i.expression?.[0]}: ${i.message}`);
-    assert.ok(messages.some((m) => m.startsWith('Bundle.entry[2].resource.code') && m.includes('LOINC 718-7 is not an input')), messages.join('\n'));
-    assert.ok(messages.some((m) => m.startsWith('Bundle.entry[3].resource.code') && m.includes('pulse-oximetry')), messages.join('\n'));
-    assert.ok(messages.some((m) => m.startsWith('Bundle.entry[4].resource.valueQuantity.code') && m.includes('unit "mL" cannot be converted to Cel for Temp')), messages.join('\n'));
-    assert.ok(messages.some((m) => m.startsWith('Bundle.entry[5].resource.valueQuantity') && m.includes('no UCUM code')), messages.join('\n'));
+    assert.ok(
+      messages.some((m) => m.startsWith('Bundle.entry[2].resource.code') && m.includes('LOINC 718-7 is not an input')),
+      messages.join('\n'),
+    );
+    assert.ok(
+      messages.some((m) => m.startsWith('Bundle.entry[3].resource.code') && m.includes('pulse-oximetry')),
+      messages.join('\n'),
+    );
+    assert.ok(
+      messages.some(
+        (m) =>
+          m.startsWith('Bundle.entry[4].resource.valueQuantity.code') &&
+          m.includes('unit "mL" cannot be converted to Cel for Temp'),
+      ),
+      messages.join('\n'),
+    );
+    assert.ok(
+      messages.some((m) => m.startsWith('Bundle.entry[5].resource.valueQuantity') && m.includes('no UCUM code')),
+      messages.join('\n'),
+    );
     assert.deepEqual(mapped.basis, ['Patient/p1', 'Observation/hr', 'Observation/tempf', 'Observation/lact']);
   });
 
@@ -177,7 +252,12 @@ describe('FHIR Bundle -> patient input', () => {
     const manifest = await loadTinyManifest();
     const t = '2026-03-15T01:00:00Z';
     const mapped = mapToPatientInput(
-      gatherResources(minimalBundle([observation('hr', [{ system: LOINC, code: '8867-4' }], 80, '{beats}/min', t), observation('gcs', [{ system: LOINC, code: '9269-2' }], 9, '1', t)])),
+      gatherResources(
+        minimalBundle([
+          observation('hr', [{ system: LOINC, code: '8867-4' }], 80, '{beats}/min', t),
+          observation('gcs', [{ system: LOINC, code: '9269-2' }], 9, '1', t),
+        ]),
+      ),
       { manifest, predictionTime: AT },
     );
     assert.deepEqual(mapped.input.hours, [{ HR: 80, GCS: 9 }]);
@@ -186,23 +266,55 @@ describe('FHIR Bundle -> patient input', () => {
   test('a Bundle with no usable observation cannot be scored (422), with every warning listed', async () => {
     const manifest = await loadTinyManifest();
     assert.throws(
-      () => mapToPatientInput(gatherResources(minimalBundle([observation('hb', [{ system: LOINC, code: '718-7' }], 12, 'g/dL', '2026-03-15T01:00:00Z')])), { manifest, predictionTime: AT }),
-      (e: unknown) => e instanceof FhirInputError && e.statusCode === 422 && e.issues.some((i) => i.message.includes('718-7')),
+      () =>
+        mapToPatientInput(
+          gatherResources(
+            minimalBundle([observation('hb', [{ system: LOINC, code: '718-7' }], 12, 'g/dL', '2026-03-15T01:00:00Z')]),
+          ),
+          { manifest, predictionTime: AT },
+        ),
+      (e: unknown) =>
+        e instanceof FhirInputError && e.statusCode === 422 && e.issues.some((i) => i.message.includes('718-7')),
     );
   });
 
   test('two patients in one Bundle are refused (400); none is 422', async () => {
     const manifest = await loadTinyManifest();
-    const two = { resourceType: 'Bundle', type: 'collection', entry: [entry({ resourceType: 'Patient', id: 'p1' }), entry({ resourceType: 'Patient', id: 'p2' })] };
-    assert.throws(() => mapToPatientInput(gatherResources(two), { manifest, predictionTime: AT }), (e: unknown) => e instanceof FhirInputError && e.statusCode === 400);
-    const none = { resourceType: 'Bundle', type: 'collection', entry: [entry(observation('o', [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-03-15T01:00:00Z'))] };
-    assert.throws(() => mapToPatientInput(gatherResources(none), { manifest, predictionTime: AT }), (e: unknown) => e instanceof FhirInputError && e.statusCode === 422);
+    const two = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [entry({ resourceType: 'Patient', id: 'p1' }), entry({ resourceType: 'Patient', id: 'p2' })],
+    };
+    assert.throws(
+      () => mapToPatientInput(gatherResources(two), { manifest, predictionTime: AT }),
+      (e: unknown) => e instanceof FhirInputError && e.statusCode === 400,
+    );
+    const none = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [entry(observation('o', [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-03-15T01:00:00Z'))],
+    };
+    assert.throws(
+      () => mapToPatientInput(gatherResources(none), { manifest, predictionTime: AT }),
+      (e: unknown) => e instanceof FhirInputError && e.statusCode === 422,
+    );
   });
 
   test('an observation of another patient is not used', async () => {
     const manifest = await loadTinyManifest();
-    const other = { ...observation('o2', [{ system: LOINC, code: '8867-4' }], 120, '/min', '2026-03-15T01:30:00Z'), subject: { reference: 'Patient/someone-else' } };
-    const mapped = mapToPatientInput(gatherResources(minimalBundle([observation('o1', [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-03-15T01:00:00Z'), other])), { manifest, predictionTime: AT });
+    const other = {
+      ...observation('o2', [{ system: LOINC, code: '8867-4' }], 120, '/min', '2026-03-15T01:30:00Z'),
+      subject: { reference: 'Patient/someone-else' },
+    };
+    const mapped = mapToPatientInput(
+      gatherResources(
+        minimalBundle([
+          observation('o1', [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-03-15T01:00:00Z'),
+          other,
+        ]),
+      ),
+      { manifest, predictionTime: AT },
+    );
     assert.deepEqual(mapped.input.hours, [{ HR: 80 }]);
     assert.ok(mapped.issues.some((i) => i.message.includes('subject is not the Patient')));
   });
@@ -210,11 +322,20 @@ describe('FHIR Bundle -> patient input', () => {
   test('a dateTime without a time zone is not a usable time', async () => {
     const manifest = await loadTinyManifest();
     const mapped = mapToPatientInput(
-      gatherResources(minimalBundle([observation('o1', [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-03-15T01:00:00Z'), observation('o2', [{ system: LOINC, code: '8867-4' }], 90, '/min', '2026-03-15T01:30:00')])),
+      gatherResources(
+        minimalBundle([
+          observation('o1', [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-03-15T01:00:00Z'),
+          observation('o2', [{ system: LOINC, code: '8867-4' }], 90, '/min', '2026-03-15T01:30:00'),
+        ]),
+      ),
       { manifest, predictionTime: AT },
     );
     assert.deepEqual(mapped.input.hours, [{ HR: 80 }]);
-    assert.ok(mapped.issues.some((i) => i.message.includes('time zone') && i.expression?.[0] === 'Bundle.entry[2].resource.effectiveDateTime'));
+    assert.ok(
+      mapped.issues.some(
+        (i) => i.message.includes('time zone') && i.expression?.[0] === 'Bundle.entry[2].resource.effectiveDateTime',
+      ),
+    );
   });
 });
 
@@ -228,7 +349,11 @@ describe('the prediction time when the request gives none', () => {
     const bundle = {
       resourceType: 'Bundle',
       type: 'collection',
-      entry: [entry({ resourceType: 'Patient', id: 'p1', birthDate: '1950-06-01', gender: 'male' }), entry(hr('a', '2020-05-01T08:10:00Z')), entry(hr('b', '2020-05-01T11:40:00Z'))],
+      entry: [
+        entry({ resourceType: 'Patient', id: 'p1', birthDate: '1950-06-01', gender: 'male' }),
+        entry(hr('a', '2020-05-01T08:10:00Z')),
+        entry(hr('b', '2020-05-01T11:40:00Z')),
+      ],
     };
     const mapped = mapToPatientInput(gatherResources(bundle), { manifest, now: NOW, staleAfterHours: 24 });
     assert.equal(mapped.predictionTime.toISOString(), '2020-05-01T11:40:00.000Z');
@@ -242,8 +367,17 @@ describe('the prediction time when the request gives none', () => {
 
   test("the Encounter's end wins over the latest observation; later observations are not used", async () => {
     const manifest = await loadTinyManifest();
-    const encounter = { resourceType: 'Encounter', id: 'e1', status: 'finished', class: { code: 'IMP' }, period: { start: '2026-12-04T00:00:00Z', end: '2026-12-04T20:00:00Z' } };
-    const bundle = minimalBundle([hr('a', '2026-12-04T02:00:00Z'), hr('b', '2026-12-04T22:00:00Z')], [entry(encounter)]);
+    const encounter = {
+      resourceType: 'Encounter',
+      id: 'e1',
+      status: 'finished',
+      class: { code: 'IMP' },
+      period: { start: '2026-12-04T00:00:00Z', end: '2026-12-04T20:00:00Z' },
+    };
+    const bundle = minimalBundle(
+      [hr('a', '2026-12-04T02:00:00Z'), hr('b', '2026-12-04T22:00:00Z')],
+      [entry(encounter)],
+    );
     const mapped = mapToPatientInput(gatherResources(bundle), { manifest, now: NOW, staleAfterHours: 24 });
     assert.equal(mapped.predictionTime.toISOString(), '2026-12-04T20:00:00.000Z');
     assert.equal(mapped.predictionTimeSource, 'encounter-end');
@@ -258,7 +392,12 @@ describe('the prediction time when the request gives none', () => {
     const fresh = mapToPatientInput(gatherResources(bundle), { manifest, now: NOW, staleAfterHours: 24 });
     assert.equal(fresh.predictionTime.toISOString(), '2026-12-05T10:00:00.000Z');
     assert.ok(!fresh.issues.some((i) => /the data end/.test(i.message)));
-    const given = mapToPatientInput(gatherResources(bundle), { manifest, now: NOW, staleAfterHours: 24, predictionTime: new Date('2026-12-05T11:00:00Z') });
+    const given = mapToPatientInput(gatherResources(bundle), {
+      manifest,
+      now: NOW,
+      staleAfterHours: 24,
+      predictionTime: new Date('2026-12-05T11:00:00Z'),
+    });
     assert.equal(given.predictionTimeSource, 'given');
     assert.equal(given.predictionTime.toISOString(), '2026-12-05T11:00:00.000Z');
   });
@@ -285,8 +424,14 @@ describe('public codes for the invasive pressures and for mechanical ventilation
     // LOINC Users' Guide, appendix "Calculating Mod 10 check digits".
     const checkDigit = (digits: string): number => {
       const fromRight = [...digits].reverse();
-      const odd = fromRight.filter((_, i) => i % 2 === 0).reverse().join('');
-      const even = fromRight.filter((_, i) => i % 2 === 1).reverse().join('');
+      const odd = fromRight
+        .filter((_, i) => i % 2 === 0)
+        .reverse()
+        .join('');
+      const even = fromRight
+        .filter((_, i) => i % 2 === 1)
+        .reverse()
+        .join('');
       const sum = [...`${even}${Number(odd) * 2}`].reduce((s, d) => s + Number(d), 0);
       return (10 - (sum % 10)) % 10;
     };
@@ -307,7 +452,10 @@ describe('public codes for the invasive pressures and for mechanical ventilation
     ]);
     const mapped = mapToPatientInput(gatherResources(bundle), { manifest, predictionTime: AT2 });
     assert.deepEqual(mapped.input.hours, [{ HR: 88 }, { MechVent: 1 }, { HR: 92 }]);
-    assert.ok(!mapped.issues.some((i) => i.expression?.some((e) => e.includes('entry[2]'))), JSON.stringify(mapped.issues));
+    assert.ok(
+      !mapped.issues.some((i) => i.expression?.some((e) => e.includes('entry[2]'))),
+      JSON.stringify(mapped.issues),
+    );
   });
 });
 
@@ -324,7 +472,10 @@ test('SI units and their LOINC codes, as European EHRs send them, map to the can
     observation('k', [{ system: LOINC, code: '2823-3' }], 4.2, 'meq/L', t),
     observation('hco3', [{ system: LOINC, code: '1963-8' }], 24, 'meq/L', t),
   ]);
-  const mapped = mapToPatientInput(gatherResources(bundle), { manifest, predictionTime: new Date('2026-12-05T12:00:00Z') });
+  const mapped = mapToPatientInput(gatherResources(bundle), {
+    manifest,
+    predictionTime: new Date('2026-12-05T12:00:00Z'),
+  });
   const row = mapped.input.hours[0] as Record<string, number>;
   const expected: Record<string, number> = {
     Creatinine: (88.4 * 113.12) / 10_000,
@@ -336,6 +487,7 @@ test('SI units and their LOINC codes, as European EHRs send them, map to the can
     K: 4.2,
     HCO3: 24,
   };
-  for (const [name, value] of Object.entries(expected)) assert.ok(Math.abs((row[name] as number) - value) <= 1e-9 * value, `${name}: ${row[name]} vs ${value}`);
+  for (const [name, value] of Object.entries(expected))
+    assert.ok(Math.abs((row[name] as number) - value) <= 1e-9 * value, `${name}: ${row[name]} vs ${value}`);
   assert.equal(mapped.issues.filter((i) => i.severity === 'warning').length, 0, JSON.stringify(mapped.issues));
 });

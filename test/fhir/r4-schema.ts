@@ -39,6 +39,8 @@ export function r4Errors(resource: unknown): string[] {
   const type = (resource as { resourceType?: unknown })?.resourceType;
   const own = typeof type === 'string' ? ajvInstance?.getSchema(`${schemaId}#/definitions/${type}`) : undefined;
   const errors = own && !own(resource) ? own.errors : v.errors;
-  const lines = (errors ?? []).slice(0, 20).map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
+  const lines = (errors ?? [])
+    .slice(0, 20)
+    .map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
   return lines.length > 0 ? lines : ['invalid against the R4 schema'];
 }

@@ -73,7 +73,10 @@ test('every request gets its own stays scored in order, aborted ones never reach
         hops: fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 6 }),
         waves: fc.array(
           fc.array(
-            fc.record({ lengths: fc.array(fc.integer({ min: 1, max: 48 }), { minLength: 1, maxLength: 12 }), abort: fc.boolean() }),
+            fc.record({
+              lengths: fc.array(fc.integer({ min: 1, max: 48 }), { minLength: 1, maxLength: 12 }),
+              abort: fc.boolean(),
+            }),
             { minLength: 1, maxLength: 6 },
           ),
           { minLength: 1, maxLength: 4 },

@@ -19,10 +19,20 @@ before(async () => {
 after(() => real.close());
 
 function setup(
-  opts: Partial<{ maxBatchSize: number; maxQueueDelayMs: number; maxQueueSize: number; buildBatch: (s: Stay[]) => ReturnType<typeof buildBatch> }> = {},
+  opts: Partial<{
+    maxBatchSize: number;
+    maxQueueDelayMs: number;
+    maxQueueSize: number;
+    buildBatch: (s: Stay[]) => ReturnType<typeof buildBatch>;
+  }> = {},
 ): { engine: ScriptedEngine; batcher: Batcher<Stay>; events: Required<Record<keyof BatcherObserver, unknown[][]>> } {
   const engine = new ScriptedEngine(real);
-  const events: Required<Record<keyof BatcherObserver, unknown[][]>> = { batchRun: [], queueWait: [], depthChanged: [], rejected: [] };
+  const events: Required<Record<keyof BatcherObserver, unknown[][]>> = {
+    batchRun: [],
+    queueWait: [],
+    depthChanged: [],
+    rejected: [],
+  };
   const observer: BatcherObserver = {
     batchRun: (...args) => events.batchRun.push(args),
     queueWait: (...args) => events.queueWait.push(args),
@@ -75,7 +85,9 @@ describe('batcher coalescing', () => {
     const outs = await Promise.all([first, ...pending]);
     assert.equal(engine.runs, 2, 'four submits, two engine runs');
     assert.deepEqual(engine.batches[1]?.lengths.length, 8);
-    [stays.slice(0, 1), ...later].forEach((r, k) => assert.ok(maxAbsDiff(outs[k] as Float32Array, expected(r)) <= 1e-6));
+    [stays.slice(0, 1), ...later].forEach((r, k) =>
+      assert.ok(maxAbsDiff(outs[k] as Float32Array, expected(r)) <= 1e-6),
+    );
   });
 
   test('forms a batch after maxQueueDelayMs while the engine is busy, without waiting for it to fill', async () => {
@@ -114,7 +126,14 @@ describe('batcher length grouping', () => {
     assert.equal(a?.time, 48);
     assert.deepEqual(new Set(b?.lengths), new Set([2]));
     assert.equal(b?.time, 2, 'the short batch is padded only to its own longest stay');
-    assert.deepEqual(events.batchRun.slice(1).map((e) => [e[0], e[2]]), [[32, 0], [32, 0]], 'no padding in either batch');
+    assert.deepEqual(
+      events.batchRun.slice(1).map((e) => [e[0], e[2]]),
+      [
+        [32, 0],
+        [32, 0],
+      ],
+      'no padding in either batch',
+    );
     assert.ok(maxAbsDiff(out, expected(mixed)) <= 1e-6);
   });
 
@@ -123,7 +142,10 @@ describe('batcher length grouping', () => {
     const { stays } = reference();
     const out = await batcher.submit(stays);
     assert.ok(engine.batches.every((b) => b.lengths.length <= 7));
-    assert.equal(engine.batches.reduce((n, b) => n + b.lengths.length, 0), stays.length);
+    assert.equal(
+      engine.batches.reduce((n, b) => n + b.lengths.length, 0),
+      stays.length,
+    );
     assert.ok(maxAbsDiff(out, expected(stays)) <= 1e-6);
   });
 });
@@ -177,7 +199,10 @@ describe('batcher abort', () => {
     await first;
     await batcher.drain();
     assert.equal(engine.runs, 1);
-    assert.deepEqual(engine.batches.flatMap((b) => b.lengths), [stays[0]?.length]);
+    assert.deepEqual(
+      engine.batches.flatMap((b) => b.lengths),
+      [stays[0]?.length],
+    );
   });
 
   test('rejects at once, queueing nothing, when the signal has already fired', async () => {
@@ -212,7 +237,10 @@ describe('batcher drain', () => {
     await engine.started(1);
     const queued = [batcher.submit(stays.slice(1, 4)), batcher.submit(stays.slice(4, 6))];
     const drained = batcher.drain();
-    await assert.rejects(batcher.submit(stays.slice(6, 7)), (e: unknown) => e instanceof BatcherDrainingError && e instanceof QueueFullError);
+    await assert.rejects(
+      batcher.submit(stays.slice(6, 7)),
+      (e: unknown) => e instanceof BatcherDrainingError && e instanceof QueueFullError,
+    );
     assert.deepEqual(events.rejected, [['draining']]);
     release();
     await drained;

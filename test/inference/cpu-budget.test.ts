@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import { cgroupCores, coresFromCfs, coresFromCpuMax, usableCores } from '../../src/inference/cpu-budget.js';
 
 /** A fake filesystem: the files a container would show, by path. */
-const files = (entries: Record<string, string>) => (path: string): string | undefined => entries[path];
+const files =
+  (entries: Record<string, string>) =>
+  (path: string): string | undefined =>
+    entries[path];
 
 test('cgroup v2 cpu.max: quota / period, rounded down, at least one CPU; "max" is no limit', () => {
   assert.equal(coresFromCpuMax('200000 100000\n'), 2);
@@ -23,21 +26,44 @@ test('the quota of the process own cgroup, v2 inside a container namespace and v
   assert.equal(cgroupCores(files({ '/proc/self/cgroup': '0::/\n', '/sys/fs/cgroup/cpu.max': '200000 100000\n' })), 2);
   // No namespace: /proc/self/cgroup names the path below the mount.
   assert.equal(
-    cgroupCores(files({ '/proc/self/cgroup': '0::/kubepods/pod1/c1\n', '/sys/fs/cgroup/kubepods/pod1/c1/cpu.max': '300000 100000\n' })),
+    cgroupCores(
+      files({
+        '/proc/self/cgroup': '0::/kubepods/pod1/c1\n',
+        '/sys/fs/cgroup/kubepods/pod1/c1/cpu.max': '300000 100000\n',
+      }),
+    ),
     3,
   );
-  assert.equal(cgroupCores(files({ '/proc/self/cgroup': '0::/\n', '/sys/fs/cgroup/cpu.max': 'max 100000\n' })), undefined);
+  assert.equal(
+    cgroupCores(files({ '/proc/self/cgroup': '0::/\n', '/sys/fs/cgroup/cpu.max': 'max 100000\n' })),
+    undefined,
+  );
 });
 
 test('the quota of the process own cgroup, v1 and hybrid layouts, and nothing to read', () => {
   const v1 = '12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n';
   assert.equal(
-    cgroupCores(files({ '/proc/self/cgroup': v1, '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us': '150000', '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us': '100000' })),
+    cgroupCores(
+      files({
+        '/proc/self/cgroup': v1,
+        '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us': '150000',
+        '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us': '100000',
+      }),
+    ),
     1,
   );
   // This development machine: v1 controllers with no quota beside an empty unified hierarchy.
   const hybrid = '1:cpu:/\n2:cpuacct:/\n0::/\n';
-  assert.equal(cgroupCores(files({ '/proc/self/cgroup': hybrid, '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '-1', '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000' })), undefined);
+  assert.equal(
+    cgroupCores(
+      files({
+        '/proc/self/cgroup': hybrid,
+        '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '-1',
+        '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000',
+      }),
+    ),
+    undefined,
+  );
   assert.equal(cgroupCores(files({})), undefined);
 });
 

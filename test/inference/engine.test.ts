@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Engine, EngineRunError } from '../../src/inference/engine.js';
 import { CRASH_MARKER } from './fixtures/crashing-worker.js';
-import { PARITY_TOLERANCE, TEST_PROVIDERS, TINY_GRU_MODEL_DIR, buildBatch, maxAbsDiff, reference, tinyEngine } from './helpers.js';
+import {
+  PARITY_TOLERANCE,
+  TEST_PROVIDERS,
+  TINY_GRU_MODEL_DIR,
+  buildBatch,
+  maxAbsDiff,
+  reference,
+  tinyEngine,
+} from './helpers.js';
 
 describe('engine on the tiny model', () => {
   let engine: Engine;
@@ -27,7 +35,10 @@ describe('engine on the tiny model', () => {
     for (const [i, stay] of stays.entries()) {
       const alone = await engine.run(buildBatch([stay]));
       assert.equal(alone.length, 1);
-      assert.ok(Math.abs((alone[0] as number) - (mixed[i] as number)) <= PARITY_TOLERANCE, `stay ${i} (length ${stay.length})`);
+      assert.ok(
+        Math.abs((alone[0] as number) - (mixed[i] as number)) <= PARITY_TOLERANCE,
+        `stay ${i} (length ${stay.length})`,
+      );
     }
   });
 
@@ -35,7 +46,10 @@ describe('engine on the tiny model', () => {
     const { stays, probability } = reference();
     const bad = buildBatch(stays.slice(0, 3));
     bad.lengths[1] = 0;
-    await assert.rejects(engine.run(bad), (e: unknown) => e instanceof EngineRunError && /lengths\[1\] = 0/.test(e.message));
+    await assert.rejects(
+      engine.run(bad),
+      (e: unknown) => e instanceof EngineRunError && /lengths\[1\] = 0/.test(e.message),
+    );
     const good = await engine.run(buildBatch(stays.slice(0, 3)));
     assert.ok(maxAbsDiff(good, probability.slice(0, 3)) <= 1e-6);
   });
@@ -53,7 +67,10 @@ describe('engine on the tiny model', () => {
     const { stays, probability } = reference();
     const batch = buildBatch(stays.slice(0, 2));
     const narrow = { ...batch, nInputs: batch.nInputs - 1, x: new Float32Array(2 * batch.time * (batch.nInputs - 1)) };
-    await assert.rejects(engine.run(narrow), (e: unknown) => e instanceof EngineRunError && /inference failed/.test(e.message));
+    await assert.rejects(
+      engine.run(narrow),
+      (e: unknown) => e instanceof EngineRunError && /inference failed/.test(e.message),
+    );
     const good = await engine.run(buildBatch(stays.slice(0, 2)));
     assert.ok(maxAbsDiff(good, probability.slice(0, 2)) <= 1e-6);
   });
@@ -145,7 +162,10 @@ describe('engine worker crash', () => {
       await assert.rejects(crashed, (e: unknown) => e instanceof EngineRunError && /exit code 70/.test(e.message));
       const out = await queued;
       assert.ok(maxAbsDiff(out, probability.slice(2, 5)) <= 1e-6);
-      assert.ok(errors.some((e) => /restarting/.test(e.msg)), 'the crash was logged');
+      assert.ok(
+        errors.some((e) => /restarting/.test(e.msg)),
+        'the crash was logged',
+      );
     } finally {
       await engine.close();
     }
@@ -170,7 +190,10 @@ describe('engine on the tiny GRU model', () => {
     const mixed = await engine.run(buildBatch(stays));
     for (const [i, stay] of stays.entries()) {
       const alone = await engine.run(buildBatch([stay]));
-      assert.ok(Math.abs((alone[0] as number) - (mixed[i] as number)) <= PARITY_TOLERANCE, `stay ${i} (length ${stay.length})`);
+      assert.ok(
+        Math.abs((alone[0] as number) - (mixed[i] as number)) <= PARITY_TOLERANCE,
+        `stay ${i} (length ${stay.length})`,
+      );
     }
   });
 });

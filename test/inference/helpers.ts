@@ -5,7 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Engine, type EngineBatch, type EngineOptions, type ProviderName, createEngine } from '../../src/inference/engine.js';
+import {
+  type Engine,
+  type EngineBatch,
+  type EngineOptions,
+  type ProviderName,
+  createEngine,
+} from '../../src/inference/engine.js';
 
 export const TINY_MODEL_DIR = fileURLToPath(new URL('../fixtures/tiny-model/', import.meta.url));
 export const TINY_MODEL = `${TINY_MODEL_DIR}model.onnx`;

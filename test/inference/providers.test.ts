@@ -4,7 +4,10 @@ import { createEngine } from '../../src/inference/engine.js';
 import { providerOrder } from '../../src/inference/providers.js';
 import { TINY_MODEL, buildBatch, maxAbsDiff, reference, tinyEngine } from './helpers.js';
 
-function recordingLogger(): { warnings: Array<{ obj: Record<string, unknown>; msg: string }>; logger: { info(): void; warn(obj: object, msg: string): void; error(): void } } {
+function recordingLogger(): {
+  warnings: Array<{ obj: Record<string, unknown>; msg: string }>;
+  logger: { info(): void; warn(obj: object, msg: string): void; error(): void };
+} {
   const warnings: Array<{ obj: Record<string, unknown>; msg: string }> = [];
   return {
     warnings,

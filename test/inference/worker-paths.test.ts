@@ -55,8 +55,16 @@ test('the compiled engine starts its worker from worker.js under plain node and 
   const scriptFile = join(dir, 'score.js');
   await writeFile(scriptFile, script);
   const { stdout } = await run(process.execPath, [scriptFile], { cwd: dir, env, maxBuffer: 1 << 24 });
-  const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { execArgv: string[]; provider: string; out: number[] };
-  assert.deepEqual(result.execArgv.filter((a) => a.includes('tsx')), [], 'no TypeScript loader in the child');
+  const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as {
+    execArgv: string[];
+    provider: string;
+    out: number[];
+  };
+  assert.deepEqual(
+    result.execArgv.filter((a) => a.includes('tsx')),
+    [],
+    'no TypeScript loader in the child',
+  );
   assert.equal(result.provider, 'cpu');
   assert.equal(result.out.length, 6);
   result.out.forEach((p, i) => assert.ok(Math.abs(p - (probability[i] as number)) <= 1e-6, `stay ${i}`));

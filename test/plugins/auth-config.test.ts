@@ -16,25 +16,52 @@ describe('auth configuration', () => {
   });
 
   test('a key given in clear instead of its hash, or an unknown scope, stops start-up naming the variable', () => {
-    assert.throws(() => loadConfig({ API_KEY_HASHES: 'ehr:my-secret-key:predict' }), (e: unknown) => e instanceof ConfigError && /API_KEY_HASHES/.test(e.message) && /sha256/.test(e.message));
-    assert.throws(() => loadConfig({ API_KEY_HASHES: `ehr:${hash}:everything` }), (e: unknown) => e instanceof ConfigError && /API_KEY_HASHES/.test(e.message));
+    assert.throws(
+      () => loadConfig({ API_KEY_HASHES: 'ehr:my-secret-key:predict' }),
+      (e: unknown) => e instanceof ConfigError && /API_KEY_HASHES/.test(e.message) && /sha256/.test(e.message),
+    );
+    assert.throws(
+      () => loadConfig({ API_KEY_HASHES: `ehr:${hash}:everything` }),
+      (e: unknown) => e instanceof ConfigError && /API_KEY_HASHES/.test(e.message),
+    );
   });
 
   test('HMAC and none can never be enabled as JWT algorithms', () => {
     for (const alg of ['HS256', 'none', 'RS256,HS512']) {
-      assert.throws(() => loadConfig({ JWT_ALGORITHMS: alg }), (e: unknown) => e instanceof ConfigError && /JWT_ALGORITHMS/.test(e.message), alg);
+      assert.throws(
+        () => loadConfig({ JWT_ALGORITHMS: alg }),
+        (e: unknown) => e instanceof ConfigError && /JWT_ALGORITHMS/.test(e.message),
+        alg,
+      );
     }
     assert.deepEqual(loadConfig({ JWT_ALGORITHMS: 'ES384,RS384' }).auth.jwt, undefined);
   });
 
   test('a JWKS without issuers or audience is refused: any issuer would be trusted', () => {
-    assert.throws(() => loadConfig({ JWT_JWKS_FILE: '/x.json', JWT_AUDIENCE: 'https://a' }), (e: unknown) => e instanceof ConfigError && /JWT_ISSUERS/.test(e.message));
-    assert.throws(() => loadConfig({ JWT_JWKS_FILE: '/x.json', JWT_ISSUERS: 'https://i' }), (e: unknown) => e instanceof ConfigError && /JWT_AUDIENCE/.test(e.message));
+    assert.throws(
+      () => loadConfig({ JWT_JWKS_FILE: '/x.json', JWT_AUDIENCE: 'https://a' }),
+      (e: unknown) => e instanceof ConfigError && /JWT_ISSUERS/.test(e.message),
+    );
+    assert.throws(
+      () => loadConfig({ JWT_JWKS_FILE: '/x.json', JWT_ISSUERS: 'https://i' }),
+      (e: unknown) => e instanceof ConfigError && /JWT_AUDIENCE/.test(e.message),
+    );
     // CDS issuers are trusted on the CDS routes only, with their own audience.
-    assert.throws(() => loadConfig({ JWT_JWKS_FILE: '/x.json', CDS_HOOKS_ISSUERS: 'https://ehr', JWT_AUDIENCE: 'https://a' }), (e: unknown) => e instanceof ConfigError && /CDS_HOOKS_AUDIENCE/.test(e.message));
-    const ok = loadConfig({ JWT_JWKS_FILE: '/x.json', CDS_HOOKS_ISSUERS: 'https://ehr', CDS_HOOKS_AUDIENCE: 'https://a/cds-services' });
+    assert.throws(
+      () => loadConfig({ JWT_JWKS_FILE: '/x.json', CDS_HOOKS_ISSUERS: 'https://ehr', JWT_AUDIENCE: 'https://a' }),
+      (e: unknown) => e instanceof ConfigError && /CDS_HOOKS_AUDIENCE/.test(e.message),
+    );
+    const ok = loadConfig({
+      JWT_JWKS_FILE: '/x.json',
+      CDS_HOOKS_ISSUERS: 'https://ehr',
+      CDS_HOOKS_AUDIENCE: 'https://a/cds-services',
+    });
     assert.deepEqual(ok.auth.jwt?.api.issuers, []);
-    assert.deepEqual(ok.auth.jwt?.cds, { issuers: ['https://ehr'], audience: ['https://a/cds-services'], maxTokenAgeS: 300 });
+    assert.deepEqual(ok.auth.jwt?.cds, {
+      issuers: ['https://ehr'],
+      audience: ['https://a/cds-services'],
+      maxTokenAgeS: 300,
+    });
     assert.equal(ok.auth.jwt?.api.maxTokenAgeS, 3600);
   });
 

@@ -13,7 +13,11 @@ const ISSUER = 'https://auth.hospital.example';
 const EHR = 'https://ehr.hospital.example';
 const AUDIENCE = 'https://risk.hospital.example';
 const CDS_AUDIENCE = 'https://risk.hospital.example/cds-services';
-const KEYS = { reader: 'reader-key-0123456789abcdef', scorer: 'scorer-key-0123456789abcdef', admin: 'admin-key-0123456789abcdef' };
+const KEYS = {
+  reader: 'reader-key-0123456789abcdef',
+  scorer: 'scorer-key-0123456789abcdef',
+  admin: 'admin-key-0123456789abcdef',
+};
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 let signing: { privateKey: CryptoKey; publicJwk: JWK };
@@ -22,7 +26,10 @@ let jwksDir: string;
 
 before(async () => {
   const pair = await generateKeyPair('ES384');
-  signing = { privateKey: pair.privateKey, publicJwk: { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES384', use: 'sig' } };
+  signing = {
+    privateKey: pair.privateKey,
+    publicJwk: { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES384', use: 'sig' },
+  };
   other = { privateKey: (await generateKeyPair('ES384')).privateKey };
   jwksDir = await mkdtemp(join(tmpdir(), 'jwks-'));
   await writeFile(join(jwksDir, 'jwks.json'), JSON.stringify({ keys: [signing.publicJwk] }));
@@ -102,7 +109,10 @@ describe('authentication and authorisation', () => {
   test('an API key with the route scope is accepted, as Bearer or X-API-Key', async (t) => {
     const { app: a } = await app(t);
     assert.equal((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(KEYS.reader) })).statusCode, 200);
-    assert.equal((await a.inject({ method: 'GET', url: '/v1/models', headers: { 'x-api-key': KEYS.reader } })).statusCode, 200);
+    assert.equal(
+      (await a.inject({ method: 'GET', url: '/v1/models', headers: { 'x-api-key': KEYS.reader } })).statusCode,
+      200,
+    );
   });
 
   test('an unknown API key is 401 with error="invalid_token"', async (t) => {
@@ -118,13 +128,21 @@ describe('authentication and authorisation', () => {
     const res = await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(KEYS.scorer) });
     assert.equal(res.statusCode, 403);
     assert.equal(res.headers['www-authenticate'], 'Bearer realm="icu-mortality", error="insufficient_scope"');
-    assert.deepEqual(res.json(), { error: 'forbidden', message: 'the credentials do not grant access to this route', details: [] });
+    assert.deepEqual(res.json(), {
+      error: 'forbidden',
+      message: 'the credentials do not grant access to this route',
+      details: [],
+    });
     assert.equal((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(KEYS.admin) })).statusCode, 200);
   });
 
   test('a JWT from the configured issuer and audience with the scope is accepted', async (t) => {
     const { app: a } = await app(t);
-    const res = await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(await token({ scope: 'models:read' })) });
+    const res = await a.inject({
+      method: 'GET',
+      url: '/v1/models',
+      headers: bearer(await token({ scope: 'models:read' })),
+    });
     assert.equal(res.statusCode, 200, res.body);
   });
 
@@ -138,16 +156,38 @@ describe('authentication and authorisation', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const { app: a } = await buildTestApp(t, {
-      env: { AUTH_DISABLED: 'false', JWT_JWKS_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`, JWT_ISSUERS: ISSUER, JWT_AUDIENCE: AUDIENCE },
+      env: {
+        AUTH_DISABLED: 'false',
+        JWT_JWKS_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`,
+        JWT_ISSUERS: ISSUER,
+        JWT_AUDIENCE: AUDIENCE,
+      },
     });
-    assert.equal((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(await token({ scope: 'models:read' })) })).statusCode, 200);
-    assert.equal((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(await token({ scope: 'models:read', key: other.privateKey })) })).statusCode, 401);
+    assert.equal(
+      (await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(await token({ scope: 'models:read' })) }))
+        .statusCode,
+      200,
+    );
+    assert.equal(
+      (
+        await a.inject({
+          method: 'GET',
+          url: '/v1/models',
+          headers: bearer(await token({ scope: 'models:read', key: other.privateKey })),
+        })
+      ).statusCode,
+      401,
+    );
     assert.ok(fetched >= 1);
   });
 
   test('a JWT with a valid signature but without the scope is 403', async (t) => {
     const { app: a } = await app(t);
-    const res = await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(await token({ scope: 'predict' })) });
+    const res = await a.inject({
+      method: 'GET',
+      url: '/v1/models',
+      headers: bearer(await token({ scope: 'predict' })),
+    });
     assert.equal(res.statusCode, 403);
   });
 
@@ -160,8 +200,18 @@ describe('authentication and authorisation', () => {
       'wrong audience': await token({ scope: 'models:read', aud: 'https://someone-else.example' }),
       'wrong issuer': await token({ scope: 'models:read', iss: 'https://evil.example' }),
       'bad signature': await token({ scope: 'models:read', key: other.privateKey }),
-      'alg none': new UnsecuredJWT({ scope: 'models:read' }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt(now).setExpirationTime(now + 300).encode(),
-      HS256: await new SignJWT({ scope: 'models:read' }).setProtectedHeader({ alg: 'HS256', kid: 'k1' }).setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime(now + 300).sign(hmacKey),
+      'alg none': new UnsecuredJWT({ scope: 'models:read' })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 300)
+        .encode(),
+      HS256: await new SignJWT({ scope: 'models:read' })
+        .setProtectedHeader({ alg: 'HS256', kid: 'k1' })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime(now + 300)
+        .sign(hmacKey),
     };
     for (const [what, jwt] of Object.entries(bad)) {
       const res = await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(jwt) });
@@ -184,23 +234,53 @@ describe('authentication and authorisation', () => {
     assert.equal(first.statusCode, 200, first.body);
     const replay = await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(jwt) });
     assert.equal(replay.statusCode, 401);
-    const noJti = await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(await token({ iss: EHR, aud: CDS_AUDIENCE, jti: null })) });
+    const noJti = await a.inject({
+      method: 'GET',
+      url: '/cds-services',
+      headers: bearer(await token({ iss: EHR, aud: CDS_AUDIENCE, jti: null })),
+    });
     assert.equal(noJti.statusCode, 401);
     // A CDS issuer is trusted on the CDS routes only.
-    assert.equal((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(await token({ iss: EHR, aud: CDS_AUDIENCE })) })).statusCode, 401);
+    assert.equal(
+      (
+        await a.inject({
+          method: 'GET',
+          url: '/v1/models',
+          headers: bearer(await token({ iss: EHR, aud: CDS_AUDIENCE })),
+        })
+      ).statusCode,
+      401,
+    );
   });
 
   test('a token from a non-CDS issuer cannot call CDS services, whatever scope it claims', async (t) => {
     const { app: a } = await app(t);
-    assert.equal((await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(await token({ scope: 'predict' })) })).statusCode, 401);
-    assert.equal((await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(await token({ scope: 'cds admin', aud: CDS_AUDIENCE })) })).statusCode, 401);
+    assert.equal(
+      (await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(await token({ scope: 'predict' })) }))
+        .statusCode,
+      401,
+    );
+    assert.equal(
+      (
+        await a.inject({
+          method: 'GET',
+          url: '/cds-services',
+          headers: bearer(await token({ scope: 'cds admin', aud: CDS_AUDIENCE })),
+        })
+      ).statusCode,
+      401,
+    );
   });
 
   test('a CDS issuer gets the cds scope alone: its token claiming admin cannot reload the model', async (t) => {
     // The EHR is also a trusted API issuer here: its CDS token still carries the CDS audience only.
     const { app: a } = await app(t, { JWT_ISSUERS: `${ISSUER},${EHR}` });
     const claimsAdmin = await token({ iss: EHR, aud: CDS_AUDIENCE, scope: 'admin predict models:read' });
-    assert.equal((await a.inject({ method: 'POST', url: '/admin/models/reload', headers: bearer(claimsAdmin), payload: {} })).statusCode, 401);
+    assert.equal(
+      (await a.inject({ method: 'POST', url: '/admin/models/reload', headers: bearer(claimsAdmin), payload: {} }))
+        .statusCode,
+      401,
+    );
     // On a CDS route the same kind of token works, with cds only: admin routes stay closed to it.
     const cdsOnly = await token({ iss: EHR, aud: CDS_AUDIENCE, scope: 'admin' });
     assert.equal((await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(cdsOnly) })).statusCode, 200);
@@ -208,13 +288,32 @@ describe('authentication and authorisation', () => {
 
   test('audiences are per route family: a token minted for the CDS URL is refused on the API', async (t) => {
     const { app: a } = await app(t);
-    assert.equal((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(await token({ scope: 'models:read', aud: CDS_AUDIENCE })) })).statusCode, 401);
-    assert.equal((await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(await token({ iss: EHR, aud: AUDIENCE })) })).statusCode, 401);
+    assert.equal(
+      (
+        await a.inject({
+          method: 'GET',
+          url: '/v1/models',
+          headers: bearer(await token({ scope: 'models:read', aud: CDS_AUDIENCE })),
+        })
+      ).statusCode,
+      401,
+    );
+    assert.equal(
+      (
+        await a.inject({
+          method: 'GET',
+          url: '/cds-services',
+          headers: bearer(await token({ iss: EHR, aud: AUDIENCE })),
+        })
+      ).statusCode,
+      401,
+    );
   });
 
   test('tokens need iat: too old, issued in the future, or without iat they are refused', async (t) => {
     const { app: a, logs } = await app(t, { JWT_MAX_TOKEN_AGE_S: '600' });
-    const models = async (jwt: string): Promise<number> => (await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(jwt) })).statusCode;
+    const models = async (jwt: string): Promise<number> =>
+      (await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(jwt) })).statusCode;
     assert.equal(await models(await token({ scope: 'models:read', iat: -590 })), 200);
     assert.equal(await models(await token({ scope: 'models:read', iat: -700, expSeconds: 3600 })), 401);
     assert.equal(await models(await token({ scope: 'models:read', iat: 120 })), 401);
@@ -223,14 +322,20 @@ describe('authentication and authorisation', () => {
     assert.match(logs.text(), /ERR_JWT_CLAIM_VALIDATION_FAILED \(iat: check_failed\)/);
     assert.match(logs.text(), /ERR_JWT_CLAIM_VALIDATION_FAILED \(iat: missing\)/);
     // CDS tokens: at most 5 minutes old by default.
-    const cds = async (jwt: string): Promise<number> => (await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(jwt) })).statusCode;
+    const cds = async (jwt: string): Promise<number> =>
+      (await a.inject({ method: 'GET', url: '/cds-services', headers: bearer(jwt) })).statusCode;
     assert.equal(await cds(await token({ iss: EHR, aud: CDS_AUDIENCE, iat: -400 })), 401);
     assert.equal(await cds(await token({ iss: EHR, aud: CDS_AUDIENCE, iat: -200 })), 200);
   });
 
   test('control characters in a token subject are escaped in the audit principal', async (t) => {
     const { app: a, logs } = await app(t);
-    const res = await a.inject({ method: 'POST', url: '/v1/predict', headers: bearer(await token({ scope: 'predict', sub: 'evil\n{"audit":true,"principal":"key:ops"}\u0007' })), payload: { patients: [{ hours: [{ HR: 80 }] }] } });
+    const res = await a.inject({
+      method: 'POST',
+      url: '/v1/predict',
+      headers: bearer(await token({ scope: 'predict', sub: 'evil\n{"audit":true,"principal":"key:ops"}\u0007' })),
+      payload: { patients: [{ hours: [{ HR: 80 }] }] },
+    });
     assert.equal(res.statusCode, 200, res.body);
     const audit = logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true);
     assert.equal(audit.length, 1);
@@ -248,7 +353,9 @@ describe('authentication and authorisation', () => {
   test('AUTH_DISABLED=true opens every route and says so loudly at start-up', async (t) => {
     const { app: a, logs } = await buildTestApp(t, { env: { AUTH_DISABLED: 'true' } });
     assert.equal((await a.inject({ method: 'GET', url: '/v1/models' })).statusCode, 200);
-    const warning = logs.lines.map((l) => JSON.parse(l) as { level: number; msg: string }).find((l) => l.msg.includes('AUTH_DISABLED=true'));
+    const warning = logs.lines
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+      .find((l) => l.msg.includes('AUTH_DISABLED=true'));
     assert.ok(warning && warning.level === 40);
   });
 
@@ -265,7 +372,12 @@ describe('authentication and authorisation', () => {
 
   test('a scoring call by an API key is audited with the key name, never the key', async (t) => {
     const { app: a, logs } = await app(t);
-    const res = await a.inject({ method: 'POST', url: '/v1/predict', headers: bearer(KEYS.scorer), payload: { patients: [{ hours: [{ HR: 80 }] }, { hours: [{ HR: 90 }] }] } });
+    const res = await a.inject({
+      method: 'POST',
+      url: '/v1/predict',
+      headers: bearer(KEYS.scorer),
+      payload: { patients: [{ hours: [{ HR: 80 }] }, { hours: [{ HR: 90 }] }] },
+    });
     assert.equal(res.statusCode, 200, res.body);
     const audit = logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true);
     assert.equal(audit.length, 1);
@@ -278,7 +390,11 @@ describe('authentication and authorisation', () => {
 describe('rate limiting and security headers', () => {
   test('each credential has its own budget; over it the answer is 429 with Retry-After in the shared error shape', async (t) => {
     const { app: a } = await app(t, { RATE_LIMIT_MAX: '2', RATE_LIMIT_WINDOW_MS: '60000' });
-    for (let i = 0; i < 2; i++) assert.equal((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(KEYS.reader) })).statusCode, 200);
+    for (let i = 0; i < 2; i++)
+      assert.equal(
+        (await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(KEYS.reader) })).statusCode,
+        200,
+      );
     const limited = await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(KEYS.reader) });
     assert.equal(limited.statusCode, 429);
     assert.ok(Number(limited.headers['retry-after']) >= 1);
@@ -301,7 +417,8 @@ describe('rate limiting and security headers', () => {
   test('requests without valid credentials are limited per client address', async (t) => {
     const { app: a } = await app(t, { RATE_LIMIT_MAX: '2' });
     const codes = [];
-    for (let i = 0; i < 3; i++) codes.push((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(`guess-${i}`) })).statusCode);
+    for (let i = 0; i < 3; i++)
+      codes.push((await a.inject({ method: 'GET', url: '/v1/models', headers: bearer(`guess-${i}`) })).statusCode);
     assert.deepEqual(codes, [401, 401, 429]);
   });
 

@@ -15,7 +15,13 @@ async function helmetReference(options: Record<string, unknown> = {}): Promise<R
   ref.get('/', async () => ({}));
   const res = await ref.inject({ method: 'GET', url: '/' });
   await ref.close();
-  const { 'content-type': _type, 'content-length': _length, date: _date, connection: _connection, ...headers } = res.headers;
+  const {
+    'content-type': _type,
+    'content-length': _length,
+    date: _date,
+    connection: _connection,
+    ...headers
+  } = res.headers;
   return headers;
 }
 
@@ -40,7 +46,8 @@ test('every kind of response carries exactly the headers @fastify/helmet gives',
     await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [] } }),
   ];
   for (const res of responses) {
-    for (const [name, value] of Object.entries(expected)) assert.equal(res.headers[name], value, `${res.statusCode} ${name}`);
+    for (const [name, value] of Object.entries(expected))
+      assert.equal(res.headers[name], value, `${res.statusCode} ${name}`);
     assert.equal(res.headers['x-powered-by'], undefined);
   }
 });

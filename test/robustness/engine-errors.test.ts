@@ -50,8 +50,16 @@ describe('engine errors are isolated to their batch', () => {
   it('fails the poisoned batch with a 500 naming the inference failure, while concurrent batches succeed', async (t) => {
     const runs = { failed: 0, ok: 0 };
     // One stay per batch: each request below is its own batch, whatever the timing.
-    const { app, logs } = await buildTestApp(t, { env: { MAX_BATCH_SIZE: '1' }, deps: { factories: { createEngine: poisonedEngineFactory(runs) } } });
-    const post = (hours: number, seed: number) => app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(hours, seed, `stay-${seed}`)] } });
+    const { app, logs } = await buildTestApp(t, {
+      env: { MAX_BATCH_SIZE: '1' },
+      deps: { factories: { createEngine: poisonedEngineFactory(runs) } },
+    });
+    const post = (hours: number, seed: number) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/predict',
+        payload: { patients: [samplePatient(hours, seed, `stay-${seed}`)] },
+      });
 
     const [before, poisoned, during] = await Promise.all([post(5, 1), post(POISON_HOURS, 2), post(7, 3)]);
     assert.equal(before.statusCode, 200, before.body);
@@ -62,7 +70,11 @@ describe('engine errors are isolated to their batch', () => {
     assert.equal(typeof body.error, 'string');
     assert.ok(Array.isArray(body.details));
     // "500s that say so": the client learns that inference failed, not just "internal error".
-    assert.match(`${body.error} ${body.message}`, /inference|engine|batch/i, `500 body does not say the inference failed: ${poisoned.body}`);
+    assert.match(
+      `${body.error} ${body.message}`,
+      /inference|engine|batch/i,
+      `500 body does not say the inference failed: ${poisoned.body}`,
+    );
     // The engine's own message is for the server log, not the client.
     assert.doesNotMatch(poisoned.body, /injected fault/);
     assert.match(logs.text(), /injected fault/);
@@ -78,7 +90,10 @@ describe('engine errors are isolated to their batch', () => {
 
   it('fails every request whose stays shared the poisoned batch, and only those', async (t) => {
     const runs = { failed: 0, ok: 0 };
-    const { app } = await buildTestApp(t, { env: { MAX_BATCH_SIZE: '1' }, deps: { factories: { createEngine: poisonedEngineFactory(runs) } } });
+    const { app } = await buildTestApp(t, {
+      env: { MAX_BATCH_SIZE: '1' },
+      deps: { factories: { createEngine: poisonedEngineFactory(runs) } },
+    });
     // A request with a healthy and a poisoned stay: with one stay per batch, its poisoned
     // batch fails and the request, which needs both, fails as a whole.
     const mixed = await app.inject({
@@ -87,7 +102,11 @@ describe('engine errors are isolated to their batch', () => {
       payload: { patients: [samplePatient(4, 10, 'healthy'), samplePatient(POISON_HOURS, 11, 'poisoned')] },
     });
     assert.equal(mixed.statusCode, 500);
-    const next = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(4, 10, 'healthy'), samplePatient(9, 12, 'other')] } });
+    const next = await app.inject({
+      method: 'POST',
+      url: '/v1/predict',
+      payload: { patients: [samplePatient(4, 10, 'healthy'), samplePatient(9, 12, 'other')] },
+    });
     assert.equal(next.statusCode, 200, next.body);
     assert.deepEqual(
       next.json<{ results: Array<{ id: string }> }>().results.map((r) => r.id),

@@ -19,7 +19,11 @@ import { buildTestApp, gatedEngine, samplePatient } from '../helper.js';
 type LogLine = Record<string, unknown>;
 
 /** Logs as parsed lines, with an event per line so tests await a line instead of sleeping. */
-function observedLogs(): { stream: Writable; lines: LogLine[]; next(match: (l: LogLine) => boolean): Promise<LogLine> } {
+function observedLogs(): {
+  stream: Writable;
+  lines: LogLine[];
+  next(match: (l: LogLine) => boolean): Promise<LogLine>;
+} {
   const lines: LogLine[] = [];
   const events = new EventEmitter();
   const stream = new Writable({
@@ -64,7 +68,10 @@ async function listeningApp(t: TestContext, deps: Parameters<typeof buildTestApp
 
 /** Opens a streaming request; `lines()` resolves with the response's lines once it ends. */
 function openStream(base: string): { req: ReturnType<typeof httpRequest>; response: Promise<IncomingMessage> } {
-  const req = httpRequest(`${base}/v1/predict/stream`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' } });
+  const req = httpRequest(`${base}/v1/predict/stream`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson' },
+  });
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     req.on('response', resolve);
     req.on('error', reject);
@@ -155,12 +162,31 @@ describe('model reload', () => {
 describe('NDJSON streams', () => {
   test('after STREAM_MAX_ERROR_LINES invalid lines the stream ends with one error_limit line', async (t) => {
     const { app, logs } = await buildTestApp(t, { env: { STREAM_MAX_ERROR_LINES: '100' } });
-    const res = await app.inject({ method: 'POST', url: '/v1/predict/stream', headers: { 'content-type': 'application/x-ndjson' }, payload: '{}\n'.repeat(5000) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/predict/stream',
+      headers: { 'content-type': 'application/x-ndjson' },
+      payload: '{}\n'.repeat(5000),
+    });
     assert.equal(res.statusCode, 200);
-    const lines = res.body.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = res.body
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(lines.length, 101);
-    assert.ok(lines.slice(0, 100).every((l, i) => l.line === i + 1 && (l.error as { error: string }).error === 'validation_failed'));
-    assert.deepEqual(lines[100], { end: { reason: 'error_limit', afterLine: 100, message: 'more than 100 lines were invalid: the stream was ended after line 100; check the input, then resubmit from line 101' } });
+    assert.ok(
+      lines
+        .slice(0, 100)
+        .every((l, i) => l.line === i + 1 && (l.error as { error: string }).error === 'validation_failed'),
+    );
+    assert.deepEqual(lines[100], {
+      end: {
+        reason: 'error_limit',
+        afterLine: 100,
+        message:
+          'more than 100 lines were invalid: the stream was ended after line 100; check the input, then resubmit from line 101',
+      },
+    });
     const audit = auditLines(logs.lines.map((l) => JSON.parse(l) as LogLine));
     assert.equal(audit.length, 1);
     assert.equal(audit[0]?.cut, 'error_limit');
@@ -170,8 +196,16 @@ describe('NDJSON streams', () => {
   test('a stream under the limit has no end line', async (t) => {
     const { app } = await buildTestApp(t, { env: { STREAM_MAX_ERROR_LINES: '100' } });
     const body = `${'{}\n'.repeat(100)}${JSON.stringify(samplePatient(3, 1))}\n`;
-    const res = await app.inject({ method: 'POST', url: '/v1/predict/stream', headers: { 'content-type': 'application/x-ndjson' }, payload: body });
-    const lines = res.body.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/predict/stream',
+      headers: { 'content-type': 'application/x-ndjson' },
+      payload: body,
+    });
+    const lines = res.body
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(lines.length, 101);
     assert.equal(typeof lines[100]?.probability, 'number');
   });
@@ -187,7 +221,13 @@ describe('NDJSON streams', () => {
     await reader.ended;
     await closed;
     assert.equal(reader.lines.length, 4);
-    assert.deepEqual(JSON.parse(reader.lines[3] as string), { end: { reason: 'shutting_down', afterLine: 3, message: 'the service is shutting down: lines after 3 were not scored; resubmit them from line 4' } });
+    assert.deepEqual(JSON.parse(reader.lines[3] as string), {
+      end: {
+        reason: 'shutting_down',
+        afterLine: 3,
+        message: 'the service is shutting down: lines after 3 were not scored; resubmit them from line 4',
+      },
+    });
     const audit = auditLines(logs.lines);
     assert.equal(audit.length, 1);
     assert.equal(audit[0]?.cut, 'shutting_down');
@@ -264,11 +304,20 @@ describe('CDS Hooks against a misbehaving FHIR server', () => {
       const origin = await fhirServer(t, mode);
       // Each bound on its own: an endless answer must hit the size cap long before a 30 s deadline
       // (whatever the machine's load), a drip one the 500 ms deadline long before the cap.
-      const { app } = await buildTestApp(t, { env: { CDS_FHIR_SERVERS: origin, FHIR_FETCH_TIMEOUT_MS: mode === 'endless' ? '30000' : '500' } });
+      const { app } = await buildTestApp(t, {
+        env: { CDS_FHIR_SERVERS: origin, FHIR_FETCH_TIMEOUT_MS: mode === 'endless' ? '30000' : '500' },
+      });
       const before = process.memoryUsage().rss;
-      const res = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hookWithoutPrefetch(origin) });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/cds-services/icu-mortality',
+        payload: hookWithoutPrefetch(origin),
+      });
       assert.equal(res.statusCode, 412, res.body);
-      assert.match((res.json() as { message: string }).message, mode === 'endless' ? /larger than allowed/ : /did not answer in time/);
+      assert.match(
+        (res.json() as { message: string }).message,
+        mode === 'endless' ? /larger than allowed/ : /did not answer in time/,
+      );
       // The per-response cap is 16 MiB: far below the gigabytes an unbounded read reached.
       assert.ok(process.memoryUsage().rss - before < 256 * 1024 * 1024);
     });
@@ -277,7 +326,9 @@ describe('CDS Hooks against a misbehaving FHIR server', () => {
 
 describe('connections and request envelopes', () => {
   test('MAX_CONNECTIONS caps open sockets; keep-alive and header timeouts come from config', async (t) => {
-    const { app, base } = await listeningApp(t, { env: { MAX_CONNECTIONS: '2', KEEP_ALIVE_TIMEOUT_MS: '4000', HEADERS_TIMEOUT_MS: '7000' } });
+    const { app, base } = await listeningApp(t, {
+      env: { MAX_CONNECTIONS: '2', KEEP_ALIVE_TIMEOUT_MS: '4000', HEADERS_TIMEOUT_MS: '7000' },
+    });
     assert.equal(app.server.keepAliveTimeout, 4000);
     assert.equal(app.server.headersTimeout, 7000);
     const port = Number(new URL(base).port);
@@ -299,10 +350,20 @@ describe('connections and request envelopes', () => {
 
   test('a compressed request body is 415, not parsed as plain JSON', async (t) => {
     const { app } = await buildTestApp(t);
-    const res = await app.inject({ method: 'POST', url: '/v1/predict', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, payload: Buffer.from([0x1f, 0x8b, 8, 0]) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/predict',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      payload: Buffer.from([0x1f, 0x8b, 8, 0]),
+    });
     assert.equal(res.statusCode, 415);
     assert.equal((res.json() as { error: string }).error, 'unsupported_content_encoding');
-    const identity = await app.inject({ method: 'POST', url: '/v1/predict', headers: { 'content-encoding': 'identity' }, payload: { patients: [samplePatient(2, 1)] } });
+    const identity = await app.inject({
+      method: 'POST',
+      url: '/v1/predict',
+      headers: { 'content-encoding': 'identity' },
+      payload: { patients: [samplePatient(2, 1)] },
+    });
     assert.equal(identity.statusCode, 200);
   });
 
@@ -316,7 +377,13 @@ describe('connections and request envelopes', () => {
       const res = await app.inject({
         method: 'POST',
         url: '/cds-services/icu-mortality',
-        payload: { hook: 'patient-view', hookInstance: 'h1', context, fhirServer: 'https://ehr.example.org/fhir', fhirAuthorization: { access_token: 'tok' } },
+        payload: {
+          hook: 'patient-view',
+          hookInstance: 'h1',
+          context,
+          fhirServer: 'https://ehr.example.org/fhir',
+          fhirAuthorization: { access_token: 'tok' },
+        },
       });
       assert.equal(res.statusCode, 400, JSON.stringify(context));
       assert.equal((res.json() as { details: Array<{ path: string }> }).details[0]?.path, field);

@@ -45,16 +45,22 @@ describe('overload', { timeout: 60_000 }, () => {
       env: { MAX_BATCH_SIZE: '2', MAX_QUEUE_SIZE: '4' },
       deps: { factories: { createEngine: gatedEngineFactory(gate) } },
     });
-    const post = (seed: number) => app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(6, seed, `s${seed}`)] } });
+    const post = (seed: number) =>
+      app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(6, seed, `s${seed}`)] } });
 
     const inflight = Array.from({ length: 24 }, (_, i) => post(i + 1));
     // Wait for the first refusal (the queue is full), then let the engine run.
-    await Promise.any(inflight.map(async (p) => ((await p).statusCode === 503 ? undefined : Promise.reject(new Error('not a 503')))));
+    await Promise.any(
+      inflight.map(async (p) => ((await p).statusCode === 503 ? undefined : Promise.reject(new Error('not a 503')))),
+    );
     open();
     const answers = await Promise.all(inflight);
 
     const statuses = answers.map((a) => a.statusCode);
-    assert.ok(statuses.every((s) => s === 200 || s === 503), `unexpected statuses ${statuses.join(',')}`);
+    assert.ok(
+      statuses.every((s) => s === 200 || s === 503),
+      `unexpected statuses ${statuses.join(',')}`,
+    );
     const refused = answers.filter((a) => a.statusCode === 503);
     const accepted = answers.filter((a) => a.statusCode === 200);
     assert.ok(refused.length > 0 && accepted.length > 0, `200s ${accepted.length}, 503s ${refused.length}`);

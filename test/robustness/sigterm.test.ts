@@ -13,7 +13,9 @@ import { samplePatient } from '../helper.js';
 
 describe('SIGTERM under load', { timeout: 120_000 }, () => {
   it('answers the requests in flight at SIGTERM, then exits 0', async (t) => {
-    const server = await startServer({ env: { SHUTDOWN_GRACE_MS: '20000', MAX_BATCH_SIZE: '64', MAX_QUEUE_SIZE: '2048' } });
+    const server = await startServer({
+      env: { SHUTDOWN_GRACE_MS: '20000', MAX_BATCH_SIZE: '64', MAX_QUEUE_SIZE: '2048' },
+    });
     t.after(() => server.dispose());
     const headers = { 'x-api-key': server.apiKey };
     const patients = Array.from({ length: 16 }, (_, i) => samplePatient(1 + ((i * 7) % 48), i + 1, `p${i}`));
@@ -25,7 +27,14 @@ describe('SIGTERM under load', { timeout: 120_000 }, () => {
       connections: 16,
       amount: 20_000,
       duration: 30,
-      requests: [{ method: 'POST', path: '/v1/predict', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ patients: patients.slice(0, 4) }) }],
+      requests: [
+        {
+          method: 'POST',
+          path: '/v1/predict',
+          headers: { ...headers, 'content-type': 'application/json' },
+          body: JSON.stringify({ patients: patients.slice(0, 4) }),
+        },
+      ],
     });
     // Wait (on events, not time) until the load is really being served.
     await new Promise<void>((resolve) => {
@@ -39,7 +48,9 @@ describe('SIGTERM under load', { timeout: 120_000 }, () => {
     // Requests whose headers the server has received and routed: in flight at SIGTERM.
     const agent = new Agent({ keepAlive: true });
     t.after(() => agent.destroy());
-    const held = await Promise.all(Array.from({ length: 4 }, () => holdRequest(server.base, '/v1/predict', heldBody, headers, agent)));
+    const held = await Promise.all(
+      Array.from({ length: 4 }, () => holdRequest(server.base, '/v1/predict', heldBody, headers, agent)),
+    );
 
     server.child.kill('SIGTERM');
     const answers = await Promise.all(held.map((h) => h.finish()));
@@ -69,7 +80,10 @@ describe('SIGTERM with an open NDJSON stream', { timeout: 120_000 }, () => {
   it('ends the stream with a shutting_down line after the last answered line, audits it, exits 0', async (t) => {
     const server = await startServer({ env: { SHUTDOWN_GRACE_MS: '20000', LOG_LEVEL: 'info' } });
     t.after(() => server.dispose());
-    const req = httpRequest(`${server.base}/v1/predict/stream`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'x-api-key': server.apiKey } });
+    const req = httpRequest(`${server.base}/v1/predict/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson', 'x-api-key': server.apiKey },
+    });
     req.on('error', () => undefined);
     const response = new Promise<IncomingMessage>((resolve) => req.on('response', resolve));
     for (let i = 1; i <= 2; i++) req.write(`${JSON.stringify(samplePatient(3 + i, i, `s${i}`))}\n`);
@@ -88,11 +102,22 @@ describe('SIGTERM with an open NDJSON stream', { timeout: 120_000 }, () => {
       });
       res.on('end', resolve);
     });
-    const lines = text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(lines.length, 3);
-    assert.deepEqual(lines[2], { end: { reason: 'shutting_down', afterLine: 2, message: 'the service is shutting down: lines after 2 were not scored; resubmit them from line 3' } });
+    assert.deepEqual(lines[2], {
+      end: {
+        reason: 'shutting_down',
+        afterLine: 2,
+        message: 'the service is shutting down: lines after 2 were not scored; resubmit them from line 3',
+      },
+    });
     assert.deepEqual(await server.exited, { code: 0, signal: null }, server.output.join('\n'));
-    const audit = server.output.filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const audit = server.output
+      .filter((l) => l.includes('"audit":true'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(audit.length, 1, server.output.join('\n'));
     assert.equal(audit[0]?.cut, 'shutting_down');
     assert.equal(audit[0]?.patientCount, 2);

@@ -17,11 +17,19 @@ async function listening(t: Parameters<typeof buildTestApp>[0]): Promise<TestApp
 }
 
 function body(patients: number, hours: number, seed: number): string {
-  return JSON.stringify({ patients: Array.from({ length: patients }, (_, i) => samplePatient(1 + ((hours + i) % hours), seed + i, `s${seed}-${i}`)) });
+  return JSON.stringify({
+    patients: Array.from({ length: patients }, (_, i) =>
+      samplePatient(1 + ((hours + i) % hours), seed + i, `s${seed}-${i}`),
+    ),
+  });
 }
 
 async function predict(base: string, payload: string): Promise<number> {
-  const r = await fetch(`${base}/v1/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
+  const r = await fetch(`${base}/v1/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: payload,
+  });
   await r.arrayBuffer();
   return r.status;
 }

@@ -10,7 +10,8 @@ async function collect(chunks: Array<string | Buffer>, max = 1024): Promise<Line
     for (const c of chunks) yield c;
   }
   const out: Line[] = [];
-  for await (const l of splitLines(source(), max)) out.push(l.tooLong ? { number: l.number, tooLong: true } : { number: l.number, text: l.bytes.toString('utf8') });
+  for await (const l of splitLines(source(), max))
+    out.push(l.tooLong ? { number: l.number, tooLong: true } : { number: l.number, text: l.bytes.toString('utf8') });
   return out;
 }
 
@@ -57,5 +58,8 @@ test('a line keeps its bytes when the source writes over its chunk afterwards', 
   const out: LineItem[] = [];
   for await (const l of splitLines(source(), 1024)) out.push(l);
   chunk.fill(0x20);
-  assert.deepEqual(out.map((l) => l.bytes?.toString('utf8')), ['{"a":1}', '{"b":2}']);
+  assert.deepEqual(
+    out.map((l) => l.bytes?.toString('utf8')),
+    ['{"a":1}', '{"b":2}'],
+  );
 });

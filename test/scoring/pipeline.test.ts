@@ -6,7 +6,9 @@ import { createPatientValidator } from '../../src/clinical/validate.js';
 import { manifestSchema } from '../../src/model/manifest.js';
 import { batches, scoreInOrder, type ScoreInput } from '../../src/scoring/pipeline.js';
 
-const manifest = manifestSchema.parse(JSON.parse(await readFile(new URL('../fixtures/tiny-model/manifest.json', import.meta.url), 'utf8')));
+const manifest = manifestSchema.parse(
+  JSON.parse(await readFile(new URL('../fixtures/tiny-model/manifest.json', import.meta.url), 'utf8')),
+);
 const validator = createPatientValidator(manifest);
 const model = { name: 'm', version: '1' };
 
@@ -16,7 +18,9 @@ function patient(i: number): ScoreInput<number> {
 
 /** A fake engine answer: the HR of each stay / 1000, so every probability names its stay. */
 function probabilitiesOf(patients: ValidPatient[]): Float32Array {
-  return Float32Array.from(patients.map((p) => (p.values[manifest.variables.findIndex((v) => v.name === 'HR')] as number) / 1000));
+  return Float32Array.from(
+    patients.map((p) => (p.values[manifest.variables.findIndex((v) => v.name === 'HR')] as number) / 1000),
+  );
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -42,7 +46,10 @@ test('outcomes come in input order even when later batches finish first', async 
   });
   const seen: Array<[number, boolean]> = [];
   for await (const batch of run) for (const o of batch) seen.push([o.where, o.ok]);
-  assert.deepEqual(seen.map(([w]) => w), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.deepEqual(
+    seen.map(([w]) => w),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+  );
   assert.deepEqual(seen.at(-1), [10, false]);
 });
 
@@ -59,7 +66,13 @@ test('a slow consumer holds the reader back: never more than window + 1 batches 
       yield patient(i);
     }
   }
-  const run = scoreInOrder(items(), { validator, model, batchSize, window, scoreBatch: async (p) => probabilitiesOf(p) });
+  const run = scoreInOrder(items(), {
+    validator,
+    model,
+    batchSize,
+    window,
+    scoreBatch: async (p) => probabilitiesOf(p),
+  });
   for await (const batch of run) {
     // A slow client: give the producer every chance to run ahead before taking more.
     for (let k = 0; k < 20; k++) await turn();
@@ -102,7 +115,13 @@ test('stopping the consumer early closes the source', async () => {
       closed();
     }
   }
-  const run = scoreInOrder(items(), { validator, model, batchSize: 4, window: 2, scoreBatch: async (p) => probabilitiesOf(p) });
+  const run = scoreInOrder(items(), {
+    validator,
+    model,
+    batchSize: 4,
+    window: 2,
+    scoreBatch: async (p) => probabilitiesOf(p),
+  });
   for await (const batch of run) {
     assert.equal(batch.length, 4);
     break;
@@ -114,7 +133,13 @@ test('results carry the model identity and what the stay used', async () => {
   async function* items() {
     yield { where: 1, id: 'x', input: { id: 'x', hours: Array.from({ length: 50 }, () => ({ HR: 70 })) } };
   }
-  const run = scoreInOrder(items(), { validator, model, batchSize: 4, window: 2, scoreBatch: async (p) => probabilitiesOf(p) });
+  const run = scoreInOrder(items(), {
+    validator,
+    model,
+    batchSize: 4,
+    window: 2,
+    scoreBatch: async (p) => probabilitiesOf(p),
+  });
   const outcomes = [];
   for await (const batch of run) outcomes.push(...batch);
   const o = outcomes[0]!;
@@ -197,7 +222,14 @@ test('a flood of invalid records gives the event loop a turn per batch, as score
   };
   setImmediate(tick);
   let outcomes = 0;
-  for await (const batch of scoreInOrder(invalid(), { validator, model, batchSize: 64, window: 4, scoreBatch: async () => new Float32Array(0) })) outcomes += batch.length;
+  for await (const batch of scoreInOrder(invalid(), {
+    validator,
+    model,
+    batchSize: 64,
+    window: 4,
+    scoreBatch: async () => new Float32Array(0),
+  }))
+    outcomes += batch.length;
   ticking = false;
   assert.equal(outcomes, 6400);
   // 100 batches, up to 4 waiting on the same turn: at least 25 turns. Without the yield they all

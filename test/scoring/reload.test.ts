@@ -26,7 +26,10 @@ test('the highest semver version is served by default, and a pinned version when
 
 test('start-up fails clearly when no model is found', async (t) => {
   const root = await makeModelRoot(t, {});
-  await assert.rejects(buildTestApp(t, { modelRoot: root }), /no model found: expected .*icu-mortality\/<version>\/manifest.json/);
+  await assert.rejects(
+    buildTestApp(t, { modelRoot: root }),
+    /no model found: expected .*icu-mortality\/<version>\/manifest.json/,
+  );
 });
 
 test('a reload while requests are in flight switches atomically: every response uses one version, none fails', async (t) => {
@@ -34,9 +37,21 @@ test('a reload while requests are in flight switches atomically: every response 
   const { app } = await buildTestApp(t, { modelRoot: root, env: { MAX_BATCH_SIZE: '4' } });
   const old = app.models.active!;
   await addVersion(root, '1.1.0', { copy: true });
-  const before = Array.from({ length: 12 }, (_, i) => app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(6, i), samplePatient(30, i + 7)] } }));
+  const before = Array.from({ length: 12 }, (_, i) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/predict',
+      payload: { patients: [samplePatient(6, i), samplePatient(30, i + 7)] },
+    }),
+  );
   const reload = app.inject({ method: 'POST', url: '/admin/models/reload', payload: {} });
-  const after = Array.from({ length: 12 }, (_, i) => app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(6, i), samplePatient(30, i + 7)] } }));
+  const after = Array.from({ length: 12 }, (_, i) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/predict',
+      payload: { patients: [samplePatient(6, i), samplePatient(30, i + 7)] },
+    }),
+  );
   const reloaded = await reload;
   assert.equal(reloaded.statusCode, 200, reloaded.body);
   assert.deepEqual(reloaded.json(), { changed: true, previous: '1.0.0', current: '1.1.0' });
@@ -74,7 +89,9 @@ test('a broken model file is rejected with a clear log line and the serving mode
   assert.equal(res.statusCode, 422);
   assert.equal(res.json<{ error: string }>().error, 'model_load_failed');
   assert.match(res.json<{ message: string }>().message, /2\.0\.0 could not be loaded/);
-  const rejected = logs.lines.map((l) => JSON.parse(l) as { level: number; msg: string; version?: string }).find((l) => l.msg.startsWith('model rejected'));
+  const rejected = logs.lines
+    .map((l) => JSON.parse(l) as { level: number; msg: string; version?: string })
+    .find((l) => l.msg.startsWith('model rejected'));
   assert.ok(rejected, 'no "model rejected" log line');
   assert.equal(rejected.version, '2.0.0');
   assert.equal(rejected.level, 50);
@@ -99,14 +116,18 @@ test('a manifest that does not match its input width is rejected before loading'
   assert.equal(app.models.active?.version, '1.0.0');
 });
 
-test('with MODEL_WATCH, a new version copied into the model folder is loaded and served', { timeout: 60_000 }, async (t) => {
-  const root = await makeModelRoot(t, { '1.0.0': { copy: true } });
-  const { app } = await buildTestApp(t, { modelRoot: root, env: { MODEL_WATCH: 'true' } });
-  assert.equal(app.models.active?.version, '1.0.0');
-  const serving = once(app.models, 'serving');
-  await addVersion(root, '1.0.1', { copy: true });
-  const [model] = (await serving) as [{ version: string }];
-  assert.equal(model.version, '1.0.1');
-  const res = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(3)] } });
-  assert.equal(res.json<PredictBody>().model.version, '1.0.1');
-});
+test(
+  'with MODEL_WATCH, a new version copied into the model folder is loaded and served',
+  { timeout: 60_000 },
+  async (t) => {
+    const root = await makeModelRoot(t, { '1.0.0': { copy: true } });
+    const { app } = await buildTestApp(t, { modelRoot: root, env: { MODEL_WATCH: 'true' } });
+    assert.equal(app.models.active?.version, '1.0.0');
+    const serving = once(app.models, 'serving');
+    await addVersion(root, '1.0.1', { copy: true });
+    const [model] = (await serving) as [{ version: string }];
+    assert.equal(model.version, '1.0.1');
+    const res = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [samplePatient(3)] } });
+    assert.equal(res.json<PredictBody>().model.version, '1.0.1');
+  },
+);

@@ -16,14 +16,17 @@ export async function longCsvSource(path: string, manifest: Manifest, shard: Sha
     total: input.total,
     position: input.position,
     async *records() {
-      const rows = Readable.from(input.open()).pipe(parse({ relax_column_count: true, skip_empty_lines: true, bom: true }));
+      const rows = Readable.from(input.open()).pipe(
+        parse({ relax_column_count: true, skip_empty_lines: true, bom: true }),
+      );
       try {
         for await (const item of readLongCsv(rows as AsyncIterable<string[]>, manifest)) {
           const where = { file: path, line: item.firstRow };
           const id = item.id ?? `row-${item.firstRow}`;
           if (!inShard(shard, id)) continue;
           if (item.ok) yield { where, id, input: item.patient };
-          else yield { where, id, failure: { error: 'unreadable_record', message: item.message, details: item.details } };
+          else
+            yield { where, id, failure: { error: 'unreadable_record', message: item.message, details: item.details } };
         }
       } finally {
         rows.destroy();

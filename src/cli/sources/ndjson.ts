@@ -8,7 +8,10 @@ import type { RecordSource } from './types.js';
 /** Longest line read; a longer one is reported as an error for that line, without buffering it. */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
-/** One patient per line, the same object as POST /v1/predict takes (ids optional: `line-<n>` stands in); with the model's validator, lines are scanned (src/clinical/scan.ts). */
+/**
+ * One patient per line, the same object as POST /v1/predict takes (ids optional: `line-<n>` stands in); with the
+ * model's validator, lines are scanned (src/clinical/scan.ts).
+ */
 export async function ndjsonSource(path: string, shard: Shard, validator?: PatientValidator): Promise<RecordSource> {
   const input = await countedInput(path);
   return {

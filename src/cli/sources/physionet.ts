@@ -36,7 +36,11 @@ export async function physionetDirectorySource(dir: string, manifest: Manifest, 
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   const files = entries
     .filter((e) => e.isFile() && e.name.toLowerCase().endsWith('.txt'))
-    .map((e) => join(e.parentPath ?? e.path, e.name).slice(dir.length).replace(/^[\\/]+/, ''))
+    .map((e) =>
+      join(e.parentPath ?? e.path, e.name)
+        .slice(dir.length)
+        .replace(/^[\\/]+/, ''),
+    )
     .sort()
     .filter((file) => inShard(shard, recordStem(file)));
   let done = 0;
@@ -77,7 +81,8 @@ export async function physionetArchiveSource(archive: string, manifest: Manifest
       const ready: Array<{ path: string; text: string }> = [];
       const parser = new Parser();
       parser.on('entry', (entry: ReadEntry) => {
-        const isRecord = entry.type === 'File' && entry.path.toLowerCase().endsWith('.txt') && !basename(entry.path).startsWith('._');
+        const isRecord =
+          entry.type === 'File' && entry.path.toLowerCase().endsWith('.txt') && !basename(entry.path).startsWith('._');
         if (!isRecord || !inShard(shard, recordStem(entry.path))) {
           entry.resume();
           return;
@@ -92,7 +97,8 @@ export async function physionetArchiveSource(archive: string, manifest: Manifest
       });
       parser.on('warn', (code: string, message: string) => {
         // TAR_BAD_ARCHIVE etc.: a damaged archive must not pass for a short one.
-        if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT' || code === 'TAR_ENTRY_ERROR') parseError ??= new Error(`${archive}: ${message}`);
+        if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ABORT' || code === 'TAR_ENTRY_ERROR')
+          parseError ??= new Error(`${archive}: ${message}`);
       });
       const input = createReadStream(archive, { highWaterMark: 256 * 1024 });
       try {

@@ -10,13 +10,29 @@ export const SCOPES = ['predict', 'models:read', 'admin', 'cds'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Asymmetric JWS algorithms (RFC 7518, RFC 8037). `none` and the HMAC family can never be enabled. */
-export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export const ASYMMETRIC_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-const list = z.string().transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p.length > 0));
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0),
+);
 
 const scopeList = z
   .string()
@@ -25,19 +41,33 @@ const scopeList = z
 
 export const apiKeyEntrySchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a key name is 1-64 letters, digits, ".", "_" or "-"'),
-  sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'sha256 must be 64 hex digits (the SHA-256 of the key, never the key)').transform((h) => h.toLowerCase()),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'sha256 must be 64 hex digits (the SHA-256 of the key, never the key)')
+    .transform((h) => h.toLowerCase()),
   scopes: z.array(z.enum(SCOPES)).min(1),
 });
 export type ApiKeyEntry = z.infer<typeof apiKeyEntrySchema>;
 
 const apiKeyHashes = z.string().transform((s, ctx) => {
   const entries: ApiKeyEntry[] = [];
-  for (const [i, item] of s.split(',').map((p) => p.trim()).filter((p) => p.length > 0).entries()) {
+  for (const [i, item] of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0)
+    .entries()) {
     const [name, sha256, scopes, ...rest] = item.split(':');
     // Scopes may themselves contain ':' (models:read): re-join what follows the hash.
-    const parsed = apiKeyEntrySchema.safeParse({ name, sha256, scopes: scopeList.safeParse([scopes, ...rest].join(':')).data ?? [] });
+    const parsed = apiKeyEntrySchema.safeParse({
+      name,
+      sha256,
+      scopes: scopeList.safeParse([scopes, ...rest].join(':')).data ?? [],
+    });
     if (!parsed.success) {
-      ctx.addIssue({ code: 'custom', message: `entry ${i + 1}: expected name:sha256hex:scope1 scope2 (${parsed.error.issues[0]?.message ?? 'invalid'})` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${i + 1}: expected name:sha256hex:scope1 scope2 (${parsed.error.issues[0]?.message ?? 'invalid'})`,
+      });
       continue;
     }
     entries.push(parsed.data);
@@ -45,7 +75,13 @@ const apiKeyHashes = z.string().transform((s, ctx) => {
   return entries;
 });
 
-const algorithms = list.pipe(z.array(z.enum(ASYMMETRIC_ALGORITHMS, { message: `only asymmetric algorithms: ${ASYMMETRIC_ALGORITHMS.join(', ')}` })).min(1));
+const algorithms = list.pipe(
+  z
+    .array(
+      z.enum(ASYMMETRIC_ALGORITHMS, { message: `only asymmetric algorithms: ${ASYMMETRIC_ALGORITHMS.join(', ')}` }),
+    )
+    .min(1),
+);
 
 export const authEnvShape = {
   AUTH_DISABLED: bool.default(false),
@@ -100,14 +136,23 @@ export interface AuthConfig {
 export function toAuthConfig(e: z.infer<typeof authEnvSchema>): AuthConfig {
   const problems: string[] = [];
   const wantsJwt = e.JWT_JWKS_URL !== undefined || e.JWT_JWKS_FILE !== undefined;
-  if (e.JWT_JWKS_URL !== undefined && e.JWT_JWKS_FILE !== undefined) problems.push('JWT_JWKS_URL and JWT_JWKS_FILE: give one, not both');
+  if (e.JWT_JWKS_URL !== undefined && e.JWT_JWKS_FILE !== undefined)
+    problems.push('JWT_JWKS_URL and JWT_JWKS_FILE: give one, not both');
   const api = { issuers: e.JWT_ISSUERS ?? [], audience: e.JWT_AUDIENCE ?? [] };
   const cds = { issuers: e.CDS_HOOKS_ISSUERS ?? [], audience: e.CDS_HOOKS_AUDIENCE ?? [] };
-  if (wantsJwt && api.issuers.length === 0 && cds.issuers.length === 0) problems.push('JWT_ISSUERS or CDS_HOOKS_ISSUERS: required with a JWKS, tokens of any issuer would be accepted');
-  if (wantsJwt && api.issuers.length > 0 && api.audience.length === 0) problems.push('JWT_AUDIENCE: required with JWT_ISSUERS (the URL(s) this service\'s API is called at)');
-  if (wantsJwt && cds.issuers.length > 0 && cds.audience.length === 0) problems.push('CDS_HOOKS_AUDIENCE: required with CDS_HOOKS_ISSUERS (the CDS service URLs the EHR calls)');
-  if (!wantsJwt && [e.JWT_ISSUERS, e.JWT_AUDIENCE, e.CDS_HOOKS_ISSUERS, e.CDS_HOOKS_AUDIENCE].some((v) => v !== undefined)) {
-    problems.push('JWT_ISSUERS/JWT_AUDIENCE/CDS_HOOKS_ISSUERS/CDS_HOOKS_AUDIENCE: set JWT_JWKS_URL or JWT_JWKS_FILE too');
+  if (wantsJwt && api.issuers.length === 0 && cds.issuers.length === 0)
+    problems.push('JWT_ISSUERS or CDS_HOOKS_ISSUERS: required with a JWKS, tokens of any issuer would be accepted');
+  if (wantsJwt && api.issuers.length > 0 && api.audience.length === 0)
+    problems.push("JWT_AUDIENCE: required with JWT_ISSUERS (the URL(s) this service's API is called at)");
+  if (wantsJwt && cds.issuers.length > 0 && cds.audience.length === 0)
+    problems.push('CDS_HOOKS_AUDIENCE: required with CDS_HOOKS_ISSUERS (the CDS service URLs the EHR calls)');
+  if (
+    !wantsJwt &&
+    [e.JWT_ISSUERS, e.JWT_AUDIENCE, e.CDS_HOOKS_ISSUERS, e.CDS_HOOKS_AUDIENCE].some((v) => v !== undefined)
+  ) {
+    problems.push(
+      'JWT_ISSUERS/JWT_AUDIENCE/CDS_HOOKS_ISSUERS/CDS_HOOKS_AUDIENCE: set JWT_JWKS_URL or JWT_JWKS_FILE too',
+    );
   }
   if (problems.length > 0) throw new Error(`invalid auth configuration:\n  ${problems.join('\n  ')}`);
   const config: AuthConfig = {

@@ -46,7 +46,10 @@ export function credentialOf(request: FastifyRequest): string | undefined {
  */
 function unauthorized(reply: FastifyReply, presented: boolean): ApiError {
   // RFC 6750 section 3: error="invalid_token" only when a credential was presented.
-  reply.header('www-authenticate', presented ? `Bearer realm="${REALM}", error="invalid_token"` : `Bearer realm="${REALM}"`);
+  reply.header(
+    'www-authenticate',
+    presented ? `Bearer realm="${REALM}", error="invalid_token"` : `Bearer realm="${REALM}"`,
+  );
   return new ApiError(401, 'unauthorized', 'valid credentials are required');
 }
 
@@ -66,7 +69,10 @@ async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions): Promis
   app.decorateRequest('authFailure', null);
 
   if (config.disabled) {
-    app.log.warn({ auth: 'disabled' }, 'AUTH_DISABLED=true: every route is open to anyone as an anonymous admin. Never run like this outside local development.');
+    app.log.warn(
+      { auth: 'disabled' },
+      'AUTH_DISABLED=true: every route is open to anyone as an anonymous admin. Never run like this outside local development.',
+    );
     app.addHook('onRequest', async (request) => {
       request.principal = ANONYMOUS;
     });
@@ -75,14 +81,18 @@ async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions): Promis
 
   const verifier = await createCredentialVerifier(config, { clock });
   if (!verifier.configured) {
-    app.log.warn({ auth: 'unconfigured' }, 'no API keys and no JWKS configured: every protected route answers 401 (set API_KEY_HASHES/API_KEYS_FILE or JWT_JWKS_*, or AUTH_DISABLED=true for local development)');
+    app.log.warn(
+      { auth: 'unconfigured' },
+      'no API keys and no JWKS configured: every protected route answers 401 (set API_KEY_HASHES/API_KEYS_FILE or JWT_JWKS_*, or AUTH_DISABLED=true for local development)',
+    );
   }
 
   app.addHook('onRequest', async (request) => {
     if (isPublic(request)) return;
     const credential = credentialOf(request);
     if (credential === undefined) {
-      request.authFailure = request.headers.authorization === undefined ? 'no credential' : 'malformed Authorization header';
+      request.authFailure =
+        request.headers.authorization === undefined ? 'no credential' : 'malformed Authorization header';
       return;
     }
     const result = await verifier.verify(credential, request.routeOptions.config?.scope === 'cds' ? 'cds' : 'api');

@@ -1,8 +1,24 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { z } from 'zod';
-import { apiKeyEntrySchema, SCOPES, type ApiKeyEntry, type AuthConfig, type JwtConfig, type RouteFamily, type Scope } from './auth-config.js';
+import {
+  apiKeyEntrySchema,
+  SCOPES,
+  type ApiKeyEntry,
+  type AuthConfig,
+  type JwtConfig,
+  type RouteFamily,
+  type Scope,
+} from './auth-config.js';
 
 /**
  * Turns a presented credential into a principal, or a reason (for the server log only) why
@@ -57,8 +73,11 @@ export class JtiCache {
 
 /** A claim as it may appear in an audit line: control and line-breaking characters escaped, at most 128 characters. */
 export function printable(claim: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what it escapes
-  const escaped = claim.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const escaped = claim.replace(
+    // eslint-disable-next-line no-control-regex -- control characters are what it escapes
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
   return escaped.length > 128 ? `${escaped.slice(0, 127)}\u2026` : escaped;
 }
 
@@ -71,17 +90,22 @@ export function looksLikeJwt(credential: string): boolean {
 export async function loadApiKeysFile(path: string): Promise<ApiKeyEntry[]> {
   const text = await readFile(path, 'utf8');
   const parsed = z.array(apiKeyEntrySchema).safeParse(JSON.parse(text));
-  if (!parsed.success) throw new Error(`API_KEYS_FILE ${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(
+      `API_KEYS_FILE ${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   return parsed.data;
 }
 
 function scopesOf(payload: JWTPayload): Set<Scope> {
-  const raw: unknown[] = typeof payload.scope === 'string' ? payload.scope.split(/\s+/) : Array.isArray(payload.scp) ? payload.scp : [];
+  const raw: unknown[] =
+    typeof payload.scope === 'string' ? payload.scope.split(/\s+/) : Array.isArray(payload.scp) ? payload.scp : [];
   return new Set(raw.filter((s): s is Scope => typeof s === 'string' && (SCOPES as readonly string[]).includes(s)));
 }
 
 function reasonOf(err: unknown): string {
-  if (err instanceof joseErrors.JWTClaimValidationFailed || err instanceof joseErrors.JWTExpired) return `${err.code} (${err.claim}: ${err.reason})`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed || err instanceof joseErrors.JWTExpired)
+    return `${err.code} (${err.claim}: ${err.reason})`;
   if (err instanceof joseErrors.JOSEError) return err.code;
   return err instanceof Error ? err.name : 'unknown error';
 }
@@ -89,11 +113,16 @@ function reasonOf(err: unknown): string {
 async function jwksFor(config: JwtConfig): Promise<JWTVerifyGetKey> {
   if (config.jwksFile !== undefined) {
     const jwks = JSON.parse(await readFile(config.jwksFile, 'utf8')) as JSONWebKeySet;
-    if (!jwks || !Array.isArray(jwks.keys)) throw new Error(`JWT_JWKS_FILE ${config.jwksFile}: not a JWK Set ({"keys":[...]})`);
+    if (!jwks || !Array.isArray(jwks.keys))
+      throw new Error(`JWT_JWKS_FILE ${config.jwksFile}: not a JWK Set ({"keys":[...]})`);
     return createLocalJWKSet(jwks);
   }
   // jose caches the set, refetches on an unknown kid (at most once per cooldown) and times out.
-  return createRemoteJWKSet(new URL(config.jwksUrl as string), { timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+  return createRemoteJWKSet(new URL(config.jwksUrl as string), {
+    timeoutDuration: 5000,
+    cooldownDuration: 30_000,
+    cacheMaxAge: 600_000,
+  });
 }
 
 export interface VerifierOptions {
@@ -101,8 +130,14 @@ export interface VerifierOptions {
 }
 
 /** Builds the verifier once at start-up (reads the key file and the JWKS file). */
-export async function createCredentialVerifier(config: AuthConfig, options: VerifierOptions): Promise<CredentialVerifier> {
-  const keys = [...config.apiKeys, ...(config.apiKeysFile !== undefined ? await loadApiKeysFile(config.apiKeysFile) : [])];
+export async function createCredentialVerifier(
+  config: AuthConfig,
+  options: VerifierOptions,
+): Promise<CredentialVerifier> {
+  const keys = [
+    ...config.apiKeys,
+    ...(config.apiKeysFile !== undefined ? await loadApiKeysFile(config.apiKeysFile) : []),
+  ];
   const hashes = keys.map((k) => ({ entry: k, hash: Buffer.from(k.sha256, 'hex') }));
   const names = new Set<string>();
   for (const k of keys) {
@@ -147,8 +182,15 @@ export async function createCredentialVerifier(config: AuthConfig, options: Veri
     let scopes: Set<Scope>;
     if (family === 'cds') {
       // CDS Hooks 2.0: the EHR signs a fresh token with a unique jti for every call; it grants cds alone.
-      if (typeof payload.jti !== 'string' || payload.jti.length === 0) return { ok: false, reason: 'CDS Hooks token without jti' };
-      if (!jtis.accept(`${iss}\u0000${payload.jti}`, (payload.exp as number) * 1000 + jwt.clockToleranceS * 1000, now.getTime())) {
+      if (typeof payload.jti !== 'string' || payload.jti.length === 0)
+        return { ok: false, reason: 'CDS Hooks token without jti' };
+      if (
+        !jtis.accept(
+          `${iss}\u0000${payload.jti}`,
+          (payload.exp as number) * 1000 + jwt.clockToleranceS * 1000,
+          now.getTime(),
+        )
+      ) {
         return { ok: false, reason: 'replayed jti' };
       }
       scopes = new Set(['cds']);
@@ -156,7 +198,8 @@ export async function createCredentialVerifier(config: AuthConfig, options: Veri
       scopes = scopesOf(payload);
       scopes.delete('cds');
     }
-    const who = typeof payload.sub === 'string' ? payload.sub : typeof payload.client_id === 'string' ? payload.client_id : '-';
+    const who =
+      typeof payload.sub === 'string' ? payload.sub : typeof payload.client_id === 'string' ? payload.client_id : '-';
     return { ok: true, principal: { kind: 'jwt', id: `jwt:${printable(iss)}|${printable(who)}`, scopes } };
   };
 

@@ -10,7 +10,11 @@ async function identityEncodingPlugin(app: FastifyInstance): Promise<void> {
   app.addHook('onRequest', async (request) => {
     const encoding = request.headers['content-encoding'];
     if (encoding === undefined || encoding.trim().toLowerCase() === 'identity') return;
-    throw new ApiError(415, 'unsupported_content_encoding', 'compressed request bodies are not accepted: send the body without Content-Encoding');
+    throw new ApiError(
+      415,
+      'unsupported_content_encoding',
+      'compressed request bodies are not accepted: send the body without Content-Encoding',
+    );
   });
 }
 

@@ -59,8 +59,10 @@ export default fp(
           metrics: app.metrics,
         }),
         ...opts.factories,
-        onServing: (model) => app.metrics.modelInfo.set({ model: model.name, version: model.version, provider: model.provider }, 1),
-        onRetired: (model) => app.metrics.modelInfo.remove({ model: model.name, version: model.version, provider: model.provider }),
+        onServing: (model) =>
+          app.metrics.modelInfo.set({ model: model.name, version: model.version, provider: model.provider }, 1),
+        onRetired: (model) =>
+          app.metrics.modelInfo.remove({ model: model.name, version: model.version, provider: model.provider }),
       });
     app.decorate('models', repository);
     if (!repository.active) await repository.start();

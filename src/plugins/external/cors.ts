@@ -21,7 +21,17 @@ async function corsPlugin(app: FastifyInstance, opts: CorsOptions): Promise<void
     delegator: (request: FastifyRequest, callback) => {
       const path = request.url.split('?')[0] ?? '';
       const cds = path === CDS_PREFIX || path.startsWith(`${CDS_PREFIX}/`);
-      callback(null, cds ? { origin, methods: ['GET', 'POST', 'OPTIONS'], allowedHeaders: ['Authorization', 'Content-Type'], maxAge: 600 } : { origin: false });
+      callback(
+        null,
+        cds
+          ? {
+              origin,
+              methods: ['GET', 'POST', 'OPTIONS'],
+              allowedHeaders: ['Authorization', 'Content-Type'],
+              maxAge: 600,
+            }
+          : { origin: false },
+      );
     },
   });
 }

@@ -7,7 +7,9 @@ import fp from 'fastify-plugin';
  * the plugin rebuilt them on every request. Over plain HTTP the CSP leaves out
  * `upgrade-insecure-requests`, or /docs would fetch its scripts over https from a host serving none.
  */
-export const PLAIN_HTTP_HELMET: FastifyHelmetOptions = { contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } } };
+export const PLAIN_HTTP_HELMET: FastifyHelmetOptions = {
+  contentSecurityPolicy: { directives: { 'upgrade-insecure-requests': null } },
+};
 
 export async function helmetHeaders(options: FastifyHelmetOptions = {}): Promise<Record<string, string>> {
   const probe = Fastify({ logger: false });

@@ -29,7 +29,13 @@ async function rateLimitPlugin(app: FastifyInstance, opts: RateLimitOptions): Pr
     // Probes, metrics and docs are never limited: a liveness probe answered 429 gets a healthy pod restarted.
     allowList: (request) => request.routeOptions.config?.scope === 'public',
     errorResponseBuilder: (_request, context) =>
-      new ApiError(429, 'rate_limited', `rate limit of ${context.max} requests per ${context.after} exceeded; retry later`, [], Math.max(1, Math.ceil(context.ttl / 1000))),
+      new ApiError(
+        429,
+        'rate_limited',
+        `rate limit of ${context.max} requests per ${context.after} exceeded; retry later`,
+        [],
+        Math.max(1, Math.ceil(context.ttl / 1000)),
+      ),
   });
 }
 

@@ -30,7 +30,13 @@ export default fp(
       pressureHandler: async (request: FastifyRequest, _reply: FastifyReply, type: string) => {
         if (request.routeOptions.config.scope === 'public') return;
         app.metrics?.rejected.inc({ reason: 'under_pressure' });
-        throw new ApiError(503, 'overloaded', `the service is under load (${type}); retry later`, [], RETRY_AFTER_SECONDS);
+        throw new ApiError(
+          503,
+          'overloaded',
+          `the service is under load (${type}); retry later`,
+          [],
+          RETRY_AFTER_SECONDS,
+        );
       },
     });
   },
