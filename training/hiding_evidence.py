@@ -102,16 +102,33 @@ def main(argv: list[str] | None = None) -> None:
         print(f"trees, {name}: validation AUROC {trees_auroc:.4f}", flush=True)
     jobs = [(name, seed) for seed in args.seeds for name in recipes]
     results: dict[str, dict[str, list[float]]] = {}
+    logits: dict[str, dict[str, list[np.ndarray]]] = {}
     with multiprocessing.get_context("fork").Pool(2) as pool:
         for name, seed, model in pool.imap(_fit, jobs):
             line = []
             for view, (x_va, l_va, _) in sent.items():
-                auroc = float(roc_auc_score(y_va, predict_logits([model], x_va, l_va)))
+                z = predict_logits([model], x_va, l_va)
+                logits.setdefault(name, {}).setdefault(view, []).append(z)
+                auroc = float(roc_auc_score(y_va, z))
                 results.setdefault(name, {}).setdefault(view, []).append(auroc)
                 line.append(f"{view} {auroc:.4f}")
             print(f"{name}, seed {seed}: " + ", ".join(line), flush=True)
     for name, views_ in results.items():
         print(f"{name}: mean " + ", ".join(f"{v} {np.mean(a):.4f}" for v, a in views_.items()))
+        print_ensembles(name, logits[name], y_va)
+
+
+def print_ensembles(name: str, logits: dict[str, list[np.ndarray]], y_va: np.ndarray) -> None:
+    """AUROC of the mean logit of k networks, averaged over the disjoint groups of k seeds in run order
+    (the shipped model averages two)."""
+    n = len(next(iter(logits.values())))
+    for k in sorted({2, 4, n} - {0, 1}):
+        if k > n:
+            continue
+        groups = [range(i, i + k) for i in range(0, n - k + 1, k)]
+        figures = {v: np.mean([roc_auc_score(y_va, np.mean([zs[i] for i in g], axis=0)) for g in groups])
+                   for v, zs in logits.items()}
+        print(f"{name}: ensembles of {k} ({len(groups)} groups) " + ", ".join(f"{v} {a:.4f}" for v, a in figures.items()))
 
 
 def tensors_and_trees(scenario, train, val, y, y_va, manifest):
