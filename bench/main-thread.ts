@@ -2,7 +2,7 @@
  * Main-thread cost per 48-hour stay of the steps before the engine, timed alone: JSON.parse +
  * validation (the ordinary path) and the patient scanner (src/clinical/scan.ts); for the choice
  * between them, what Fastify's own body handling would run: JSON.parse alone, Fastify's schema
- * compiler (@fastify/ajv-compiler) on the patient's JSON Schema as the OpenAPI document gives it,
+ * compiler (@fastify/ajv-compiler) on the patient's JSON Schema from zod (z.toJSONSchema),
  * and the whole zod schema; then tensor building into fresh tensors and into a reused one (what
  * the engine's buffer pool saves: a fresh tensor's pages are faulted in as it is written).
  * Run pinned to one core for steadier figures:
@@ -36,7 +36,7 @@ const validator = createPatientValidator(manifest);
 const lines = Array.from({ length: N }, (_, i) => JSON.stringify({ id: `stay-${i}`, ...syntheticPatient(48, i + 1) }));
 // The scanner reads bytes, as the service receives them.
 const lineBytes = lines.map((line) => Buffer.from(line));
-// The JSON Schema the OpenAPI document publishes for a patient; what zod cannot express (unit-aware
+// The patient's JSON Schema from zod (draft 7, Fastify's default); what zod cannot express (unit-aware
 // bounds) becomes {}, so the schema compiler checks less than the validator does. strict: false lets
 // it pass the OpenAPI extension keywords (x-unit), as an app serving this schema would configure.
 const patientJsonSchema = z.toJSONSchema(validator.schema, { io: 'input', unrepresentable: 'any', target: 'draft-7' });

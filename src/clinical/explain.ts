@@ -1,6 +1,6 @@
 import type { Manifest } from '../model/manifest.js';
 import type { Contribution, TrajectoryPoint, ValidPatient } from './types.js';
-import { observedColumns } from './validate.js';
+import { observedColumns, validPatient, type PatientHeader } from './validate.js';
 
 /**
  * Exact explanations by rescoring: the trajectory is each prefix's probability, a contribution
@@ -33,7 +33,8 @@ export function explainPlan(manifest: Manifest, patient: ValidPatient): ExplainP
   const { values, hoursUsed: hours, observed } = patient;
   const V = manifest.variables.length;
   // A hybrid model's note embedding goes with every row: it is context, not a contributor.
-  const header: Header = {
+  const header: PatientHeader = {
+    id: undefined,
     age: patient.age,
     sex: patient.sex,
     icuType: patient.icuType,
@@ -118,8 +119,6 @@ function explainBatch(
   };
 }
 
-type Header = Pick<ValidPatient, 'age' | 'sex' | 'icuType' | 'height' | 'noteEmbedding'>;
-
-function denseRow(header: Header, values: Float64Array, hours: number, observed: Uint8Array): ValidPatient {
-  return { id: undefined, ...header, hoursReceived: hours, hoursUsed: hours, values, observed };
+function denseRow(header: PatientHeader, values: Float64Array, hours: number, observed: Uint8Array): ValidPatient {
+  return validPatient(header, hours, hours, values, observed);
 }

@@ -219,21 +219,41 @@ function toValidPatient(
     if (observed !== undefined && used === received) observed[wj] = 1;
   }
   const values = used === received ? all : all.slice((received - used) * V);
-  // Every patient gets the same keys in the same order: one hidden class for the hot paths.
-  return {
+  const header = {
     id: input.id,
     age: input.age ?? null,
     sex: input.sex ?? null,
     icuType: input.icuType ?? null,
     height: input.height ?? null,
-    hoursReceived: received,
-    hoursUsed: used,
-    values,
-    observed: observed ?? observedColumns(values, used, V),
     noteEmbedding:
       'noteEmbedding' in input && input.noteEmbedding !== undefined
         ? Float32Array.from(input.noteEmbedding)
         : undefined,
+  };
+  return validPatient(header, received, used, values, observed ?? observedColumns(values, used, V));
+}
+
+export type PatientHeader = Pick<ValidPatient, 'id' | 'age' | 'sex' | 'icuType' | 'height' | 'noteEmbedding'>;
+
+/** Every ValidPatient is made here, with the same keys in the same order: one hidden class for the hot paths. */
+export function validPatient(
+  header: PatientHeader,
+  hoursReceived: number,
+  hoursUsed: number,
+  values: Float64Array,
+  observed: Uint8Array,
+): ValidPatient {
+  return {
+    id: header.id,
+    age: header.age,
+    sex: header.sex,
+    icuType: header.icuType,
+    height: header.height,
+    hoursReceived,
+    hoursUsed,
+    values,
+    observed,
+    noteEmbedding: header.noteEmbedding,
   };
 }
 
