@@ -9,13 +9,8 @@ export interface TimedObservation {
 }
 
 /**
- * Bins irregular observations into hourly rows, exactly as training/ does for the raw
- * challenge records: hour = floor(minutes / 60), an observation at exactly the end of the
- * last hour (48:00 in the challenge data) belongs to that last hour, and several values in
- * one hour are combined by the variable's `aggregation` ("last" in input order, or "sum" for
- * outputs such as urine per interval). Rows run from hour 0 to the last hour with any
- * observation; hours before the first observation are empty rows.
- * Observations at negative minutes are the caller's to drop before binning.
+ * Hourly rows from irregular observations by the rule training/ bins the challenge records with
+ * (models/README.md, "Raw record cleaning", rule 8). Negative minutes are the caller's to drop.
  */
 export function binObservations(
   observations: readonly TimedObservation[],

@@ -3,22 +3,8 @@ import { binObservations, type TimedObservation } from './binning.js';
 import type { FieldIssue, PatientInput, Sex } from './types.js';
 
 /**
- * Long-form CSV, one measurement a row: `id,time,variable,value[,unit]`.
- *
- * - `time`: elapsed time since ICU admission, `hh:mm` (as in the challenge records) or a
- *   plain number of hours (`1.5`); never negative.
- * - `variable`: a manifest variable name (`HR`, `Temp`, ...) or a descriptor: `Age`, `Sex`
- *   (`female`/`male`, or the challenge's `Gender` 0/1), `Height`, `ICUType` (1-4); the time
- *   of a descriptor row is ignored. `Weight` is a time series like any other variable.
- * - `noteEmbedding` (hybrid models only): one row whose value is the embedding, numbers
- *   separated by spaces, or a JSON array (a quoted field); its time is ignored.
- * - `unit` (optional column): one of the variable's accepted units; the value is converted
- *   by validation exactly as an API request naming that unit.
- * - The rows of one id must be contiguous (a file sorted or grouped by id), which is what
- *   lets a file of any size be read with flat memory. Within an id, rows may be in any time
- *   order; several values in one hour are combined as the service does (`last` by time, or
- *   `sum`), using the service's binning. Values are not cleaned or bounds-checked here:
- *   validation does that, as for the API.
+ * Long-form CSV, one measurement a row (`id,time,variable,value[,unit]`; README.md, "Long-form CSV").
+ * An id's rows must be contiguous: that is what lets a file of any size be read in flat memory.
  */
 
 export interface LongCsvPatient {

@@ -3,22 +3,9 @@ import { binObservations, type TimedObservation } from './binning.js';
 import type { PatientInput } from './types.js';
 
 /**
- * The PhysioNet/CinC Challenge 2012 record format (`Time,Parameter,Value`, one measurement a
- * line, `hh:mm` since ICU admission) and the cleaning training/ applies to it
- * (training/physionet.py; rules in models/README.md, "Raw record cleaning"), mirrored rule
- * for rule so that a record scored by the CLI gets exactly the tensor it got in training.
- * The numbers (bounds, unit slips, aggregation, categories) come from the manifest.
- *
- * 1. Lines that do not parse (time not `h+:mm`, value not a plain decimal number) and parameters
- *    the manifest does not know are ignored.
- * 2. Descriptors RecordID, Age, Gender, Height, ICUType are read from any line, the first
- *    occurrence winning. `-1` is unknown; a numeric static outside its bounds is unknown; a
- *    categorical one must be one of its categories.
- * 3. Every other line, the Weight descriptor included, is an observation of a time series.
- * 4. Observations after maxHours are dropped (48:00 itself is kept: binning puts it in the last hour).
- * 5. The first of the variable's rawUnitSlips whose `above` the value strictly exceeds converts it.
- * 6. A value outside the variable's bounds (inclusive) after rule 5 is dropped.
- * 7. Several values in one hour: the variable's aggregation, in file order (binning.ts).
+ * Challenge 2012 records (`Time,Parameter,Value`) cleaned as training/physionet.py cleans them, so a
+ * record scored by the CLI gets the tensor it got in training. The rules are models/README.md's "Raw
+ * record cleaning"; test/fixtures/skew/ holds the Python output they are checked against.
  */
 
 /** A file in which not one line reads as a challenge record line: not a record at all. */

@@ -5,12 +5,9 @@ import type { ValidPatient } from './types.js';
 export type { EngineBatch } from '../inference/engine.js';
 
 /**
- * The model's input tensor from validated patients, exactly as models/README.md ("Input
- * tensor, hour by hour") defines it and training/ implements it: per hour, V normalised
- * forward-filled values (training mean = 0 before the first observation), V masks, V capped
- * deltas, then the statics. Batch-major [batch, time, nInputs], time = the batch's longest
- * stay, zeros past each stay's length (the graph's sequence_lens keeps padding out of the
- * result). Pure function.
+ * The input tensor of models/README.md ("Input tensor, hour by hour"), batch-major [batch, time,
+ * nInputs] with time = the longest stay; padding stays zero (the graph's sequence_lens skips it).
+ * test/fixtures/skew/ holds training/preprocess.py's tensors it is checked against.
  */
 
 /** `allocate` gives the zero-filled x (the engine's reused buffers); by default a new array. */

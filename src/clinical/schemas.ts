@@ -3,13 +3,9 @@ import type { Manifest, StaticSpec, VariableSpec } from '../model/manifest.js';
 import { acceptedUnits, converterFor } from './units.js';
 
 /**
- * zod schemas of a patient, generated from a model manifest: the manifest is the one
- * definition of variable names, units and bounds, so the API, the OpenAPI document and the
- * stream/CLI readers all take them from here.
- *
- * Bounds are in the canonical unit and are checked after converting any unit the request
- * names in `units`, so they cannot be plain `.min()/.max()` on the row fields; the patient
- * level refinement checks them and reports each offending value's own path.
+ * The patient's zod schemas, generated from the manifest (the one definition of names, units and
+ * bounds). Bounds hold in the canonical unit after any `units` conversion, so a patient-level
+ * refinement checks them and reports each offending value's path.
  */
 
 /** Longest stay accepted before cutting to the model's last maxHours rows (one year of hours). */

@@ -58,10 +58,9 @@ export class ScannedPatient {
 }
 
 /**
- * Builds the schemas once per manifest. The zod schema defines a valid patient and reports its
- * problems, but walking it for every hourly row costs more than the inference, so zod checks all
- * but the rows and a plain loop accepts rows the row schema would; anything else goes through the
- * full schema. test/clinical/validate.test.ts checks the two agree on random input.
+ * zod defines a valid patient, but walking it per hourly row costs more than the inference: zod
+ * checks all but the rows, a plain loop the rows, and anything it refuses goes through the full
+ * schema for the message (test/clinical/validate.test.ts holds both to one answer).
  */
 export function createPatientValidator(manifest: Manifest): PatientValidator {
   const schema = patientInputSchema(manifest);

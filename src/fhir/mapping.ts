@@ -19,18 +19,9 @@ import { resolveUnit, ucumCodeOf } from './ucum.js';
 import { codeIndex, resolveCode, type CodeIndex } from './variables.js';
 
 /**
- * FHIR resources of one patient -> the PatientInput every other path into the model produces.
- *
- * Rules (also in the route's OpenAPI description):
- * - one Patient; age in completed years at the prediction time from birthDate; sex from gender.
- * - the prediction time is the one given, else the Encounter's end, else the latest usable
- *   observation (never later than now); data older than the stale window get a warning.
- * - time zero = Encounter.period.start (ICU admission) when given, else the earliest usable
- *   observation; observations before time zero or after the prediction time are not used.
- * - observations are binned into hours by src/clinical/binning.ts, the code training uses,
- *   and the model sees the last maxHours hours.
- * - an observation is used only when its code maps to exactly one model input and its UCUM
- *   unit converts through the manifest; every other one is reported, never used silently.
+ * One patient's FHIR resources -> the PatientInput every other entry point produces. The rules
+ * (time zero, prediction time, binning, which observations count) are the OpenAPI description in
+ * src/api/fhir.ts; every observation not used is reported, never dropped silently.
  */
 
 /** Statuses whose value stands (R4 ObservationStatus); registered/cancelled/entered-in-error/unknown do not. */

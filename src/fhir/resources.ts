@@ -1,10 +1,8 @@
 import { z } from 'zod';
 
 /**
- * The parts of FHIR R4 resources this service reads, as zod schemas. They are deliberately
- * loose (unknown elements pass through): an EHR's resources carry far more than we use, and
- * rejecting a whole Bundle for an element we ignore would be unhelpful. What we do read is
- * checked for type, and a resource that fails is reported, never guessed at.
+ * The parts of FHIR R4 resources this service reads. Loose on purpose (unknown elements pass): an
+ * EHR's resources carry far more than we use; what we read is type-checked and reported if wrong.
  */
 
 export const codingSchema = z.looseObject({

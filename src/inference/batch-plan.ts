@@ -1,9 +1,7 @@
 /**
- * Which queued stays go into the next batch. An LSTM batch runs to its longest stay, and
- * shorter rows still take part in every step's matrix multiply, so a batch of similar
- * lengths wastes less work. Among the windows of `maxBatchSize` consecutive stays in
- * length order that contain the oldest queued stay (so nothing waits indefinitely behind
- * a stream of better-fitting stays), take the one with the least padding.
+ * Which queued stays go into the next batch: an RNN batch runs to its longest stay, so similar
+ * lengths waste less work. Of the length-ordered windows of maxBatchSize stays that hold the
+ * oldest stay (so none waits forever), the one with the least padding.
  */
 
 /** Queued stays counted by length, ascending by length. */

@@ -1,15 +1,7 @@
 /**
- * Dynamic batching in front of the engine. Concurrent requests are queued stay by stay
- * and coalesced into engine batches, grouped by length (batch-plan.ts), behind a bounded
- * queue.
- *
- * When a batch is formed: at once when the engine has an idle worker (waiting then would
- * only add latency, and under load batches grow by themselves while the engine is busy);
- * otherwise one more batch is prepared ahead (its tensor built while the engine runs, so
- * the worker goes straight on to it) as soon as it is full or its oldest stay has waited
- * maxQueueDelayMs, in the manner of Triton's max_queue_delay_microseconds and TF Serving's
- * batch_timeout_micros. Submits made in the same turn of the event loop always coalesce:
- * forming is deferred with setImmediate.
+ * Dynamic batching: stays from concurrent requests, coalesced by length behind a bounded queue. A
+ * batch forms at once when a worker is idle; otherwise one batch is prepared ahead when full or
+ * after maxQueueDelayMs (Triton's max_queue_delay_microseconds). Same-tick submits always coalesce.
  */
 import type { Engine, EngineBatch } from './engine.js';
 import { BatcherDrainingError, EngineRunError, QueueFullError, abortError } from './errors.js';

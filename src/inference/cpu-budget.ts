@@ -2,12 +2,9 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 /**
- * The CPUs this process may use: the cores it may run on, capped by a container's CPU quota.
- * Node 20's os.availableParallelism() (libuv 1.46) counts the cores only, so in a container
- * limited to 2 CPUs on a 64-core host it says 64, and one inference session per core would
- * start 64 sessions that the quota then throttles. libuv reads the quota itself from 1.49 on;
- * this does the same for the Node versions that do not: floor(quota / period), at least 1,
- * from cgroup v2 `cpu.max` or cgroup v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`.
+ * The CPUs this process may use: its cores, capped by a container's CPU quota (cgroup v2 `cpu.max`
+ * or v1 `cpu.cfs_quota_us`/`cpu.cfs_period_us`), which os.availableParallelism() ignores before
+ * libuv 1.49: a 2-CPU container on a 64-core host would otherwise start 64 sessions.
  */
 
 type ReadText = (path: string) => string | undefined;
