@@ -81,7 +81,12 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
   const result = outcome.result;
   const riskAssessment = buildRiskAssessment({
     id: randomUUID(),
-    model: { name: result.model.name, version: result.model.version, bootstrap: manifest.bootstrap },
+    model: {
+      name: result.model.name,
+      version: result.model.version,
+      architecture: manifest.architecture.type,
+      bootstrap: manifest.bootstrap,
+    },
     probability: result.probability,
     subject: mapped.subject,
     ...(mapped.encounter ? { encounter: mapped.encounter } : {}),

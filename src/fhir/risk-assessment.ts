@@ -55,7 +55,7 @@ export type Extension =
 
 export interface RiskAssessmentInput {
   id: string;
-  model: { name: string; version: string; bootstrap?: boolean };
+  model: { name: string; version: string; architecture?: string; bootstrap?: boolean };
   probability: number;
   subject: { reference?: string; display?: string };
   encounter?: { reference: string };
@@ -110,7 +110,7 @@ export function buildRiskAssessment(input: RiskAssessmentInput): RiskAssessment 
     status: 'final',
     method: {
       coding: [{ system: MODEL_SYSTEM, code: input.model.name, version: input.model.version, display: modelText }],
-      text: `${modelText} (stacked LSTM over hourly vitals and labs)`,
+      text: `${modelText} (stacked ${input.model.architecture?.toUpperCase() ?? 'recurrent network'} over hourly vitals and labs)`,
     },
     subject: input.subject,
     occurrenceDateTime: input.occurrence.toISOString(),

@@ -75,7 +75,7 @@ export default fp(
             url: 'https://opendatacommons.org/licenses/by/1-0/',
           },
           description:
-            'Scores ICU stays with a stacked LSTM trained on the PhysioNet/Computing in Cardiology Challenge 2012 data ' +
+            'Scores ICU stays with a stacked recurrent network (GRU or LSTM, `GET /v1/models`) trained on the PhysioNet/Computing in Cardiology Challenge 2012 data ' +
             '(Silva et al., CinC 2012; ODC-By 1.0). Decision support only: the probability is for clinicians, not a diagnosis. ' +
             'Errors share one shape, `{ error, message, details: [{ path, message }] }`, where each detail names the JSON path of an offending field.',
         },
