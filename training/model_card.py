@@ -237,8 +237,8 @@ def _model(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         "ONNX `sequence_lens`), the last layer's final hidden state, dropout, `Linear(hidden, 32)`, ReLU,",
         f"`Linear(32, 1)`. Training: AdamW (lr {hp['lr']}, weight decay {hp['weight_decay']}), batch {hp['batch_size']},",
         f"dropout {hp['dropout']}, unweighted binary cross-entropy, "
-        + (f"{hp['epochs']} epochs, the last weights kept (the count with the best mean validation AUROC of one network "
-           "over 4 seeds). " if hp.get("epochs") else
+        + (f"{hp['epochs']} epochs, the last weights kept (a fixed count chosen on the validation split, "
+           "training/README.md). " if hp.get("epochs") else
            f"at most {hp['max_epochs']} epochs with early stopping on validation AUROC (patience {hp['patience']}). ")
         + (f"Distillation: each stay's training target is {1 - hp['distill']:.2f} x its label + {hp['distill']:.2f} x the "
            "out-of-fold probability of the gradient-boosted trees (5 folds of the stays it learns from, so no stay's own "
