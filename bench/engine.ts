@@ -1,7 +1,7 @@
 /**
- * Raw engine throughput and latency, before HTTP and preprocessing (`node --import tsx
- * bench/engine.ts --help`). Inputs are synthetic: an LSTM's cost depends on batch, hours and
- * sizes, not on the values.
+ * Raw engine throughput and latency, before HTTP and validation (`node --import tsx
+ * bench/engine.ts --help`). Inputs are synthetic: the graph's cost (its input tensor, then the
+ * recurrent layers) depends on batch, hours and sizes, not on the values.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
@@ -9,8 +9,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { compareSemver } from '../src/model/semver.js';
-import ort from 'onnxruntime-node';
 import { Batcher } from '../src/inference/batcher.js';
+import type { InputNames } from '../src/inference/protocol.js';
 import {
   type EngineBatch,
   type ProviderName,
@@ -50,7 +50,7 @@ export interface ThroughputRow {
 export interface EngineBenchResult {
   modelPath: string;
   provider: string;
-  nInputs: number;
+  nVariables: number;
   hours: number;
   workers: number;
   intraOpThreads: number;
@@ -62,9 +62,10 @@ export interface EngineBenchResult {
 
 interface ModelInfo {
   modelPath: string;
-  inputNames: { x: string; lengths: string };
+  inputNames: InputNames;
   outputName: string;
-  nInputs: number;
+  nVariables: number;
+  nStatics: number;
   maxHours: number;
 }
 
@@ -96,54 +97,35 @@ export function defaultModelPath(): string {
   return TINY_MODEL;
 }
 
-/** Names and sizes from the manifest beside the model, or from the graph when there is none. */
-async function describeModel(modelPath: string): Promise<ModelInfo> {
+/** Names and sizes from the manifest beside the model. */
+function describeModel(modelPath: string): ModelInfo {
   const manifestPath = join(modelPath, '..', 'manifest.json');
-  if (existsSync(manifestPath)) {
-    const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
-      onnx: { inputs: { x: string; lengths: string }; output: string };
-      architecture: { nInputs: number };
-      maxHours: number;
-    };
-    return {
-      modelPath,
-      inputNames: m.onnx.inputs,
-      outputName: m.onnx.output,
-      nInputs: m.architecture.nInputs,
-      maxHours: m.maxHours,
-    };
-  }
-  const session = await ort.InferenceSession.create(modelPath);
-  try {
-    const x = session.inputMetadata[0];
-    const width = x?.isTensor ? x.shape.at(-1) : undefined;
-    if (typeof width !== 'number') throw new Error(`cannot tell the input width of ${modelPath}`);
-    return {
-      modelPath,
-      inputNames: { x: session.inputNames[0] ?? 'x', lengths: session.inputNames[1] ?? 'lengths' },
-      outputName: session.outputNames[0] ?? 'probability',
-      nInputs: width,
-      maxHours: 48,
-    };
-  } finally {
-    await session.release();
-  }
+  if (!existsSync(manifestPath)) throw new Error(`no manifest.json beside ${modelPath}`);
+  const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+    onnx: { inputs: InputNames; output: string };
+    variables: unknown[];
+    statics: unknown[];
+    maxHours: number;
+  };
+  return {
+    modelPath,
+    inputNames: m.onnx.inputs,
+    outputName: m.onnx.output,
+    nVariables: m.variables.length,
+    nStatics: m.statics.length,
+    maxHours: m.maxHours,
+  };
 }
 
-/** Standard-normal values from a small deterministic generator (no Math.random: runs repeat). */
-function syntheticValues(n: number, seed = 1): Float32Array {
-  const out = new Float32Array(n);
+/** Hourly values from a small deterministic generator (no Math.random: runs repeat), two in three not measured. */
+function syntheticValues(n: number, seed = 1): Float64Array {
+  const out = new Float64Array(n);
   let s = seed >>> 0;
   const next = (): number => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return (s + 1) / 4294967297;
   };
-  for (let i = 0; i < n; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(next()));
-    const t = 2 * Math.PI * next();
-    out[i] = r * Math.cos(t);
-    if (i + 1 < n) out[i + 1] = r * Math.sin(t);
-  }
+  for (let i = 0; i < n; i++) out[i] = next() < 2 / 3 ? NaN : 80 + 20 * (next() - 0.5);
   return out;
 }
 
@@ -153,23 +135,25 @@ function percentile(sorted: number[], p: number): number {
 }
 
 function batchOf(
-  template: Float32Array,
+  template: Float64Array,
   batch: number,
   hours: number,
-  nInputs: number,
-  allocate?: (length: number) => Float32Array,
+  model: ModelInfo,
+  allocate?: (length: number) => Float64Array,
 ): EngineBatch {
   // run() takes ownership of the buffers, so every run gets its own copy: in the buffers the
-  // workers hand back when the engine offers them, as the service's tensor building does, so
-  // that the measurement does not pay for faulting in a fresh 1.5 MB tensor per run.
-  const x = allocate?.(batch * hours * nInputs) ?? new Float32Array(batch * hours * nInputs);
-  for (let off = 0; off < x.length; off += template.length)
-    x.set(template.subarray(0, Math.min(template.length, x.length - off)), off);
-  return { x, lengths: new Int32Array(batch).fill(hours), batch, time: hours, nInputs };
+  // workers hand back when the engine offers them, as the service's batch building does, so
+  // that the measurement does not pay for faulting in a fresh tensor per run.
+  const { nVariables, nStatics } = model;
+  const values = allocate?.(batch * hours * nVariables) ?? new Float64Array(batch * hours * nVariables);
+  for (let off = 0; off < values.length; off += template.length)
+    values.set(template.subarray(0, Math.min(template.length, values.length - off)), off);
+  const statics = new Float64Array(batch * nStatics).fill(1);
+  return { values, statics, lengths: new Int32Array(batch).fill(hours), batch, time: hours, nVariables, nStatics };
 }
 
 export async function measureEngineThroughput(opts: EngineBenchOptions = {}): Promise<EngineBenchResult> {
-  const model = await describeModel(opts.modelPath ?? defaultModelPath());
+  const model = describeModel(opts.modelPath ?? defaultModelPath());
   const hours = opts.hours ?? model.maxHours;
   const defaults = defaultEngineThreads();
   const workers = opts.workers ?? defaults.workers;
@@ -187,15 +171,15 @@ export async function measureEngineThroughput(opts: EngineBenchOptions = {}): Pr
   });
   const allocate = allocatorOf(engine);
   try {
-    const template = syntheticValues(64 * hours * model.nInputs);
+    const template = syntheticValues(64 * hours * model.nVariables);
     const throughput: ThroughputRow[] = [];
     async function timeBatchSize(size: number): Promise<ThroughputRow> {
-      for (let w = 0; w < 2; w++) await engine.run(batchOf(template, size, hours, model.nInputs));
+      for (let w = 0; w < 2; w++) await engine.run(batchOf(template, size, hours, model));
       // Keep every worker busy all the time: two runs in flight per worker (the engine hands a
       // worker its next run while one is running, src/inference/engine.ts), and a new run
       // submitted as each one finishes, so that no worker waits for another between rounds.
       // Inputs are built ahead, outside the timed part.
-      const ready = Array.from({ length: 4 * workers }, () => batchOf(template, size, hours, model.nInputs));
+      const ready = Array.from({ length: 4 * workers }, () => batchOf(template, size, hours, model));
       let runs = 0;
       const t0 = performance.now();
       let elapsed = 0;
@@ -203,7 +187,7 @@ export async function measureEngineThroughput(opts: EngineBenchOptions = {}): Pr
         let inFlight = 0;
         let stopping = false;
         const submit = (): void => {
-          const batch = ready.pop() ?? batchOf(template, size, hours, model.nInputs, allocate);
+          const batch = ready.pop() ?? batchOf(template, size, hours, model, allocate);
           inFlight++;
           engine.run(batch).then(() => {
             inFlight--;
@@ -213,7 +197,7 @@ export async function measureEngineThroughput(opts: EngineBenchOptions = {}): Pr
             if (!stopping) {
               submit();
               // Refill the spare inputs while the workers run.
-              if (ready.length < 2 * workers) ready.push(batchOf(template, size, hours, model.nInputs, allocate));
+              if (ready.length < 2 * workers) ready.push(batchOf(template, size, hours, model, allocate));
             } else if (inFlight === 0) resolve();
           }, reject);
         };
@@ -244,7 +228,7 @@ export async function measureEngineThroughput(opts: EngineBenchOptions = {}): Pr
     }
 
     const latencies: number[] = [];
-    const single = (): EngineBatch => batchOf(template, 1, hours, model.nInputs);
+    const single = (): EngineBatch => batchOf(template, 1, hours, model);
     for (let w = 0; w < 20; w++) await engine.run(single());
     for (let i = 0; i < (opts.latencyRuns ?? 500); i++) {
       const b = single();
@@ -256,7 +240,7 @@ export async function measureEngineThroughput(opts: EngineBenchOptions = {}): Pr
     return {
       modelPath: model.modelPath,
       provider: engine.provider,
-      nInputs: model.nInputs,
+      nVariables: model.nVariables,
       hours,
       workers,
       intraOpThreads,
@@ -306,7 +290,7 @@ export interface BatcherBenchResult {
 
 /** Throughput through the dynamic batcher with many concurrent single-stay requests: the service's inference path. */
 export async function measureBatcherThroughput(opts: BatcherBenchOptions = {}): Promise<BatcherBenchResult> {
-  const model = await describeModel(opts.modelPath ?? defaultModelPath());
+  const model = describeModel(opts.modelPath ?? defaultModelPath());
   const hours = opts.hours ?? model.maxHours;
   const defaults = defaultEngineThreads();
   const workers = opts.workers ?? defaults.workers;
@@ -324,13 +308,13 @@ export async function measureBatcherThroughput(opts: BatcherBenchOptions = {}): 
     workers,
     allowSpinning,
   });
-  const template = syntheticValues(hours * model.nInputs);
+  const template = syntheticValues(hours * model.nVariables);
   let batches = 0;
   let batchedStays = 0;
   const batcher = new Batcher<number>({
     engine,
     // Building a tensor is part of the path measured here, as it is in the service.
-    buildBatch: (stays) => batchOf(template, stays.length, hours, model.nInputs),
+    buildBatch: (stays) => batchOf(template, stays.length, hours, model),
     maxBatchSize,
     maxQueueDelayMs,
     maxQueueSize: clients * 2,
@@ -382,7 +366,7 @@ function fmt(n: number, digits = 0): string {
 
 function printEngine(r: EngineBenchResult): void {
   console.log(
-    `\nengine: ${r.modelPath}\nprovider ${r.provider}, ${r.workers} worker(s) x ${r.intraOpThreads} intra-op thread(s), spinning ${r.allowSpinning ? 'on' : 'off'}, ${r.hours}-hour stays, ${r.nInputs} inputs`,
+    `\nengine: ${r.modelPath}\nprovider ${r.provider}, ${r.workers} worker(s) x ${r.intraOpThreads} intra-op thread(s), spinning ${r.allowSpinning ? 'on' : 'off'}, ${r.hours}-hour stays, ${r.nVariables} variables`,
   );
   console.log('| batch | runs | ms/batch | stays/s |\n| ---: | ---: | ---: | ---: |');
   for (const row of r.throughput) {

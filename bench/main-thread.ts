@@ -78,10 +78,10 @@ for (let round = 0; round < Number(values.rounds); round++) {
   for (let i = 0; i < N; i += B) buildBatch(manifest, scanned.slice(i, i + B));
   const buildFresh = performance.now() - t;
 
-  const reused = new Float32Array(B * 48 * buildBatch(manifest, scanned.slice(0, 1)).nInputs);
+  const reused = new Float64Array(B * 48 * manifest.variables.length);
   t = performance.now();
   for (let i = 0; i < N; i += B)
-    buildBatch(manifest, scanned.slice(i, i + B), (n) => (n === reused.length ? reused.fill(0) : new Float32Array(n)));
+    buildBatch(manifest, scanned.slice(i, i + B), (n) => (n === reused.length ? reused : new Float64Array(n)));
   const buildReused = performance.now() - t;
 
   process.stdout.write(

@@ -3,10 +3,12 @@
 Why by hand: PyTorch's exporter only turns packed sequences into `sequence_lens` cleanly with
 `enforce_sorted=True`, and its sort/scatter ops have failed with a dynamic batch for exactly
 this model (microsoft/onnxruntime#11830). Writing the graph with `onnx.helper` is short and
-exact. Layout (models/README.md): x [batch, time, n_inputs] float32 and lengths [batch]
-int32 in, probability [batch] float32 out; Transpose to time-major (the CPU LSTM kernel
-rejects layout=1), two native LSTM (or GRU) nodes fed `sequence_lens`, Y_h of the last layer,
-Gemm/Relu/Gemm, logit / temperature, Sigmoid. An ensemble of k networks averages their
+exact. The network (build_onnx): x [batch, time, n_inputs] float32 and lengths [batch] int32
+in, probability [batch] float32 out; Transpose to time-major (the CPU LSTM kernel rejects
+layout=1), two native LSTM (or GRU) nodes fed `sequence_lens`, Y_h of the last layer,
+Gemm/Relu/Gemm, logit / temperature, Sigmoid. What ships (with_input_tensor) puts
+training/preprocess.py's InputTensor, exported by PyTorch (it has no packed sequences), in
+front of x: values [batch, time, V] and statics [batch, S] float64 in (models/README.md). An ensemble of k networks averages their
 logits (ONNX Mean) before the temperature. A HybridClinicalModel also takes note [batch,
 note_dim] float32, projected (Gemm, Relu) and concatenated to Y_h before the head.
 
@@ -15,15 +17,19 @@ CLI:  /usr/bin/python3 -m training.export --checkpoint ckpt.pt --manifest manife
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import warnings
 from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+import torch
+from onnx import TensorProto, compose, helper, numpy_helper
 
 from .model import HybridClinicalModel, Network, load_checkpoint
+from .preprocess import InputTensor
 from .spec import input_width
 
 OPSET = 17
@@ -145,18 +151,76 @@ def build_onnx(models: list[Network], temperature: float = 1.0) -> onnx.ModelPro
     return model
 
 
+class _Float32Input(InputTensor):
+    """The network reads float32; the input tensor is computed in float64 as in training."""
+
+    def forward(self, values: torch.Tensor, statics: torch.Tensor) -> torch.Tensor:
+        return super().forward(values, statics).to(torch.float32)
+
+
+def input_tensor_onnx(manifest: dict[str, Any]) -> onnx.ModelProto:
+    """InputTensor as an ONNX graph: values, statics in; x out."""
+    n_vars, n_statics = len(manifest["variables"]), len(manifest["statics"])
+    values = torch.randn(2, 3, n_vars, dtype=torch.float64)
+    values[0, 1] = float("nan")
+    statics = torch.ones(2, n_statics, dtype=torch.float64)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # torch 1.13 warns that it cannot constant-fold the dynamic slices; they are meant to stay dynamic.
+        warnings.simplefilter("ignore", UserWarning)
+        torch.onnx.export(_Float32Input(manifest).eval(), (values, statics), buffer, opset_version=OPSET,
+                          input_names=["values", "statics"], output_names=["x"],
+                          dynamic_axes={"values": {0: "batch", 1: "time"}, "statics": {0: "batch"},
+                                        "x": {0: "batch", 1: "time"}})
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def with_input_tensor(network: onnx.ModelProto, manifest: dict[str, Any]) -> onnx.ModelProto:
+    """The network graph (input x) behind InputTensor: what the service feeds and models/README.md documents."""
+    front = compose.add_prefix(input_tensor_onnx(manifest), "input_tensor/")
+    _unprefix(front.graph, "input_tensor/", ["values", "statics", "x"])
+    front.ir_version = network.ir_version
+    model = compose.merge_models(front, network, io_map=[("x", "x")], producer_name="icu-mortality-training")
+    # x stays readable as a second output, for audits and the skew tests; the service fetches only the probability.
+    model.graph.output.append(helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time",
+                                                                                     input_width(manifest)]))
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _unprefix(graph: onnx.GraphProto, prefix: str, names: list[str]) -> None:
+    """onnx 1.12's add_prefix renames a graph's inputs and outputs with its edges: give these back."""
+    back = {prefix + n: n for n in names}
+    for node in graph.node:
+        node.input[:] = [back.get(e, e) for e in node.input]
+        node.output[:] = [back.get(e, e) for e in node.output]
+    for entry in [*graph.input, *graph.output]:
+        entry.name = back.get(entry.name, entry.name)
+
+
+def graph_inputs(hybrid: bool) -> dict[str, str]:
+    inputs = {"values": "values", "statics": "statics", "lengths": "lengths"}
+    return {**inputs, "note": "note"} if hybrid else inputs
+
+
+def write_manifest(out_dir: str, manifest: dict[str, Any]) -> None:
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+
+
 def fill_manifest(manifest: dict[str, Any], models: list[Network], temperature: float) -> dict[str, Any]:
     """Writes the architecture and calibration facts of these weights into the manifest."""
     width = input_width(manifest)
     if width != models[0].n_inputs:
         raise ValueError(f"manifest defines {width} inputs, checkpoint expects {models[0].n_inputs}")
     out = dict(manifest)
-    out["onnx"] = {"file": "model.onnx", "opset": OPSET, "inputs": {"x": "x", "lengths": "lengths"},
-                   "output": "probability"}
+    hybrid = isinstance(models[0], HybridClinicalModel)
+    out["onnx"] = {"file": "model.onnx", "opset": OPSET,
+                   "inputs": graph_inputs(hybrid), "output": "probability"}
     out["architecture"] = {**manifest.get("architecture", {}), "type": _kind(models[0]), "layers": 2,
                            "hidden": models[0].hidden, "head": [32], "nInputs": width, "ensemble": len(models)}
-    if isinstance(models[0], HybridClinicalModel):
-        out["onnx"]["inputs"]["note"] = "note"
+    if hybrid:
         out["architecture"]["noteProjection"] = models[0].note_hidden
         out["noteEmbedding"] = _note_embedding(manifest, models[0].note_dim)
     elif "noteEmbedding" in manifest:
@@ -181,10 +245,8 @@ def _note_embedding(manifest: dict[str, Any], note_dim: int) -> dict[str, Any]:
 def export(models: list[Network], temperature: float, manifest: dict[str, Any], out_dir: str) -> dict[str, Any]:
     os.makedirs(out_dir, exist_ok=True)
     manifest = fill_manifest(manifest, models, temperature)
-    onnx.save(build_onnx(models, temperature), os.path.join(out_dir, "model.onnx"))
-    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
+    onnx.save(with_input_tensor(build_onnx(models, temperature), manifest), os.path.join(out_dir, "model.onnx"))
+    write_manifest(out_dir, manifest)
     return manifest
 
 

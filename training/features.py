@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .data import Stay
-from .preprocess import build_input, static_vector
+from .preprocess import build_inputs, raw_statics
 
 
 def stratified_split(stays: Sequence[Stay], seed: int, fractions=(0.70, 0.15, 0.15)) -> dict[str, list[str]]:
@@ -50,8 +50,7 @@ def tensorize(stays: Sequence[Stay], manifest: dict[str, Any], keep: Sequence[st
     variable (and trims the trailing hours that are then empty), as if only those were sent."""
     names = [v["name"] for v in manifest["variables"]]
     keep_idx = None if keep is None else [names.index(k) for k in keep]
-    xs, lengths = [], []
-    max_hours = manifest["maxHours"]
+    kept_values, kept_statics = [], []
     for s in stays:
         values = s.values
         if keep_idx is not None:
@@ -59,14 +58,9 @@ def tensorize(stays: Sequence[Stay], manifest: dict[str, Any], keep: Sequence[st
             blank[:, keep_idx] = values[:, keep_idx]
             any_obs = np.where(~np.isnan(blank).all(axis=1))[0]
             values = blank[: (any_obs[-1] + 1 if any_obs.size else 1)]
-        statics = {k: None for k in s.statics} if drop_statics else s.statics
-        xs.append(build_input(values, static_vector(statics, manifest), manifest))
-        lengths.append(values.shape[0])
-    n_inputs = xs[0].shape[1]
-    x = np.zeros((len(stays), max_hours, n_inputs), dtype=np.float32)
-    for i, xi in enumerate(xs):
-        x[i, : xi.shape[0]] = xi
-    return x, np.array(lengths, dtype=np.int64)
+        kept_values.append(values)
+        kept_statics.append(raw_statics({k: None for k in s.statics} if drop_statics else s.statics, manifest))
+    return build_inputs(kept_values, kept_statics, manifest)
 
 
 def summary_features(stays: Sequence[Stay], manifest: dict[str, Any]) -> np.ndarray:

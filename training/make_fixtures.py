@@ -4,10 +4,9 @@
 
 test/fixtures/tiny-model/ (and tiny-gru-model/, tiny-hybrid-model/): model.onnx and
 manifest.json of an untrained (bootstrap) reference network with the real model's variables and statics but hidden size 8 and seeded random
-weights, and pytorch-reference.json: 60 stays of random inputs, lengths 1..48 (each at least
-once), and the probabilities PyTorch computes for them through pack_padded_sequence. The
-inputs are rounded to 4 decimals and PyTorch is fed the rounded values, so the fixture is
-exact for any reader that parses them as float32.
+weights, and pytorch-reference.json: 60 stays of random raw inputs (hourly values, NaN = not
+measured, and statics, as the graph takes them), lengths 1..48 (each at least once), and the
+probabilities PyTorch computes for them through InputTensor and pack_padded_sequence.
 """
 from __future__ import annotations
 
@@ -19,6 +18,7 @@ import torch
 
 from .export import export
 from .model import HybridClinicalModel, MortalityRNN
+from .preprocess import InputTensor
 from .spec import MAX_HOURS, SCENARIOS, base_manifest, input_width
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,40 +66,64 @@ def tiny_model(architecture: str = "lstm") -> MortalityRNN:
     return MortalityRNN(n_inputs, hidden=8, dropout=0.0, architecture=architecture).eval()
 
 
-def reference_inputs(n_inputs: int, n_vars: int, seed: int = 7, stays: int = 60) -> tuple[np.ndarray, np.ndarray]:
-    """Random but structured inputs (values, 0/1 masks, deltas in [0, 1], statics), zero-padded."""
+def reference_inputs(manifest: dict, seed: int = 7, stays: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random raw stays around the manifest's means: values [stays, 48, V] (a third of the cells
+    measured, NaN elsewhere and after each stay's length), statics [stays, S] (a tenth missing,
+    categorical codes from the manifest's, or one it does not know), lengths."""
     rng = np.random.default_rng(seed)
     lengths = np.concatenate([np.arange(1, MAX_HOURS + 1), rng.integers(1, MAX_HOURS + 1, stays - MAX_HOURS)])
     rng.shuffle(lengths)
-    x = np.zeros((stays, MAX_HOURS, n_inputs), dtype=np.float64)
+    mean = np.array([v["mean"] for v in manifest["variables"]])
+    std = np.array([v["std"] for v in manifest["variables"]])
+    values = np.full((stays, MAX_HOURS, len(mean)), np.nan)
     for b, n in enumerate(lengths):
-        x[b, :n, :n_vars] = rng.normal(0, 1.2, (n, n_vars))
-        x[b, :n, n_vars:2 * n_vars] = rng.integers(0, 2, (n, n_vars))
-        x[b, :n, 2 * n_vars:3 * n_vars] = rng.integers(0, 49, (n, n_vars)) / 48
-        x[b, :n, 3 * n_vars:] = rng.normal(0, 1, n_inputs - 3 * n_vars)
-    return np.round(x, 4), lengths.astype(np.int64)
+        hours = np.round(mean + std * rng.normal(0, 1.2, (n, len(mean))), 4)
+        values[b, :n] = np.where(rng.random((n, len(mean))) < 1 / 3, hours, np.nan)
+    statics = np.full((stays, len(manifest["statics"])), np.nan)
+    for i, spec in enumerate(manifest["statics"]):
+        if spec["kind"] == "numeric":
+            column = np.round(spec["mean"] + spec["std"] * rng.normal(0, 1, stays), 2)
+        else:
+            column = rng.choice(spec["categories"] + [max(spec["categories"]) + 1], stays).astype(np.float64)
+        statics[:, i] = np.where(rng.random(stays) < 0.1, np.nan, column)
+    return values, statics, lengths.astype(np.int64)
+
+
+def _reference(manifest: dict, model: torch.nn.Module, description: str, note: np.ndarray | None = None) -> dict:
+    values, statics, lengths = reference_inputs(manifest)
+    with torch.no_grad():
+        x = InputTensor(manifest)(torch.from_numpy(values), torch.from_numpy(statics)).to(torch.float32)
+        extra = () if note is None else (torch.tensor(note, dtype=torch.float32),)
+        p = model.predict_proba(x, torch.tensor(lengths), *extra, TINY_TEMPERATURE)
+    ref = {
+        "description": description,
+        "generator": "training/make_fixtures.py",
+        "temperature": TINY_TEMPERATURE,
+        "lengths": lengths.tolist(),
+        "values": np.where(np.isnan(values), None, values).tolist(),
+        "statics": np.where(np.isnan(statics), None, statics).tolist(),
+        "probability": [float(v) for v in p.numpy().astype(np.float64)],
+    }
+    return ref if note is None else {**ref, "note": [[float(v) for v in row] for row in note]}
+
+
+def _write_reference(out_dir: str, ref: dict) -> None:
+    with open(os.path.join(out_dir, "pytorch-reference.json"), "w") as f:
+        json.dump(ref, f, separators=(",", ":"))
+        f.write("\n")
+    print(f"wrote {out_dir}")
+
+
+_LAYOUT = ("values is batch-major [stay][hour][variable] in the manifest's order, null = not measured, padded "
+           "with null to 48 hours; statics is [stay][static] (value or category code, null = missing)")
 
 
 def write_tiny(out_dir: str = TINY_DIR, architecture: str = "lstm") -> None:
     manifest = tiny_manifest()
     model = tiny_model(architecture)
     export([model], TINY_TEMPERATURE, manifest, out_dir)
-    x, lengths = reference_inputs(model.n_inputs, len(manifest["variables"]))
-    with torch.no_grad():
-        p = model.predict_proba(torch.tensor(x, dtype=torch.float32), torch.tensor(lengths), TINY_TEMPERATURE)
-    ref = {
-        "description": "PyTorch (pack_padded_sequence) probabilities of the tiny model for these inputs; x is "
-                       "batch-major [stay][hour][input], zero-padded to 48 hours.",
-        "generator": "training/make_fixtures.py",
-        "temperature": TINY_TEMPERATURE,
-        "lengths": lengths.tolist(),
-        "x": [[[float(v) if v != int(v) else int(v) for v in row] for row in stay] for stay in x],
-        "probability": [float(v) for v in p.numpy().astype(np.float64)],
-    }
-    with open(os.path.join(out_dir, "pytorch-reference.json"), "w") as f:
-        json.dump(ref, f, separators=(",", ":"))
-        f.write("\n")
-    print(f"wrote {out_dir}")
+    _write_reference(out_dir, _reference(manifest, model, "PyTorch (InputTensor, pack_padded_sequence) "
+                                         f"probabilities of the tiny model for these inputs; {_LAYOUT}."))
 
 
 # The hybrid fixture: the tiny network fused with a 768-wide note projection (random weights).
@@ -118,25 +142,10 @@ def write_tiny_hybrid(out_dir: str = TINY_HYBRID_DIR) -> None:
     torch.manual_seed(TINY_SEED)
     model = HybridClinicalModel(input_width(manifest), hidden=8, note_hidden=TINY_NOTE_HIDDEN).eval()
     export([model], TINY_TEMPERATURE, manifest, out_dir)
-    x, lengths = reference_inputs(model.n_inputs, len(manifest["variables"]), stays=60)
-    note = np.round(np.random.default_rng(11).normal(0, 0.5, (len(lengths), model.note_dim)), 4)
-    with torch.no_grad():
-        p = model.predict_proba(torch.tensor(x, dtype=torch.float32), torch.tensor(lengths),
-                                torch.tensor(note, dtype=torch.float32), TINY_TEMPERATURE)
-    ref = {
-        "description": "PyTorch (pack_padded_sequence) probabilities of the tiny hybrid model for these inputs; x is "
-                       "batch-major [stay][hour][input], zero-padded to 48 hours; note is [stay][dimension].",
-        "generator": "training/make_fixtures.py",
-        "temperature": TINY_TEMPERATURE,
-        "lengths": lengths.tolist(),
-        "x": [[[float(v) if v != int(v) else int(v) for v in row] for row in stay] for stay in x],
-        "note": [[float(v) for v in row] for row in note],
-        "probability": [float(v) for v in p.numpy().astype(np.float64)],
-    }
-    with open(os.path.join(out_dir, "pytorch-reference.json"), "w") as f:
-        json.dump(ref, f, separators=(",", ":"))
-        f.write("\n")
-    print(f"wrote {out_dir}")
+    note = np.round(np.random.default_rng(11).normal(0, 0.5, (60, model.note_dim)), 4)
+    _write_reference(out_dir, _reference(manifest, model, "PyTorch (InputTensor, pack_padded_sequence) "
+                                         f"probabilities of the tiny hybrid model for these inputs; {_LAYOUT}; "
+                                         "note is [stay][dimension].", note))
 
 
 def main(argv: list[str] | None = None) -> None:

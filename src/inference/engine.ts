@@ -9,6 +9,7 @@ import { EngineRunError } from './errors.js';
 import {
   isWhole,
   type FromWorker,
+  type InputNames,
   type ReadyMessage,
   type RunRequest,
   type StartFailedMessage,
@@ -20,15 +21,19 @@ import type { LogSink } from '../observability/logger.js';
 export { EngineRunError } from './errors.js';
 export { PROVIDER_NAMES, type ProviderName } from './providers.js';
 
-/** One batch in the model's input layout (models/README.md): x is [batch, time, nInputs], batch-major, zero-padded. */
+/** One batch in the graph's input layout (models/README.md, "Graph inputs"), batch-major. */
 export interface EngineBatch {
-  x: Float32Array;
+  /** Hourly values [batch, time, nVariables]; NaN where not measured and after a stay's last hour. */
+  values: Float64Array;
+  /** Statics [batch, nStatics]: a value or category code, NaN if missing. */
+  statics: Float64Array;
   /** Real hours of each stay, 1..time. */
   lengths: Int32Array;
   batch: number;
   /** Padded length of this batch: the longest stay in it, not necessarily the model's maxHours. */
   time: number;
-  nInputs: number;
+  nVariables: number;
+  nStatics: number;
   /** A hybrid model's note embeddings [batch x noteDim], batch-major. */
   note?: Float32Array;
   noteDim?: number;
@@ -36,8 +41,8 @@ export interface EngineBatch {
 
 export interface EngineOptions {
   modelPath: string;
-  /** `note` for a hybrid model (manifest onnx.inputs): every batch must then carry note embeddings. */
-  inputNames: { x: string; lengths: string; note?: string };
+  /** Manifest onnx.inputs; with `note` (a hybrid model) every batch must carry note embeddings. */
+  inputNames: InputNames;
   outputName: string;
   /** Preference order; unavailable providers are skipped with a warning and `cpu` is always the last resort. */
   providers: ProviderName[];
@@ -57,7 +62,7 @@ export interface EngineOptions {
 
 export interface Engine {
   /**
-   * Scores one batch; resolves to one probability per stay. Takes ownership of batch.x and
+   * Scores one batch; resolves to one probability per stay. Takes ownership of batch.values and
    * batch.lengths: their buffers are transferred to the worker and are unusable afterwards.
    * Rejects with EngineRunError when the batch is malformed or the run fails.
    */
@@ -67,16 +72,17 @@ export interface Engine {
   /** How many batches can run at once (workers); the batcher keeps one more prepared. */
   readonly concurrency?: number;
   /**
-   * A zero-filled Float32Array of `length` for a batch's x, from the input buffers workers
-   * have handed back when there is one (optional: callers fall back to `new Float32Array`).
+   * A Float64Array of `length` for a batch's values, from the buffers workers have handed back
+   * when there is one; its contents are stale, for the caller to overwrite entirely (optional:
+   * callers fall back to `new Float64Array`).
    */
-  allocate?(length: number): Float32Array;
+  allocate?(length: number): Float64Array;
   /** Finishes the runs already accepted, then releases the sessions and stops the workers. */
   close(): Promise<void>;
 }
 
 /** The engine's allocate() bound to it, when it has one (engines behind narrower interfaces, test doubles). */
-export function allocatorOf(engine: object): ((length: number) => Float32Array) | undefined {
+export function allocatorOf(engine: object): ((length: number) => Float64Array) | undefined {
   const allocate = (engine as Partial<Engine>).allocate;
   return typeof allocate === 'function' ? allocate.bind(engine) : undefined;
 }
@@ -125,12 +131,15 @@ function validateOptions(opts: EngineOptions): void {
 
 /** Checks a batch before it costs a worker round trip; ORT would silently give length 0 a zero state. */
 export function batchProblem(batch: EngineBatch): string | undefined {
-  const { x, lengths, batch: n, time, nInputs } = batch;
+  const { values, statics, lengths, batch: n, time, nVariables, nStatics } = batch;
   if (!Number.isInteger(n) || n < 1) return `batch must be an integer >= 1, got ${n}`;
   if (!Number.isInteger(time) || time < 1) return `time must be an integer >= 1, got ${time}`;
-  if (!Number.isInteger(nInputs) || nInputs < 1) return `nInputs must be an integer >= 1, got ${nInputs}`;
-  if (x.length !== n * time * nInputs)
-    return `x has ${x.length} values, expected batch*time*nInputs = ${n * time * nInputs}`;
+  if (!Number.isInteger(nVariables) || nVariables < 1) return `nVariables must be an integer >= 1, got ${nVariables}`;
+  if (!Number.isInteger(nStatics) || nStatics < 0) return `nStatics must be an integer >= 0, got ${nStatics}`;
+  if (values.length !== n * time * nVariables)
+    return `values has ${values.length} numbers, expected batch*time*nVariables = ${n * time * nVariables}`;
+  if (statics.length !== n * nStatics)
+    return `statics has ${statics.length} numbers, expected batch*nStatics = ${n * nStatics}`;
   if (lengths.length !== n) return `lengths has ${lengths.length} values, expected ${n}`;
   if (batch.note !== undefined) {
     const dim = batch.noteDim ?? 0;
@@ -165,7 +174,7 @@ function newWorker(url: URL, workerData: WorkerInit): Worker {
 }
 
 /** Transfers the view's buffer when it owns it alone; copies otherwise (a view into a larger or shared buffer). */
-function transferable<T extends Float32Array | Int32Array>(
+function transferable<T extends Float64Array | Int32Array>(
   view: T,
   copy: (v: T) => T,
 ): { view: T; buffer: ArrayBuffer } {
@@ -173,11 +182,11 @@ function transferable<T extends Float32Array | Int32Array>(
   return { view: out, buffer: out.buffer as ArrayBuffer };
 }
 
-/** A copy to transfer, leaving the original untouched; x copies go into pooled buffers. */
-function copyOf<T extends Float32Array | Int32Array>(view: T, pool?: BufferPool): { view: T; buffer: ArrayBuffer } {
+/** A copy to transfer, leaving the original untouched; values copies go into pooled buffers. */
+function copyOf<T extends Float64Array | Int32Array>(view: T, pool?: BufferPool): { view: T; buffer: ArrayBuffer } {
   let out: T;
-  if (pool !== undefined && view instanceof Float32Array) {
-    out = pool.takeToOverwrite(view.length) as T;
+  if (pool !== undefined && view instanceof Float64Array) {
+    out = pool.take(view.length) as T;
     out.set(view);
   } else {
     out = view.slice() as T;
@@ -188,7 +197,7 @@ function copyOf<T extends Float32Array | Int32Array>(view: T, pool?: BufferPool)
 interface PendingRun {
   id: number;
   batch: EngineBatch;
-  /** Posted behind another run as a copy: batch.x is still ours (to run again elsewhere, then to reuse). */
+  /** Posted behind another run as a copy: batch.values is still ours (to run again elsewhere, then to reuse). */
   copied?: boolean;
   resolve(probabilities: Float32Array): void;
   reject(error: Error): void;
@@ -215,34 +224,25 @@ const RESTART_BACKOFF_MS = [250, 1_000, 5_000, 30_000];
 const CLOSE_GRACE_MS = 5_000;
 
 /**
- * Input buffers handed back by the workers, by length, for the next batches: zeroing a reused
+ * Values buffers handed back by the workers, by length, for the next batches: refilling a reused
  * tensor is far cheaper for the main thread than faulting in a fresh one, and spares the garbage
  * collector. Bounded: a few buffers per length and 64 MiB in all; past that, it starts over.
  */
 class BufferPool {
   static readonly MAX_BYTES = 64 * 2 ** 20;
   static readonly PER_LENGTH = 4;
-  readonly #free = new Map<number, Float32Array[]>();
+  readonly #free = new Map<number, Float64Array[]>();
   #bytes = 0;
 
-  /** A zero-filled buffer of `length`. */
-  take(length: number): Float32Array {
-    const reused = this.#reuse(length);
-    return reused === undefined ? new Float32Array(length) : reused.fill(0);
-  }
-
-  /** A buffer of `length` whose contents the caller overwrites entirely (no zeroing). */
-  takeToOverwrite(length: number): Float32Array {
-    return this.#reuse(length) ?? new Float32Array(length);
-  }
-
-  #reuse(length: number): Float32Array | undefined {
+  /** A buffer of `length` whose contents the caller overwrites entirely. */
+  take(length: number): Float64Array {
     const reused = this.#free.get(length)?.pop();
-    if (reused !== undefined) this.#bytes -= reused.byteLength;
+    if (reused === undefined) return new Float64Array(length);
+    this.#bytes -= reused.byteLength;
     return reused;
   }
 
-  give(buffer: Float32Array): void {
+  give(buffer: Float64Array): void {
     if ((this.#free.get(buffer.length)?.length ?? 0) >= BufferPool.PER_LENGTH) return;
     if (this.#bytes + buffer.byteLength > BufferPool.MAX_BYTES) {
       this.#free.clear();
@@ -315,7 +315,7 @@ class WorkerPoolEngine implements Engine {
     return engine;
   }
 
-  allocate(length: number): Float32Array {
+  allocate(length: number): Float64Array {
     return this.#buffers.take(length);
   }
 
@@ -357,8 +357,8 @@ class WorkerPoolEngine implements Engine {
         const run = slot.runs[0];
         if (run === undefined || run.id !== message.id) return;
         slot.runs.shift();
-        if (message.type === 'result' && message.x !== undefined) this.#buffers.give(message.x);
-        if (run.copied && isWhole(run.batch.x)) this.#buffers.give(run.batch.x);
+        if (message.type === 'result' && message.values !== undefined) this.#buffers.give(message.values);
+        if (run.copied && isWhole(run.batch.values)) this.#buffers.give(run.batch.values);
         if (message.type === 'result') run.resolve(message.probabilities);
         else run.reject(new EngineRunError(`inference failed: ${message.message}`));
         this.#pump();
@@ -446,24 +446,27 @@ class WorkerPoolEngine implements Engine {
         // original can go to the next worker ("fails only the batch it was running").
         run.copied = slot.runs.length > 0;
         slot.runs.push(run);
-        const x = run.copied ? copyOf(batch.x, this.#buffers) : transferable(batch.x, (v) => new Float32Array(v));
+        const values = run.copied
+          ? copyOf(batch.values, this.#buffers)
+          : transferable(batch.values, (v) => new Float64Array(v));
         const lengths = run.copied ? copyOf(batch.lengths) : transferable(batch.lengths, (v) => new Int32Array(v));
-        // Note embeddings are small beside x: always a copy, so a retry still has the original.
+        // Statics and note embeddings are small beside the values: always copies, so a retry still has the originals.
+        const statics = batch.statics.slice();
         const note = batch.note === undefined ? undefined : batch.note.slice();
         const message: RunRequest = {
           type: 'run',
           id: run.id,
-          x: x.view,
+          values: values.view,
+          statics,
           lengths: lengths.view,
           batch: batch.batch,
           time: batch.time,
-          nInputs: batch.nInputs,
+          nVariables: batch.nVariables,
+          nStatics: batch.nStatics,
           ...(note === undefined ? {} : { note, noteDim: batch.noteDim }),
         };
-        slot.worker.postMessage(
-          message,
-          note === undefined ? [x.buffer, lengths.buffer] : [x.buffer, lengths.buffer, note.buffer],
-        );
+        const transfer = [values.buffer, lengths.buffer, statics.buffer];
+        slot.worker.postMessage(message, note === undefined ? transfer : [...transfer, note.buffer]);
       }
     }
     this.#settleIfQuiet();

@@ -4,15 +4,25 @@
  */
 import type { ProviderAttemptFailure, ProviderName } from './providers.js';
 
+/** The graph's input names (manifest onnx.inputs); `note` for a hybrid model. */
+export interface InputNames {
+  values: string;
+  statics: string;
+  lengths: string;
+  note?: string;
+}
+
 /** True when the view spans its whole (non-shared) buffer: only then can the buffer be transferred as the view. */
-export function isWhole<T extends Float32Array | Int32Array>(view: T): view is T & { buffer: ArrayBuffer } {
+export function isWhole<T extends Float64Array | Float32Array | Int32Array>(
+  view: T,
+): view is T & { buffer: ArrayBuffer } {
   return view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
 }
 
 /** What a worker is started with (its workerData). */
 export interface WorkerInit {
   modelPath: string;
-  inputNames: { x: string; lengths: string; note?: string };
+  inputNames: InputNames;
   outputName: string;
   /** Preference order; the worker tries each and ends on `cpu`. */
   providers: ProviderName[];
@@ -23,11 +33,13 @@ export interface WorkerInit {
 export interface RunRequest {
   type: 'run';
   id: number;
-  x: Float32Array;
+  values: Float64Array;
+  statics: Float64Array;
   lengths: Int32Array;
   batch: number;
   time: number;
-  nInputs: number;
+  nVariables: number;
+  nStatics: number;
   /** A hybrid model's note embeddings [batch x noteDim]. */
   note?: Float32Array;
   noteDim?: number;
@@ -54,8 +66,8 @@ export interface RunResult {
   type: 'result';
   id: number;
   probabilities: Float32Array;
-  /** The run's input tensor, handed back (by transfer) for the engine to reuse. */
-  x?: Float32Array;
+  /** The run's values tensor, handed back (by transfer) for the engine to reuse. */
+  values?: Float64Array;
 }
 
 export interface RunFailed {

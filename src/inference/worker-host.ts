@@ -55,19 +55,26 @@ async function runOne(
   request: RunRequest,
   hooks: HostHooks,
 ): Promise<void> {
-  const { id, batch, time, nInputs } = request;
-  let x: ort.Tensor | undefined;
+  const { id, batch, time } = request;
+  let values: ort.Tensor | undefined;
+  let statics: ort.Tensor | undefined;
   let lengths: ort.Tensor | undefined;
   let note: ort.Tensor | undefined;
   let output: ort.Tensor | undefined;
   try {
     hooks.beforeRun?.(request);
-    x = new ort.Tensor('float32', request.x, [batch, time, nInputs]);
+    values = new ort.Tensor('float64', request.values, [batch, time, request.nVariables]);
+    statics = new ort.Tensor('float64', request.statics, [batch, request.nStatics]);
     lengths = new ort.Tensor('int32', request.lengths, [batch]);
-    const feeds: Record<string, ort.Tensor> = { [init.inputNames.x]: x, [init.inputNames.lengths]: lengths };
-    if (init.inputNames.note !== undefined && request.note !== undefined) {
+    const names = init.inputNames;
+    const feeds: Record<string, ort.Tensor> = {
+      [names.values]: values,
+      [names.statics]: statics,
+      [names.lengths]: lengths,
+    };
+    if (names.note !== undefined && request.note !== undefined) {
       note = new ort.Tensor('float32', request.note, [batch, request.noteDim ?? 0]);
-      feeds[init.inputNames.note] = note;
+      feeds[names.note] = note;
     }
     const outputs = await session.run(feeds, [init.outputName]);
     output = outputs[init.outputName];
@@ -78,19 +85,20 @@ async function runOne(
     const probabilities = new Float32Array(output.data as Float32Array);
     // Done with the input: hand its buffer back so the main thread can fill it again rather
     // than allocate (and fault in) a new one per batch.
-    x.dispose();
-    x = undefined;
-    const input = request.x;
+    values.dispose();
+    values = undefined;
+    const input = request.values;
     const giveBack = isWhole(input);
     post(
       port,
-      giveBack ? { type: 'result', id, probabilities, x: input } : { type: 'result', id, probabilities },
+      giveBack ? { type: 'result', id, probabilities, values: input } : { type: 'result', id, probabilities },
       giveBack ? [probabilities.buffer, input.buffer] : [probabilities.buffer],
     );
   } catch (error) {
     post(port, { type: 'run-failed', id, message: conciseReason(error) });
   } finally {
-    x?.dispose();
+    values?.dispose();
+    statics?.dispose();
     lengths?.dispose();
     note?.dispose();
     output?.dispose();

@@ -69,7 +69,7 @@ export const manifestSchema = z
       file: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/, 'a file name inside the version folder'),
       opset: z.number().int(),
       /** `note` only for a model with a noteEmbedding: the graph input it is fed to. */
-      inputs: z.object({ x: z.string(), lengths: z.string(), note: z.string().optional() }),
+      inputs: z.object({ values: z.string(), statics: z.string(), lengths: z.string(), note: z.string().optional() }),
       output: z.string(),
     }),
     architecture: z
@@ -124,6 +124,12 @@ export const manifestSchema = z
   });
 
 export type Manifest = z.infer<typeof manifestSchema>;
+
+/** A graph that takes x: exported before the input tensor moved into the graph (training/repackage.py). */
+export function takesInputTensor(raw: unknown): boolean {
+  const inputs = (raw as { onnx?: { inputs?: Record<string, unknown> } } | null)?.onnx?.inputs;
+  return inputs !== undefined && inputs !== null && 'x' in inputs && !('values' in inputs);
+}
 export type VariableSpec = z.infer<typeof variableSchema>;
 export type StaticSpec = z.infer<typeof staticSchema>;
 

@@ -8,7 +8,7 @@ import type { Batcher } from '../inference/batcher.js';
 import type { Engine } from '../inference/engine.js';
 import type { LogSink } from '../observability/logger.js';
 import { compareSemver, isSemver, isVersionName } from '../model/semver.js';
-import { inputWidth, manifestSchema, type Manifest } from '../model/manifest.js';
+import { inputWidth, manifestSchema, takesInputTensor, type Manifest } from '../model/manifest.js';
 
 /**
  * Finds versions under <root>/<name>/<version>/, loads and warms up the one the policy picks and
@@ -333,6 +333,11 @@ async function readModelFiles(dir: string, name: string, version: string): Promi
       error instanceof SyntaxError ? 'not valid JSON' : ((error as NodeJS.ErrnoException).code ?? 'unreadable');
     throw new ModelLoadError(`cannot read ${where}/manifest.json (${why})`);
   }
+  if (takesInputTensor(raw)) {
+    throw new ModelLoadError(
+      `${where} takes the input tensor x, not values and statics: python3 -m training.repackage <its folder> converts it`,
+    );
+  }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`);
@@ -363,20 +368,24 @@ function withoutPaths(reason: string, dir: string, where: string): string {
 }
 
 /**
- * One full-length stay of all-missing values: exercises every time step, and a probability
- * that is not a finite number in (0, 1) means the file is broken even though it loaded.
+ * One full-length stay with nothing measured: exercises every time step, and a probability that
+ * is not a finite number in (0, 1) means the file is broken even though it loaded.
  */
 async function warmUp(engine: ModelEngine, manifest: Manifest): Promise<void> {
-  const nInputs = inputWidth(manifest);
   const time = manifest.maxHours;
-  const x = new Float32Array(time * nInputs);
-  const V = manifest.variables.length;
-  for (let t = 0; t < time; t++) {
-    for (let v = 0; v < V; v++) x[t * nInputs + 2 * V + v] = Math.min(t + 1, manifest.deltaCap) / manifest.deltaCap;
-  }
+  const nVariables = manifest.variables.length;
+  const nStatics = manifest.statics.length;
   const noteDim = manifest.noteEmbedding?.dimension;
-  const note = noteDim === undefined ? {} : { note: new Float32Array(noteDim), noteDim };
-  const out = await engine.run({ x, lengths: Int32Array.of(time), batch: 1, time, nInputs, ...note });
+  const out = await engine.run({
+    values: new Float64Array(time * nVariables).fill(NaN),
+    statics: new Float64Array(nStatics).fill(NaN),
+    lengths: Int32Array.of(time),
+    batch: 1,
+    time,
+    nVariables,
+    nStatics,
+    ...(noteDim === undefined ? {} : { note: new Float32Array(noteDim), noteDim }),
+  });
   const p = out[0];
   if (out.length !== 1 || p === undefined || !Number.isFinite(p) || p <= 0 || p >= 1) {
     throw new ModelLoadError(

@@ -8,6 +8,7 @@ import { runScore } from '../../src/cli/score.js';
 import { createEngine, type Engine } from '../../src/inference/engine.js';
 import { manifestSchema } from '../../src/model/manifest.js';
 import { buildTestApp, makeModelRoot, ROOT, samplePatient } from '../helper.js';
+import { INPUT_NAMES, type Stay, buildBatch, reference } from '../inference/helpers.js';
 import { entry, LOINC, observation } from '../fixtures/fhir/physionet-to-fhir.js';
 
 /**
@@ -18,13 +19,6 @@ import { entry, LOINC, observation } from '../fixtures/fhir/physionet-to-fhir.js
 
 const HYBRID_DIR = join(ROOT, 'test', 'fixtures', 'tiny-hybrid-model');
 const DIMENSION = 768;
-
-interface Reference {
-  lengths: number[];
-  x: number[][][];
-  note: number[][];
-  probability: number[];
-}
 
 type Patient = Record<string, unknown>;
 interface Scored {
@@ -56,28 +50,17 @@ function probabilities(body: string): number[] {
 
 describe('the hybrid engine against PyTorch', () => {
   let engine: Engine;
-  let ref: Reference;
-  const nInputs = (): number => ref.x[0]?.[0]?.length ?? 0;
-  const batchOf = (stays: number[], time: number) => {
-    const x = new Float32Array(stays.length * time * nInputs());
-    stays.forEach((i, b) => {
-      for (let t = 0; t < (ref.lengths[i] as number); t++) x.set(ref.x[i]?.[t] ?? [], (b * time + t) * nInputs());
-    });
-    return {
-      x,
-      lengths: Int32Array.from(stays, (i) => ref.lengths[i] as number),
-      batch: stays.length,
+  const ref = reference(`${HYBRID_DIR}/`);
+  const batchOf = (stays: number[], time: number) =>
+    buildBatch(
+      stays.map((i) => ref.stays[i] as Stay),
       time,
-      nInputs: nInputs(),
-      note: Float32Array.from(stays.flatMap((i) => ref.note[i] ?? [])),
-      noteDim: DIMENSION,
-    };
-  };
+    );
+  const lengths = ref.stays.map((s) => s.length);
   before(async () => {
-    ref = JSON.parse(await readFile(join(HYBRID_DIR, 'pytorch-reference.json'), 'utf8')) as Reference;
     engine = await createEngine({
       modelPath: join(HYBRID_DIR, 'model.onnx'),
-      inputNames: { x: 'x', lengths: 'lengths', note: 'note' },
+      inputNames: { ...INPUT_NAMES, note: 'note' },
       outputName: 'probability',
       providers: ['cpu'],
       intraOpThreads: 1,
@@ -87,16 +70,16 @@ describe('the hybrid engine against PyTorch', () => {
   after(() => engine.close());
 
   test('matches PyTorch pack_padded_sequence probabilities with each stay’s embedding to 1e-6', async () => {
-    const all = ref.lengths.map((_, i) => i);
+    const all = lengths.map((_, i) => i);
     const out = await engine.run(batchOf(all, 48));
     all.forEach((i) => assert.ok(Math.abs((out[i] as number) - (ref.probability[i] as number)) <= 1e-6, `stay ${i}`));
   });
 
   test('a mixed-length batch scores each stay as it scores that stay alone', async () => {
-    const all = ref.lengths.map((_, i) => i);
-    const mixed = await engine.run(batchOf(all, Math.max(...ref.lengths)));
+    const all = lengths.map((_, i) => i);
+    const mixed = await engine.run(batchOf(all, Math.max(...lengths)));
     for (const i of all.slice(0, 20)) {
-      const alone = await engine.run(batchOf([i], ref.lengths[i] as number));
+      const alone = await engine.run(batchOf([i], lengths[i] as number));
       assert.ok(Math.abs((alone[0] as number) - (mixed[i] as number)) <= 1e-6, `stay ${i}`);
     }
   });

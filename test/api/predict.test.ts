@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildTestApp, gatedEngine, samplePatient, TINY_MODEL_DIR } from '../helper.js';
+import { buildTestApp, gatedEngine, samplePatient } from '../helper.js';
+import { buildBatch, reference } from '../inference/helpers.js';
 
 interface Result {
   index: number;
@@ -81,17 +80,10 @@ test('each stay of a mixed-length batch (1..48 hours) gets the probability it ge
 
 test('the served model reproduces PyTorch pack_padded_sequence probabilities (reference from training/)', async (t) => {
   const { app } = await buildTestApp(t);
-  const ref = JSON.parse(await readFile(join(TINY_MODEL_DIR, 'pytorch-reference.json'), 'utf8')) as {
-    x: number[][][];
-    lengths: number[];
-    probability: number[];
-  };
+  const ref = reference();
   const model = app.models.active!;
-  const n = ref.lengths.length;
-  const time = ref.x[0]!.length;
-  const nInputs = ref.x[0]![0]!.length;
-  const x = new Float32Array(ref.x.flat(2));
-  const out = await model.engine.run({ x, lengths: Int32Array.from(ref.lengths), batch: n, time, nInputs });
+  const n = ref.stays.length;
+  const out = await model.engine.run(buildBatch(ref.stays, ref.maxHours));
   let worst = 0;
   for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(out[i]! - ref.probability[i]!));
   assert.ok(worst <= 1e-5, `max |ORT - PyTorch| = ${worst}`);

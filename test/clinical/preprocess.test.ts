@@ -5,13 +5,18 @@ import type { ValidPatient } from '../../src/clinical/types.js';
 import { manifestSchema } from '../../src/model/manifest.js';
 import { validPatientOf } from '../helper.js';
 
-/** Two variables, one numeric and one categorical static, deltaCap 1: small enough to compute by hand. */
+/** Two variables, one numeric and one categorical static: small enough to write the batch by hand. */
 const manifest = manifestSchema.parse({
   name: 'hand',
   version: '1.0.0',
   createdAt: '2026-01-01T00:00:00Z',
   description: 'hand-computed preprocessing case',
-  onnx: { file: 'model.onnx', opset: 17, inputs: { x: 'x', lengths: 'lengths' }, output: 'probability' },
+  onnx: {
+    file: 'model.onnx',
+    opset: 17,
+    inputs: { values: 'values', statics: 'statics', lengths: 'lengths' },
+    output: 'probability',
+  },
   architecture: { type: 'lstm', layers: 1, hidden: 2, head: [2], nInputs: 10 },
   maxHours: 3,
   hourAggregation: 'last',
@@ -38,7 +43,7 @@ function patient(
   return validPatientOf(manifest, hours, { age, sex, icuType: null, height: null });
 }
 
-test('buildBatch produces the hand-computed tensor: forward fill, masks, capped deltas, statics, zero padding', () => {
+test('buildBatch sends each stay as binned, NaN where not measured and after its last hour, and raw statics', () => {
   const batch = buildBatch(manifest, [
     patient(
       [
@@ -53,18 +58,22 @@ test('buildBatch produces the hand-computed tensor: forward fill, masks, capped 
   ]);
   assert.equal(batch.batch, 2);
   assert.equal(batch.time, 3);
-  assert.equal(batch.nInputs, 10);
+  assert.equal(batch.nVariables, 2);
+  assert.equal(batch.nStatics, 2);
   assert.deepEqual([...batch.lengths], [3, 1]);
-  //            values    masks   deltas   age  miss  female male
-  const expected = [
-    [1, 0, /**/ 1, 0, /**/ 0, 1, /**/ 1, 0, /**/ 0, 1],
-    [1, 0.5, /**/ 0, 1, /**/ 1, 0, /**/ 1, 0, /**/ 0, 1],
-    [1, 0.5, /**/ 0, 0, /**/ 1, 1, /**/ 1, 0, /**/ 0, 1],
-    [0, -1, /**/ 0, 1, /**/ 1, 0, /**/ 0, 1, /**/ 0, 0],
-    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-  ].flat();
-  assert.deepEqual([...batch.x], expected);
+  // Hour by hour: A, B.
+  assert.deepEqual([...batch.values], [12, NaN, NaN, 2, NaN, NaN, /* stay 2 */ NaN, -4, NaN, NaN, NaN, NaN]);
+  // Age, then Gender's code: "male" is the second label, so category 1.
+  assert.deepEqual([...batch.statics], [60, 1, NaN, NaN]);
+});
+
+test('buildBatch sends only the last maxHours hours of a longer stay', () => {
+  const hours = [1, 2, 3, 4, 5].map((a) => ({ A: a, B: null }));
+  const batch = buildBatch(manifest, [
+    validPatientOf(manifest, hours, { age: 50, sex: 'female', icuType: null, height: null }),
+  ]);
+  assert.deepEqual([...batch.lengths], [3]);
+  assert.deepEqual([...batch.values], [3, NaN, 4, NaN, 5, NaN]);
 });
 
 test('buildBatch pads only to the longest stay of the batch', () => {
@@ -80,7 +89,7 @@ test('buildBatch pads only to the longest stay of the batch', () => {
     ),
   ]);
   assert.equal(batch.time, 2);
-  assert.equal(batch.x.length, 2 * 2 * 10);
+  assert.equal(batch.values.length, 2 * 2 * 2);
 });
 
 test('buildBatch gives a stay the same rows whatever else is in the batch', () => {
@@ -105,6 +114,7 @@ test('buildBatch gives a stay the same rows whatever else is in the batch', () =
     ),
     a,
   ]);
-  const rowsOfA = mixed.x.slice(3 * 10, 3 * 10 + 2 * 10);
-  assert.deepEqual([...rowsOfA], [...alone.x]);
+  const rowsOfA = mixed.values.slice(3 * 2, 3 * 2 + 2 * 2);
+  assert.deepEqual([...rowsOfA], [...alone.values]);
+  assert.deepEqual([...mixed.statics.slice(2)], [...alone.statics]);
 });

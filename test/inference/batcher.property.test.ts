@@ -5,8 +5,8 @@ import { Batcher } from '../../src/inference/batcher.js';
 import type { Engine, EngineBatch } from '../../src/inference/engine.js';
 
 /**
- * The batcher against an engine whose answer is written in the tensor itself: each stay's
- * tensor carries its id at its last real hour, and the engine returns, for each row, the
+ * The batcher against an engine whose answer is written in the batch itself: each stay's
+ * values carry its id at its last real hour, and the engine returns, for each row, the
  * value at hour lengths[b]-1. So a result can only be right if the batcher built, split,
  * ordered and reassembled the batches correctly, whatever the arrival pattern, batch size,
  * number of workers, order of completion or aborts.
@@ -17,15 +17,17 @@ interface FakeStay {
   length: number;
 }
 
-const N_INPUTS = 2;
+const N_VARIABLES = 2;
 
 function buildBatch(stays: FakeStay[]): EngineBatch {
   const time = Math.max(...stays.map((s) => s.length));
-  const x = new Float32Array(stays.length * time * N_INPUTS);
+  const values = new Float64Array(stays.length * time * N_VARIABLES).fill(NaN);
   stays.forEach((s, b) => {
-    x[(b * time + s.length - 1) * N_INPUTS] = s.id;
+    values[(b * time + s.length - 1) * N_VARIABLES] = s.id;
   });
-  return { x, lengths: Int32Array.from(stays.map((s) => s.length)), batch: stays.length, time, nInputs: N_INPUTS };
+  const statics = new Float64Array(0);
+  const lengths = Int32Array.from(stays.map((s) => s.length));
+  return { values, statics, lengths, batch: stays.length, time, nVariables: N_VARIABLES, nStatics: 0 };
 }
 
 /** Completes runs out of order: run k finishes after hops[k] turns of the event loop. */
@@ -48,11 +50,12 @@ class ShuffledEngine implements Engine {
     const out = new Float32Array(batch.batch);
     for (let b = 0; b < batch.batch; b++) {
       const len = batch.lengths[b] as number;
-      // Padding past a stay's length must be zero: a non-zero value there would be a leak.
-      for (let t = len; t < batch.time; t++) {
-        for (let k = 0; k < batch.nInputs; k++) assert.equal(batch.x[(b * batch.time + t) * batch.nInputs + k], 0);
+      // Padding past a stay's length must be empty (NaN): a value there would be a leak.
+      const { values, time, nVariables } = batch;
+      for (let t = len; t < time; t++) {
+        for (let k = 0; k < nVariables; k++) assert.ok(Number.isNaN(values[(b * time + t) * nVariables + k]));
       }
-      out[b] = batch.x[(b * batch.time + len - 1) * batch.nInputs] as number;
+      out[b] = values[(b * time + len - 1) * nVariables] as number;
       this.seen.add(out[b] as number);
     }
     const hops = this.hops[this.sizes.length % this.hops.length] ?? 0;

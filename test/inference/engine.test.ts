@@ -60,13 +60,14 @@ describe('engine on the tiny model', () => {
     long.lengths[0] = long.time + 1;
     await assert.rejects(engine.run(long), EngineRunError);
     const short = buildBatch(stays.slice(0, 2));
-    await assert.rejects(engine.run({ ...short, x: short.x.subarray(1) }), EngineRunError);
+    await assert.rejects(engine.run({ ...short, values: short.values.subarray(1) }), EngineRunError);
   });
 
   test('rejects a batch the model itself refuses (wrong input width) with EngineRunError, then recovers', async () => {
     const { stays, probability } = reference();
     const batch = buildBatch(stays.slice(0, 2));
-    const narrow = { ...batch, nInputs: batch.nInputs - 1, x: new Float32Array(2 * batch.time * (batch.nInputs - 1)) };
+    const nVariables = batch.nVariables - 1;
+    const narrow = { ...batch, nVariables, values: new Float64Array(2 * batch.time * nVariables) };
     await assert.rejects(
       engine.run(narrow),
       (e: unknown) => e instanceof EngineRunError && /inference failed/.test(e.message),
@@ -79,7 +80,7 @@ describe('engine on the tiny model', () => {
     const { stays } = reference();
     const batch = buildBatch(stays.slice(0, 4));
     const running = engine.run(batch);
-    assert.equal(batch.x.byteLength, 0, 'x was detached: its buffer moved to the worker');
+    assert.equal(batch.values.byteLength, 0, 'values was detached: its buffer moved to the worker');
     assert.equal(batch.lengths.byteLength, 0);
     assert.equal((await running).length, 4);
   });
@@ -87,11 +88,11 @@ describe('engine on the tiny model', () => {
   test('accepts views into a larger buffer by copying them', async () => {
     const { stays, probability } = reference();
     const batch = buildBatch(stays.slice(0, 2));
-    const backing = new Float32Array(batch.x.length + 8);
-    backing.set(batch.x, 8);
-    const out = await engine.run({ ...batch, x: backing.subarray(8) });
+    const backing = new Float64Array(batch.values.length + 8);
+    backing.set(batch.values, 8);
+    const out = await engine.run({ ...batch, values: backing.subarray(8) });
     assert.ok(maxAbsDiff(out, probability.slice(0, 2)) <= 1e-6);
-    assert.equal(backing.byteLength, (batch.x.length + 8) * 4, 'the caller keeps its larger buffer');
+    assert.equal(backing.byteLength, (batch.values.length + 8) * 8, 'the caller keeps its larger buffer');
   });
 
   test('keeps the event loop turning while a large batch runs', async () => {
@@ -156,7 +157,7 @@ describe('engine worker crash', () => {
     try {
       const { stays, probability } = reference();
       const poison = buildBatch(stays.slice(0, 2));
-      poison.x[0] = CRASH_MARKER;
+      poison.values[0] = CRASH_MARKER;
       const crashed = engine.run(poison);
       const queued = engine.run(buildBatch(stays.slice(2, 5)));
       await assert.rejects(crashed, (e: unknown) => e instanceof EngineRunError && /exit code 70/.test(e.message));

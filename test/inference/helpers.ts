@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the inference tests: the tiny model fixture (made by
- * training/make_fixtures.py), its PyTorch reference outputs, tensors built directly from
- * the reference rows, and engine wrappers that let a test hold or fail a batch on cue.
+ * training/make_fixtures.py), its PyTorch reference outputs, batches built directly from
+ * the reference stays, and engine wrappers that let a test hold or fail a batch on cue.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -20,47 +20,74 @@ export const TINY_GRU_MODEL_DIR = fileURLToPath(new URL('../fixtures/tiny-gru-mo
 
 interface Reference {
   lengths: number[];
-  /** [stay][hour][input], zero-padded to 48 hours. */
-  x: number[][][];
+  /** [stay][hour][variable], null = not measured, padded with null to 48 hours. */
+  values: Array<Array<Array<number | null>>>;
+  /** [stay][static]: a value or category code, null = missing. */
+  statics: Array<Array<number | null>>;
+  /** A hybrid fixture's note embeddings, [stay][dimension]. */
+  note?: number[][];
   probability: number[];
 }
 
 /** A stay as these tests queue it: its own rows, unpadded. */
 export interface Stay {
-  /** length x nInputs values, hour-major. */
-  rows: Float32Array;
+  /** length x nVariables values, hour-major, NaN = not measured. */
+  rows: Float64Array;
+  statics: Float64Array;
+  note?: Float32Array;
   length: number;
   /** Index in the PyTorch reference. */
   ref: number;
 }
 
-type ReferenceSet = { stays: Stay[]; probability: number[]; nInputs: number; maxHours: number };
+type ReferenceSet = { stays: Stay[]; probability: number[]; maxHours: number };
 const cached = new Map<string, ReferenceSet>();
+const orNaN = (v: number | null | undefined): number => v ?? NaN;
 
 /** The PyTorch reference inputs and outputs of a fixture folder (default: the tiny LSTM). */
 export function reference(dir: string = TINY_MODEL_DIR): ReferenceSet {
   const known = cached.get(dir);
   if (known !== undefined) return known;
   const ref = JSON.parse(readFileSync(`${dir}pytorch-reference.json`, 'utf8')) as Reference;
-  const maxHours = ref.x[0]?.length ?? 0;
-  const nInputs = ref.x[0]?.[0]?.length ?? 0;
+  const maxHours = ref.values[0]?.length ?? 0;
   const stays = ref.lengths.map((length, i) => {
-    const rows = new Float32Array(length * nInputs);
-    for (let t = 0; t < length; t++) rows.set(ref.x[i]?.[t] ?? [], t * nInputs);
-    return { rows, length, ref: i };
+    const hours = (ref.values[i] ?? []).slice(0, length);
+    const note = ref.note?.[i];
+    return {
+      rows: Float64Array.from(hours.flat(), orNaN),
+      statics: Float64Array.from(ref.statics[i] ?? [], orNaN),
+      ...(note === undefined ? {} : { note: Float32Array.from(note) }),
+      length,
+      ref: i,
+    };
   });
-  const set = { stays, probability: ref.probability, nInputs, maxHours };
+  const set = { stays, probability: ref.probability, maxHours };
   cached.set(dir, set);
   return set;
 }
 
-/** The model's input tensor for these stays, padded with zeros to `time` (default: the longest stay). */
+/** The graph's inputs for these stays, padded with NaN (not measured) to `time` (default: the longest stay). */
 export function buildBatch(stays: Stay[], time: number = Math.max(...stays.map((s) => s.length))): EngineBatch {
-  const { nInputs } = reference();
-  const x = new Float32Array(stays.length * time * nInputs);
-  stays.forEach((stay, b) => x.set(stay.rows, b * time * nInputs));
-  return { x, lengths: Int32Array.from(stays.map((s) => s.length)), batch: stays.length, time, nInputs };
+  const first = stays[0] as Stay;
+  const nVariables = first.rows.length / first.length;
+  const nStatics = first.statics.length;
+  const values = new Float64Array(stays.length * time * nVariables).fill(NaN);
+  const statics = new Float64Array(stays.length * nStatics);
+  stays.forEach((stay, b) => {
+    values.set(stay.rows, b * time * nVariables);
+    statics.set(stay.statics, b * nStatics);
+  });
+  const lengths = Int32Array.from(stays.map((s) => s.length));
+  const batch = { values, statics, lengths, batch: stays.length, time, nVariables, nStatics };
+  if (first.note === undefined) return batch;
+  const noteDim = first.note.length;
+  const note = new Float32Array(stays.length * noteDim);
+  stays.forEach((stay, b) => note.set(stay.note ?? [], b * noteDim));
+  return { ...batch, note, noteDim };
 }
+
+/** The graph input names every fixture's manifest declares. */
+export const INPUT_NAMES = { values: 'values', statics: 'statics', lengths: 'lengths' };
 
 /**
  * Providers for the parity tests: `cpu` here; on a GPU host set
@@ -74,7 +101,7 @@ export const PARITY_TOLERANCE = TEST_PROVIDERS[0] === 'cpu' ? 1e-6 : 1e-5;
 export function tinyEngine(overrides: Partial<EngineOptions> = {}): Promise<Engine> {
   return createEngine({
     modelPath: TINY_MODEL,
-    inputNames: { x: 'x', lengths: 'lengths' },
+    inputNames: INPUT_NAMES,
     outputName: 'probability',
     providers: TEST_PROVIDERS,
     intraOpThreads: 1,

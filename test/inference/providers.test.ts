@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createEngine } from '../../src/inference/engine.js';
 import { providerOrder } from '../../src/inference/providers.js';
-import { TINY_MODEL, buildBatch, maxAbsDiff, reference, tinyEngine } from './helpers.js';
+import { INPUT_NAMES, TINY_MODEL, buildBatch, maxAbsDiff, reference, tinyEngine } from './helpers.js';
 
 function recordingLogger(): {
   warnings: Array<{ obj: Record<string, unknown>; msg: string }>;
@@ -85,7 +85,7 @@ describe('engine start-up errors', () => {
     await assert.rejects(
       createEngine({
         modelPath: TINY_MODEL,
-        inputNames: { x: 'x', lengths: 'lengths' },
+        inputNames: INPUT_NAMES,
         outputName: 'probability',
         providers: ['tpu' as 'cpu'],
         intraOpThreads: 1,

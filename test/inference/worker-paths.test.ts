@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import ts from 'typescript';
-import { TINY_MODEL, buildBatch, reference } from './helpers.js';
+import { INPUT_NAMES, type Stay, TINY_MODEL, buildBatch, reference } from './helpers.js';
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -39,14 +39,18 @@ test('the compiled engine starts its worker from worker.js under plain node and 
   const batch = buildBatch(stays.slice(0, 6));
   const engineUrl = pathToFileURL(join(dir, 'src', 'inference', 'engine.js')).href;
   const batchFile = join(dir, 'batch.json');
-  await writeFile(batchFile, JSON.stringify({ ...batch, x: [...batch.x], lengths: [...batch.lengths] }));
+  // JSON writes NaN (not measured) as null; the script reads it back as NaN.
+  const arrays = { values: [...batch.values], statics: [...batch.statics], lengths: [...batch.lengths] };
+  await writeFile(batchFile, JSON.stringify({ ...batch, ...arrays }));
   const script = `
     import { readFileSync } from 'node:fs';
     import { createEngine } from ${JSON.stringify(engineUrl)};
     const b = JSON.parse(readFileSync(${JSON.stringify(batchFile)}, 'utf8'));
-    const engine = await createEngine({ modelPath: ${JSON.stringify(TINY_MODEL)}, inputNames: { x: 'x', lengths: 'lengths' },
+    const engine = await createEngine({ modelPath: ${JSON.stringify(TINY_MODEL)}, inputNames: ${JSON.stringify(INPUT_NAMES)},
       outputName: 'probability', providers: ['cpu'], intraOpThreads: 1, workers: 1 });
-    const out = await engine.run({ ...b, x: Float32Array.from(b.x), lengths: Int32Array.from(b.lengths) });
+    const nan = (v) => v ?? NaN;
+    const out = await engine.run({ ...b, values: Float64Array.from(b.values, nan), statics: Float64Array.from(b.statics, nan),
+      lengths: Int32Array.from(b.lengths) });
     await engine.close();
     console.log(JSON.stringify({ execArgv: process.execArgv, provider: engine.provider, out: [...out] }));
   `;
@@ -72,16 +76,18 @@ test('the compiled engine starts its worker from worker.js under plain node and 
 
 test('the TypeScript engine starts its .ts worker when tsx was registered through its API, not --import', async () => {
   const { stays, probability } = reference();
+  const batchOfOne = buildBatch([stays[3] as Stay]);
   const engineUrl = pathToFileURL(join(repo, 'src', 'inference', 'engine.ts')).href;
   const script = `
     import { register } from 'tsx/esm/api';
     register();
     const { createEngine } = await import(${JSON.stringify(engineUrl)});
-    const engine = await createEngine({ modelPath: ${JSON.stringify(TINY_MODEL)}, inputNames: { x: 'x', lengths: 'lengths' },
+    const engine = await createEngine({ modelPath: ${JSON.stringify(TINY_MODEL)}, inputNames: ${JSON.stringify(INPUT_NAMES)},
       outputName: 'probability', providers: ['cpu'], intraOpThreads: 1, workers: 1 });
-    const stay = ${JSON.stringify({ length: stays[3]?.length, rows: [...(stays[3]?.rows ?? [])] })};
-    const out = await engine.run({ x: Float32Array.from(stay.rows), lengths: Int32Array.from([stay.length]), batch: 1,
-      time: stay.length, nInputs: ${reference().nInputs} });
+    const b = ${JSON.stringify({ ...batchOfOne, values: [...batchOfOne.values], statics: [...batchOfOne.statics], lengths: [...batchOfOne.lengths] })};
+    const nan = (v) => v ?? NaN;
+    const out = await engine.run({ ...b, values: Float64Array.from(b.values, nan), statics: Float64Array.from(b.statics, nan),
+      lengths: Int32Array.from(b.lengths) });
     await engine.close();
     console.log(JSON.stringify({ execArgv: process.execArgv, out: [...out] }));
   `;

@@ -1,8 +1,10 @@
 // Runs an exported model with onnxruntime-node (the runtime the service uses) so the Python
 // tests can check ONNX Runtime against PyTorch; there is no onnxruntime for Python here.
 // Usage: node training/tests/ort_run.mjs model.onnx < input.json
-//   input:  {"x": [[[...n_inputs], ...time], ...batch], "lengths": [...batch], "note"?: [[...note_dim], ...batch]}
-//   output: {"probability": [...batch]} on stdout
+//   input:  {"values": [[[...V], ...time], ...batch], "statics": [[...S], ...batch], "lengths": [...batch],
+//            "note"?: [[...note_dim], ...batch]}, null for NaN (a shipped graph, models/README.md);
+//           or {"x": [[[...n_inputs], ...time], ...batch], "lengths", "note"?} (the network alone, training/export.py)
+//   output: {"probability": [...batch]} on stdout, and "x" (flat) when the input says "fetchX": true
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 
@@ -12,23 +14,25 @@ if (!modelPath) {
   process.exit(2);
 }
 const input = JSON.parse(readFileSync(0, 'utf8'));
-const batch = input.x.length;
-const time = input.x[0].length;
-const width = input.x[0][0].length;
-const x = new Float32Array(batch * time * width);
-for (let b = 0; b < batch; b++) {
-  for (let t = 0; t < time; t++) {
-    const row = input.x[b][t];
-    if (row.length !== width) throw new Error(`x[${b}][${t}] has ${row.length} values, expected ${width}`);
-    x.set(row, (b * time + t) * width);
-  }
+const nan = (v) => (v === null ? NaN : v);
+/** A nested array [batch][time][width] (or [batch][width]) as one flat typed array with its dims. */
+function tensor(type, nested) {
+  const dims = [];
+  for (let level = nested; Array.isArray(level); level = level[0]) dims.push(level.length);
+  const flat = nested.flat(dims.length - 1).map(nan);
+  if (flat.length !== dims.reduce((a, b) => a * b, 1)) throw new Error('ragged input array');
+  return new ort.Tensor(type, type === 'float64' ? Float64Array.from(flat) : Float32Array.from(flat), dims);
 }
 const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1 });
-const feeds = {
-  x: new ort.Tensor('float32', x, [batch, time, width]),
-  lengths: new ort.Tensor('int32', Int32Array.from(input.lengths), [batch]),
-};
-if (input.note) feeds.note = new ort.Tensor('float32', Float32Array.from(input.note.flat()), [batch, input.note[0].length]);
-const out = await session.run(feeds);
-process.stdout.write(JSON.stringify({ probability: Array.from(out.probability.data), dims: out.probability.dims }));
+const feeds = { lengths: new ort.Tensor('int32', Int32Array.from(input.lengths), [input.lengths.length]) };
+if (input.x) feeds.x = tensor('float32', input.x);
+else {
+  feeds.values = tensor('float64', input.values);
+  feeds.statics = tensor('float64', input.statics);
+}
+if (input.note) feeds.note = tensor('float32', input.note);
+const out = await session.run(feeds, input.fetchX ? ['probability', 'x'] : ['probability']);
+const answer = { probability: Array.from(out.probability.data), dims: out.probability.dims };
+if (input.fetchX) Object.assign(answer, { x: Array.from(out.x.data), xDims: out.x.dims });
+process.stdout.write(JSON.stringify(answer));
 await session.release();

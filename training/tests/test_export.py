@@ -7,12 +7,25 @@ import onnx
 import torch
 import pytest
 
-from training.export import build_onnx, main as export_main
+from training.export import build_onnx, fill_manifest, main as export_main, write_manifest
+from training.make_fixtures import TINY_DIR, reference_inputs, tiny_manifest
 from training.model import HybridClinicalModel, MortalityGRU, MortalityLSTM, load_checkpoint, save_checkpoint
+from training.preprocess import InputTensor
+from training.repackage import repackage
 from training.spec import input_width
-from training.make_fixtures import TINY_DIR, tiny_manifest
 
-from .ort import run_onnx
+from .ort import run_onnx, run_shipped
+
+
+def raw_batch(manifest, seed, stays=50):
+    """Raw stays as a shipped graph takes them (values, statics, NaN = missing) and their lengths."""
+    return reference_inputs(manifest, seed=seed, stays=stays)
+
+
+def pytorch_probability(model, manifest, values, statics, lengths, temperature=1.0):
+    with torch.no_grad():
+        x = InputTensor(manifest)(torch.from_numpy(values), torch.from_numpy(statics)).to(torch.float32)
+        return model.predict_proba(x, torch.from_numpy(lengths), temperature).numpy()
 
 
 def random_batch(n_inputs, stays, max_len, seed):
@@ -104,10 +117,10 @@ def test_export_cli_turns_a_checkpoint_and_manifest_into_a_model_package(tmp_pat
     assert written["architecture"]["nInputs"] == 121
     assert written["architecture"]["hidden"] == 12
     assert written["calibration"]["temperature"] == 1.2
-    x, lengths = random_batch(121, 5, 7, seed=8)
-    with torch.no_grad():
-        expected = model.predict_proba(x, lengths, 1.2).numpy()
-    assert np.max(np.abs(run_onnx(str(out / "model.onnx"), x.numpy(), lengths.numpy()) - expected)) <= 1e-5
+    assert written["onnx"]["inputs"] == {"values": "values", "statics": "statics", "lengths": "lengths"}
+    values, statics, lengths = raw_batch(written, seed=8)
+    expected = pytorch_probability(model, written, values, statics, lengths, 1.2)
+    assert np.max(np.abs(run_shipped(str(out / "model.onnx"), values, statics, lengths) - expected)) <= 1e-5
 
 
 def test_export_accepts_a_bare_state_dict_of_the_reference_class(tmp_path):
@@ -117,16 +130,18 @@ def test_export_accepts_a_bare_state_dict_of_the_reference_class(tmp_path):
     (tmp_path / "in.json").write_text(json.dumps(tiny_manifest()))
     export_main(["--checkpoint", str(tmp_path / "sd.pt"), "--manifest", str(tmp_path / "in.json"),
                  "--out", str(tmp_path / "pkg")])
-    x, lengths = random_batch(121, 4, 5, seed=9)
-    with torch.no_grad():
-        expected = model.predict_proba(x, lengths).numpy()
-    assert np.max(np.abs(run_onnx(str(tmp_path / "pkg" / "model.onnx"), x.numpy(), lengths.numpy()) - expected)) <= 1e-5
+    values, statics, lengths = raw_batch(tiny_manifest(), seed=9)
+    expected = pytorch_probability(model, tiny_manifest(), values, statics, lengths)
+    got = run_shipped(str(tmp_path / "pkg" / "model.onnx"), values, statics, lengths)
+    assert np.max(np.abs(got - expected)) <= 1e-5
 
 
 def test_tiny_model_fixture_reproduces_its_pytorch_reference():
     ref = json.loads(open(os.path.join(TINY_DIR, "pytorch-reference.json")).read())
     assert sorted(set(ref["lengths"])) == list(range(1, 49))
-    got = run_onnx(os.path.join(TINY_DIR, "model.onnx"), np.array(ref["x"]), np.array(ref["lengths"]))
+    nan = lambda rows: np.array(rows, dtype=np.float64)  # null -> NaN
+    got = run_shipped(os.path.join(TINY_DIR, "model.onnx"), nan(ref["values"]), nan(ref["statics"]),
+                      np.array(ref["lengths"]))
     assert np.max(np.abs(got - np.array(ref["probability"]))) <= 1e-5
 
 
@@ -164,7 +179,29 @@ def test_hybrid_checkpoint_exports_with_its_note_declaration(tmp_path):
                  "--out", str(tmp_path / "out")])
     written = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert written["noteEmbedding"] == {"encoder": "test encoder", "normalisation": "none", "dimension": 32}
-    assert written["onnx"]["inputs"] == {"x": "x", "lengths": "lengths", "note": "note"}
+    assert written["onnx"]["inputs"] == {"values": "values", "statics": "statics", "lengths": "lengths", "note": "note"}
     assert written["architecture"]["type"] == "hybrid" and written["architecture"]["noteProjection"] == 4
     loaded, _ = load_checkpoint(str(tmp_path / "bare.pt"))
     assert isinstance(loaded[0], HybridClinicalModel) and loaded[0].note_dim == 32
+
+
+def test_repackaging_an_x_graph_leaves_its_probabilities_unchanged(tmp_path):
+    # A model exported before the input tensor moved into the graph: the network alone, fed
+    # x as training built it, against the repackaged graph fed the raw stays.
+    torch.manual_seed(41)
+    model = MortalityGRU(input_width(tiny_manifest()), hidden=8).eval()
+    manifest = fill_manifest(tiny_manifest(), [model], 1.3)
+    manifest["onnx"]["inputs"] = {"x": "x", "lengths": "lengths"}
+    onnx.save(build_onnx([model], temperature=1.3), str(tmp_path / "model.onnx"))
+    write_manifest(str(tmp_path), manifest)
+    values, statics, lengths = raw_batch(manifest, seed=43)
+    with torch.no_grad():
+        x = InputTensor(manifest)(torch.from_numpy(values), torch.from_numpy(statics)).to(torch.float32).numpy()
+    before = run_onnx(str(tmp_path / "model.onnx"), x, lengths)
+    repackage(str(tmp_path))
+    after = run_shipped(str(tmp_path / "model.onnx"), values, statics, lengths)
+    assert np.array_equal(before, after)
+    assert json.loads((tmp_path / "manifest.json").read_text())["onnx"]["inputs"] == {
+        "values": "values", "statics": "statics", "lengths": "lengths"}
+    with pytest.raises(ValueError, match="already repackaged"):
+        repackage(str(tmp_path))

@@ -4,7 +4,7 @@ import torch
 
 from training.fit import Hiding
 from training.make_fixtures import tiny_manifest
-from training.preprocess import build_input, static_vector
+from training.preprocess import build_input, raw_statics
 from training.spec import MONITOR_VARIABLES, SCENARIOS
 
 
@@ -14,7 +14,7 @@ def test_hiding_a_stays_variables_gives_the_tensor_of_the_stay_without_them():
     rng = np.random.default_rng(0)
     values = rng.normal(80, 10, (20, len(names)))
     values[rng.random(values.shape) < 0.6] = np.nan
-    statics = static_vector({"Age": 70, "Height": None, "Gender": 1, "ICUType": 3}, manifest)
+    statics = raw_statics({"Age": 70, "Height": None, "Gender": 1, "ICUType": 3}, manifest)
     full = torch.from_numpy(build_input(values, statics, manifest).astype(np.float32))[None]
     keep = np.array([n in MONITOR_VARIABLES for n in names])
     # Reference: the raw values with every other variable never measured, through preprocess.

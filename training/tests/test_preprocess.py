@@ -1,8 +1,15 @@
 """The input tensor of models/README.md, checked against values worked out by hand."""
 import numpy as np
 import pytest
+import torch
 
-from training.preprocess import preprocess
+from training.export import export
+from training.make_fixtures import reference_inputs, tiny_manifest
+from training.model import MortalityGRU
+from training.preprocess import InputTensor, build_input, build_inputs, preprocess
+from training.spec import input_width
+
+from .ort import input_tensor_of
 
 
 def small_manifest():
@@ -46,3 +53,50 @@ def test_rows_are_cut_to_the_last_max_hours():
     # the first kept row has no earlier observation left: HR is the mean and the delta starts over
     np.testing.assert_allclose(x[:, 0], [0.0, 0.0, 0.0, -2.0])
     np.testing.assert_allclose(x[:, 4], [0.5, 1.0, 1.0, 0.0])
+
+
+def test_the_shipped_graph_computes_the_tensor_training_computes(tmp_path):
+    # The InputTensor exported into the ONNX graph, run by onnxruntime-node, against the same
+    # module run by PyTorch (float64, then float32 as training stores it): equal to the bit.
+    manifest = tiny_manifest()
+    export([MortalityGRU(input_width(manifest), hidden=4).eval()], 1.0, manifest, str(tmp_path))
+    values, statics, lengths = reference_inputs(manifest, seed=3, stays=50)
+    with torch.no_grad():
+        expected = InputTensor(manifest)(torch.from_numpy(values), torch.from_numpy(statics)).to(torch.float32).numpy()
+    got = input_tensor_of(str(tmp_path / "model.onnx"), values, statics, lengths)
+    assert got.shape == expected.shape
+    assert np.array_equal(got, expected)
+
+
+def test_a_batch_gives_each_stay_the_tensor_it_gets_alone():
+    manifest = tiny_manifest()
+    values, statics, lengths = reference_inputs(manifest, seed=5, stays=49)
+    stays = [values[i, :n] for i, n in enumerate(lengths)]
+    x, got_lengths = build_inputs(stays, list(statics), manifest, chunk=16)
+    assert got_lengths.tolist() == lengths.tolist()
+    for i, n in enumerate(lengths):
+        assert np.array_equal(x[i, :n], build_input(stays[i], statics[i], manifest).astype(np.float32))
+        assert not x[i, n:].any()
+
+
+def test_the_graph_computes_the_hand_worked_tensor(tmp_path):
+    # Moved from the TypeScript tests when the tensor moved into the graph: forward fill, masks,
+    # deltas capped at 1, statics, worked out by hand for two stays of one batch.
+    manifest = {
+        "name": "hand", "version": "1.0.0", "maxHours": 3, "deltaCap": 1,
+        "variables": [{"name": "A", "mean": 10.0, "std": 2.0}, {"name": "B", "mean": 0.0, "std": 4.0}],
+        "statics": [{"name": "Age", "kind": "numeric", "mean": 50.0, "std": 10.0},
+                    {"name": "Gender", "kind": "categorical", "categories": [0, 1]}],
+    }
+    export([MortalityGRU(10, hidden=2).eval()], 1.0, manifest, str(tmp_path))
+    nan = np.nan
+    values = np.array([[[12, nan], [nan, 2], [nan, nan]], [[nan, -4], [nan, nan], [nan, nan]]])
+    statics = np.array([[60, 1], [nan, nan]])
+    x = input_tensor_of(str(tmp_path / "model.onnx"), values, statics, np.array([3, 1]))
+    #          values    masks   deltas   age  miss  female male
+    expected = [[[1, 0, 1, 0, 0, 1, 1, 0, 0, 1],
+                 [1, 0.5, 0, 1, 1, 0, 1, 0, 0, 1],
+                 [1, 0.5, 0, 0, 1, 1, 1, 0, 0, 1]],
+                [[0, -1, 0, 1, 1, 0, 0, 1, 0, 0]]]
+    np.testing.assert_array_equal(x[0], np.array(expected[0], dtype=np.float32))
+    np.testing.assert_array_equal(x[1, :1], np.array(expected[1], dtype=np.float32))

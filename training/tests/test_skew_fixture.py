@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from training.physionet import bin_observations, parse_record
-from training.preprocess import preprocess
+from training.preprocess import preprocess, raw_statics, rows_to_array
 
-from .ort import ROOT, run_onnx
+from .ort import ROOT, run_shipped
 
 SKEW = os.path.join(ROOT, "test", "fixtures", "skew")
 
@@ -40,13 +40,14 @@ def test_records_still_clean_bin_and_preprocess_to_the_fixture(expected, manifes
         np.testing.assert_allclose(preprocess(rows, parsed.statics, manifest), np.array(rec["x"]), atol=1e-12)
 
 
-def test_shipped_onnx_model_matches_the_pytorch_probabilities(expected):
+def test_shipped_onnx_model_matches_the_pytorch_probabilities(expected, manifest):
     model = os.path.join(ROOT, expected["model"]["dir"], "model.onnx")
     recs = expected["records"]
+    names = [v["name"] for v in manifest["variables"]]
     longest = max(r["hours"] for r in recs)
-    width = len(recs[0]["x"][0])
-    x = np.zeros((len(recs), longest, width))
+    values = np.full((len(recs), longest, len(names)), np.nan)
     for i, r in enumerate(recs):
-        x[i, : r["hours"]] = np.array(r["x"])
-    got = run_onnx(model, x, np.array([r["hours"] for r in recs]))
+        values[i, : r["hours"]] = rows_to_array(r["rows"], manifest)
+    statics = np.stack([raw_statics(r["statics"], manifest) for r in recs])
+    got = run_shipped(model, values, statics, np.array([r["hours"] for r in recs]))
     assert np.max(np.abs(got - np.array([r["probability"] for r in recs]))) <= 1e-5
