@@ -152,14 +152,13 @@ function batchOf(
   return { values, statics, lengths: new Int32Array(batch).fill(hours), batch, time: hours, nVariables, nStatics };
 }
 
-export async function measureEngineThroughput(opts: EngineBenchOptions = {}): Promise<EngineBenchResult> {
+/** The model and the engine in the layout the options ask for (defaults: the service's). */
+async function openBenchEngine(opts: EngineBenchOptions) {
   const model = describeModel(opts.modelPath ?? defaultModelPath());
-  const hours = opts.hours ?? model.maxHours;
   const defaults = defaultEngineThreads();
   const workers = opts.workers ?? defaults.workers;
   const intraOpThreads = opts.intraOpThreads ?? defaults.intraOpThreads;
   const allowSpinning = opts.allowSpinning ?? false;
-  const minSeconds = opts.minSeconds ?? 2;
   const engine = await createEngine({
     modelPath: model.modelPath,
     inputNames: model.inputNames,
@@ -169,6 +168,12 @@ export async function measureEngineThroughput(opts: EngineBenchOptions = {}): Pr
     workers,
     allowSpinning,
   });
+  return { model, hours: opts.hours ?? model.maxHours, workers, intraOpThreads, allowSpinning, engine };
+}
+
+export async function measureEngineThroughput(opts: EngineBenchOptions = {}): Promise<EngineBenchResult> {
+  const { model, hours, workers, intraOpThreads, allowSpinning, engine } = await openBenchEngine(opts);
+  const minSeconds = opts.minSeconds ?? 2;
   const allocate = allocatorOf(engine);
   try {
     const template = syntheticValues(64 * hours * model.nVariables);
@@ -290,24 +295,10 @@ export interface BatcherBenchResult {
 
 /** Throughput through the dynamic batcher with many concurrent single-stay requests: the service's inference path. */
 export async function measureBatcherThroughput(opts: BatcherBenchOptions = {}): Promise<BatcherBenchResult> {
-  const model = describeModel(opts.modelPath ?? defaultModelPath());
-  const hours = opts.hours ?? model.maxHours;
-  const defaults = defaultEngineThreads();
-  const workers = opts.workers ?? defaults.workers;
-  const intraOpThreads = opts.intraOpThreads ?? defaults.intraOpThreads;
-  const allowSpinning = opts.allowSpinning ?? false;
+  const { model, hours, workers, intraOpThreads, allowSpinning, engine } = await openBenchEngine(opts);
   const clients = opts.clients ?? 256;
   const maxBatchSize = opts.maxBatchSize ?? 256;
   const maxQueueDelayMs = opts.maxQueueDelayMs ?? 2;
-  const engine = await createEngine({
-    modelPath: model.modelPath,
-    inputNames: model.inputNames,
-    outputName: model.outputName,
-    providers: opts.providers ?? ['cpu'],
-    intraOpThreads,
-    workers,
-    allowSpinning,
-  });
   const template = syntheticValues(hours * model.nVariables);
   let batches = 0;
   let batchedStays = 0;

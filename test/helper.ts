@@ -13,6 +13,8 @@ import { buildApp, type AppDeps } from '../src/app.js';
 import { loadConfig, type AppConfig } from '../src/config.js';
 import type { ValidPatient } from '../src/clinical/types.js';
 import { manifestSchema, type Manifest } from '../src/model/manifest.js';
+import { createEngine, type Engine } from '../src/inference/engine.js';
+import type { ModelFiles } from '../src/scoring/repository.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const TINY_MODEL_DIR = join(ROOT, 'test', 'fixtures', 'tiny-model');
@@ -165,15 +167,7 @@ export function gatedEngine(): { factories: NonNullable<AppDeps['factories']>; o
     runs: () => runs,
     factories: {
       createEngine: async (files) => {
-        const { createEngine } = await import('../src/inference/engine.js');
-        const engine = await createEngine({
-          modelPath: files.modelPath,
-          inputNames: files.manifest.onnx.inputs,
-          outputName: files.manifest.onnx.output,
-          providers: ['cpu'],
-          intraOpThreads: 1,
-          workers: 1,
-        });
+        const engine = await oneWorkerEngine(files);
         let warmedUp = false;
         return {
           provider: engine.provider,
@@ -223,4 +217,16 @@ export function validPatientOf(
     }),
   );
   return { ...header, hoursReceived: rows.length, hoursUsed: rows.length, values, observed };
+}
+
+/** The model version's real engine, one single-threaded CPU worker: what the wrappers of the tests hold. */
+export function oneWorkerEngine(files: ModelFiles): Promise<Engine> {
+  return createEngine({
+    modelPath: files.modelPath,
+    inputNames: files.manifest.onnx.inputs,
+    outputName: files.manifest.onnx.output,
+    providers: ['cpu'],
+    intraOpThreads: 1,
+    workers: 1,
+  });
 }

@@ -5,7 +5,7 @@ import type { ValidPatient } from './types.js';
 export type { EngineBatch } from '../inference/engine.js';
 
 /**
- * A batch as the graph takes it (models/README.md, "Graph inputs"): each stay's last hours as
+ * A batch as the graph takes it (models/README.md, "ONNX graph interface"): each stay's last hours as
  * they were binned, and its raw statics. Normalisation, forward filling, masks and hours since
  * the last value are computed inside the graph, by training/preprocess.py's InputTensor.
  * test/fixtures/skew/ holds that module's tensors, read back from the graph, for comparison.

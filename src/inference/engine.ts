@@ -8,6 +8,7 @@ import { usableCores } from './cpu-budget.js';
 import { EngineRunError } from './errors.js';
 import {
   isWhole,
+  type BatchInputs,
   type FromWorker,
   type InputNames,
   type ReadyMessage,
@@ -21,23 +22,7 @@ import type { LogSink } from '../observability/logger.js';
 export { EngineRunError } from './errors.js';
 export { PROVIDER_NAMES, type ProviderName } from './providers.js';
 
-/** One batch in the graph's input layout (models/README.md, "Graph inputs"), batch-major. */
-export interface EngineBatch {
-  /** Hourly values [batch, time, nVariables]; NaN where not measured and after a stay's last hour. */
-  values: Float64Array;
-  /** Statics [batch, nStatics]: a value or category code, NaN if missing. */
-  statics: Float64Array;
-  /** Real hours of each stay, 1..time. */
-  lengths: Int32Array;
-  batch: number;
-  /** Padded length of this batch: the longest stay in it, not necessarily the model's maxHours. */
-  time: number;
-  nVariables: number;
-  nStatics: number;
-  /** A hybrid model's note embeddings [batch x noteDim], batch-major. */
-  note?: Float32Array;
-  noteDim?: number;
-}
+export type EngineBatch = BatchInputs;
 
 export interface EngineOptions {
   modelPath: string;

@@ -30,19 +30,27 @@ export interface WorkerInit {
   allowSpinning: boolean;
 }
 
-export interface RunRequest {
-  type: 'run';
-  id: number;
+/** One batch in the graph's input layout (models/README.md, "ONNX graph interface"), batch-major. */
+export interface BatchInputs {
+  /** Hourly values [batch, time, nVariables]; NaN where not measured and after a stay's last hour. */
   values: Float64Array;
+  /** Statics [batch, nStatics]: a value or category code, NaN if missing. */
   statics: Float64Array;
+  /** Real hours of each stay, 1..time. */
   lengths: Int32Array;
   batch: number;
+  /** Padded length of this batch: the longest stay in it, not necessarily the model's maxHours. */
   time: number;
   nVariables: number;
   nStatics: number;
-  /** A hybrid model's note embeddings [batch x noteDim]. */
+  /** A hybrid model's note embeddings [batch x noteDim], batch-major. */
   note?: Float32Array;
   noteDim?: number;
+}
+
+export interface RunRequest extends BatchInputs {
+  type: 'run';
+  id: number;
 }
 
 export interface CloseRequest {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createEngine, EngineRunError, type EngineBatch } from '../../src/inference/engine.js';
+import { EngineRunError, type EngineBatch } from '../../src/inference/engine.js';
 import type { ModelEngine, ModelFiles } from '../../src/scoring/repository.js';
-import { buildTestApp, samplePatient } from '../helper.js';
+import { buildTestApp, oneWorkerEngine, samplePatient } from '../helper.js';
 
 /**
  * An engine failure on one batch fails only the requests in that batch, with a 500 that says
@@ -15,14 +15,7 @@ const POISON_HOURS = 13;
 
 function poisonedEngineFactory(runs: { failed: number; ok: number }) {
   return async (files: ModelFiles): Promise<ModelEngine> => {
-    const real = await createEngine({
-      modelPath: files.modelPath,
-      inputNames: files.manifest.onnx.inputs,
-      outputName: files.manifest.onnx.output,
-      providers: ['cpu'],
-      intraOpThreads: 1,
-      workers: 1,
-    });
+    const real = await oneWorkerEngine(files);
     return {
       get provider() {
         return real.provider;

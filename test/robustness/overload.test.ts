@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createEngine, type EngineBatch } from '../../src/inference/engine.js';
+import type { EngineBatch } from '../../src/inference/engine.js';
 import type { ModelEngine, ModelFiles } from '../../src/scoring/repository.js';
-import { buildTestApp, samplePatient } from '../helper.js';
+import { buildTestApp, oneWorkerEngine, samplePatient } from '../helper.js';
 
 /**
  * Overload, deterministically: the real engine is held behind a gate, so the batcher's small
@@ -13,14 +13,7 @@ import { buildTestApp, samplePatient } from '../helper.js';
 
 function gatedEngineFactory(gate: Promise<void>) {
   return async (files: ModelFiles): Promise<ModelEngine> => {
-    const real = await createEngine({
-      modelPath: files.modelPath,
-      inputNames: files.manifest.onnx.inputs,
-      outputName: files.manifest.onnx.output,
-      providers: ['cpu'],
-      intraOpThreads: 1,
-      workers: 1,
-    });
+    const real = await oneWorkerEngine(files);
     let warm = false;
     return {
       get provider() {
