@@ -8,6 +8,11 @@ export interface TimedObservation {
   value: number;
 }
 
+/** The hour an observation falls in: floor(minutes / 60), except that 48:00 (maxHours * 60) is in the last hour. */
+export function hourOf(minutes: number, manifest: Manifest): number {
+  return minutes === manifest.maxHours * 60 ? manifest.maxHours - 1 : Math.floor(minutes / 60);
+}
+
 /**
  * Hourly rows from irregular observations by the rule training/ bins the challenge records with
  * (models/README.md, "Raw record cleaning", rule 8). Negative minutes are the caller's to drop.
@@ -17,13 +22,12 @@ export function binObservations(
   manifest: Manifest,
 ): Array<Record<string, number | null>> {
   const aggregation = new Map(manifest.variables.map((v) => [v.name, v.aggregation]));
-  const lastMinute = manifest.maxHours * 60;
   let lastHour = 0;
   const cells = new Map<number, Map<string, number>>();
   for (const obs of observations) {
     const how = aggregation.get(obs.variable);
     if (how === undefined) continue;
-    const hour = obs.minutes === lastMinute ? manifest.maxHours - 1 : Math.floor(obs.minutes / 60);
+    const hour = hourOf(obs.minutes, manifest);
     lastHour = Math.max(lastHour, hour);
     let row = cells.get(hour);
     if (!row) {

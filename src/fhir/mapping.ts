@@ -1,4 +1,4 @@
-import { binObservations, type TimedObservation } from '../clinical/binning.js';
+import { binObservations, hourOf, type TimedObservation } from '../clinical/binning.js';
 import type { PatientInput, Sex } from '../clinical/types.js';
 import type { Manifest } from '../model/manifest.js';
 import { ICU_TYPE_SYSTEM, LOINC, VENTILATOR_OBSERVATION_CODES } from './codes.js';
@@ -467,11 +467,6 @@ function predictionTimeOf(
     });
   }
   return { time: new Date(chosen.ms), source: chosen.source };
-}
-
-/** The hour an observation falls in: the rule of src/clinical/binning.ts (48:00 belongs to the last hour). */
-function hourOf(minutes: number, manifest: Manifest): number {
-  return minutes === manifest.maxHours * 60 ? manifest.maxHours - 1 : Math.floor(minutes / 60);
 }
 
 /** Maps gathered resources to one patient's input; throws FhirInputError when nothing can be scored. */
