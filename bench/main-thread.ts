@@ -3,8 +3,8 @@
  * validation (the ordinary path) and the patient scanner (src/clinical/scan.ts); for the choice
  * between them, what Fastify's own body handling would run: JSON.parse alone, Fastify's schema
  * compiler (@fastify/ajv-compiler) on the patient's JSON Schema from zod (z.toJSONSchema),
- * and the whole zod schema; then tensor building into fresh tensors and into a reused one (what
- * the engine's buffer pool saves: a fresh tensor's pages are faulted in as it is written).
+ * and the whole zod schema; then batch building (the graph's inputs) into fresh buffers and into a
+ * reused one (what the engine's buffer pool saves: a fresh buffer's pages are faulted in as it is written).
  * Run pinned to one core for steadier figures:
  *   taskset -c 0 node --import tsx bench/main-thread.ts [--stays 4096] [--batch 64]
  */
