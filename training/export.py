@@ -151,13 +151,6 @@ def build_onnx(models: list[Network], temperature: float = 1.0) -> onnx.ModelPro
     return model
 
 
-class _Float32Input(InputTensor):
-    """The network reads float32; the input tensor is computed in float64 as in training."""
-
-    def forward(self, values: torch.Tensor, statics: torch.Tensor) -> torch.Tensor:
-        return super().forward(values, statics).to(torch.float32)
-
-
 def input_tensor_onnx(manifest: dict[str, Any]) -> onnx.ModelProto:
     """InputTensor as an ONNX graph: values, statics in; x out."""
     n_vars, n_statics = len(manifest["variables"]), len(manifest["statics"])
@@ -168,7 +161,7 @@ def input_tensor_onnx(manifest: dict[str, Any]) -> onnx.ModelProto:
     with warnings.catch_warnings():
         # torch 1.13 warns that it cannot constant-fold the dynamic slices; they are meant to stay dynamic.
         warnings.simplefilter("ignore", UserWarning)
-        torch.onnx.export(_Float32Input(manifest).eval(), (values, statics), buffer, opset_version=OPSET,
+        torch.onnx.export(InputTensor(manifest).eval(), (values, statics), buffer, opset_version=OPSET,
                           input_names=["values", "statics"], output_names=["x"],
                           dynamic_axes={"values": {0: "batch", 1: "time"}, "statics": {0: "batch"},
                                         "x": {0: "batch", 1: "time"}})

@@ -92,7 +92,7 @@ def reference_inputs(manifest: dict, seed: int = 7, stays: int = 60) -> tuple[np
 def _reference(manifest: dict, model: torch.nn.Module, description: str, note: np.ndarray | None = None) -> dict:
     values, statics, lengths = reference_inputs(manifest)
     with torch.no_grad():
-        x = InputTensor(manifest)(torch.from_numpy(values), torch.from_numpy(statics)).to(torch.float32)
+        x = InputTensor(manifest)(torch.from_numpy(values), torch.from_numpy(statics))
         extra = () if note is None else (torch.tensor(note, dtype=torch.float32),)
         p = model.predict_proba(x, torch.tensor(lengths), *extra, TINY_TEMPERATURE)
     ref = {

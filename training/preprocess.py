@@ -33,13 +33,14 @@ def raw_statics(statics: Mapping[str, float | None], manifest: dict[str, Any]) -
 
 class InputTensor(nn.Module):
     """values [batch, time, V] float64 (NaN = not measured that hour) and statics [batch, S]
-    float64 (raw_statics) -> x [batch, time, 3V + static width] float64: per variable the
+    float64 (raw_statics) -> x [batch, time, 3V + static width] float32: per variable the
     forward-filled normalised value (0, the training mean, before the first observation), the
     observed mask and min(hours since observed, deltaCap) / deltaCap (t + 1 if never observed);
     then the statics, numeric as (value - mean) / std and a missing flag, categorical one-hot.
-    Float64 throughout so that training's tensors are exactly the numbers the graph computes.
-    Only ONNX-exportable operators (no cummax): the last observation's hour comes from
-    ceil(log2(maxHours)) shifted maxima."""
+    Normalisation is float64, as the numpy code this replaced computed it, rounded once to
+    float32; the deltas' float32 division equals that code's rounded float64 one (a test checks
+    every integer deltaCap up to 199). Written for the exported graph's cost: no cummax (ONNX
+    lacks it), no shape-dependent padding per step, statics encoded by column gathers."""
 
     def __init__(self, manifest: dict[str, Any]):
         super().__init__()
@@ -48,45 +49,63 @@ class InputTensor(nn.Module):
         self.delta_cap = float(manifest["deltaCap"])
         self.register_buffer("mean", torch.tensor([v["mean"] for v in variables], dtype=torch.float64))
         self.register_buffer("std", torch.tensor([v["std"] for v in variables], dtype=torch.float64))
-        self.statics = [dict(s) for s in manifest["statics"]]
-        for i, spec in enumerate(self.statics):
-            if spec["kind"] == "categorical":
-                self.register_buffer(f"codes{i}", torch.tensor([spec["categories"]], dtype=torch.float64))
+        specs = manifest["statics"]
+        numeric = [i for i, s in enumerate(specs) if s["kind"] == "numeric"]
+        onehot = [(i, float(c)) for i, s in enumerate(specs) if s["kind"] == "categorical" for c in s["categories"]]
+        self.register_buffer("numeric_columns", torch.tensor(numeric, dtype=torch.int64))
+        self.register_buffer("numeric_mean", torch.tensor([specs[i]["mean"] for i in numeric], dtype=torch.float64))
+        self.register_buffer("numeric_std", torch.tensor([specs[i]["std"] for i in numeric], dtype=torch.float64))
+        self.register_buffer("onehot_columns", torch.tensor([i for i, _ in onehot], dtype=torch.int64))
+        self.register_buffer("codes", torch.tensor([c for _, c in onehot], dtype=torch.float64))
+        self.register_buffer("static_order", torch.tensor(_static_order(specs), dtype=torch.int64))
 
     def forward(self, values: torch.Tensor, statics: torch.Tensor) -> torch.Tensor:
-        time = values.shape[1]
         observed = ~torch.isnan(values)
-        hour = torch.arange(time, dtype=torch.int64).view(1, -1, 1)
-        last = torch.where(observed, hour, torch.full_like(hour, -1))
-        shift = 1
-        while shift < self.max_hours:
-            earlier = F.pad(last, (0, 0, shift, 0), value=-1)[:, :time]
-            last = torch.maximum(last, earlier)
-            shift *= 2
-        seen = last >= 0
-        filled = torch.gather(values, 1, torch.clamp(last, min=0))
-        zero = torch.zeros_like(values)
-        z = torch.where(seen, (filled - self.mean) / self.std, zero)
-        delta = torch.clamp((hour - last).to(torch.float64), max=self.delta_cap) / self.delta_cap
-        static_row = self._encode_statics(statics)
-        static_part = static_row.unsqueeze(1).expand(-1, time, -1)
-        return torch.cat([z, observed.to(torch.float64), delta, static_part], dim=2)
+        z_observed = ((values - self.mean) / self.std).to(torch.float32)
+        # Hours as float32 (small integers, exact); the last observed hour, -1 before the first.
+        hour = torch.cumsum(torch.ones_like(values[:1, :, :1], dtype=torch.float32), dim=1) - 1
+        last = (hour + 1) * observed.to(torch.float32) - 1
+        # Running maximum over time: 2^k - 1 >= maxHours - 1 hours of -1 padded in front once,
+        # then each step keeps max(hour j, hour j - s) and drops s hours from the front.
+        shifts = [2 ** k for k in range(max(1, (self.max_hours - 1).bit_length()))]
+        last = F.pad(last, (0, 0, sum(shifts), 0), value=-1.0)
+        for shift in shifts:
+            last = torch.maximum(last[:, shift:], last[:, :-shift])
+        filled = torch.gather(z_observed, 1, torch.clamp(last, min=0).long())
+        z = torch.where(last >= 0, filled, torch.zeros_like(filled))
+        delta = torch.clamp(hour - last, max=self.delta_cap) / self.delta_cap
+        static_part = self._encode_statics(statics).unsqueeze(1).expand(-1, values.shape[1], -1)
+        return torch.cat([z, observed.to(torch.float32), delta, static_part], dim=2)
 
     def _encode_statics(self, statics: torch.Tensor) -> torch.Tensor:
-        parts = []
-        for i, spec in enumerate(self.statics):
-            column = statics[:, i:i + 1]
-            missing = torch.isnan(column)
-            if spec["kind"] == "numeric":
-                scaled = (column - spec["mean"]) / spec["std"]
-                parts += [torch.where(missing, torch.zeros_like(column), scaled), missing.to(torch.float64)]
-            else:
-                parts.append((column == getattr(self, f"codes{i}")).to(torch.float64))
-        return torch.cat(parts, dim=1)
+        numeric = statics[:, self.numeric_columns]
+        missing = torch.isnan(numeric)
+        scaled = torch.where(missing, torch.zeros_like(numeric), (numeric - self.numeric_mean) / self.numeric_std)
+        onehot = statics[:, self.onehot_columns] == self.codes
+        parts = [scaled.to(torch.float32), missing.to(torch.float32), onehot.to(torch.float32)]
+        return torch.cat(parts, dim=1)[:, self.static_order]
+
+
+def _static_order(specs: list[dict[str, Any]]) -> list[int]:
+    """Where each encoded static column of [scaled..., missing..., one-hot...] goes in the
+    manifest's order (numeric: value, missing flag; categorical: its categories)."""
+    scaled, missing, onehot, width = [], [], [], 0
+    for s in specs:
+        if s["kind"] == "numeric":
+            scaled.append(width)
+            missing.append(width + 1)
+            width += 2
+        else:
+            onehot += range(width, width + len(s["categories"]))
+            width += len(s["categories"])
+    order = [0] * width
+    for k, position in enumerate(scaled + missing + onehot):
+        order[position] = k
+    return order
 
 
 def build_input(values: np.ndarray, statics: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:
-    """One stay: values [T, V] (NaN = missing, canonical units), raw_statics [S] -> x [T, n_inputs] float64."""
+    """One stay: values [T, V] (NaN = missing, canonical units), raw_statics [S] -> x [T, n_inputs] float32."""
     with torch.no_grad():
         x = InputTensor(manifest)(torch.from_numpy(values[None]), torch.from_numpy(statics[None]))
     return x[0].numpy()
@@ -108,7 +127,7 @@ def build_inputs(stays_values: Sequence[np.ndarray], stays_statics: Sequence[np.
             x = module(torch.from_numpy(values), torch.from_numpy(np.stack(stays_statics[start:start + chunk]))).numpy()
         for i, v in enumerate(part):
             x[i, v.shape[0]:] = 0.0
-        out.append(x.astype(np.float32))
+        out.append(x)
     return np.concatenate(out), lengths
 
 

@@ -24,7 +24,7 @@ def raw_batch(manifest, seed, stays=50):
 
 def pytorch_probability(model, manifest, values, statics, lengths, temperature=1.0):
     with torch.no_grad():
-        x = InputTensor(manifest)(torch.from_numpy(values), torch.from_numpy(statics)).to(torch.float32)
+        x = InputTensor(manifest)(torch.from_numpy(values), torch.from_numpy(statics))
         return model.predict_proba(x, torch.from_numpy(lengths), temperature).numpy()
 
 
@@ -196,7 +196,7 @@ def test_repackaging_an_x_graph_leaves_its_probabilities_unchanged(tmp_path):
     write_manifest(str(tmp_path), manifest)
     values, statics, lengths = raw_batch(manifest, seed=43)
     with torch.no_grad():
-        x = InputTensor(manifest)(torch.from_numpy(values), torch.from_numpy(statics)).to(torch.float32).numpy()
+        x = InputTensor(manifest)(torch.from_numpy(values), torch.from_numpy(statics)).numpy()
     before = run_onnx(str(tmp_path / "model.onnx"), x, lengths)
     repackage(str(tmp_path))
     after = run_shipped(str(tmp_path / "model.onnx"), values, statics, lengths)

@@ -23,7 +23,7 @@ def test_hiding_a_stays_variables_gives_the_tensor_of_the_stay_without_them():
     expected = build_input(blanked, statics, manifest)
     hidden, which = Hiding(profiles=keep[None], delta_cap=manifest["deltaCap"]).apply(full, rng, share=1.0)
     assert which.tolist() == [1]
-    assert np.max(np.abs(hidden[0].numpy() - expected)) < 1e-5  # float32 tensor against float64
+    assert np.max(np.abs(hidden[0].numpy() - expected)) < 1e-5  # the hiding recomputes deltas in float32
     # share 0 leaves the batch as it was.
     unchanged, which = Hiding(profiles=keep[None], delta_cap=manifest["deltaCap"]).apply(full, rng, share=0.0)
     assert torch.equal(unchanged, full) and which.tolist() == [0]

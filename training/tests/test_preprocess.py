@@ -57,12 +57,12 @@ def test_rows_are_cut_to_the_last_max_hours():
 
 def test_the_shipped_graph_computes_the_tensor_training_computes(tmp_path):
     # The InputTensor exported into the ONNX graph, run by onnxruntime-node, against the same
-    # module run by PyTorch (float64, then float32 as training stores it): equal to the bit.
+    # module run by PyTorch: equal to the bit.
     manifest = tiny_manifest()
     export([MortalityGRU(input_width(manifest), hidden=4).eval()], 1.0, manifest, str(tmp_path))
     values, statics, lengths = reference_inputs(manifest, seed=3, stays=50)
     with torch.no_grad():
-        expected = InputTensor(manifest)(torch.from_numpy(values), torch.from_numpy(statics)).to(torch.float32).numpy()
+        expected = InputTensor(manifest)(torch.from_numpy(values), torch.from_numpy(statics)).numpy()
     got = input_tensor_of(str(tmp_path / "model.onnx"), values, statics, lengths)
     assert got.shape == expected.shape
     assert np.array_equal(got, expected)
@@ -100,3 +100,13 @@ def test_the_graph_computes_the_hand_worked_tensor(tmp_path):
                 [[0, -1, 0, 1, 1, 0, 0, 1, 0, 0]]]
     np.testing.assert_array_equal(x[0], np.array(expected[0], dtype=np.float32))
     np.testing.assert_array_equal(x[1, :1], np.array(expected[1], dtype=np.float32))
+
+
+def test_float32_deltas_equal_the_float64_quotient_rounded_for_every_integer_cap():
+    for cap in range(1, 200):
+        manifest = {"maxHours": cap + 2, "deltaCap": cap, "variables": [{"name": "A", "mean": 0.0, "std": 1.0}],
+                    "statics": []}
+        never = np.full((1, cap + 2, 1), np.nan)
+        x = InputTensor(manifest)(torch.from_numpy(never), torch.zeros((1, 0), dtype=torch.float64)).numpy()
+        expected = np.array([min(t + 1, cap) / cap for t in range(cap + 2)], dtype=np.float64).astype(np.float32)
+        assert np.array_equal(x[0, :, 2], expected), cap
