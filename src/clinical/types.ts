@@ -1,8 +1,8 @@
 /**
  * The shapes shared by every path into the model (JSON API, NDJSON stream, CLI readers,
  * FHIR, CDS Hooks). Readers turn their input into a `PatientInput`; validation turns that
- * into a `ValidPatient` (canonical units, bounds checked, one dense matrix); preprocessing
- * turns valid patients into the model's input tensor. See models/README.md for the tensor layout.
+ * into a `ValidPatient` (canonical units, bounds checked, one dense matrix); buildBatch
+ * (preprocess.ts) turns valid patients into the graph's inputs (models/README.md).
  */
 
 import type { InputProfile } from './input-profile.js';

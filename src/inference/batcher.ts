@@ -270,7 +270,7 @@ export class Batcher<P> {
     try {
       batch = this.#buildBatch(items.map((item) => item.request.patients[item.index] as P));
     } catch (error) {
-      this.#failBatch(items, new EngineRunError('could not build the input tensor', { cause: error }));
+      this.#failBatch(items, new EngineRunError('could not build the batch', { cause: error }));
       return;
     }
     const lengthSum = items.reduce((sum, item) => sum + item.length, 0);
