@@ -116,6 +116,20 @@ test('a manifest that does not match its input width is rejected before loading'
   assert.equal(app.models.active?.version, '1.0.0');
 });
 
+test('a model whose graph takes x (exported before the tensor moved into the graph) is refused, naming the fix', async (t) => {
+  const root = await makeModelRoot(t, { '1.0.0': { copy: true } });
+  const { app } = await buildTestApp(t, { modelRoot: root });
+  const dir = await addVersion(root, '1.0.1', { copy: true });
+  const { readFile } = await import('node:fs/promises');
+  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { onnx: { inputs: unknown } };
+  manifest.onnx.inputs = { x: 'x', lengths: 'lengths' };
+  await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+  const res = await app.inject({ method: 'POST', url: '/admin/models/reload' });
+  assert.equal(res.statusCode, 422);
+  assert.match(res.json<{ message: string }>().message, /takes the input tensor x.*training\.repackage/);
+  assert.equal(app.models.active?.version, '1.0.0');
+});
+
 test(
   'with MODEL_WATCH, a new version copied into the model folder is loaded and served',
   { timeout: 60_000 },
