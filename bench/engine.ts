@@ -60,7 +60,7 @@ export interface EngineBenchResult {
   singleStayMs: { p50: number; p99: number; mean: number };
 }
 
-interface ModelInfo {
+export interface ModelInfo {
   modelPath: string;
   inputNames: InputNames;
   outputName: string;
@@ -98,7 +98,7 @@ export function defaultModelPath(): string {
 }
 
 /** Names and sizes from the manifest beside the model. */
-function describeModel(modelPath: string): ModelInfo {
+export function describeModel(modelPath: string): ModelInfo {
   const manifestPath = join(modelPath, '..', 'manifest.json');
   if (!existsSync(manifestPath)) throw new Error(`no manifest.json beside ${modelPath}`);
   const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
@@ -118,7 +118,7 @@ function describeModel(modelPath: string): ModelInfo {
 }
 
 /** Hourly values from a small deterministic generator (no Math.random: runs repeat), two in three not measured. */
-function syntheticValues(n: number, seed = 1): Float64Array {
+export function syntheticValues(n: number, seed = 1): Float64Array {
   const out = new Float64Array(n);
   let s = seed >>> 0;
   const next = (): number => {

@@ -8,7 +8,8 @@ in, probability [batch] float32 out; Transpose to time-major (the CPU LSTM kerne
 layout=1), two native LSTM (or GRU) nodes fed `sequence_lens`, Y_h of the last layer,
 Gemm/Relu/Gemm, logit / temperature, Sigmoid. What ships (with_input_tensor) puts
 training/preprocess.py's InputTensor, exported by PyTorch (it has no packed sequences), in
-front of x: values [batch, time, V] and statics [batch, S] float64 in (models/README.md). An ensemble of k networks averages their
+front of x: values [batch, time, V] and statics [batch, S] float64 in (models/README.md).
+An ensemble of k networks averages their
 logits (ONNX Mean) before the temperature. A HybridClinicalModel also takes note [batch,
 note_dim] float32, projected (Gemm, Relu) and concatenated to Y_h before the head.
 
@@ -159,7 +160,8 @@ def input_tensor_onnx(manifest: dict[str, Any]) -> onnx.ModelProto:
     statics = torch.ones(2, n_statics, dtype=torch.float64)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
-        # torch 1.13 warns that it cannot constant-fold the dynamic slices; they are meant to stay dynamic.
+        # torch 1.13 warns about slices it will not fold and constants it cannot type; onnx.checker
+        # checks the graph, and the tests check its tensor to the bit.
         warnings.simplefilter("ignore", UserWarning)
         torch.onnx.export(InputTensor(manifest).eval(), (values, statics), buffer, opset_version=OPSET,
                           input_names=["values", "statics"], output_names=["x"],

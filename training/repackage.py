@@ -1,6 +1,6 @@
 """Puts the input tensor (training/preprocess.py's InputTensor) in front of a model whose graph
-takes x (every export before the input tensor moved into the graph): its network and weights are unchanged, only the graph's inputs
-become values and statics (models/README.md).
+takes x (every export before the input tensor moved into the graph): its network and weights
+are unchanged, only the graph's inputs become values and statics (models/README.md).
 
 CLI:  /usr/bin/python3 -m training.repackage models/icu-mortality/1.4.0 [...]
 """

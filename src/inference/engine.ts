@@ -145,12 +145,7 @@ function defaultWorkerUrl(): URL {
   return new URL(here.pathname.endsWith('.ts') ? './worker.ts' : './worker.js', here);
 }
 
-/**
- * A .ts worker (running from src/ through tsx) needs the tsx loader inside the worker. On
- * Node 20 a worker does not get it from the parent's `--import tsx` (measured: "Unknown
- * file extension .ts"), so such a worker starts from a small bootstrap that registers tsx
- * and then imports the entry. Compiled .js workers start directly.
- */
+/** Node 20 workers do not inherit `--import tsx` ("Unknown file extension .ts"): a .ts worker registers it first. */
 function newWorker(url: URL, workerData: WorkerInit): Worker {
   if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
   const api = import.meta.resolve('tsx/esm/api');

@@ -13,9 +13,7 @@ export interface InputNames {
 }
 
 /** True when the view spans its whole (non-shared) buffer: only then can the buffer be transferred as the view. */
-export function isWhole<T extends Float64Array | Float32Array | Int32Array>(
-  view: T,
-): view is T & { buffer: ArrayBuffer } {
+export function isWhole<T extends Float64Array | Int32Array>(view: T): view is T & { buffer: ArrayBuffer } {
   return view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
 }
 
