@@ -43,6 +43,9 @@ class FitConfig:
     # variables of one input profile (`Hiding.profiles`, e.g. the bedside vitals), the others blanked as if
     # never measured. Teaches one network to score well whatever a caller sends (version 1.4.0).
     hide: float = 0.0
+    # With hiding: the chosen stays are added to the batch as hidden copies instead of replacing the
+    # full record, so every stay is also read whole in every epoch.
+    hide_copies: bool = False
     # Running summaries (model.RunningSummaries) of this many variables appended to the inputs; 0 = none.
     summary_vars: int = 0
 
@@ -109,6 +112,22 @@ def _replicated_loss(model: MortalityRNN, x: torch.Tensor, lengths: torch.Tensor
     return alpha * replicated + (1 - alpha) * loss_fn(last, y)
 
 
+def hidden_batch(xb: torch.Tensor, lengths: torch.Tensor, idx: torch.Tensor, hiding: Hiding | None, cfg: FitConfig,
+                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, torch.Tensor]:
+    """The batch as trained on: its inputs, lengths, profile per row (Hiding.apply) and stay index per
+    row. With `cfg.hide_copies` the hidden stays are appended after the whole batch instead of
+    replacing their full records."""
+    none = np.zeros(len(idx), dtype=np.int64)
+    if hiding is None or cfg.hide <= 0:
+        return xb, lengths, none, idx
+    hidden, which = hiding.apply(xb, rng, cfg.hide)
+    if not cfg.hide_copies:
+        return hidden, lengths, which, idx
+    copies = torch.from_numpy(which > 0)
+    return (torch.cat([xb, hidden[copies]]), torch.cat([lengths, lengths[copies]]),
+            np.concatenate([none, which[which > 0]]), torch.cat([idx, idx[copies]]))
+
+
 def fit_one(x: np.ndarray, lengths: np.ndarray, y: np.ndarray, x_val: np.ndarray | None, lengths_val: np.ndarray | None,
             y_val: np.ndarray | None, cfg: FitConfig, seed: int, log=print, targets: np.ndarray | None = None,
             hiding: Hiding | None = None) -> FitResult:
@@ -135,14 +154,14 @@ def fit_one(x: np.ndarray, lengths: np.ndarray, y: np.ndarray, x_val: np.ndarray
         total = 0.0
         for i in range(0, len(order), cfg.batch_size):
             idx = torch.from_numpy(order[i:i + cfg.batch_size])
+            n_stays = len(idx)
             li = lt[idx]
             if cfg.crop > 0:
                 # The LSTM is causal, so reading a stay up to hour k is gathering its output at k - 1.
                 cut = torch.from_numpy(rng.integers(cfg.crop_min, x.shape[1] + 1, len(idx)))
                 use = torch.from_numpy(rng.random(len(idx)) < cfg.crop)
                 li = torch.where(use, torch.minimum(li, cut), li)
-            xb, which = (xt[idx], np.zeros(len(idx), dtype=np.int64)) if hiding is None or cfg.hide <= 0 \
-                else hiding.apply(xt[idx], rng, cfg.hide)
+            xb, li, which, idx = hidden_batch(xt[idx], li, idx, hiding, cfg, rng)
             yb = yt[torch.from_numpy(np.minimum(which, len(yt) - 1)), idx]
             opt.zero_grad()
             if cfg.replicate > 0:
@@ -152,7 +171,7 @@ def fit_one(x: np.ndarray, lengths: np.ndarray, y: np.ndarray, x_val: np.ndarray
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss) * n_stays
         has_val = y_val is not None and len(np.unique(y_val)) > 1
         val = float(roc_auc_score(y_val, predict_logits([model], x_val, lengths_val))) if has_val else None
         entry = {"epoch": epoch, "loss": total / len(order), "valAuroc": val,

@@ -1,8 +1,10 @@
-"""The validation-split check behind version 1.4.0's input-group hiding (training/README.md,
-"Version 1.4.0"). It never reads the held-out test split.
+"""The validation-split checks behind input-group hiding (training/README.md, "Version 1.4.0" and
+"Version 1.6.0"). It never reads the held-out test split.
 
     /usr/bin/python3 -m training.hiding_evidence                (about 5 minutes on 2 cores)
     /usr/bin/python3 -m training.hiding_evidence --specialist   networks that see the vitals alone
+    /usr/bin/python3 -m training.hiding_evidence --architecture gru --epochs 14 --seeds 2012 ... 2712 \
+        --recipe "hidden copies of 0.5, full teacher"          the 1.6.0 check (7 minutes)
 
 One network per recipe and seed (2012, 2112), the 1.3.0 recipe otherwise, trained on the
 training split; each scored on the validation stays as sent under each scenario (full record,
@@ -26,9 +28,11 @@ from .train import EPOCHS_DEFAULT, REPLICATE_DEFAULT, _distill_targets, fit_gbt
 
 SEED = 2012
 SEEDS = (2012, 2112)
-# name -> (hide share, teachers matched to the hidden profile, profiles hidden to: "all" or "vitals")
+# name -> (hide share, teachers matched to the hidden profile, profiles hidden to: "all" or "vitals",
+#          running summaries, hidden copies added to the batch instead of hiding the stay itself)
 RECIPES = {"1.3.0 (no hiding)": (0.0, False, "all"), "hide 0.3, full teacher": (0.3, False, "all"),
-           "hide 0.3, matched teachers": (0.3, True, "all"), "hide 0.5, matched teachers": (0.5, True, "all")}
+           "hide 0.3, matched teachers": (0.3, True, "all"), "hide 0.5, matched teachers": (0.5, True, "all"),
+           "hidden copies of 0.5, full teacher": (0.5, False, "all", False, True)}
 # --summaries: the kept recipe with running summaries of every variable appended to the inputs
 # (model.RunningSummaries), against trees that read such statistics directly.
 SUMMARIES = {"hide 0.3, full teacher, summaries": (0.3, False, "all", True),
@@ -60,9 +64,9 @@ def profile_targets(train_stays, val_stays, manifest: dict, full_targets: np.nda
 def _fit(job: tuple[str, int]):
     name, seed = job
     torch.set_num_threads(1)
-    hide, matched, profiles, *summaries = _WORK["recipes"][name]
-    cfg = FitConfig(replicate=REPLICATE_DEFAULT, epochs=_WORK["epochs"], hide=hide,
-                    summary_vars=_WORK["n_vars"] if summaries and summaries[0] else 0)
+    hide, matched, profiles, summaries, copies = (*_WORK["recipes"][name], False, False)[:5]
+    cfg = FitConfig(replicate=REPLICATE_DEFAULT, epochs=_WORK["epochs"], hide=hide, architecture=_WORK["architecture"], hide_copies=copies,
+                    summary_vars=_WORK["n_vars"] if summaries else 0)
     targets = _WORK["matched"] if matched else _WORK["full"]
     res = fit_one(_WORK["x"], _WORK["l"], _WORK["y"], None, None, None, cfg, seed=seed, log=lambda s: None,
                   targets=targets, hiding=_WORK["hiding"][profiles])
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=EPOCHS_DEFAULT, help="training epochs of every recipe")
     p.add_argument("--recipe", action="append", default=None, help="only these recipes (by name; repeatable)")
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="network seeds of every recipe")
+    p.add_argument("--architecture", choices=("lstm", "gru"), default="lstm")
+    p.add_argument("--save", default=None, help="write every network's validation logits here (.npz)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     threadpool_limits(limits=1, user_api="blas")
@@ -92,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.recipe:
         recipes = {k: v for k, v in recipes.items() if k in args.recipe}
     # Row p + 1 of the targets is profile p's teacher: the vitals are profile 0 in both settings.
-    _WORK.update(epochs=args.epochs, n_vars=len(manifest["variables"]), x=x, l=lengths, y=y, full=full, matched=profile_targets(train, val, manifest, full, 0.5, SEED),
+    _WORK.update(epochs=args.epochs, architecture=args.architecture, n_vars=len(manifest["variables"]), x=x, l=lengths, y=y, full=full, matched=profile_targets(train, val, manifest, full, 0.5, SEED),
                  recipes=recipes,
                  hiding={"all": Hiding(profiles=profiles, delta_cap=manifest["deltaCap"]),
                          "vitals": Hiding(profiles=profiles[:1], delta_cap=manifest["deltaCap"])})
@@ -113,6 +119,8 @@ def main(argv: list[str] | None = None) -> None:
                 results.setdefault(name, {}).setdefault(view, []).append(auroc)
                 line.append(f"{view} {auroc:.4f}")
             print(f"{name}, seed {seed}: " + ", ".join(line), flush=True)
+    if args.save:
+        np.savez(args.save, y=y_va, **{f"{name}|{view}": np.stack(zs) for name, v in logits.items() for view, zs in v.items()})
     for name, views_ in results.items():
         print(f"{name}: mean " + ", ".join(f"{v} {np.mean(a):.4f}" for v, a in views_.items()))
         print_ensembles(name, logits[name], y_va)

@@ -44,6 +44,13 @@ def _alternatives(alt: dict[str, Any] | None) -> list[str]:
                   "| --- | ---: | ---: | ---: | ---: |"]
         lines += [f"| {r['run']} | {r['seeds']} | {r['vitals']:.4f} | {r['vitalsRoutineLabs']:.4f} | {r['full']:.4f} |"
                   for r in hiding["rows"]]
+    copies = alt.get("hiddenCopies")
+    if copies:
+        lines += ["", "**Hidden copies (version 1.6.0).** " + copies["selection"], "",
+                  "| recipe (validation split, GRU) | seeds | vitals | vitals and routine labs | full record |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r['run']} | {r['seeds']} | {r['vitals']:.4f} | {r['vitalsRoutineLabs']:.4f} | {r['full']:.4f} |"
+                  for r in copies["rows"]]
     e = alt.get("largerEnsemble")
     if e:
         h = e["heldOut"]

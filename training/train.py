@@ -47,9 +47,10 @@ from .spec import BEDSIDE_VITALS, base_manifest
 SCORED_AT_HOURS = (6, 12, 24)
 # Target replication weight since 1.2.0 (0 before): see FitConfig.replicate and training/alternatives.json.
 REPLICATE_DEFAULT = 0.5
-DEFAULT_VERSION = "1.5.0"
-# Share of training stays read with one input profile only (spec.SCENARIOS): see FitConfig.hide.
-HIDE_DEFAULT = 0.3
+DEFAULT_VERSION = "1.6.0"
+# Share of training stays also read with one input profile only (spec.SCENARIOS), as added hidden
+# copies since 1.6.0: see FitConfig.hide and hide_copies, training/README.md "Version 1.6.0".
+HIDE_DEFAULT = 0.5
 # Epochs of the fixed schedule (1.5.0): with input groups hidden, 14 epochs ranked the monitor vitals
 # better than 8 on validation, and four networks recovered what the longer schedule cost on the full
 # record (`python3 -m training.hiding_evidence`, training/README.md "Version 1.5.0").
@@ -205,6 +206,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="recurrent layers: the GRU or the reference LSTM")
     p.add_argument("--hide", type=float, default=HIDE_DEFAULT,
                    help="share of training stays read with only one input profile's variables (0 = none, as 1.3.0)")
+    p.add_argument("--hide-copies", action=argparse.BooleanOptionalAction, default=True,
+                   help="add those stays to the batch as hidden copies instead of hiding the record itself "
+                        "(--no-hide-copies: as 1.4.0 and 1.5.0 with --hide 0.3)")
     p.add_argument("--reuse-checkpoint", default=None,
                    help="take the first --members networks from this checkpoint instead of training them (they must "
                         "come from the same data, split seed, normalisation and hyperparameters: member k has seed "
@@ -264,7 +268,8 @@ def prepare(args: argparse.Namespace, argv: list[str] | None) -> SimpleNamespace
     run.cfg = FitConfig(hidden=args.hidden, dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay,
                         batch_size=args.batch_size, max_epochs=args.max_epochs, patience=args.patience,
                         pos_weight=args.pos_weight, crop=args.crop, crop_min=args.crop_min,
-                        replicate=args.replicate, epochs=args.epochs, architecture=args.architecture, hide=args.hide)
+                        replicate=args.replicate, epochs=args.epochs, architecture=args.architecture, hide=args.hide,
+                        hide_copies=args.hide_copies)
     manifest = base_manifest("icu-mortality", args.version, created, hidden=run.cfg.hidden, bootstrap=False,
                              description=describe(args.architecture, args.refit, args.hide, args.members), ensemble=args.members)
     print(f"reading {args.data}", flush=True)

@@ -95,13 +95,13 @@ export const predictResponseSchema = z
     id: 'PredictResponse',
     examples: [
       {
-        model: { name: 'icu-mortality', version: '1.5.0' },
+        model: { name: 'icu-mortality', version: '1.6.0' },
         results: [
           {
             index: 0,
             id: 'bed-12',
             probability: 0.183,
-            model: { name: 'icu-mortality', version: '1.5.0' },
+            model: { name: 'icu-mortality', version: '1.6.0' },
             hoursUsed: 3,
             truncated: false,
             missingThroughout: ['Albumin', 'ALP'],

@@ -298,7 +298,7 @@ describe('explain', () => {
   // A monitor feed without respiratory rate: leaving out a charted RR reads as "not charted", which in
   // this data goes with ventilation (a risk in itself), so its removal moves the risk a lot.
   test('the shipped model puts deteriorating lactate and GCS on top of a stay whose other vitals stay normal', async (t) => {
-    const modelRoot = await makeModelRoot(t, { '1.5.0': { from: join(ROOT, 'models', 'icu-mortality', '1.5.0') } });
+    const modelRoot = await makeModelRoot(t, { '1.6.0': { from: join(ROOT, 'models', 'icu-mortality', '1.6.0') } });
     const { app } = await buildTestApp(t, { modelRoot });
     const hours = Array.from({ length: 24 }, (_, h) => ({
       HR: 84 + (h % 3),

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from training.fit import Hiding
+from training.fit import FitConfig, Hiding, hidden_batch
 from training.make_fixtures import tiny_manifest
 from training.preprocess import build_input, raw_statics
 from training.spec import MONITOR_VARIABLES, SCENARIOS
@@ -36,3 +36,26 @@ def test_scenarios_are_ordered_most_specific_first_and_name_known_variables():
         assert s["variables"] is None or set(s["variables"]) <= names
     assert SCENARIOS[-1]["variables"] is None and SCENARIOS[-1]["maxHours"] is None
     assert set(SCENARIOS[0]["variables"]) < set(SCENARIOS[1]["variables"])
+
+
+def test_hidden_copies_keep_the_whole_stay_and_add_its_blanked_copy_after_the_batch():
+    manifest = tiny_manifest()
+    names = [v["name"] for v in manifest["variables"]]
+    keep = np.array([n in MONITOR_VARIABLES for n in names])
+    n_vars = len(names)
+    rng = np.random.default_rng(1)
+    values = rng.normal(80, 10, (3, 12, n_vars))
+    statics = raw_statics({"Age": 60, "Height": 170, "Gender": 0, "ICUType": 2}, manifest)
+    x = torch.from_numpy(np.stack([build_input(v, statics, manifest) for v in values]).astype(np.float32))
+    lengths, idx = torch.tensor([12, 5, 9]), torch.tensor([7, 2, 4])
+    hiding = Hiding(profiles=keep[None], delta_cap=manifest["deltaCap"])
+    cfg = FitConfig(hide=1.0, hide_copies=True)
+    xb, lb, which, ib = hidden_batch(x, lengths, idx, hiding, cfg, np.random.default_rng(0))
+    assert xb.shape[0] == 6 and torch.equal(xb[:3], x)
+    assert lb.tolist() == [12, 5, 9, 12, 5, 9] and ib.tolist() == [7, 2, 4, 7, 2, 4] and which.tolist() == [0, 0, 0, 1, 1, 1]
+    # The copies are exactly what hiding without copies gives from the same random draws.
+    replaced, _, which_replaced, _ = hidden_batch(x, lengths, idx, hiding, FitConfig(hide=1.0), np.random.default_rng(0))
+    assert torch.equal(xb[3:], replaced) and which_replaced.tolist() == [1, 1, 1]
+    # An unmeasured monitor variable is still unmeasured in the copy; a lab is blanked (its mask is 0).
+    lab = int(np.flatnonzero(~keep)[0])
+    assert float(xb[3:, :, n_vars + lab].abs().sum()) == 0.0 and float(x[:, :, n_vars + lab].sum()) > 0

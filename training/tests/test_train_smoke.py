@@ -87,7 +87,8 @@ def test_the_gru_trains_end_to_end_with_hiding_and_names_its_scenarios(tmp_path)
     out, metrics = train_on_synthetic_data(tmp_path, "--architecture", "gru", "--no-refit")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["architecture"]["type"] == "gru"
-    assert manifest["provenance"]["training"]["hyperparameters"]["hide"] == 0.3
+    assert manifest["provenance"]["training"]["hyperparameters"]["hide"] == 0.5
+    assert manifest["provenance"]["training"]["hyperparameters"]["hide_copies"] is True
     names = [s["name"] for s in manifest["scenarios"]]
     assert names == ["vitals", "vitals-routine-labs", "first-6h", "first-12h", "first-24h", "full"]
     assert all(0.0 <= s["heldOutAuroc"] <= 1.0 for s in manifest["scenarios"])
