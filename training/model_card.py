@@ -1,6 +1,8 @@
 """Writes model-card.md from the manifest and the held-out metrics of a training run."""
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
 
@@ -148,8 +150,25 @@ def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any
     lines += [""] if other else []
     lines += _alternatives(metrics.get("alternativesConsidered"))
     lines += _limitations(manifest) + _how_to_reproduce(manifest, metrics)
+    text = "\n".join(lines)
+    kept = _explanation_check(path)
+    if kept:
+        text = text.replace("## Limitations", f"{kept}\n## Limitations", 1)
     with open(path, "w") as f:
-        f.write("\n".join(lines))
+        f.write(text)
+
+
+# The section `npm run explain-evidence` (scripts/explain-evidence.ts) writes into a card from its own
+# measurements: a card rewritten from the metrics keeps it rather than dropping it.
+_EXPLANATION_CHECK = re.compile(r"<!-- explanation-check[\s\S]*?<!-- /explanation-check -->\n")
+
+
+def _explanation_check(path: str) -> str | None:
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        found = _EXPLANATION_CHECK.search(f.read())
+    return found.group(0) if found else None
 
 
 def _intended_use(manifest: dict[str, Any]) -> list[str]:
@@ -417,7 +436,6 @@ def _architectures(manifest: dict[str, Any], metrics: dict[str, Any], other: dic
 def load_comparison(compare_dir: str | None, bench_path: str | None) -> tuple[dict | None, dict | None]:
     """The other architecture's manifest and metrics, and the engine figures, when they exist."""
     import json
-    import os
 
     def load(path: str) -> dict:
         with open(path) as f:
@@ -433,7 +451,6 @@ def main(argv: list[str] | None = None) -> None:
     """Rewrites model-card.md of a model folder from its manifest.json, metrics.json and split.json."""
     import argparse
     import json
-    import os
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("model_dir")
     p.add_argument("--compare", default=None, help="the same recipe with the other architecture (a model folder)")

@@ -71,6 +71,16 @@ def test_a_fixed_schedule_without_the_refit_records_and_explains_its_mean_risk_s
         (out / "split.json").read_text())["train"])
     shift = manifest["calibration"]["meanRiskShift"]
     assert f"({shift:+.3f} on the logit scale)" in (out / "model-card.md").read_text()
+    # A card rewritten from the metrics keeps the section that `npm run explain-evidence` put in it
+    # (scripts/explain-evidence.ts: its markers, placed before "## Limitations").
+    card = out / "model-card.md"
+    section = "<!-- explanation-check: written by npm run explain-evidence -->\n## Explanations checked\n\nmeasured\n<!-- /explanation-check -->\n"
+    card.write_text(card.read_text().replace("## Limitations", f"{section}\n## Limitations"))
+    from training import model_card
+    model_card.main([str(out)])
+    rewritten = card.read_text()
+    assert rewritten.count("## Explanations checked") == 1
+    assert rewritten.index("<!-- /explanation-check -->") < rewritten.index("## Limitations")
 
 
 def test_refit_needs_a_fixed_schedule(tmp_path):
