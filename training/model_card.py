@@ -39,20 +39,9 @@ def _alternatives(alt: dict[str, Any] | None) -> list[str]:
     for r in alt["validation"]:
         sd = f" (sd {r['valAurocSd']:.3f})" if r.get("valAurocSd") is not None else ""
         lines.append(f"| {r['run']} | {r['networks']} | {r['cost']:g} | {r['seeds']} | {r['valAuroc']:.4f}{sd} |")
-    hiding = alt.get("inputHiding")
-    if hiding:
-        lines += ["", "**Input-group hiding (version 1.4.0).** " + hiding["selection"], "",
-                  "| recipe (validation split) | seeds | vitals | vitals and routine labs | full record |",
-                  "| --- | ---: | ---: | ---: | ---: |"]
-        lines += [f"| {r['run']} | {r['seeds']} | {r['vitals']:.4f} | {r['vitalsRoutineLabs']:.4f} | {r['full']:.4f} |"
-                  for r in hiding["rows"]]
-    copies = alt.get("hiddenCopies")
-    if copies:
-        lines += ["", "**Hidden copies (version 1.6.0).** " + copies["selection"], "",
-                  "| recipe (validation split, GRU) | seeds | vitals | vitals and routine labs | full record |",
-                  "| --- | ---: | ---: | ---: | ---: |"]
-        lines += [f"| {r['run']} | {r['seeds']} | {r['vitals']:.4f} | {r['vitalsRoutineLabs']:.4f} | {r['full']:.4f} |"
-                  for r in copies["rows"]]
+    for key, title, recipes in (("inputHiding", "Input-group hiding (version 1.4.0)", "recipe (validation split)"),
+                                ("hiddenCopies", "Hidden copies (version 1.6.0)", "recipe (validation split, GRU)")):
+        lines += _profile_rows(title, recipes, alt.get(key))
     e = alt.get("largerEnsemble")
     if e:
         h = e["heldOut"]
@@ -135,6 +124,16 @@ def _scenario_section(metrics: dict[str, Any], manifest: dict[str, Any]) -> list
     lines += ["", ("In every profile the network's AUROC is at least the trees'." if not below else
                    f"**The trees rank better in: {', '.join(below)}** (point estimates; see the intervals).")]
     return lines
+
+
+def _profile_rows(title: str, recipes: str, check: dict[str, Any] | None) -> list[str]:
+    """A validation check scored per input profile (training/alternatives.json), as a paragraph and a table."""
+    if not check:
+        return []
+    return ["", f"**{title}.** " + check["selection"], "",
+            f"| {recipes} | seeds | vitals | vitals and routine labs | full record |", "| --- | ---: | ---: | ---: | ---: |",
+            *(f"| {r['run']} | {r['seeds']} | {r['vitals']:.4f} | {r['vitalsRoutineLabs']:.4f} | {r['full']:.4f} |"
+              for r in check["rows"])]
 
 
 def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any], split: dict[str, list[str]],
