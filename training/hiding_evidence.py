@@ -14,6 +14,7 @@ chosen on the same validation stays, which flatters the trees slightly).
 from __future__ import annotations
 
 import multiprocessing
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -28,18 +29,24 @@ from .train import EPOCHS_DEFAULT, REPLICATE_DEFAULT, _distill_targets, fit_gbt
 
 SEED = 2012
 SEEDS = (2012, 2112)
-# name -> (hide share, teachers matched to the hidden profile, profiles hidden to: "all" or "vitals",
-#          running summaries, hidden copies added to the batch instead of hiding the stay itself)
-RECIPES = {"1.3.0 (no hiding)": (0.0, False, "all"), "hide 0.3, full teacher": (0.3, False, "all"),
-           "hide 0.3, matched teachers": (0.3, True, "all"), "hide 0.5, matched teachers": (0.5, True, "all"),
-           "hidden copies of 0.5, full teacher": (0.5, False, "all", False, True)}
+class Recipe(NamedTuple):
+    hide: float  # share of training stays hidden to one profile
+    matched: bool  # teachers matched to the hidden profile (else the full-record teacher)
+    profiles: str  # profiles hidden to: "all" or "vitals"
+    summaries: bool = False  # running summaries appended to the inputs
+    copies: bool = False  # hidden copies added to the batch instead of hiding the stay itself
+
+
+RECIPES = {"1.3.0 (no hiding)": Recipe(0.0, False, "all"), "hide 0.3, full teacher": Recipe(0.3, False, "all"),
+           "hide 0.3, matched teachers": Recipe(0.3, True, "all"), "hide 0.5, matched teachers": Recipe(0.5, True, "all"),
+           "hidden copies of 0.5, full teacher": Recipe(0.5, False, "all", copies=True)}
 # --summaries: the kept recipe with running summaries of every variable appended to the inputs
 # (model.RunningSummaries), against trees that read such statistics directly.
-SUMMARIES = {"hide 0.3, full teacher, summaries": (0.3, False, "all", True),
-             "hide 0.3, matched teachers, summaries": (0.3, True, "all", True)}
+SUMMARIES = {"hide 0.3, full teacher, summaries": Recipe(0.3, False, "all", summaries=True),
+             "hide 0.3, matched teachers, summaries": Recipe(0.3, True, "all", summaries=True)}
 # --specialist: networks that only ever see the vitals profile (for routing by input coverage).
-SPECIALISTS = {"vitals specialist, full teacher": (1.0, False, "vitals"),
-               "vitals specialist, vitals teacher": (1.0, True, "vitals")}
+SPECIALISTS = {"vitals specialist, full teacher": Recipe(1.0, False, "vitals"),
+               "vitals specialist, vitals teacher": Recipe(1.0, True, "vitals")}
 _WORK: dict = {}
 
 
@@ -64,12 +71,12 @@ def profile_targets(train_stays, val_stays, manifest: dict, full_targets: np.nda
 def _fit(job: tuple[str, int]):
     name, seed = job
     torch.set_num_threads(1)
-    hide, matched, profiles, summaries, copies = (*_WORK["recipes"][name], False, False)[:5]
-    cfg = FitConfig(replicate=REPLICATE_DEFAULT, epochs=_WORK["epochs"], hide=hide, architecture=_WORK["architecture"], hide_copies=copies,
-                    summary_vars=_WORK["n_vars"] if summaries else 0)
-    targets = _WORK["matched"] if matched else _WORK["full"]
+    r: Recipe = _WORK["recipes"][name]
+    cfg = FitConfig(replicate=REPLICATE_DEFAULT, epochs=_WORK["epochs"], hide=r.hide, hide_copies=r.copies,
+                    architecture=_WORK["architecture"], summary_vars=_WORK["n_vars"] if r.summaries else 0)
+    targets = _WORK["matched"] if r.matched else _WORK["full"]
     res = fit_one(_WORK["x"], _WORK["l"], _WORK["y"], None, None, None, cfg, seed=seed, log=lambda s: None,
-                  targets=targets, hiding=_WORK["hiding"][profiles])
+                  targets=targets, hiding=_WORK["hiding"][r.profiles])
     return name, seed, res.model
 
 

@@ -56,6 +56,6 @@ def test_hidden_copies_keep_the_whole_stay_and_add_its_blanked_copy_after_the_ba
     # The copies are exactly what hiding without copies gives from the same random draws.
     replaced, _, which_replaced, _ = hidden_batch(x, lengths, idx, hiding, FitConfig(hide=1.0), np.random.default_rng(0))
     assert torch.equal(xb[3:], replaced) and which_replaced.tolist() == [1, 1, 1]
-    # An unmeasured monitor variable is still unmeasured in the copy; a lab is blanked (its mask is 0).
+    # A lab measured in the original is blanked in the copy (its mask is 0).
     lab = int(np.flatnonzero(~keep)[0])
     assert float(xb[3:, :, n_vars + lab].abs().sum()) == 0.0 and float(x[:, :, n_vars + lab].sum()) > 0

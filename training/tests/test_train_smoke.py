@@ -6,7 +6,7 @@ import tarfile
 
 import numpy as np
 
-from training import train
+from training import model_card, train
 from training.make_fixtures import _desc, _random_stay, _record
 
 
@@ -76,7 +76,6 @@ def test_a_fixed_schedule_without_the_refit_records_and_explains_its_mean_risk_s
     card = out / "model-card.md"
     section = "<!-- explanation-check: written by npm run explain-evidence -->\n## Explanations checked\n\nmeasured\n<!-- /explanation-check -->\n"
     card.write_text(card.read_text().replace("## Limitations", f"{section}\n## Limitations"))
-    from training import model_card
     model_card.main([str(out)])
     rewritten = card.read_text()
     assert rewritten.count("## Explanations checked") == 1
