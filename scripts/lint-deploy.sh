@@ -83,7 +83,7 @@ else
 fi
 
 if have shellcheck; then
-  run shellcheck shellcheck scripts/lint-deploy.sh scripts/test-python.sh
+  run shellcheck shellcheck scripts/lint-deploy.sh scripts/test-python.sh scripts/test-deps.sh
 else
   skip shellcheck "apt-get install shellcheck"
 fi

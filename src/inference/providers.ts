@@ -6,6 +6,11 @@
  */
 import ort from 'onnxruntime-node';
 
+// ORT's process-wide logger prints a provider's start-up failure in red on stderr before the
+// create() call throws; the fallback reports the same reason as one warning of ours, so only
+// fatal messages are left to ORT (the environment reads this at its first session).
+ort.env.logLevel = 'fatal';
+
 export const PROVIDER_NAMES = ['cpu', 'webgpu', 'cuda'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 

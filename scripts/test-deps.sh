@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# What `npm test` needs from Debian, checked before any test runs so that a fresh machine learns
+# it at once, not after the TypeScript suite: the training tests' Python packages (PyPI is not
+# a registry every machine reaches), and chromium and prometheus, without which the browser and
+# Prometheus tests skip. Run as root with apt-get, it installs what is missing; otherwise it names it.
+set -euo pipefail
+
+python_packages=(python3-torch python3-onnx python3-numpy python3-sklearn python3-matplotlib python3-pytest python3-pyflakes)
+python_imports='import torch, onnx, numpy, sklearn, matplotlib, pytest, threadpoolctl, pyflakes'
+
+missing=()
+/usr/bin/python3 -c "$python_imports" 2>/dev/null || missing+=("${python_packages[@]}")
+command -v chromium >/dev/null || [ -x /usr/bin/chromium-browser ] || missing+=(chromium)
+command -v promtool >/dev/null || missing+=(prometheus)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "test: installing Debian's ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  exit 0
+fi
+
+echo "test: these Debian packages are missing: ${missing[*]}" >&2
+echo "  Install them (sudo apt-get install ${missing[*]}) and run npm test again." >&2
+if [[ " ${missing[*]} " == *" python3-torch "* ]]; then exit 1; fi
+# Without chromium or prometheus the suite still runs; the tests that need them say they skip.
+echo "  Going on: the browser and Prometheus tests will be skipped." >&2
