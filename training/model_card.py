@@ -104,22 +104,31 @@ def _scenario_section(metrics: dict[str, Any], manifest: dict[str, Any]) -> list
     if not results:
         return ["Scored on the six bedside vitals only, the model loses much of its discrimination (rows above)."]
     net = manifest["architecture"]["type"].upper()
+    # The coverage rule is in the manifest (training/profile_coverage.py adds it to older runs' manifests).
+    rules = {s["name"]: s.get("coverage") for s in manifest.get("scenarios", [])}
     lines = [
         "",
         "### Input profiles (validated scenarios)",
         "",
-        "Every result names the first of these profiles that covers the stay it scored (`inputProfile`: the stay has",
-        "no variable outside the profile's and no more hours than its limit) with the profile's held-out AUROC, so a",
-        "caller knows how much weight the score can bear. Each row: the test stays as a caller with only those inputs",
-        "would send them; the trees were fitted on the training stays cut the same way (trees chosen on validation).",
+        "Every result names the profile its stay covers (`inputProfile`) with that profile's held-out AUROC, so a",
+        "caller knows how much weight the score can bear. A stay covers a profile when it has at least as many of the",
+        "profile's variables, over at least as many hours of its window (first to last row with any), as 95% of the",
+        "profile's test stays (the 5% quantile of each, column \"claimed from\"); of the profiles it covers it gets the",
+        "best figure, so removing observations never raises it. A stay that covers none is `sparse`, with no figure.",
+        "Each row: the test stays as a caller with only those inputs would send them; the trees were fitted on the",
+        "training stays cut the same way (trees chosen on validation).",
         "",
-        f"| profile | {net} AUROC (95% CI) | AUPRC | ECE | calibration slope | trees AUROC (95% CI) | {net} minus trees (95% CI) |",
-        "| --- | --- | ---: | ---: | ---: | --- | --- |",
+        f"| profile | claimed from | {net} AUROC (95% CI) | AUPRC | ECE | calibration slope | trees AUROC (95% CI) | "
+        f"{net} minus trees (95% CI) |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- | --- |",
     ]
     for r in results:
         m, g, d = r["model"], r["gbt"], r["modelMinusGbtAuroc"]
-        lines.append(f"| `{r['name']}`: {r['label']} | {_ci(m)} | {m['auprc']:.3f} | {m['ece']:.3f} | {m['calibrationSlope']:.2f} | "
-                     f"{_ci(g)} | {d['delta']:+.3f} ({d['ci95Low']:+.3f} to {d['ci95High']:+.3f}) |")
+        rule = r.get("coverage") or rules.get(r["name"])
+        claimed = ("never (no coverage rule)" if not rule else
+                   f"{rule['minVariables']} variables over {rule['minHours']} h ({rule['heldOutShare']:.0%} of its stays)")
+        lines.append(f"| `{r['name']}`: {r['label']} | {claimed} | {_ci(m)} | {m['auprc']:.3f} | {m['ece']:.3f} | "
+                     f"{m['calibrationSlope']:.2f} | {_ci(g)} | {d['delta']:+.3f} ({d['ci95Low']:+.3f} to {d['ci95High']:+.3f}) |")
     below = [r["name"] for r in results if r["modelMinusGbtAuroc"]["delta"] < 0]
     lines += ["", ("In every profile the network's AUROC is at least the trees'." if not below else
                    f"**The trees rank better in: {', '.join(below)}** (point estimates; see the intervals).")]

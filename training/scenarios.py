@@ -1,5 +1,6 @@
 """The validated input profiles (spec.SCENARIOS): stays as a caller with only those inputs
-would send them, the networks and trees trained for each profile scored on the same stays."""
+would send them, the networks and trees trained for each profile scored on the same stays, and
+the coverage a served stay needs before the service claims a profile's figure for it."""
 from __future__ import annotations
 
 import dataclasses
@@ -35,6 +36,33 @@ def tensors(stays: Sequence[Stay], manifest: dict[str, Any], scenario: dict[str,
     return tensorize(as_sent(stays, manifest, scenario), manifest)
 
 
+# A profile is claimed for a stay only when the stay has at least the coverage that 95% of the
+# profile's own held-out stays have: the 5% quantile of each figure (src/clinical/input-profile.ts).
+COVERAGE_QUANTILE = 0.05
+
+
+def coverage(values: np.ndarray, manifest: dict[str, Any], scenario: dict[str, Any]) -> tuple[int, int]:
+    """What a stay [T, V] has of a scenario's inputs within its window (the first maxHours rows):
+    how many of its variables are observed, and over how many hours, first to last row with any
+    of them (0 when none). src/clinical/input-profile.ts computes the same for a served stay."""
+    names = [v["name"] for v in manifest["variables"]]
+    keep = np.array([scenario["variables"] is None or n in scenario["variables"] for n in names])
+    window = values[: scenario["maxHours"] or manifest["maxHours"], keep]
+    observed = ~np.isnan(window)
+    rows = np.where(observed.any(axis=1))[0]
+    return int(observed.any(axis=0).sum()), int(rows[-1] - rows[0] + 1) if rows.size else 0
+
+
+def coverage_rule(sent: Sequence[Stay], manifest: dict[str, Any], scenario: dict[str, Any]) -> dict[str, Any]:
+    """The least coverage for which the service claims the scenario: a low quantile of what its
+    held-out stays (as sent) have, and the share of those stays that meet both thresholds."""
+    k, h = np.array([coverage(s.values, manifest, scenario) for s in sent]).T
+    rule = {"minVariables": int(np.quantile(k, COVERAGE_QUANTILE, method="inverted_cdf")),
+            "minHours": int(np.quantile(h, COVERAGE_QUANTILE, method="inverted_cdf"))}
+    met = (k >= rule["minVariables"]) & (h >= rule["minHours"])
+    return {**rule, "quantile": COVERAGE_QUANTILE, "heldOutShare": round(float(met.mean()), 3)}
+
+
 def hiding_profiles(manifest: dict[str, Any]) -> np.ndarray:
     """[P, V] keep-masks of the scenarios that restrict variables (what training hides)."""
     names = [v["name"] for v in manifest["variables"]]
@@ -65,6 +93,7 @@ def evaluate(predict: Callable[[np.ndarray, np.ndarray], np.ndarray], fit_trees:
                                            "calibrationSlope")},
             "gbt": {k: gbt[k] for k in ("auroc", "aurocCi95", "auprc")},
             "modelMinusGbtAuroc": delta,
+            "coverage": coverage_rule(sent["test"], manifest, scenario),
         })
     return out
 
@@ -73,4 +102,4 @@ def manifest_entries(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What the service needs to name a stay's scenario and say how much weight its score bears."""
     return [{"name": r["name"], "label": r["label"], "variables": r["variables"], "maxHours": r["maxHours"],
              "heldOutAuroc": round(r["model"]["auroc"], 3), "heldOutAurocCi95": [round(v, 3) for v in r["model"]["aurocCi95"]],
-             "gbtBaselineAuroc": round(r["gbt"]["auroc"], 3)} for r in results]
+             "gbtBaselineAuroc": round(r["gbt"]["auroc"], 3), "coverage": r["coverage"]} for r in results]

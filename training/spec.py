@@ -95,8 +95,8 @@ MONITOR_VARIABLES = ["HR", "SaO2", "MAP", "NIMAP", "RespRate", "Temp", "Lactate"
 ROUTINE_LABS = ["Albumin", "ALP", "ALT", "AST", "Bilirubin", "BUN", "Cholesterol", "Creatinine", "Glucose", "HCO3",
                 "HCT", "K", "Mg", "Na", "Platelets", "TroponinI", "TroponinT", "WBC"]
 
-# The input profiles the shipped model is validated on, most specific first: the service names
-# the first whose variables include every variable a stay has and whose hours cover it.
+# The input profiles the shipped model is validated on, most specific first: the service names,
+# of those whose coverage a stay meets (scenarios.coverage_rule), the one with the best figure.
 # `variables` None = any variable; `maxHours` None = any length up to maxHours.
 SCENARIOS: list[dict[str, Any]] = [
     dict(name="vitals", label="bedside vital signs (HR, SaO2, MAP or NIMAP, respiratory rate, temperature, lactate) "

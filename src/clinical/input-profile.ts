@@ -1,34 +1,101 @@
 import type { Manifest } from '../model/manifest.js';
 
 /**
- * Which validated scenario of the manifest a stay's inputs match, and that scenario's held-out
- * AUROC: how much weight its score can bear. Scenarios are listed most specific first; the
- * first whose variables include every variable the stay has, and whose hour limit covers its
- * hours, is the stay's (training/spec.py SCENARIOS).
+ * Which validated scenario of the manifest a stay's inputs cover, and that scenario's held-out
+ * AUROC: how much weight its score can bear. A scenario is covered when the stay has at least its
+ * `coverage`: that many of its variables observed within its window, over that many hours
+ * (training/scenarios.py coverage, the 5% quantile of its held-out stays). Of the covered
+ * scenarios the stay gets the one with the highest figure, so removing observations can only
+ * lower it; a stay that covers none gets SPARSE, with no figure.
  */
 
 export interface InputProfile {
   scenario: string;
   label: string;
-  /** AUROC of this model on held-out stays sent this way; null for an unevaluated model. */
+  /** AUROC of this model on held-out stays sent this way; null for an unevaluated model or a sparse stay. */
   heldOutAuroc: number | null;
 }
 
-export function inputProfile(
-  manifest: Manifest,
-  missing: readonly string[],
-  hoursUsed: number,
-): InputProfile | undefined {
-  const scenarios = manifest.scenarios;
-  if (scenarios === undefined || scenarios.length === 0) return undefined;
-  const absent = new Set(missing);
-  for (const s of scenarios) {
-    if (s.maxHours !== null && hoursUsed > s.maxHours) continue;
-    if (s.variables !== null) {
-      const allowed = new Set(s.variables);
-      if (manifest.variables.some((v) => !absent.has(v.name) && !allowed.has(v.name))) continue;
-    }
-    return { scenario: s.name, label: s.label, heldOutAuroc: s.heldOutAuroc };
+export const SPARSE_PROFILE: InputProfile = {
+  scenario: 'sparse',
+  label: 'inputs sparser than every validated profile (fewer variables or hours)',
+  heldOutAuroc: null,
+};
+
+type Scenario = NonNullable<Manifest['scenarios']>[number];
+
+/** What coverage reads of a ValidPatient (types.ts): rows [hoursUsed x variables], NaN = missing. */
+export interface StayValues {
+  values: Float64Array;
+  hoursUsed: number;
+}
+
+/** What a stay has of a scenario's inputs: variables seen in its window, hours from first to last row with any. */
+export interface Coverage {
+  variables: number;
+  hours: number;
+}
+
+const columnsCache = new WeakMap<Scenario, number[]>();
+
+function columns(manifest: Manifest, scenario: Scenario): number[] {
+  let cols = columnsCache.get(scenario);
+  if (cols === undefined) {
+    const allowed = scenario.variables === null ? null : new Set(scenario.variables);
+    cols = manifest.variables.flatMap((v, j) => (allowed === null || allowed.has(v.name) ? [j] : []));
+    columnsCache.set(scenario, cols);
   }
-  return undefined;
+  return cols;
+}
+
+/** Coverage of one scenario; `first[j]` is the first row where variable j is observed (hoursUsed if never). */
+function scenarioCoverage(manifest: Manifest, patient: StayValues, first: Int32Array, scenario: Scenario): Coverage {
+  const window = Math.min(patient.hoursUsed, scenario.maxHours ?? manifest.maxHours);
+  const cols = columns(manifest, scenario);
+  const width = manifest.variables.length;
+  let variables = 0;
+  let start = window;
+  for (const j of cols) {
+    if ((first[j] as number) < window) {
+      variables += 1;
+      start = Math.min(start, first[j] as number);
+    }
+  }
+  if (variables === 0) return { variables, hours: 0 };
+  for (let r = window - 1; r >= start; r--) {
+    for (const j of cols) if (!Number.isNaN(patient.values[r * width + j])) return { variables, hours: r - start + 1 };
+  }
+  return { variables, hours: 1 };
+}
+
+/** The first row each variable is observed in (hoursUsed when it never is). */
+function firstRows(manifest: Manifest, patient: StayValues): Int32Array {
+  const width = manifest.variables.length;
+  const first = new Int32Array(width).fill(patient.hoursUsed);
+  for (let r = patient.hoursUsed - 1; r >= 0; r--) {
+    for (let j = 0; j < width; j++) if (!Number.isNaN(patient.values[r * width + j])) first[j] = r;
+  }
+  return first;
+}
+
+export function coverage(manifest: Manifest, patient: StayValues, scenario: Scenario): Coverage {
+  return scenarioCoverage(manifest, patient, firstRows(manifest, patient), scenario);
+}
+
+/** The profile a stay's inputs cover; undefined for a model whose manifest defines no coverage. */
+export function inputProfile(manifest: Manifest, patient: StayValues): InputProfile | undefined {
+  const scenarios = (manifest.scenarios ?? []).filter((s) => s.coverage !== undefined);
+  if (scenarios.length === 0) return undefined;
+  const first = firstRows(manifest, patient);
+  let best: Scenario | undefined;
+  for (const s of scenarios) {
+    const need = s.coverage as NonNullable<Scenario['coverage']>;
+    const has = scenarioCoverage(manifest, patient, first, s);
+    if (has.variables < need.minVariables || has.hours < need.minHours) continue;
+    // Ties (an unevaluated model's nulls) go to the later scenario: the list runs from narrow to broad.
+    if (best === undefined || (s.heldOutAuroc ?? -1) >= (best.heldOutAuroc ?? -1)) best = s;
+  }
+  return best === undefined
+    ? SPARSE_PROFILE
+    : { scenario: best.name, label: best.label, heldOutAuroc: best.heldOutAuroc };
 }

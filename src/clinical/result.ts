@@ -14,7 +14,7 @@ export function predictionResult(
 ): PredictionResult {
   const hoursUsed = patient.hoursUsed;
   const missing = missingThroughout(manifest, patient);
-  const profile = inputProfile(manifest, missing, hoursUsed);
+  const profile = inputProfile(manifest, patient);
   return {
     ...(patient.id === undefined ? {} : { id: patient.id }),
     probability,

@@ -75,7 +75,7 @@ export interface PredictionResult {
   truncated: boolean;
   /** Variables never observed in the hours used. */
   missingThroughout: string[];
-  /** The validated scenario these inputs match, with its held-out AUROC (models with scenarios). */
+  /** The validated scenario these inputs cover, with its held-out AUROC, or `sparse` (models with coverage rules). */
   inputProfile?: InputProfile;
   /** With explain: the probability after each hour used, the last equal to `probability`. */
   trajectory?: TrajectoryPoint[];

@@ -101,6 +101,11 @@ export const manifestSchema = z
             variables: z.array(z.string()).nullable(),
             maxHours: z.number().int().positive().nullable(),
             heldOutAuroc: z.number().min(0).max(1).nullable(),
+            /** Least a stay needs for the profile to be claimed (training/scenarios.py coverage_rule); else never. */
+            coverage: z
+              .object({ minVariables: z.number().int().min(0), minHours: z.number().int().min(0) })
+              .passthrough()
+              .optional(),
           })
           .passthrough(),
       )

@@ -2,72 +2,63 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { runScore } from '../../src/cli/score.js';
-import { inputProfile } from '../../src/clinical/input-profile.js';
 import { buildTestApp, loadTinyManifest, makeModelRoot, ROOT } from '../helper.js';
 import { entry, LOINC, observation, recordToBundle, type Json } from '../fixtures/fhir/physionet-to-fhir.js';
 import { r4Errors } from '../fhir/r4-schema.js';
 
 /**
- * Every entry point names the scenario a stay's inputs match. Expected by hand from the
- * definitions: monitor vitals only is `vitals`, plus sodium `vitals-routine-labs`, a GCS makes a
- * full record, whose first 6 hours are `first-6h`.
+ * Every entry point names the profile a stay's inputs cover, with 1.6.0's held-out AUROC. Expected
+ * by hand from its coverage rules (test/clinical/input-profile.test.ts lists them): 48 hours of
+ * monitor vitals and weight (6 of 8 variables over 48 h) are `vitals`; with 9 routine labs at hour 3
+ * (15 of 26) `vitals-routine-labs`, and with GCS and three blood gases too (19 of 37) `full`; six
+ * hours of 9 variables `first-6h`. The newcomer's two stays (one heart rate; two hours of vitals
+ * and GCS) cover no profile: `sparse`, no figure. The old rule gave them vitals 0.792 and first-6h 0.807.
  */
 
-const vitalsOnly = {
-  id: 'monitor',
-  age: 70,
-  sex: 'male',
-  icuType: 3,
-  weight: 80,
-  hours: Array.from({ length: 10 }, (_, h) => ({ HR: 90 + h, NIMAP: 70, RespRate: 20, Temp: 37.2, SaO2: 96 })),
+const MONITOR = { HR: 90, NIMAP: 70, RespRate: 20, Temp: 37.2, SaO2: 96 };
+const LABS = { Na: 139, K: 4.1, BUN: 20, Creatinine: 1.1, Glucose: 120, HCO3: 24, HCT: 33, Platelets: 210, WBC: 9 };
+const base = { age: 70, sex: 'male', icuType: 3, weight: 80 };
+const PATIENTS = [
+  { ...base, id: 'monitor', hours: Array.from({ length: 48 }, () => MONITOR) },
+  { ...base, id: 'labs', hours: Array.from({ length: 48 }, (_, h) => (h === 3 ? { ...MONITOR, ...LABS } : MONITOR)) },
+  {
+    ...base,
+    id: 'full',
+    hours: Array.from({ length: 48 }, (_, h) =>
+      h === 3 ? { ...MONITOR, ...LABS, GCS: 14, PaO2: 90, PaCO2: 40, pH: 7.4 } : MONITOR,
+    ),
+  },
+  { ...base, id: 'first6', hours: Array.from({ length: 6 }, () => ({ ...MONITOR, GCS: 10, PaO2: 90, Lactate: 2 })) },
+  { age: 70, sex: 'male', icuType: 3, id: 'one-heart-rate', hours: [{ HR: 88 }] },
+  { ...base, id: 'two-hours', hours: [0, 1].map(() => ({ ...MONITOR, GCS: 9 })) },
+];
+const EXPECTED: Record<string, [string, number | null]> = {
+  monitor: ['vitals', 0.792],
+  labs: ['vitals-routine-labs', 0.828],
+  full: ['full', 0.863],
+  first6: ['first-6h', 0.807],
+  'one-heart-rate': ['sparse', null],
+  'two-hours': ['sparse', null],
 };
-const withSodium = {
-  ...vitalsOnly,
-  id: 'labs',
-  hours: vitalsOnly.hours.map((r, h) => (h === 3 ? { ...r, Na: 139 } : r)),
-};
-const fullShort = { ...vitalsOnly, id: 'short', hours: vitalsOnly.hours.slice(0, 5).map((r) => ({ ...r, GCS: 9 })) };
-const fullLong = {
-  ...vitalsOnly,
-  id: 'long',
-  hours: Array.from({ length: 30 }, () => ({ HR: 100, GCS: 12, PaO2: 80 })),
-};
-const EXPECTED: Record<string, string> = {
-  monitor: 'vitals',
-  labs: 'vitals-routine-labs',
-  short: 'first-6h',
-  long: 'full',
-};
-const PATIENTS = [vitalsOnly, withSodium, fullShort, fullLong];
+type Profiled = { id: string; inputProfile: { scenario: string; label: string; heldOutAuroc: number | null } };
+const named = (rows: Profiled[]): Record<string, [string, number | null]> =>
+  Object.fromEntries(rows.map((r) => [r.id, [r.inputProfile.scenario, r.inputProfile.heldOutAuroc]]));
+const release = (t: TestContext): Promise<string> =>
+  makeModelRoot(t, { '1.6.0': { from: join(ROOT, 'models', 'icu-mortality', '1.6.0') } });
 
 describe('input profile', () => {
-  test('the first scenario covering the variables present and the hours used', async () => {
-    const manifest = await loadTinyManifest();
-    const all = manifest.variables.map((v) => v.name);
-    const missingBut = (present: string[]): string[] => all.filter((n) => !present.includes(n));
-    assert.equal(inputProfile(manifest, missingBut(['HR', 'NIMAP', 'Weight']), 48)?.scenario, 'vitals');
-    assert.equal(inputProfile(manifest, missingBut(['HR', 'Creatinine']), 48)?.scenario, 'vitals-routine-labs');
-    assert.equal(inputProfile(manifest, missingBut(['HR', 'PaO2']), 6)?.scenario, 'first-6h');
-    assert.equal(inputProfile(manifest, missingBut(['HR', 'PaO2']), 7)?.scenario, 'first-12h');
-    assert.equal(inputProfile(manifest, missingBut(['HR', 'PaO2']), 24)?.scenario, 'first-24h');
-    assert.equal(inputProfile(manifest, missingBut(['HR', 'PaO2']), 25)?.scenario, 'full');
-    // An unevaluated model says so: no AUROC to lean on.
-    assert.equal(inputProfile(manifest, missingBut(['HR']), 3)?.heldOutAuroc, null);
-    assert.equal(inputProfile({ ...manifest, scenarios: undefined }, [], 3), undefined);
-  });
-
-  test("POST /v1/predict and the NDJSON stream name each stay's scenario", async (t) => {
-    const { app } = await buildTestApp(t);
+  test('POST /v1/predict and the NDJSON stream name the profile each stay covers', async (t) => {
+    const { app } = await buildTestApp(t, { modelRoot: await release(t) });
     const res = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: PATIENTS } });
     assert.equal(res.statusCode, 200, res.body);
-    for (const r of (
-      res.json() as { results: Array<{ id: string; inputProfile: { scenario: string; heldOutAuroc: null } }> }
-    ).results) {
-      assert.equal(r.inputProfile.scenario, EXPECTED[r.id], r.id);
-      assert.equal(r.inputProfile.heldOutAuroc, null);
-    }
+    const results = (res.json() as { results: Profiled[] }).results;
+    assert.deepEqual(named(results), EXPECTED);
+    assert.equal(
+      results.find((r) => r.id === 'two-hours')?.inputProfile.label,
+      'inputs sparser than every validated profile (fewer variables or hours)',
+    );
     const stream = await app.inject({
       method: 'POST',
       url: '/v1/predict/stream',
@@ -77,16 +68,25 @@ describe('input profile', () => {
     const lines = stream.body
       .trimEnd()
       .split('\n')
-      .map((l) => JSON.parse(l) as { id: string; inputProfile: { scenario: string } });
-    assert.deepEqual(Object.fromEntries(lines.map((l) => [l.id, l.inputProfile.scenario])), EXPECTED);
+      .map((l) => JSON.parse(l) as Profiled);
+    assert.deepEqual(named(lines), EXPECTED);
+  });
+
+  test('a model without coverage rules makes no reliability statement', async (t) => {
+    const { app } = await buildTestApp(t);
+    const res = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: PATIENTS } });
+    assert.equal(res.statusCode, 200, res.body);
+    for (const r of (res.json() as { results: Array<Record<string, unknown>> }).results)
+      assert.equal(r.inputProfile, undefined);
   });
 
   test('the FHIR RiskAssessment carries the profile as an extension and a note; the CDS card says it in words', async (t) => {
     const now = new Date('2026-03-15T06:30:00Z');
-    const { app } = await buildTestApp(t, { deps: { now: () => now } });
+    const { app } = await buildTestApp(t, { deps: { now: () => now }, modelRoot: await release(t) });
     const vitals = (id: string, code: string, value: number, unit: string, at: string): Json =>
       observation(id, [{ system: LOINC, code }], value, unit, at, 'vital-signs');
     const patient = { resourceType: 'Patient', id: 'p1', birthDate: '1950-05-05', gender: 'male' };
+    // Three values over three hours: sparser than every profile.
     const observations = [
       vitals('o1', '8867-4', 92, '/min', '2026-03-15T01:00:00Z'),
       vitals('o2', '9279-1', 22, '/min', '2026-03-15T02:00:00Z'),
@@ -105,16 +105,16 @@ describe('input profile', () => {
     });
     assert.equal(res.statusCode, 200, res.body);
     const ra = res.json() as {
-      extension: Array<{ url: string; extension?: Array<{ url: string; valueCode?: string }> }>;
+      extension: Array<{ url: string; extension?: Array<{ url: string; valueCode?: string; valueDecimal?: number }> }>;
       note: Array<{ text: string }>;
     };
     assert.deepEqual(r4Errors(ra), []);
     const profile = ra.extension.find((e) => e.url.endsWith(':input-profile'));
-    assert.deepEqual(profile?.extension, [{ url: 'scenario', valueCode: 'vitals' }]);
+    assert.deepEqual(profile?.extension, [{ url: 'scenario', valueCode: 'sparse' }]);
+    const sparseNote =
+      "Scored on inputs sparser than every validated profile (fewer variables or hours); on such stays the model's held-out AUROC is not evaluated for this model.";
     assert.ok(
-      ra.note.some((n) =>
-        /^Scored on bedside vital signs .*held-out AUROC is not evaluated for this model\.$/.test(n.text),
-      ),
+      ra.note.some((n) => n.text === sparseNote),
       JSON.stringify(ra.note),
     );
     const hook = {
@@ -128,10 +128,9 @@ describe('input profile', () => {
       },
     };
     // stay-a: 48 hours with GCS and blood gases, a full record.
-    const manifest = await loadTinyManifest();
     const full = recordToBundle(
       await readFile(join(ROOT, 'test', 'fixtures', 'fhir', 'records', 'stay-a.txt'), 'utf8'),
-      manifest,
+      await loadTinyManifest(),
       { admission: new Date('2026-03-13T06:30:00Z'), predictionTime: now },
     );
     const fullRa = await app.inject({
@@ -141,19 +140,22 @@ describe('input profile', () => {
       payload: JSON.stringify(full),
     });
     const fullProfile = (fullRa.json() as typeof ra).extension.find((e) => e.url.endsWith(':input-profile'));
-    assert.deepEqual(fullProfile?.extension, [{ url: 'scenario', valueCode: 'full' }]);
+    assert.deepEqual(fullProfile?.extension, [
+      { url: 'scenario', valueCode: 'full' },
+      { url: 'heldOutAuroc', valueDecimal: 0.863 },
+    ]);
     const card = await app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: hook });
     assert.equal(card.statusCode, 200, card.body);
-    assert.match(
-      (card.json() as { cards: Array<{ detail: string }> }).cards[0]?.detail ?? '',
-      /Scored on bedside vital signs \(HR, SaO2, MAP or NIMAP/,
+    assert.ok(
+      ((card.json() as { cards: Array<{ detail: string }> }).cards[0]?.detail ?? '').includes(sparseNote),
+      card.body,
     );
   });
 
-  test('the CLI writes the scenario in NDJSON and CSV output', async (t) => {
+  test('the CLI writes the profile and its figure in NDJSON and CSV output', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'profile-cli-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
-    const modelRoot = await makeModelRoot(t);
+    const modelRoot = await release(t);
     await writeFile(join(dir, 'in.ndjson'), PATIENTS.map((p) => JSON.stringify(p)).join('\n'));
     const common = {
       format: 'ndjson' as const,
@@ -166,11 +168,14 @@ describe('input profile', () => {
     const rows = (await readFile(join(dir, 'out.ndjson'), 'utf8'))
       .trimEnd()
       .split('\n')
-      .map((l) => JSON.parse(l) as { id: string; inputProfile: { scenario: string } });
-    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.id, r.inputProfile.scenario])), EXPECTED);
+      .map((l) => JSON.parse(l) as Profiled);
+    assert.deepEqual(named(rows), EXPECTED);
     await runScore({ ...common, output: join(dir, 'out.csv') });
     const [header, ...csv] = (await readFile(join(dir, 'out.csv'), 'utf8')).trimEnd().split('\n');
     assert.equal(header, 'id,probability,model_name,model_version,hours_used,truncated,input_profile,held_out_auroc');
-    assert.deepEqual(Object.fromEntries(csv.map((l) => l.split(',')).map((c) => [c[0], c[6]])), EXPECTED);
+    assert.deepEqual(
+      Object.fromEntries(csv.map((l) => l.split(',')).map((c) => [c[0], [c[6], c[7] === '' ? null : Number(c[7])]])),
+      EXPECTED,
+    );
   });
 });
