@@ -20,6 +20,8 @@ after converting any unit named in \`units\`) and empty \`hours\` are errors, ea
 - When **every** patient is invalid the answer is **400** with all the details (paths such as \`patients.3.hours.2.HR\`).
 - When **some** patients are valid the answer is **200**: valid patients get a result, invalid ones an entry
   \`{ index, id?, error: { error, message, details } }\` with paths relative to the patient (\`hours.2.HR\`).
+- A valid patient for whom the model gives no finite probability gets such an entry with \`inference_failed\`;
+  the other patients keep their results.
 
 **Aliases are rejected, not mapped.** A measurement sent under another name (e.g. \`SpO2\`) is an unknown measurement;
 the message names the model's variable. SpO2 (pulse oximetry) is not the arterial SaO2 the model was trained on, so the
@@ -110,7 +112,7 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
         signal.dispose();
       }
       recordAudit(request, { model: `${scored.model.name}@${scored.model.version}` });
-      if (scored.scored === 0) {
+      if (scored.scored === 0 && scored.failed === 0) {
         const details = scored.outcomes.flatMap((o) => (o.ok ? [] : issuesToDetails(o.issues, ['patients', o.index])));
         throw new ApiError(400, 'validation_failed', `none of the ${body.patients.length} patients is valid`, details);
       }
@@ -123,8 +125,7 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
                 index: o.index,
                 ...(o.id === undefined ? {} : { id: o.id }),
                 error: {
-                  error: 'validation_failed',
-                  message: 'this patient is invalid',
+                  ...(o.failure ?? { error: 'validation_failed', message: 'this patient is invalid' }),
                   details: issuesToDetails(o.issues),
                 },
               },

@@ -24,7 +24,8 @@ input line, **in input order**, written as results are ready:
 
 - a result: \`{ "line": 3, "id": "...", "probability": 0.12, "model": { "name", "version" }, "hoursUsed", "truncated", "missingThroughout", "inputProfile" }\`
 - an error for that line only, scoring goes on: \`{ "line": 4, "id"?: "...", "error": { "error", "message", "details": [{ "path", "message" }] } }\`
-  (\`invalid_json\`, \`line_too_long\`, \`validation_failed\` with paths such as \`hours.2.HR\`, \`shutting_down\`, \`internal_error\`).
+  (\`invalid_json\`, \`line_too_long\`, \`validation_failed\` with paths such as \`hours.2.HR\`, \`shutting_down\`, \`internal_error\`,
+  \`inference_failed\` when the model gave no finite probability for that line).
 
 With \`?explain=true\` each result line also has \`trajectory\` and \`contributions\` (see \`POST /v1/predict\`).
 

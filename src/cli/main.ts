@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { CSV_COLUMNS } from './output.js';
 import { parseShard } from './shard.js';
 import {
   DEFAULT_BATCH_SIZE,
@@ -36,7 +37,7 @@ export function buildProgram(): Command {
   program
     .command('score')
     .description(
-      'score every record of a file or directory; writes one row per record (id, probability, model name and version)',
+      'score every record of a file or directory; writes one row per record (its columns: see --output) and reports the records it could not score (an id with whitespace at either end or a control character among them: ids are written as given)',
     )
     .addOption(new Option('-f, --format <format>', 'input format').choices([...INPUT_FORMATS]).makeOptionMandatory())
     .requiredOption(
@@ -45,7 +46,7 @@ export function buildProgram(): Command {
     )
     .requiredOption(
       '-o, --output <file>',
-      'scores file: CSV (id,probability,model_name,model_version,hours_used,truncated), or NDJSON when it ends in .ndjson/.jsonl',
+      `scores file: CSV (${CSV_COLUMNS.join(',')}; a text cell that begins with = + - @ ' or a tab or line break gets a leading ', as OWASP advises against CSV injection), or NDJSON when it ends in .ndjson/.jsonl`,
     )
     .addOption(
       new Option('--output-format <format>', 'override the format guessed from the output name').choices([

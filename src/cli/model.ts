@@ -3,7 +3,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultEngineThreads } from '../inference/engine.js';
 import type { LogSink } from '../observability/logger.js';
-import { ModelRepository } from '../scoring/repository.js';
+import { ModelRepository, type ModelFactories } from '../scoring/repository.js';
 import { modelFactories } from '../scoring/runtime.js';
 
 /**
@@ -26,6 +26,8 @@ export interface CliModelOptions {
   /** Stays the batcher may hold queued (the pipeline keeps a few batches in flight). */
   queueSize: number;
   logger: LogSink;
+  /** Replace the engine or batcher factory (tests: an engine that misbehaves on cue), as buildApp's deps do. */
+  factories?: Partial<ModelFactories>;
 }
 
 async function isFile(path: string): Promise<boolean> {
@@ -63,6 +65,7 @@ export async function openModelRepository(opts: CliModelOptions): Promise<ModelR
       maxQueueSize: opts.queueSize,
       logger: opts.logger,
     }),
+    ...opts.factories,
   });
   await repository.start();
   return repository;

@@ -38,20 +38,40 @@ export function formatRows(format: OutputFormat, rows: readonly ScoreRow[]): str
     return text;
   }
   let text = '';
-  for (const { id, result } of rows) {
-    const { probability, model, hoursUsed, truncated } = result;
-    const profile = result.inputProfile?.scenario ?? '';
+  for (const { id: rawId, result } of rows) {
+    const { probability, hoursUsed, truncated } = result;
+    const id = neutraliseCell(rawId);
+    const name = neutraliseCell(result.model.name);
+    const version = neutraliseCell(result.model.version);
+    const profile = neutraliseCell(result.inputProfile?.scenario ?? '');
     const auroc = result.inputProfile?.heldOutAuroc ?? '';
-    if (isPlainField(id) && isPlainField(model.name) && isPlainField(model.version)) {
+    if (isPlainField(id) && isPlainField(name) && isPlainField(version) && (profile === '' || isPlainField(profile))) {
       // What csv-stringify writes for fields that need no quoting (test/cli/output.test.ts compares).
-      text += `${id},${probability},${model.name},${model.version},${hoursUsed},${truncated},${profile},${auroc}\n`;
+      text += `${id},${probability},${name},${version},${hoursUsed},${truncated},${profile},${auroc}\n`;
     } else {
-      text += stringify([[id, probability, model.name, model.version, hoursUsed, truncated, profile, auroc]], {
+      text += stringify([[id, probability, name, version, hoursUsed, truncated, profile, auroc]], {
         cast: { boolean: (b) => String(b) },
       });
     }
   }
   return text;
+}
+
+/**
+ * First characters that make a spreadsheet read a cell as a formula: OWASP's "CSV Injection" list (=, +, -, @, tab,
+ * CR, LF; owasp.org/www-community/attacks/CSV_Injection) and the full-width forms csv-stringify's escape_formulas
+ * adds for Apple Numbers. A leading quote is escaped too, so that one leading quote stripped reads any cell back.
+ */
+const FORMULA_START = /^[=+\-@\t\r\n\uFF1D\uFF0B\uFF0D\uFF20']/;
+
+/** A text cell as OWASP recommends: a single quote before a formula trigger; RFC 4180 quoting is csv-stringify's. */
+export function neutraliseCell(text: string): string {
+  return FORMULA_START.test(text) ? `'${text}` : text;
+}
+
+/** The text neutraliseCell() was given (resume reads ids back through it). */
+export function restoreCell(cell: string): string {
+  return cell.startsWith("'") && FORMULA_START.test(cell.slice(1)) ? cell.slice(1) : cell;
 }
 
 /**
@@ -140,8 +160,8 @@ export async function readExistingOutput(path: string, format: OutputFormat): Pr
       }
       continue;
     }
-    if (record[0] !== undefined) ids.add(record[0]);
-    if (record[3] !== undefined) versions.add(record[3]);
+    if (record[0] !== undefined) ids.add(restoreCell(record[0]));
+    if (record[3] !== undefined) versions.add(restoreCell(record[3]));
   }
   return { ids, versions, hasHeader: header !== undefined };
 }

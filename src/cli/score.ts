@@ -4,10 +4,11 @@ import type { PatientValidator } from '../clinical/validate.js';
 import type { LogSink } from '../observability/logger.js';
 import { scoreInOrder, type ScoreOutcome } from '../scoring/pipeline.js';
 import type { LoadedModel } from '../scoring/repository.js';
-import { openModelRepository } from './model.js';
+import { openModelRepository, type CliModelOptions } from './model.js';
 import { csvHeader, formatRows, readExistingOutput, Sink, type OutputFormat, type ScoreRow } from './output.js';
 import { silentProgress, terminalProgress, type Progress } from './progress.js';
 import { ALL, type Shard } from './shard.js';
+import { readTrainingStays, trainingOverlapWarning } from './training-data.js';
 import { longCsvSource } from './sources/long-csv.js';
 import { ndjsonSource } from './sources/ndjson.js';
 import { physionetArchiveSource, physionetDirectorySource } from './sources/physionet.js';
@@ -51,6 +52,8 @@ export interface ScoreCommandOptions {
   /** Stops reading; what was scored is written, and --resume continues from there. */
   signal?: AbortSignal;
   stderr?: NodeJS.WriteStream;
+  /** Replace the engine or batcher factory (tests). */
+  factories?: CliModelOptions['factories'];
 }
 
 export interface ScoreSummary {
@@ -67,6 +70,8 @@ export interface ScoreSummary {
   peakRssBytes: number;
   model?: { name: string; version: string };
   interrupted: boolean;
+  /** Scored records whose ids are those of stays the model was trained or tuned on (./training-data.ts). */
+  trainingOverlap: number;
 }
 
 /** A problem with the command itself (arguments, files, model): nothing was scored. */
@@ -143,6 +148,29 @@ function errorLine(outcome: ScoreOutcome<RecordWhere>): string {
     message: failure.message,
     details: failure.details.map((d) => ({ path: d.path.map(String).join('.'), message: d.message })),
   })}\n`;
+}
+
+/**
+ * Why an id is refused: whitespace at its edges or a control character would be lost or changed by the tools that
+ * read the scores file (trimmed, two ids became one record), so the id written could not be the id given.
+ */
+export function idProblem(id: string): string | undefined {
+  if (/\p{Cc}/u.test(id)) return 'the id holds a control character (tab, line break or other); remove it';
+  if (id !== id.trim()) return 'the id begins or ends with whitespace; remove it, ids are written as given';
+  return undefined;
+}
+
+export async function* refuseUnclearIds(records: AsyncIterable<SourceRecord>): AsyncGenerator<SourceRecord> {
+  for await (const record of records) {
+    const problem = idProblem(record.id);
+    if (problem === undefined) yield record;
+    else
+      yield {
+        where: record.where,
+        id: record.id,
+        failure: { error: 'invalid_id', message: problem, details: [{ path: ['id'], message: problem }] },
+      };
+  }
 }
 
 async function* skipDone(
@@ -235,17 +263,19 @@ function openModel(opts: ScoreCommandOptions, run: RunSettings) {
     batchSize: run.batchSize,
     queueSize: opts.explain ? EXPLAIN_ROWS_PER_STAY * (run.window + 2) : run.batchSize * (run.window + 2),
     logger: stderrLogger(run.stderr, run.quiet),
+    ...(opts.factories === undefined ? {} : { factories: opts.factories }),
   }).catch((error: unknown) => {
     throw new ScoreCommandError(error instanceof Error ? error.message : String(error));
   });
 }
 
-type Tally = Pick<ScoreSummary, 'scored' | 'failed' | 'skipped' | 'interrupted'>;
+type Tally = Pick<ScoreSummary, 'scored' | 'failed' | 'skipped' | 'interrupted' | 'trainingOverlap'>;
 
 /** Reads the source, skips what --resume finds done, scores in order and writes rows and errors as they come. */
 async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: LoadedModel): Promise<Tally> {
-  const tally: Tally = { scored: 0, failed: 0, skipped: 0, interrupted: false };
+  const tally: Tally = { scored: 0, failed: 0, skipped: 0, interrupted: false, trainingOverlap: 0 };
   const identity = { name: model.name, version: model.version };
+  const training = await readTrainingStays(model.files);
   const existing = opts.resume
     ? await readExistingOutput(opts.output, run.outputFormat)
     : { ids: new Set<string>(), versions: new Set<string>(), hasHeader: false };
@@ -263,8 +293,8 @@ async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: 
   const showProgress = opts.progress ?? (run.stderr.isTTY === true && !run.quiet);
   const progress: Progress = showProgress ? terminalProgress(source.total, source.unit, run.stderr) : silentProgress;
 
-  const records =
-    existing.ids.size > 0 ? skipDone(source.records(), existing.ids, () => tally.skipped++) : source.records();
+  const read = refuseUnclearIds(source.records());
+  const records = existing.ids.size > 0 ? skipDone(read, existing.ids, () => tally.skipped++) : read;
   const outcomes = scoreInOrder(records, {
     validator: model.validator,
     model: identity,
@@ -279,8 +309,11 @@ async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: 
       const rows: ScoreRow[] = [];
       let errors = '';
       for (const outcome of batch) {
-        if (outcome.ok) rows.push({ id: outcome.id ?? outcome.where.file, result: outcome.result });
-        else errors += errorLine(outcome);
+        if (outcome.ok) {
+          const id = outcome.id ?? outcome.where.file;
+          rows.push({ id, result: outcome.result });
+          if (training?.ids.has(id)) tally.trainingOverlap++;
+        } else errors += errorLine(outcome);
       }
       await sink.write(formatRows(run.outputFormat, rows));
       if (errors !== '') {
@@ -301,6 +334,10 @@ async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: 
     await sink.close();
     await errorSink?.close();
   }
+  if (training && tally.trainingOverlap > 0 && !run.quiet)
+    run.stderr.write(
+      trainingOverlapWarning(training, identity, tally.trainingOverlap, tally.scored, opts.format === 'physionet2012'),
+    );
   return tally;
 }
 

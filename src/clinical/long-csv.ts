@@ -210,8 +210,9 @@ export async function* readLongCsv(records: AsyncIterable<string[]>, manifest: M
       continue;
     }
     if (record.length === 1 && record[0]!.trim() === '') continue;
-    const id = (record[columns.id] ?? '').trim();
-    if (id === '') {
+    // Not trimmed: ids that differ only at their edges ("\t=1" and "\r=1") stay two patients.
+    const id = record[columns.id] ?? '';
+    if (id.trim() === '') {
       yield {
         ok: false,
         id: undefined,

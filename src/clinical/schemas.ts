@@ -231,11 +231,17 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
 
 /** Longest embedding read for any model: bounds the work a hostile array costs before the length check. */
 const MAX_NOTE_DIMENSION = 65536;
+/** The largest finite float32 (IEEE 754 binary32): the graph reads the embedding as 32-bit floats. */
+const FLOAT32_MAX = 3.4028234663852886e38;
 
 function noteEmbeddingSchema(manifest: Manifest) {
   const note = manifest.noteEmbedding;
   return z
-    .array(z.number())
+    .array(
+      z.number().refine((x) => Math.abs(x) <= FLOAT32_MAX, {
+        message: `beyond the float32 range (±${FLOAT32_MAX}): the model reads the embedding as 32-bit floats`,
+      }),
+    )
     .max(note?.dimension ?? MAX_NOTE_DIMENSION)
     .optional()
     .meta({

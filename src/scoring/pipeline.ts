@@ -3,6 +3,7 @@ import type { PatientValidator } from '../clinical/validate.js';
 import { scoreStays, type Explanation } from '../clinical/explain.js';
 import { predictionResult } from '../clinical/result.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
+import { isUsableOutput, OUTPUT_NOT_A_PROBABILITY } from './output-check.js';
 
 /**
  * Scores patients of any number in input order with bounded memory (the stream and the CLI):
@@ -195,6 +196,8 @@ async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Prom
         ok: false,
         failure: failure ?? { error: 'inference_failed', message: 'no probability returned', details: [] },
       };
+    if (!isUsableOutput(probability, explanation))
+      return { ...base, ok: false, failure: { ...OUTPUT_NOT_A_PROBABILITY, details: [] } };
     const result = predictionResult(opts.validator.manifest, opts.model, e.patient, probability, {
       reportMissing: opts.reportMissing,
       ...(explanation ? { explanation } : {}),

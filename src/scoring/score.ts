@@ -4,6 +4,7 @@ import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/typ
 import { ScannedPatient } from '../clinical/validate.js';
 import type { ModelRepository } from './repository.js';
 import type { Metrics } from '../observability/metrics.js';
+import { isUsableOutput, OUTPUT_NOT_A_PROBABILITY } from './output-check.js';
 
 /**
  * Validate-then-score for a list of patients: one outcome per input, in order, all scored by the
@@ -13,13 +14,15 @@ import type { Metrics } from '../observability/metrics.js';
 
 export type ScoreOutcome =
   | { index: number; ok: true; result: PredictionResult }
-  | { index: number; ok: false; id?: string; issues: FieldIssue[] };
+  | { index: number; ok: false; id?: string; issues: FieldIssue[]; failure?: typeof OUTPUT_NOT_A_PROBABILITY };
 
 export interface ScoreResponse {
   model: { name: string; version: string };
   outcomes: ScoreOutcome[];
   /** Patients that were valid and scored. */
   scored: number;
+  /** Patients that were valid but got no usable probability from the model (`failure` set). */
+  failed: number;
 }
 
 export interface ScoreOptions {
@@ -43,6 +46,7 @@ export async function scorePatients(
     const outcomes: ScoreOutcome[] = new Array(inputs.length);
     const valid: ValidPatient[] = [];
     const validIndex: number[] = [];
+    let failed = 0;
     inputs.forEach((input, index) => {
       const outcome = model.validator.validate(input);
       if (outcome.ok) {
@@ -71,19 +75,27 @@ export async function scorePatients(
       for (let k = 0; k < valid.length; k++) {
         const patient = valid[k] as ValidPatient;
         const probability = probabilities[k] as number;
-        probabilityHistogram?.observe(probability);
         const explanation = explanations?.[k];
+        if (!isUsableOutput(probability, explanation)) {
+          const index = validIndex[k] as number;
+          const base = { index, ok: false as const, issues: [], failure: OUTPUT_NOT_A_PROBABILITY };
+          outcomes[index] = patient.id === undefined ? base : { ...base, id: patient.id };
+          failed++;
+          continue;
+        }
+        probabilityHistogram?.observe(probability);
         const result = predictionResult(model.manifest, ref, patient, probability, explanation ? { explanation } : {});
         outcomes[validIndex[k] as number] = { index: validIndex[k] as number, ok: true, result };
       }
-      options.metrics?.predictions.inc({ ...labels, outcome: 'scored' }, valid.length);
+      options.metrics?.predictions.inc({ ...labels, outcome: 'scored' }, valid.length - failed);
+      if (failed > 0) options.metrics?.predictions.inc({ ...labels, outcome: 'failed' }, failed);
     }
     if (valid.length < inputs.length)
       options.metrics?.predictions.inc(
         { model: ref.name, version: ref.version, outcome: 'invalid' },
         inputs.length - valid.length,
       );
-    return { model: ref, outcomes, scored: valid.length };
+    return { model: ref, outcomes, scored: valid.length - failed, failed };
   } finally {
     lease.release();
   }

@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../../src/app.js';
 import { runScore } from '../../src/cli/score.js';
 import { createEngine, type Engine } from '../../src/inference/engine.js';
 import { manifestSchema } from '../../src/model/manifest.js';
-import { buildTestApp, makeModelRoot, ROOT, samplePatient } from '../helper.js';
+import { buildTestApp, makeModelRoot, oneWorkerEngine, ROOT, samplePatient } from '../helper.js';
 import { INPUT_NAMES, type Stay, buildBatch, reference } from '../inference/helpers.js';
 import { entry, LOINC, observation } from '../fixtures/fhir/physionet-to-fhir.js';
 
@@ -266,5 +267,161 @@ describe('a hybrid model served', () => {
         .map((l) => JSON.parse(l) as Scored);
       rows.forEach((r, i) => assert.ok(Math.abs(r.probability - (api[i] as number)) <= 1e-6, `${out} row ${i}`));
     }
+  });
+});
+
+/** The first number of an embedding that makes poisonedEngine() answer NaN for that stay's rows. */
+const POISON = 0.4242;
+
+/**
+ * The fixture's real engine, except that every row whose note embedding starts with POISON gets
+ * NaN: a non-finite output whatever its cause (values within float32 only saturate this graph).
+ */
+function poisonedEngine(): NonNullable<AppDeps['factories']> {
+  return {
+    createEngine: async (files) => {
+      const engine = await oneWorkerEngine(files);
+      return {
+        provider: engine.provider,
+        close: () => engine.close(),
+        run: async (batch) => {
+          const dim = batch.noteDim ?? 0;
+          // Read before the run: the batch's buffers may be handed to the worker.
+          const poisoned = Array.from({ length: batch.batch }, (_, i) => batch.note?.[i * dim] === Math.fround(POISON));
+          const out = Float32Array.from(await engine.run(batch));
+          poisoned.forEach((p, i) => {
+            if (p) out[i] = Number.NaN;
+          });
+          return out;
+        },
+      };
+    },
+  };
+}
+
+function poisoned(seed: number, hours: number): Patient {
+  const note = embedding(seed);
+  note[0] = POISON;
+  return patient(seed, hours, note);
+}
+
+describe('a non-finite model output', () => {
+  test('a noteEmbedding number beyond float32 is a 400 naming that element', async (t) => {
+    const { app } = await buildTestApp(t, {
+      modelRoot: await makeModelRoot(t, { '0.0.0-tiny': { from: HYBRID_DIR } }),
+    });
+    // 3.5e38 and -1e39 overflow float32 (largest finite 3.4028234663852886e38); 3.4e38 does not.
+    const note = embedding(40);
+    note[3] = 3.5e38;
+    note[700] = -1e39;
+    note[5] = 3.4e38;
+    const res = await predict(app, [patient(40, 4, note)]);
+    assert.equal(res.statusCode, 400, res.body);
+    const paths = (res.json() as { details: Array<{ path: string; message: string }> }).details;
+    assert.deepEqual(
+      paths.map((d) => d.path),
+      ['patients.0.noteEmbedding.3', 'patients.0.noteEmbedding.700'],
+    );
+    assert.match(paths[0]?.message ?? '', /float32/);
+  });
+
+  test('/v1/predict fails only that patient as inference_failed; the others are scored', async (t) => {
+    const { app } = await buildTestApp(t, {
+      modelRoot: await makeModelRoot(t, { '0.0.0-tiny': { from: HYBRID_DIR } }),
+      deps: { factories: poisonedEngine() },
+    });
+    const res = await predict(app, [patient(31, 4), poisoned(32, 4), patient(33, 6)]);
+    assert.equal(res.statusCode, 200, res.body);
+    const results = (res.json() as { results: Array<Record<string, unknown>> }).results;
+    assert.equal(results.length, 3);
+    for (const i of [0, 2]) assert.equal(typeof results[i]?.probability, 'number', JSON.stringify(results[i]));
+    assert.deepEqual(Object.keys(results[1] ?? {}).sort(), ['error', 'id', 'index']);
+    assert.equal(results[1]?.id, 'h32');
+    assert.equal((results[1]?.error as { error: string }).error, 'inference_failed');
+    // Alone, it is still a per-patient answer: not a 400 (the patient is valid), not a 500.
+    const alone = await predict(app, [poisoned(34, 3)]);
+    assert.equal(alone.statusCode, 200, alone.body);
+    assert.equal(
+      (alone.json() as { results: Array<{ error?: { error: string } }> }).results[0]?.error?.error,
+      'inference_failed',
+    );
+  });
+
+  test('the explained stream answers that line with an error and goes on to its end', async (t) => {
+    const { app } = await buildTestApp(t, {
+      modelRoot: await makeModelRoot(t, { '0.0.0-tiny': { from: HYBRID_DIR } }),
+      deps: { factories: poisonedEngine() },
+      env: { STREAM_MAX_ERROR_LINES: '2' },
+    });
+    const send = (patients: Patient[]) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/predict/stream?explain=true',
+        headers: { 'content-type': 'application/x-ndjson' },
+        payload: patients.map((p) => JSON.stringify(p)).join('\n'),
+      });
+    const parse = (body: string) =>
+      body
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const res = await send([patient(35, 3), poisoned(36, 4), patient(37, 5)]);
+    assert.equal(res.statusCode, 200);
+    const lines = parse(res.body);
+    assert.deepEqual(
+      lines.map((l) => l.line),
+      [1, 2, 3],
+    );
+    assert.ok(Array.isArray(lines[0]?.trajectory) && Array.isArray(lines[2]?.trajectory), res.body);
+    assert.deepEqual(lines[1], {
+      line: 2,
+      id: 'h36',
+      error: {
+        error: 'inference_failed',
+        message:
+          'the model gave no usable probability for this patient (its output was not a finite number from 0 to 1)',
+        details: [],
+      },
+    });
+    // Over the error limit the stream is cut and says so in its end line, after answering every line before it.
+    const cut = parse((await send([poisoned(38, 2), poisoned(39, 2), poisoned(40, 2), patient(41, 2)])).body);
+    assert.deepEqual(
+      cut.map((l) => (l.error as { error?: string } | undefined)?.error ?? Object.keys(l)[0]),
+      ['inference_failed', 'inference_failed', 'end'],
+    );
+    assert.deepEqual((cut[2]?.end as { reason: string; afterLine: number }).reason, 'error_limit');
+  });
+
+  test('the CLI reports that record in the errors file, writes the others and exits non-zero', async (t) => {
+    const modelRoot = await makeModelRoot(t, { '0.0.0-tiny': { from: HYBRID_DIR } });
+    const dir = await mkdtemp(join(tmpdir(), 'hybrid-nan-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const patients = [patient(51, 3), poisoned(52, 4), patient(53, 2)];
+    await writeFile(join(dir, 'in.ndjson'), patients.map((p) => JSON.stringify(p)).join('\n'));
+    const summary = await runScore({
+      quiet: true,
+      modelDir: join(modelRoot, 'icu-mortality'),
+      threads: 1,
+      format: 'ndjson',
+      input: join(dir, 'in.ndjson'),
+      output: join(dir, 'out.csv'),
+      factories: poisonedEngine(),
+    });
+    assert.equal(summary.exitCode, 1);
+    assert.deepEqual([summary.scored, summary.failed], [2, 1]);
+    const rows = (await readFile(join(dir, 'out.csv'), 'utf8')).trimEnd().split('\n');
+    assert.deepEqual(
+      rows.slice(1).map((r) => r.split(',')[0]),
+      ['h51', 'h53'],
+    );
+    assert.doesNotMatch(rows.join('\n'), /null|NaN/);
+    const errors = (await readFile(join(dir, 'out.csv.errors.ndjson'), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; line: number; error: string });
+    assert.deepEqual(
+      errors.map((e) => [e.id, e.line, e.error]),
+      [['h52', 2, 'inference_failed']],
+    );
   });
 });

@@ -7,7 +7,8 @@ import { formatRows, type ScoreRow } from '../../src/cli/output.js';
 
 /**
  * formatRows writes plain rows itself and hands the others to csv-stringify: the file must be
- * byte for byte what csv-stringify writes for every row, and read back to the same fields.
+ * byte for byte what csv-stringify writes for every row (with its formula guard), and read back
+ * to the same fields.
  */
 
 const rowOf = (id: string, probability: number, version = '1.2.0', hoursUsed = 48, truncated = false): ScoreRow => ({
@@ -37,7 +38,8 @@ const reference = (rows: readonly ScoreRow[]): string =>
       result.inputProfile?.scenario ?? '',
       result.inputProfile?.heldOutAuroc ?? '',
     ]),
-    { cast: { boolean: (b) => String(b) } },
+    // The library's own OWASP guard (cells led by = + - @ tab CR get a quote); LF-led cells: csv-injection.test.ts.
+    { cast: { boolean: (b) => String(b) }, escape_formulas: true },
   );
 
 test('CSV rows equal csv-stringify output for ids that need quoting and ids that do not', () => {
@@ -66,7 +68,7 @@ test('CSV rows equal csv-stringify output on random ids, probabilities and versi
     fc.property(
       fc.array(
         fc.record({
-          id: fc.string({ unit: idChars, maxLength: 12 }),
+          id: fc.string({ unit: idChars, maxLength: 12 }).filter((id) => !id.startsWith('\n')),
           probability: fc.double({ min: 0, max: 1, noNaN: true }),
           version: fc.constantFrom('1.2.0', '1.0.0-rc,1', '2.0.0"x"'),
           hoursUsed: fc.integer({ min: 1, max: 48 }),
