@@ -236,3 +236,29 @@ test('a flood of invalid records gives the event loop a turn per batch, as score
   // run in microtasks and no macrotask runs until the end.
   assert.ok(turns >= 20, `only ${turns} event-loop turns during 100 invalid batches`);
 });
+
+test('a row whose output is not a probability fails alone as inference_failed; its batch neighbours are scored', async () => {
+  async function* items() {
+    for (let i = 0; i < 6; i++) yield patient(i);
+  }
+  // One batch of six: NaN, +Infinity, -Infinity and 1.5 are not probabilities; 0 and 1 are.
+  const answers = [0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1.5, 1];
+  const run = scoreInOrder(items(), {
+    validator,
+    model,
+    batchSize: 6,
+    window: 2,
+    scoreBatch: async (patients) => Float64Array.from(answers.slice(0, patients.length)),
+  });
+  const seen: Array<[string | undefined, string]> = [];
+  for await (const batch of run)
+    for (const o of batch) seen.push([o.id, o.ok ? String(o.result.probability) : o.failure.error]);
+  assert.deepEqual(seen, [
+    ['p0', '0'],
+    ['p1', 'inference_failed'],
+    ['p2', 'inference_failed'],
+    ['p3', 'inference_failed'],
+    ['p4', 'inference_failed'],
+    ['p5', '1'],
+  ]);
+});
