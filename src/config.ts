@@ -62,6 +62,10 @@ export const envSchema = z.object({
   STREAM_MAX_ERROR_LINES: int(1, 10_000_000).default(10_000),
   BODY_LIMIT_BYTES: int(1024, 1 << 30).default(64 * 1024 * 1024),
   REQUEST_TIMEOUT_MS: int(1, 3_600_000).default(30_000),
+  /** Longest NDJSON line of a stream; a longer one is answered with an error line, never buffered whole. */
+  STREAM_MAX_LINE_BYTES: int(1024, 1 << 30).default(16 * 1024 * 1024),
+  /** Bytes of long lines all streams together may hold; a stream whose line would pass it waits (backpressure). */
+  STREAM_MAX_BUFFERED_BYTES: int(1024, Number.MAX_SAFE_INTEGER).default(256 * 1024 * 1024),
   /** Open sockets at most; Node closes further ones as they connect (net.Server.maxConnections). */
   MAX_CONNECTIONS: int(1, 1_000_000).default(1024),
   /** Idle keep-alive sockets close after this; behind a load balancer, set it above the balancer's idle timeout. */
@@ -101,6 +105,8 @@ export interface AppConfig {
   bodyLimitBytes: number;
   requestTimeoutMs: number;
   maxConnections: number;
+  streamMaxLineBytes: number;
+  streamMaxBufferedBytes: number;
   keepAliveTimeoutMs: number;
   headersTimeoutMs: number;
   connectionTimeoutMs: number;
@@ -127,6 +133,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   let auth: AuthConfig;
   let fhir: FhirConfig;
   try {
+  if (e.STREAM_MAX_BUFFERED_BYTES < e.STREAM_MAX_LINE_BYTES) {
+    // A stream waits for room for a whole line: a budget smaller than one line would wait forever.
+    throw new ConfigError(
+      'invalid configuration:\n  STREAM_MAX_BUFFERED_BYTES: must be at least STREAM_MAX_LINE_BYTES (one line must fit)',
+    );
+  }
     auth = toAuthConfig(e);
     fhir = toFhirConfig(e);
   } catch (error) {
@@ -154,6 +166,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     maxConnections: e.MAX_CONNECTIONS,
     keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+    streamMaxLineBytes: e.STREAM_MAX_LINE_BYTES,
+    streamMaxBufferedBytes: e.STREAM_MAX_BUFFERED_BYTES,
     headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
     connectionTimeoutMs: e.CONNECTION_TIMEOUT_MS,
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,

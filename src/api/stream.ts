@@ -16,6 +16,7 @@ import { errorSchema, issuesToDetails } from '../http/errors.js';
 import { mapScoringError } from '../http/scoring-errors.js';
 import './scope.js';
 
+import { budgetedChunks, LineBudget } from './stream-budget.js';
 const NDJSON = 'application/x-ndjson';
 
 const DESCRIPTION = `Scores a cohort of any size as a stream: the request body is NDJSON, one patient per line (the same
@@ -38,7 +39,10 @@ and \`shutting_down\` (the service is stopping; lines already being scored are a
 Every result line names the model version: one stream is scored by one version from start to end.
 Memory is bounded whatever the input size: the service reads the body only as fast as it scores it and as the
 client reads the answer, so a slow reader slows the upload (TCP backpressure). Closing the connection stops the
-scoring and drops the queued work.`;
+scoring and drops the queued work.
+A line longer than STREAM_MAX_LINE_BYTES is answered with a \`line_too_long\` error line and skipped unread; all
+streams together hold at most STREAM_MAX_BUFFERED_BYTES of lines longer than 1 MiB, and a stream whose line would
+pass it waits for room (its upload slows) rather than failing.`;
 
 const querySchema = z.object({
   model: z.string().optional().meta({ description: 'Model name the client expects (404 if another is served).' }),
@@ -118,6 +122,7 @@ async function* inputs(
     if (stop.aborted) return;
     const parsed = parseNdjsonLine(line, maxLineBytes, validator);
     const base = parsed.id === undefined ? { where: line.number } : { where: line.number, id: parsed.id };
+    if (parsed.failure?.error === 'line_too_long') parsed.failure.message += ' (STREAM_MAX_LINE_BYTES)';
     yield parsed.failure ? { ...base, failure: parsed.failure } : { ...base, input: parsed.input };
   }
 }
@@ -165,6 +170,8 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
   const openStreams = new Set<(reason: CutReason) => void>();
   app.addHook('preClose', async () => {
     for (const cut of openStreams) cut('shutting_down');
+  // Shared by every stream of this instance: the bound on the bytes of long lines held at once.
+  const budget = new LineBudget(config.streamMaxBufferedBytes, config.streamMaxLineBytes);
   });
 
   app.post(
@@ -228,8 +235,13 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
       const explain = query.explain === 'true';
       const outcomes = scoreInOrder(
         inputs(
-          untilStopped(body, session.reading.signal),
-          config.bodyLimitBytes,
+          budgetedChunks(
+            untilStopped(body, session.reading.signal),
+            budget,
+            config.streamMaxLineBytes,
+            session.reading.signal,
+          ),
+          config.streamMaxLineBytes,
           model.validator,
           session.reading.signal,
         ),

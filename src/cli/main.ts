@@ -4,6 +4,7 @@ import { parseShard } from './shard.js';
 import {
   DEFAULT_BATCH_SIZE,
   EXIT_FATAL,
+  DEFAULT_MAX_RECORD_BYTES,
   INPUT_FORMATS,
   ScoreCommandError,
   runScore,
@@ -77,6 +78,12 @@ export function buildProgram(): Command {
     )
     .option('--batch-size <n>', 'stays per inference batch', positiveInt, DEFAULT_BATCH_SIZE)
     .option(
+    .option(
+      '--max-record-bytes <n>',
+      'longest record read (an NDJSON line, a CSV row, a PhysioNet file); a longer one is reported in the errors file and skipped',
+      positiveInt,
+      DEFAULT_MAX_RECORD_BYTES,
+    )
       '--explain',
       "add each record's trajectory (risk after every hour) and contributions (each variable's effect); NDJSON output only",
     )
@@ -96,6 +103,7 @@ export function buildProgram(): Command {
         workers?: number;
         batchSize: number;
         explain?: boolean;
+        maxRecordBytes: number;
         quiet?: boolean;
       }) => {
         const abort = new AbortController();

@@ -47,6 +47,8 @@ export interface ScoreCommandOptions {
   batchSize?: number;
   /** Batches in flight between the reader and the writer. */
   window?: number;
+  /** Longest record read (an NDJSON line, a long-form CSV row, a PhysioNet file); longer ones are reported. */
+  maxRecordBytes?: number;
   /** Add each record's trajectory and contributions (NDJSON output only). */
   explain?: boolean;
   /** Stops reading; what was scored is written, and --resume continues from there. */
@@ -86,6 +88,8 @@ export class ScoreCommandError extends Error {
  */
 export const DEFAULT_BATCH_SIZE = 32;
 export const DEFAULT_WINDOW = 8;
+/** Far above a year of hourly rows as one NDJSON line (about 5 MB); what memory one record may take is a multiple. */
+export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
 /** Rows one explained stay may need, with room for any manifest up to 96 hours and 100 variables. */
 const EXPLAIN_ROWS_PER_STAY = 200;
 
@@ -104,9 +108,14 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function openSource(opts: ScoreCommandOptions, validator: PatientValidator, shard: Shard): Promise<RecordSource> {
+async function openSource(
+  opts: ScoreCommandOptions,
+  validator: PatientValidator,
+  run: RunSettings,
+): Promise<RecordSource> {
   const { input } = opts;
   const { manifest } = validator;
+  const { shard, maxRecordBytes } = run;
   if (opts.format === 'physionet2012') {
     let isDir: boolean;
     try {
@@ -114,14 +123,16 @@ async function openSource(opts: ScoreCommandOptions, validator: PatientValidator
     } catch {
       throw new ScoreCommandError(`input ${input} not found`);
     }
-    if (isDir) return physionetDirectorySource(input, manifest, shard);
-    if (/\.(tar\.gz|tgz|tar)$/i.test(input)) return physionetArchiveSource(input, manifest, shard);
+    if (isDir) return physionetDirectorySource(input, manifest, shard, maxRecordBytes);
+    if (/\.(tar\.gz|tgz|tar)$/i.test(input)) return physionetArchiveSource(input, manifest, shard, maxRecordBytes);
     throw new ScoreCommandError(
       `--format physionet2012 reads a directory of <RecordID>.txt files or a .tar.gz of them; ${input} is neither`,
     );
   }
   if (input !== '-' && !(await exists(input))) throw new ScoreCommandError(`input ${input} not found`);
-  return opts.format === 'ndjson' ? ndjsonSource(input, shard, validator) : longCsvSource(input, manifest, shard);
+  return opts.format === 'ndjson'
+    ? ndjsonSource(input, shard, maxRecordBytes, validator)
+    : longCsvSource(input, manifest, shard, maxRecordBytes);
 }
 
 function stderrLogger(stderr: NodeJS.WriteStream, quiet: boolean): LogSink {
@@ -220,6 +231,7 @@ interface RunSettings {
   errorsPath: string;
   batchSize: number;
   window: number;
+  maxRecordBytes: number;
   /** An explained stay is scored as up to maxHours + variables + 4 rows: one stay per pipeline batch. */
   recordsPerBatch: number;
 }
@@ -233,6 +245,9 @@ async function settle(opts: ScoreCommandOptions): Promise<RunSettings> {
     throw new ScoreCommandError('--threads must be an integer >= 1');
   if (opts.workers !== undefined && (!Number.isInteger(opts.workers) || opts.workers < 1))
     throw new ScoreCommandError('--workers must be an integer >= 1');
+  const maxRecordBytes = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1024)
+    throw new ScoreCommandError('--max-record-bytes must be an integer >= 1024');
   if (opts.explain && outputFormat !== 'ndjson')
     throw new ScoreCommandError(
       '--explain needs NDJSON output (an output ending in .ndjson, or --output-format ndjson)',
@@ -251,6 +266,7 @@ async function settle(opts: ScoreCommandOptions): Promise<RunSettings> {
     errorsPath: opts.errors ?? `${opts.output}.errors.ndjson`,
     batchSize,
     window: opts.window ?? DEFAULT_WINDOW,
+    maxRecordBytes,
     recordsPerBatch: opts.explain ? 1 : batchSize,
   };
 }
@@ -285,7 +301,7 @@ async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: 
       `warning: ${opts.output} holds rows of model version ${others.join(', ')}; this run uses ${identity.version} (the model_version column tells them apart)\n`,
     );
   }
-  const source = await openSource(opts, model.validator, run.shard);
+  const source = await openSource(opts, model.validator, run);
   const sink = new Sink(opts.output, opts.resume === true);
   if (run.outputFormat === 'csv' && !existing.hasHeader) await sink.write(csvHeader());
   await rm(run.errorsPath, { force: true });

@@ -45,3 +45,44 @@ export function binObservations(
   }
   return rows;
 }
+
+/**
+ * binObservations for observations arriving in any order, as if stably sorted by time first (the
+ * latest time, then the later arrival, is an hour's last value), in memory of one cell per hour
+ * and variable: a long-form CSV id of a million rows is binned as it is read. Sums add in arrival order.
+ */
+export class TimeOrderedBins {
+  readonly #aggregation: Map<string, 'last' | 'sum'>;
+  readonly #cells = new Map<number, Map<string, { minutes: number; value: number }>>();
+  #lastHour = 0;
+
+  constructor(private readonly manifest: Manifest) {
+    this.#aggregation = new Map(manifest.variables.map((v) => [v.name, v.aggregation]));
+  }
+
+  add(obs: TimedObservation): void {
+    const how = this.#aggregation.get(obs.variable);
+    if (how === undefined) return;
+    const hour = hourOf(obs.minutes, this.manifest);
+    this.#lastHour = Math.max(this.#lastHour, hour);
+    let row = this.#cells.get(hour);
+    if (!row) {
+      row = new Map();
+      this.#cells.set(hour, row);
+    }
+    const previous = row.get(obs.variable);
+    if (previous === undefined) row.set(obs.variable, { minutes: obs.minutes, value: obs.value });
+    else if (how === 'sum') previous.value += obs.value;
+    else if (obs.minutes >= previous.minutes) row.set(obs.variable, { minutes: obs.minutes, value: obs.value });
+  }
+
+  rows(): Array<Record<string, number | null>> {
+    const rows: Array<Record<string, number | null>> = [];
+    for (let hour = 0; hour <= this.#lastHour; hour++) {
+      const row: Record<string, number | null> = {};
+      for (const [variable, cell] of this.#cells.get(hour) ?? []) row[variable] = cell.value;
+      rows.push(row);
+    }
+    return rows;
+  }
+}

@@ -1,5 +1,6 @@
 import type { Manifest } from '../model/manifest.js';
-import { binObservations, type TimedObservation } from './binning.js';
+import { hourOf, TimeOrderedBins } from './binning.js';
+import { MAX_HOURS_RECEIVED } from './schemas.js';
 import type { FieldIssue, PatientInput, Sex } from './types.js';
 
 /**
@@ -22,6 +23,21 @@ export interface LongCsvFailure {
 }
 
 export type LongCsvItem = ({ ok: true } & LongCsvPatient) | ({ ok: false } & LongCsvFailure);
+
+/**
+ * A record the byte reader found longer than its limit and skipped: `message` names the limit and
+ * its setting, `excerpt` is the record's first bytes (an id is read from them when it is there whole).
+ */
+export interface OversizedRecord {
+  oversized: true;
+  message: string;
+  excerpt: string;
+}
+
+/** At most `max` characters of `text`, quoted: a report never copies a whole field. */
+export function excerptOf(text: string, max = 64): string {
+  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+}
 
 /** The header is wrong: nothing in the file can be read. */
 export class LongCsvHeaderError extends Error {
@@ -70,9 +86,9 @@ function readHeader(header: readonly string[]): Columns {
   };
 }
 
-/** Accumulates one id's rows and turns them into a patient. */
+/** Bins one id's rows as they come and turns them into a patient. */
 class PatientBuilder {
-  readonly observations: TimedObservation[] = [];
+  readonly bins: TimeOrderedBins;
   readonly patient: Omit<PatientInput, 'hours'> & { units: Record<string, string> } = { units: {} };
   readonly details: FieldIssue[] = [];
 
@@ -80,7 +96,15 @@ class PatientBuilder {
     readonly id: string,
     readonly firstRow: number,
     private readonly variables: ReadonlySet<string>,
-  ) {}
+    private readonly manifest: Manifest,
+  ) {
+    this.bins = new TimeOrderedBins(manifest);
+  }
+
+  /** A problem found before the row could be read (a record over the size limit). */
+  problem(row: number, message: string): void {
+    if (this.details.length < 5) this.details.push({ path: [`row ${row}`], message });
+  }
 
   add(row: number, time: string, variable: string, valueText: string, unit: string | undefined): void {
     // Only the first problems are reported: one is enough to fix a record, thousands flood the report.
@@ -94,7 +118,7 @@ class PatientBuilder {
       case 'Gender': {
         const sex = parseSex(value);
         if (sex === undefined)
-          fail('value', `${variable} must be female, male, 0 (female) or 1 (male), got "${value}"`);
+          fail('value', `${variable} must be female, male, 0 (female) or 1 (male), got ${excerptOf(value)}`);
         else this.patient.sex = sex;
         return;
       }
@@ -102,7 +126,8 @@ class PatientBuilder {
       case 'Height':
       case 'ICUType': {
         const n = Number(value);
-        if (value === '' || !Number.isFinite(n)) return fail('value', `${variable} value "${value}" is not a number`);
+        if (value === '' || !Number.isFinite(n))
+          return fail('value', `${variable} value ${excerptOf(value)} is not a number`);
         if (variable === 'Age') this.patient.age = n;
         else if (variable === 'Height') this.patient.height = n;
         // The type is checked by validation, which names the accepted codes.
@@ -119,25 +144,30 @@ class PatientBuilder {
       default:
         break;
     }
-    if (!this.variables.has(variable)) return fail('variable', `unknown variable "${variable}"`);
+    if (!this.variables.has(variable)) return fail('variable', `unknown variable ${excerptOf(variable)}`);
     const minutes = parseElapsedTime(time);
-    if (minutes === undefined) return fail('time', `time "${time}" is not hh:mm or a number of hours since admission`);
+    if (minutes === undefined)
+      return fail('time', `time ${excerptOf(time)} is not hh:mm or a number of hours since admission`);
+    // Checked before binning: the rows of a stay are built up to its last hour.
+    if (hourOf(minutes, this.manifest) >= MAX_HOURS_RECEIVED)
+      return fail('time', `time ${excerptOf(time)} is after the longest stay read, ${MAX_HOURS_RECEIVED} hours`);
     const n = Number(value);
-    if (value === '' || !Number.isFinite(n)) return fail('value', `value "${value}" of ${variable} is not a number`);
+    if (value === '' || !Number.isFinite(n))
+      return fail('value', `value ${excerptOf(value)} of ${variable} is not a number`);
     if (unit !== undefined && unit.trim() !== '') {
       const previous = this.patient.units[variable];
       if (previous !== undefined && previous !== unit.trim()) {
         return fail(
           'unit',
-          `${variable} is given in both "${previous}" and "${unit.trim()}"; use one unit per variable and patient`,
+          `${variable} is given in both ${excerptOf(previous)} and ${excerptOf(unit.trim())}; use one unit per variable and patient`,
         );
       }
       this.patient.units[variable] = unit.trim();
     }
-    this.observations.push({ minutes, variable, value: n });
+    this.bins.add({ minutes, variable, value: n });
   }
 
-  finish(manifest: Manifest): LongCsvItem {
+  finish(): LongCsvItem {
     if (this.details.length > 0) {
       return {
         ok: false,
@@ -147,14 +177,13 @@ class PatientBuilder {
         details: this.details,
       };
     }
-    // Stable sort: "last value of the hour" means the latest time, then file order.
-    const ordered = [...this.observations].sort((a, b) => a.minutes - b.minutes);
+    // "Last value of the hour" means the latest time, then file order (TimeOrderedBins).
     const { units, ...rest } = this.patient;
     const patient: PatientInput = {
       id: this.id,
       ...rest,
       ...(Object.keys(units).length > 0 ? { units } : {}),
-      hours: binObservations(ordered, manifest),
+      hours: this.bins.rows(),
     };
     return { ok: true, id: this.id, firstRow: this.firstRow, patient };
   }
@@ -194,7 +223,10 @@ function parseSex(value: string): Sex | undefined {
  * patients, one at a time. Throws LongCsvHeaderError when the header is unusable; every
  * other problem becomes a failure item for its id, and reading goes on.
  */
-export async function* readLongCsv(records: AsyncIterable<string[]>, manifest: Manifest): AsyncGenerator<LongCsvItem> {
+export async function* readLongCsv(
+  records: AsyncIterable<string[] | OversizedRecord>,
+  manifest: Manifest,
+): AsyncGenerator<LongCsvItem> {
   const variables = new Set(manifest.variables.map((v) => v.name));
   let columns: Columns | undefined;
   let current: PatientBuilder | undefined;
@@ -205,20 +237,23 @@ export async function* readLongCsv(records: AsyncIterable<string[]>, manifest: M
   let row = 0;
   for await (const record of records) {
     row++;
+    const oversized = 'oversized' in record ? record : undefined;
     if (!columns) {
-      columns = readHeader(record);
+      if (oversized) throw new LongCsvHeaderError(`the CSV header: ${oversized.message}`);
+      columns = readHeader(record as string[]);
       continue;
     }
-    if (record.length === 1 && record[0]!.trim() === '') continue;
+    const fields = record as string[];
+    if (!oversized && fields.length === 1 && fields[0]!.trim() === '') continue;
     // Not trimmed: ids that differ only at their edges ("\t=1" and "\r=1") stay two patients.
-    const id = record[columns.id] ?? '';
+    const id = oversized ? idOfExcerpt(oversized.excerpt, columns.id) : (fields[columns.id] ?? '');
     if (id.trim() === '') {
       yield {
         ok: false,
         id: undefined,
         firstRow: row,
-        message: 'a row has no id',
-        details: [{ path: [`row ${row}`, 'id'], message: 'id is empty' }],
+        message: oversized ? `row ${row} was not read` : 'a row has no id',
+        details: [{ path: [`row ${row}`, oversized ? 'record' : 'id'], message: oversized?.message ?? 'id is empty' }],
       };
       continue;
     }
@@ -227,7 +262,7 @@ export async function* readLongCsv(records: AsyncIterable<string[]>, manifest: M
     if (!current || current.id !== id) {
       if (current) {
         finished.add(current.id);
-        yield current.finish(manifest);
+        yield current.finish();
       }
       if (finished.has(id)) {
         current = undefined;
@@ -236,7 +271,7 @@ export async function* readLongCsv(records: AsyncIterable<string[]>, manifest: M
           ok: false,
           id,
           firstRow: row,
-          message: `the rows of id "${id}" are not contiguous`,
+          message: `the rows of id ${excerptOf(id)} are not contiguous`,
           details: [
             {
               path: [`row ${row}`, 'id'],
@@ -246,16 +281,27 @@ export async function* readLongCsv(records: AsyncIterable<string[]>, manifest: M
         };
         continue;
       }
-      current = new PatientBuilder(id, row, variables);
+      current = new PatientBuilder(id, row, variables, manifest);
     }
-    const unit = columns.unit === undefined ? undefined : record[columns.unit];
+    if (oversized) {
+      current.problem(row, oversized.message);
+      continue;
+    }
+    const unit = columns.unit === undefined ? undefined : fields[columns.unit];
     current.add(
       row,
-      record[columns.time] ?? '',
-      (record[columns.variable] ?? '').trim(),
-      record[columns.value] ?? '',
+      fields[columns.time] ?? '',
+      (fields[columns.variable] ?? '').trim(),
+      fields[columns.value] ?? '',
       unit,
     );
   }
-  if (current) yield current.finish(manifest);
+  if (current) yield current.finish();
+}
+
+/** The id of a skipped record when its first bytes hold it whole and unquoted (else '': reported on its own). */
+function idOfExcerpt(excerpt: string, column: number): string {
+  const fields = excerpt.split(',');
+  if (fields.length <= column + 1 || fields.slice(0, column + 1).some((f) => f.includes('"'))) return '';
+  return fields[column] as string;
 }

@@ -5,22 +5,26 @@ import { inShard, type Shard } from '../shard.js';
 import { countedInput } from './input.js';
 import type { RecordSource } from './types.js';
 
-/** Longest line read; a longer one is reported as an error for that line, without buffering it. */
-export const MAX_LINE_BYTES = 16 * 1024 * 1024;
-
 /**
  * One patient per line, the same object as POST /v1/predict takes (ids optional: `line-<n>` stands in); with the
  * model's validator, lines are scanned (src/clinical/scan.ts).
  */
-export async function ndjsonSource(path: string, shard: Shard, validator?: PatientValidator): Promise<RecordSource> {
+export async function ndjsonSource(
+  path: string,
+  shard: Shard,
+  maxRecordBytes: number,
+  validator?: PatientValidator,
+): Promise<RecordSource> {
   const input = await countedInput(path);
   return {
     unit: 'bytes',
     total: input.total,
     position: input.position,
     async *records() {
-      for await (const line of splitLines(input.open(), MAX_LINE_BYTES)) {
-        const parsed = parseNdjsonLine(line, MAX_LINE_BYTES, validator);
+      // A longer line is reported as an error for that line, without buffering it.
+      for await (const line of splitLines(input.open(), maxRecordBytes)) {
+        const parsed = parseNdjsonLine(line, maxRecordBytes, validator);
+        if (parsed.failure?.error === 'line_too_long') parsed.failure.message += ' (--max-record-bytes)';
         const id = parsed.id ?? `line-${line.number}`;
         if (!inShard(shard, id)) continue;
         const where = { file: path, line: line.number };

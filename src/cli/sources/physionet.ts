@@ -21,6 +21,19 @@ function recordStem(file: string): string {
   return basename(file).replace(/\.txt$/i, '');
 }
 
+/** A file over the record limit: reported, never read. */
+function tooLong(file: string, bytes: number, maxRecordBytes: number): SourceRecord {
+  return {
+    where: { file },
+    id: recordStem(file),
+    failure: {
+      error: 'record_too_long',
+      message: `the record is ${bytes} bytes, longer than ${maxRecordBytes} bytes (--max-record-bytes), and was not read`,
+      details: [],
+    },
+  };
+}
+
 function toRecord(text: string, file: string, manifest: Manifest): SourceRecord {
   const stem = recordStem(file);
   try {
@@ -32,7 +45,12 @@ function toRecord(text: string, file: string, manifest: Manifest): SourceRecord 
   }
 }
 
-export async function physionetDirectorySource(dir: string, manifest: Manifest, shard: Shard): Promise<RecordSource> {
+export async function physionetDirectorySource(
+  dir: string,
+  manifest: Manifest,
+  shard: Shard,
+  maxRecordBytes: number,
+): Promise<RecordSource> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   const files = entries
     .filter((e) => e.isFile() && e.name.toLowerCase().endsWith('.txt'))
@@ -49,11 +67,16 @@ export async function physionetDirectorySource(dir: string, manifest: Manifest, 
     total: files.length,
     position: () => done,
     async *records() {
-      const ahead: Array<Promise<string>> = [];
+      const ahead: Array<Promise<string | number>> = [];
       let next = 0;
+      // A file's size is checked before it is read: a number stands for one over the limit.
+      const read = async (path: string): Promise<string | number> => {
+        const { size } = await stat(path);
+        return size > maxRecordBytes ? size : readFile(path, 'utf8');
+      };
       const fill = (): void => {
         while (ahead.length < READ_AHEAD && next < files.length) {
-          const p = readFile(join(dir, files[next++]!), 'utf8');
+          const p = read(join(dir, files[next++]!));
           p.catch(() => undefined); // awaited below; this only stops an early exit leaving it unhandled
           ahead.push(p);
         }
@@ -62,13 +85,18 @@ export async function physionetDirectorySource(dir: string, manifest: Manifest, 
         fill();
         const text = await ahead.shift()!;
         done++;
-        yield toRecord(text, file, manifest);
+        yield typeof text === 'number' ? tooLong(file, text, maxRecordBytes) : toRecord(text, file, manifest);
       }
     },
   };
 }
 
-export async function physionetArchiveSource(archive: string, manifest: Manifest, shard: Shard): Promise<RecordSource> {
+export async function physionetArchiveSource(
+  archive: string,
+  manifest: Manifest,
+  shard: Shard,
+  maxRecordBytes: number,
+): Promise<RecordSource> {
   const size = (await stat(archive)).size;
   let bytes = 0;
   return {
@@ -78,12 +106,17 @@ export async function physionetArchiveSource(archive: string, manifest: Manifest
     async *records() {
       // The parser is synchronous: each write delivers the entries it completes before
       // returning, so reading the next chunk only after yielding them is the backpressure.
-      const ready: Array<{ path: string; text: string }> = [];
+      const ready: Array<{ path: string; text: string } | { path: string; bytes: number }> = [];
       const parser = new Parser();
       parser.on('entry', (entry: ReadEntry) => {
         const isRecord =
           entry.type === 'File' && entry.path.toLowerCase().endsWith('.txt') && !basename(entry.path).startsWith('._');
         if (!isRecord || !inShard(shard, recordStem(entry.path))) {
+          entry.resume();
+          return;
+        }
+        if (entry.size > maxRecordBytes) {
+          ready.push({ path: entry.path, bytes: entry.size });
           entry.resume();
           return;
         }
@@ -108,14 +141,14 @@ export async function physionetArchiveSource(archive: string, manifest: Manifest
           if (parseError) throw parseError;
           while (ready.length > 0) {
             const r = ready.shift()!;
-            yield toRecord(r.text, r.path, manifest);
+            yield 'bytes' in r ? tooLong(r.path, r.bytes, maxRecordBytes) : toRecord(r.text, r.path, manifest);
           }
         }
         parser.end();
         if (parseError) throw parseError;
         while (ready.length > 0) {
           const r = ready.shift()!;
-          yield toRecord(r.text, r.path, manifest);
+          yield 'bytes' in r ? tooLong(r.path, r.bytes, maxRecordBytes) : toRecord(r.text, r.path, manifest);
         }
       } finally {
         input.destroy();
