@@ -15,8 +15,8 @@ import { recordAudit } from '../plugins/app/audit.js';
 import { errorSchema, issuesToDetails } from '../http/errors.js';
 import { mapScoringError } from '../http/scoring-errors.js';
 import './scope.js';
-
 import { budgetedChunks, LineBudget } from './stream-budget.js';
+
 const NDJSON = 'application/x-ndjson';
 
 const DESCRIPTION = `Scores a cohort of any size as a stream: the request body is NDJSON, one patient per line (the same
@@ -121,8 +121,8 @@ async function* inputs(
   for await (const line of splitLines(body, maxLineBytes)) {
     if (stop.aborted) return;
     const parsed = parseNdjsonLine(line, maxLineBytes, validator);
-    const base = parsed.id === undefined ? { where: line.number } : { where: line.number, id: parsed.id };
     if (parsed.failure?.error === 'line_too_long') parsed.failure.message += ' (STREAM_MAX_LINE_BYTES)';
+    const base = parsed.id === undefined ? { where: line.number } : { where: line.number, id: parsed.id };
     yield parsed.failure ? { ...base, failure: parsed.failure } : { ...base, input: parsed.input };
   }
 }
@@ -168,10 +168,10 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
   app.addContentTypeParser(NDJSON, (_request, payload, done) => done(null, payload));
   // Open streams end with an in-band line when the service shuts down, well inside its grace period.
   const openStreams = new Set<(reason: CutReason) => void>();
-  app.addHook('preClose', async () => {
-    for (const cut of openStreams) cut('shutting_down');
   // Shared by every stream of this instance: the bound on the bytes of long lines held at once.
   const budget = new LineBudget(config.streamMaxBufferedBytes, config.streamMaxLineBytes);
+  app.addHook('preClose', async () => {
+    for (const cut of openStreams) cut('shutting_down');
   });
 
   app.post(

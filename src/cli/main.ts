@@ -3,8 +3,8 @@ import { CSV_COLUMNS } from './output.js';
 import { parseShard } from './shard.js';
 import {
   DEFAULT_BATCH_SIZE,
-  EXIT_FATAL,
   DEFAULT_MAX_RECORD_BYTES,
+  EXIT_FATAL,
   INPUT_FORMATS,
   ScoreCommandError,
   runScore,
@@ -78,12 +78,12 @@ export function buildProgram(): Command {
     )
     .option('--batch-size <n>', 'stays per inference batch', positiveInt, DEFAULT_BATCH_SIZE)
     .option(
-    .option(
       '--max-record-bytes <n>',
       'longest record read (an NDJSON line, a CSV row, a PhysioNet file); a longer one is reported in the errors file and skipped',
       positiveInt,
       DEFAULT_MAX_RECORD_BYTES,
     )
+    .option(
       '--explain',
       "add each record's trajectory (risk after every hour) and contributions (each variable's effect); NDJSON output only",
     )
@@ -102,8 +102,8 @@ export function buildProgram(): Command {
         threads?: number;
         workers?: number;
         batchSize: number;
-        explain?: boolean;
         maxRecordBytes: number;
+        explain?: boolean;
         quiet?: boolean;
       }) => {
         const abort = new AbortController();

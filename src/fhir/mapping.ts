@@ -470,6 +470,40 @@ function predictionTimeOf(
   return { time: new Date(chosen.ms), source: chosen.source };
 }
 
+/**
+ * A stay whose hourly rows would number more than MAX_HOURS_RECEIVED is refused from its two
+ * instants, before a row is built: an Encounter starting in year 1 would otherwise be millions of rows.
+ */
+function refuseLongSpan(
+  gathered: Gathered,
+  /** The Encounter when its period.start is time zero. */
+  chosen: { entry: GatheredResource } | undefined,
+  measurements: readonly Measurement[],
+  timeZero: number,
+  manifest: Manifest,
+): void {
+  const latest = measurements.reduce((max, m) => (m.ms > max.ms ? m : max));
+  if (hourOf((latest.ms - timeZero) / 60_000, manifest) < MAX_HOURS_RECEIVED) return;
+  const earliest = measurements.reduce((min, m) => (m.ms < min.ms ? m : min));
+  const start = chosen ? `${chosen.entry.path}.period.start` : timeExpression(gathered, earliest);
+  const days = Math.floor((latest.ms - timeZero) / 86_400_000);
+  throw new FhirInputError(422, [
+    {
+      severity: 'error',
+      code: 'business-rule',
+      message: `${chosen ? 'Encounter.period.start' : 'the earliest Observation'} is ${days} days before the latest Observation used: the stay would span more than ${MAX_HOURS_RECEIVED} hours (${MAX_HOURS_RECEIVED / 24} days), the longest one this service reads`,
+      expression: [start, timeExpression(gathered, latest)],
+    },
+  ]);
+}
+
+/** FHIRPath of the time of the Observation a measurement came from, e.g. Bundle.entry[3].resource.effectiveDateTime. */
+function timeExpression(gathered: Gathered, m: Measurement): string {
+  const entry = gathered.resources[m.order] as GatheredResource;
+  const parsed = observationSchema.safeParse(entry.resource);
+  return `${entry.path}.${parsed.success ? effectiveTime(parsed.data).where : 'effective'}`;
+}
+
 /** Maps gathered resources to one patient's input; throws FhirInputError when nothing can be scored. */
 export function mapToPatientInput(gathered: Gathered, options: MappingOptions): MappedPatient {
   const { manifest } = options;
@@ -541,6 +575,8 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
     ]);
   }
 
+  refuseLongSpan(gathered, encounterStart === undefined ? undefined : chosen, measurements, timeZero, manifest);
+
   // Binning keeps the last value of an hour "in input order": for FHIR that is time order
   // (a searchset is usually newest first), with the request's order breaking ties.
   measurements.sort((a, b) => a.ms - b.ms || a.order - b.order);
@@ -549,40 +585,6 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
     variable: m.variable,
     value: m.value,
   }));
-/**
- * A stay whose hourly rows would number more than MAX_HOURS_RECEIVED is refused from its two
- * instants, before a row is built: an Encounter starting in year 1 would otherwise be millions of rows.
- */
-function refuseLongSpan(
-  gathered: Gathered,
-  /** The Encounter when its period.start is time zero. */
-  chosen: { entry: GatheredResource } | undefined,
-  measurements: readonly Measurement[],
-  timeZero: number,
-  manifest: Manifest,
-): void {
-  const latest = measurements.reduce((max, m) => (m.ms > max.ms ? m : max));
-  if (hourOf((latest.ms - timeZero) / 60_000, manifest) < MAX_HOURS_RECEIVED) return;
-  const earliest = measurements.reduce((min, m) => (m.ms < min.ms ? m : min));
-  const start = chosen ? `${chosen.entry.path}.period.start` : timeExpression(gathered, earliest);
-  const days = Math.floor((latest.ms - timeZero) / 86_400_000);
-  throw new FhirInputError(422, [
-    {
-      severity: 'error',
-      code: 'business-rule',
-      message: `${chosen ? 'Encounter.period.start' : 'the earliest Observation'} is ${days} days before the latest Observation used: the stay would span more than ${MAX_HOURS_RECEIVED} hours (${MAX_HOURS_RECEIVED / 24} days), the longest one this service reads`,
-      expression: [start, timeExpression(gathered, latest)],
-    },
-  ]);
-}
-
-/** FHIRPath of the time of the Observation a measurement came from, e.g. Bundle.entry[3].resource.effectiveDateTime. */
-function timeExpression(gathered: Gathered, m: Measurement): string {
-  const entry = gathered.resources[m.order] as GatheredResource;
-  const parsed = observationSchema.safeParse(entry.resource);
-  return `${entry.path}.${parsed.success ? effectiveTime(parsed.data).where : 'effective'}`;
-}
-
   const hours = binObservations(timed, manifest);
   const firstHourUsed = Math.max(0, hours.length - manifest.maxHours);
 
@@ -630,5 +632,3 @@ function timeExpression(gathered: Gathered, m: Measurement): string {
     issues: issues.list(),
   };
 }
-  refuseLongSpan(gathered, encounterStart === undefined ? undefined : chosen, measurements, timeZero, manifest);
-
