@@ -60,12 +60,12 @@ export const envSchema = z.object({
   MAX_EXPLAINED_PATIENTS: int(1, 100_000).default(64),
   /** Invalid lines a stream answers before it ends with an error_limit line. */
   STREAM_MAX_ERROR_LINES: int(1, 10_000_000).default(10_000),
-  BODY_LIMIT_BYTES: int(1024, 1 << 30).default(64 * 1024 * 1024),
-  REQUEST_TIMEOUT_MS: int(1, 3_600_000).default(30_000),
   /** Longest NDJSON line of a stream; a longer one is answered with an error line, never buffered whole. */
   STREAM_MAX_LINE_BYTES: int(1024, 1 << 30).default(16 * 1024 * 1024),
   /** Bytes of long lines all streams together may hold; a stream whose line would pass it waits (backpressure). */
   STREAM_MAX_BUFFERED_BYTES: int(1024, Number.MAX_SAFE_INTEGER).default(256 * 1024 * 1024),
+  BODY_LIMIT_BYTES: int(1024, 1 << 30).default(64 * 1024 * 1024),
+  REQUEST_TIMEOUT_MS: int(1, 3_600_000).default(30_000),
   /** Open sockets at most; Node closes further ones as they connect (net.Server.maxConnections). */
   MAX_CONNECTIONS: int(1, 1_000_000).default(1024),
   /** Idle keep-alive sockets close after this; behind a load balancer, set it above the balancer's idle timeout. */
@@ -102,11 +102,11 @@ export interface AppConfig {
   maxPatientsPerRequest: number;
   maxExplainedPatients: number;
   streamMaxErrorLines: number;
+  streamMaxLineBytes: number;
+  streamMaxBufferedBytes: number;
   bodyLimitBytes: number;
   requestTimeoutMs: number;
   maxConnections: number;
-  streamMaxLineBytes: number;
-  streamMaxBufferedBytes: number;
   keepAliveTimeoutMs: number;
   headersTimeoutMs: number;
   connectionTimeoutMs: number;
@@ -130,15 +130,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
-  let auth: AuthConfig;
-  let fhir: FhirConfig;
-  try {
   if (e.STREAM_MAX_BUFFERED_BYTES < e.STREAM_MAX_LINE_BYTES) {
     // A stream waits for room for a whole line: a budget smaller than one line would wait forever.
     throw new ConfigError(
       'invalid configuration:\n  STREAM_MAX_BUFFERED_BYTES: must be at least STREAM_MAX_LINE_BYTES (one line must fit)',
     );
   }
+  let auth: AuthConfig;
+  let fhir: FhirConfig;
+  try {
     auth = toAuthConfig(e);
     fhir = toFhirConfig(e);
   } catch (error) {
@@ -162,12 +162,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxPatientsPerRequest: e.MAX_PATIENTS_PER_REQUEST,
     maxExplainedPatients: e.MAX_EXPLAINED_PATIENTS,
     streamMaxErrorLines: e.STREAM_MAX_ERROR_LINES,
+    streamMaxLineBytes: e.STREAM_MAX_LINE_BYTES,
+    streamMaxBufferedBytes: e.STREAM_MAX_BUFFERED_BYTES,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     maxConnections: e.MAX_CONNECTIONS,
     keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
-    streamMaxLineBytes: e.STREAM_MAX_LINE_BYTES,
-    streamMaxBufferedBytes: e.STREAM_MAX_BUFFERED_BYTES,
     headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
     connectionTimeoutMs: e.CONNECTION_TIMEOUT_MS,
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
