@@ -101,10 +101,11 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
   await app.register(modelsPlugin, { config, repository: deps.repository, factories: deps.factories });
 
   // --- routes (src/api/) ---
-  app.setNotFoundHandler(notFoundHandler);
+  // Rate limited like any route (fastify/demo): probing unknown paths costs the prober too.
+  app.setNotFoundHandler(app.hasDecorator('rateLimit') ? { preHandler: app.rateLimit() } : {}, notFoundHandler);
   await app.register(healthRoutes);
   await app.register(metricsRoutes);
-  await app.register(modelRoutes);
+  await app.register(modelRoutes, { config });
   await app.register(predictRoutes, { config });
   await app.register(streamRoutes, { config });
   await app.register(fhirRoutes, { prefix: '/fhir', config, ...(deps.now ? { now: deps.now } : {}) });

@@ -19,6 +19,7 @@ import { recordAudit } from '../plugins/app/audit.js';
 import { ApiError, errorSchema } from '../http/errors.js';
 import { requestSignal } from '../http/request-signal.js';
 import { mapScoringError } from '../http/scoring-errors.js';
+import { cdsPatientViewExample } from './examples.js';
 import './scope.js';
 
 /**
@@ -198,14 +199,14 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
   app.post(
     `/cds-services/${SERVICE_ID}`,
     {
-      config: { scope: 'cds', audit: true },
+      config: { scope: 'cds', audit: true, bodyLimitSetting: 'FHIR_BODY_LIMIT_BYTES' },
       bodyLimit: config.fhir.bodyLimitBytes,
       schema: {
         operationId: 'callCdsService',
         tags: ['cds-hooks'],
         summary: 'CDS Hooks 2.0 patient-view: ICU mortality risk card',
         description: CALL_DESCRIPTION,
-        body: hookRequestSchema,
+        body: hookRequestSchema.meta({ examples: [cdsPatientViewExample] }),
         response: {
           200: callResponseSchema,
           400: errorSchema,

@@ -8,9 +8,10 @@ import { gatherResources } from '../fhir/gather.js';
 import { FhirInputError, operationOutcome, type InputIssue, type IssueCode } from '../fhir/outcome.js';
 import { ModelNotFoundError } from '../scoring/repository.js';
 import { recordAudit } from '../plugins/app/audit.js';
-import { ApiError, errorHandler, errorSchema } from '../http/errors.js';
+import { allowedMethods, ApiError, bodyTooLargeMessage, errorHandler, errorSchema } from '../http/errors.js';
 import { requestSignal } from '../http/request-signal.js';
 import { mapScoringError } from '../http/scoring-errors.js';
+import { fhirBundleExample } from './examples.js';
 import './scope.js';
 
 /**
@@ -63,7 +64,10 @@ const requestSchema = z
   .looseObject({
     resourceType: z.enum(['Bundle', 'Parameters']),
   })
-  .meta({ description: 'FHIR R4 Bundle or Parameters (see the operation description).' });
+  .meta({
+    description: 'FHIR R4 Bundle or Parameters (see the operation description).',
+    examples: [fhirBundleExample],
+  });
 
 const riskAssessmentSchema = z
   .looseObject({ resourceType: z.literal('RiskAssessment') })
@@ -122,7 +126,7 @@ export function fhirErrorHandler(
     // Parser errors: generic texts (Node's JSON.parse message quotes the body).
     const message =
       err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-        ? 'request body is larger than the configured limit'
+        ? bodyTooLargeMessage(request)
         : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
           ? 'send the request body as application/fhir+json'
           : err instanceof SyntaxError || err.code?.startsWith('FST_ERR_CTP_')
@@ -153,10 +157,23 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
   app.removeContentTypeParser('text/plain');
   // Registered under the /fhir prefix: every answer here, errors and unknown paths included, is FHIR.
   app.setErrorHandler(fhirErrorHandler);
-  app.setNotFoundHandler((request, reply) =>
-    sendOutcome(reply, 404, [
-      { severity: 'error', code: 'not-found', message: `no FHIR interaction for ${request.method} on this path` },
-    ]),
+  app.setNotFoundHandler(
+    app.hasDecorator('rateLimit') ? { preHandler: app.rateLimit() } : {},
+    function fhirNotFound(request, reply) {
+      const allowed = allowedMethods(this, request);
+      if (allowed.length === 0)
+        return sendOutcome(reply, 404, [
+          { severity: 'error', code: 'not-found', message: `no FHIR interaction for ${request.method} on this path` },
+        ]);
+      reply.header('allow', allowed.join(', '));
+      return sendOutcome(reply, 405, [
+        {
+          severity: 'error',
+          code: 'not-supported',
+          message: `this path answers ${allowed.join(', ')}, not ${request.method}`,
+        },
+      ]);
+    },
   );
 
   app.get(
@@ -182,7 +199,7 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
   app.post(
     '/RiskAssessment/$predict',
     {
-      config: { scope: 'predict' },
+      config: { scope: 'predict', bodyLimitSetting: 'FHIR_BODY_LIMIT_BYTES' },
       bodyLimit: config.fhir.bodyLimitBytes,
       schema: {
         operationId: 'predictRiskAssessment',

@@ -1,5 +1,9 @@
+import { access, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import type { AppConfig } from '../config.js';
+import { isVersionName } from '../model/semver.js';
 import { ModelLoadError, ModelNotFoundError } from '../scoring/repository.js';
 import { ApiError, errorSchema } from '../http/errors.js';
 import { reloadRequestSchema } from './schemas.js';
@@ -49,13 +53,26 @@ const modelDescriptionSchema = z
         description:
           'A hybrid model only: every patient must carry noteEmbedding, this many numbers from this encoder, scaled this way',
       }),
+    card: z.string().optional().meta({ description: 'URL of the model card (Markdown) of this version' }),
   })
   .meta({ id: 'ModelDescription' });
 
 const modelsResponseSchema = z.object({
   models: z.array(modelDescriptionSchema),
   available: z.array(z.string()).meta({ description: 'Versions found on disk' }),
+  cards: z
+    .record(z.string(), z.string())
+    .meta({ description: 'URL of the model card of each version on disk that has one, by version' }),
 });
+
+const CARD_FILE = 'model-card.md';
+
+/** RFC 7763's media type for Markdown. */
+const MARKDOWN = 'text/markdown; charset=utf-8';
+
+export interface ModelRoutesOptions {
+  config: Pick<AppConfig, 'modelDir'>;
+}
 
 const reloadResponseSchema = z.object({
   changed: z.boolean(),
@@ -63,7 +80,23 @@ const reloadResponseSchema = z.object({
   current: z.string(),
 });
 
-export async function modelRoutes(app: FastifyInstance): Promise<void> {
+export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions): Promise<void> {
+  const cardUrl = (version: string): string => `/v1/models/${encodeURIComponent(version)}/card`;
+  // Only names listed from disk by the repository become paths, never one taken from the URL.
+  const cardFile = (version: string): string =>
+    join(resolve(opts.config.modelDir), app.models.name, version, CARD_FILE);
+  const withCards = async (available: readonly string[]): Promise<string[]> => {
+    const has = await Promise.all(
+      available.map((v) =>
+        access(cardFile(v)).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
+    return available.filter((_, i) => has[i]);
+  };
+
   app.get(
     '/v1/models',
     {
@@ -78,10 +111,12 @@ export async function modelRoutes(app: FastifyInstance): Promise<void> {
     async () => {
       const model = app.models.active;
       const available = await app.models.versions();
-      if (!model) return { models: [], available };
+      const cardUrls = Object.fromEntries((await withCards(available)).map((v) => [v, cardUrl(v)]));
+      if (!model) return { models: [], available, cards: cardUrls };
       const m = model.manifest;
       return {
         available,
+        cards: cardUrls,
         models: [
           {
             name: model.name,
@@ -118,9 +153,48 @@ export async function modelRoutes(app: FastifyInstance): Promise<void> {
                   },
                 }
               : {}),
+            ...(cardUrls[model.version] === undefined ? {} : { card: cardUrls[model.version] }),
           },
         ],
       };
+    },
+  );
+
+  app.get(
+    '/v1/models/:version/card',
+    {
+      config: { scope: 'models:read' },
+      schema: {
+        operationId: 'getModelCard',
+        tags: ['models'],
+        summary: 'The model card of a version on disk: data, metrics by subgroup, limits and intended use',
+        params: z.object({ version: z.string().meta({ description: 'A version of `available` in GET /v1/models' }) }),
+        response: {
+          200: {
+            description: 'model-card.md of that version, as written by training/model_card.py',
+            content: { 'text/markdown': { schema: z.string() } },
+          },
+          404: errorSchema.describe('No version of that name on disk, or it has no model card'),
+        },
+      },
+      serializerCompiler: () => (data) => String(data),
+    },
+    async (request, reply) => {
+      const { version } = request.params as { version: string };
+      const carded = await withCards(await app.models.versions());
+      const card = carded.includes(version)
+        ? await readFile(cardFile(version), 'utf8').catch(() => undefined)
+        : undefined;
+      if (card === undefined) {
+        // Only a version name is echoed, never an arbitrary string from the URL.
+        const named = isVersionName(version) && version.length <= 64 ? `"${version}"` : '(not a version name)';
+        throw new ApiError(
+          404,
+          'model_card_not_found',
+          `no model card for version ${named} (versions with a card: ${carded.join(', ') || 'none'})`,
+        );
+      }
+      return reply.type(MARKDOWN).send(card);
     },
   );
 

@@ -124,7 +124,7 @@ export const predictResponseSchema = z
 export function predictRequestSchema(manifest: Manifest, limits: PatientLimits) {
   return z
     .strictObject({
-      patients: z.array(patientInputSchema(manifest)).min(1).max(limits.maxPatients),
+      patients: z.array(patientInputSchema(manifest)).min(1).max(limits.maxPatients, tooManyPatients(limits)),
       model: z
         .string()
         .optional()
@@ -145,7 +145,7 @@ export function predictRequestSchema(manifest: Manifest, limits: PatientLimits) 
 export function predictEnvelopeSchema(limits: PatientLimits) {
   return z
     .strictObject({
-      patients: z.array(z.unknown()).min(1).max(limits.maxPatients),
+      patients: z.array(z.unknown()).min(1).max(limits.maxPatients, tooManyPatients(limits)),
       model: z.string().optional(),
       version: z.string().optional(),
       explain: explainSchema(limits),
@@ -160,7 +160,7 @@ export function predictEnvelopeSchema(limits: PatientLimits) {
           inclusive: true,
           path: ['patients'],
           input: patients,
-          message: `with explain, at most ${limits.maxExplainedPatients} patients per request`,
+          message: `with explain, at most ${limits.maxExplainedPatients} patients per request (MAX_EXPLAINED_PATIENTS); send larger cohorts to POST /v1/predict/stream?explain=true`,
         });
       }
     });
@@ -169,6 +169,11 @@ export function predictEnvelopeSchema(limits: PatientLimits) {
 export interface PatientLimits {
   maxPatients: number;
   maxExplainedPatients: number;
+}
+
+/** Names the setting and where larger cohorts go: the stream takes any number of patients. */
+function tooManyPatients(limits: PatientLimits): string {
+  return `at most ${limits.maxPatients} patients per request (MAX_PATIENTS_PER_REQUEST); send larger cohorts as NDJSON to POST /v1/predict/stream`;
 }
 
 function explainSchema(limits: PatientLimits) {

@@ -78,11 +78,6 @@ const CLIENT_CODES: Record<string, { status: number; code: string; message: stri
   // Node's JSON.parse messages quote the body around the error: never echo them.
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'invalid_json', message: 'request body is not valid JSON' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'invalid_json', message: 'request body is empty' },
-  FST_ERR_CTP_BODY_TOO_LARGE: {
-    status: 413,
-    code: 'body_too_large',
-    message: 'request body is larger than the configured limit',
-  },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: {
     status: 415,
     code: 'unsupported_media_type',
@@ -94,6 +89,27 @@ const CLIENT_CODES: Record<string, { status: number; code: string; message: stri
     message: 'content-length does not match the body',
   },
 };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The setting behind this route's own bodyLimit, named in its 413 (the server's is BODY_LIMIT_BYTES). */
+    bodyLimitSetting?: string;
+  }
+}
+
+function byteSize(bytes: number): string {
+  const [unit, size] = bytes >= 2 ** 20 ? ['MiB', bytes / 2 ** 20] : ['KiB', bytes / 2 ** 10];
+  return `${bytes} bytes (${Number(size.toFixed(2))} ${unit})`;
+}
+
+/** What a 413 says: the route's limit and the setting that raises it (none for a route's fixed limit). */
+export function bodyTooLargeMessage(request: FastifyRequest): string {
+  const limit = request.routeOptions.bodyLimit;
+  const setting =
+    request.routeOptions.config?.bodyLimitSetting ??
+    (limit === request.server.initialConfig.bodyLimit ? 'BODY_LIMIT_BYTES' : undefined);
+  return `request body is larger than the limit of ${byteSize(limit)}${setting ? `, set by ${setting}` : ' of this route'}`;
+}
 
 /** A thrown value's string `code`, if it has one (a DOMException's is a number). */
 function codeOf(thrown: unknown): string | undefined {
@@ -121,9 +137,12 @@ function handleError(thrown: unknown, request: FastifyRequest, reply: FastifyRep
         .join('.'),
       message: v.message ?? 'invalid value',
     }));
+    // One problem is said in the message itself: a client that shows only `message` still tells the user what to fix.
+    const only = details.length === 1 ? details[0] : undefined;
+    const what = `invalid ${thrown.validationContext ?? 'request'}`;
     return send(reply, 400, {
       error: 'validation_failed',
-      message: `invalid ${thrown.validationContext ?? 'request'}`,
+      message: only ? `${what}: ${only.path ? `${only.path}: ` : ''}${only.message}` : what,
       details,
     });
   }
@@ -143,6 +162,8 @@ function handleError(thrown: unknown, request: FastifyRequest, reply: FastifyRep
   if (thrown instanceof SyntaxError || code?.startsWith('FST_ERR_CTP_INVALID_JSON')) {
     return send(reply, 400, { error: 'invalid_json', message: 'request body is not valid JSON', details: [] });
   }
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return send(reply, 413, { error: 'body_too_large', message: bodyTooLargeMessage(request), details: [] });
   const known = code === undefined ? undefined : CLIENT_CODES[code];
   if (known) return send(reply, known.status, { error: known.code, message: known.message, details: [] });
   const status = statusOf(thrown);
@@ -180,6 +201,33 @@ export function errorHandler(
   }
 }
 
-export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return send(reply, 404, { error: 'not_found', message: `no route for ${request.method} on this path`, details: [] });
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/**
+ * The methods routed at the request's path, for an Allow header; none when nothing is, or only a
+ * catch-all OPTIONS (the CORS preflight). findRoute matches a concrete path, parameters included.
+ */
+export function allowedMethods(app: FastifyInstance, request: FastifyRequest): string[] {
+  const url = request.url.split('?')[0] ?? '';
+  const allowed = METHODS.filter((method) => app.findRoute({ method, url }) !== null);
+  return allowed.some((m) => m !== 'OPTIONS') && !(allowed as readonly string[]).includes(request.method)
+    ? allowed
+    : [];
+}
+
+/** 404, or 405 with Allow when the path has routes for other methods (RFC 9110 §15.5.6). */
+export function notFoundHandler(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const allowed = allowedMethods(this, request);
+  if (allowed.length === 0)
+    return send(reply, 404, {
+      error: 'not_found',
+      message: `no route for ${request.method} on this path`,
+      details: [],
+    });
+  reply.header('allow', allowed.join(', '));
+  return send(reply, 405, {
+    error: 'method_not_allowed',
+    message: `this path answers ${allowed.join(', ')}, not ${request.method}`,
+    details: [],
+  });
 }
