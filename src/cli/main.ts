@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CSV_COLUMNS } from './output.js';
 import { parseShard } from './shard.js';
+import { addEvaluationCommands } from './evaluation-commands.js';
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_MAX_RECORD_BYTES,
@@ -123,6 +124,7 @@ export function buildProgram(): Command {
         }
       },
     );
+  addEvaluationCommands(program);
   return program;
 }
 

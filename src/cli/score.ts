@@ -108,14 +108,16 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function openSource(
-  opts: ScoreCommandOptions,
+/** The reader of an input, as `score` reads it; validate and recalibrate read their cohort through it too. */
+export async function openSource(
+  opts: Pick<ScoreCommandOptions, 'input' | 'format'>,
   validator: PatientValidator,
-  run: RunSettings,
+  run: { shard: Shard; maxRecordBytes?: number },
 ): Promise<RecordSource> {
   const { input } = opts;
   const { manifest } = validator;
-  const { shard, maxRecordBytes } = run;
+  const { shard } = run;
+  const maxRecordBytes = run.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   if (opts.format === 'physionet2012') {
     let isDir: boolean;
     try {

@@ -24,7 +24,7 @@ export interface RecordFailure {
 }
 
 export type ScoreOutcome<W> =
-  | { where: W; id?: string; ok: true; result: PredictionResult }
+  | { where: W; id?: string; ok: true; result: PredictionResult; patient: ValidPatient }
   | { where: W; id?: string; ok: false; failure: RecordFailure };
 
 export interface ModelIdentity {
@@ -202,7 +202,7 @@ async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Prom
       reportMissing: opts.reportMissing,
       ...(explanation ? { explanation } : {}),
     });
-    return { ...base, ok: true, result };
+    return { ...base, ok: true, result, patient: e.patient };
   });
 }
 

@@ -1,0 +1,69 @@
+import { createReadStream } from 'node:fs';
+import { parse } from 'csv-parse';
+
+/**
+ * An outcome file: a CSV with a header, one stay per row, its id in the first column (or the
+ * one named) and in-hospital death as 0/1 or true/false in `In-hospital_death` (or the one
+ * named). PhysioNet 2012's Outcomes-a.txt reads as it is. A bad value or a repeated id is an
+ * error naming its line: outcomes are what a validation is measured against.
+ */
+
+export const DEFAULT_OUTCOME_COLUMN = 'In-hospital_death';
+
+export interface OutcomeFileOptions {
+  /** The id column's header (default: the first column). */
+  idColumn?: string;
+  /** The outcome column's header (default In-hospital_death). */
+  outcomeColumn?: string;
+}
+
+export class OutcomeFileError extends Error {
+  override readonly name = 'OutcomeFileError';
+}
+
+const VALUES: Record<string, 0 | 1> = { '0': 0, '1': 1, false: 0, true: 1 };
+
+/** Reads the whole file: id -> 1 (died in hospital) or 0. */
+export async function readOutcomes(path: string, opts: OutcomeFileOptions = {}): Promise<Map<string, 0 | 1>> {
+  const outcomeColumn = opts.outcomeColumn ?? DEFAULT_OUTCOME_COLUMN;
+  const rows = createReadStream(path).pipe(
+    parse({ info: true, skip_empty_lines: true, relax_column_count: true, trim: true, bom: true }),
+  );
+  const outcomes = new Map<string, 0 | 1>();
+  const lineOf = new Map<string, number>();
+  let idAt = -1;
+  let outcomeAt = -1;
+  try {
+    for await (const { record, info } of rows as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      const line = info.lines;
+      if (idAt === -1) {
+        idAt = opts.idColumn === undefined ? 0 : record.indexOf(opts.idColumn);
+        outcomeAt = record.indexOf(outcomeColumn);
+        if (idAt === -1) throw new OutcomeFileError(`${path}: no column ${opts.idColumn} in the header (line ${line})`);
+        if (outcomeAt === -1)
+          throw new OutcomeFileError(
+            `${path}: no column ${outcomeColumn} in the header (line ${line}); name the outcome column with --outcome-column`,
+          );
+        continue;
+      }
+      const id = record[idAt] ?? '';
+      const raw = record[outcomeAt];
+      if (id === '') throw new OutcomeFileError(`${path} line ${line}: no id`);
+      const value = raw === undefined ? undefined : VALUES[raw.toLowerCase()];
+      if (value === undefined)
+        throw new OutcomeFileError(
+          `${path} line ${line}: ${outcomeColumn} is ${raw === undefined ? 'missing' : JSON.stringify(raw)}, not 0, 1, true or false`,
+        );
+      const first = lineOf.get(id);
+      if (first !== undefined) throw new OutcomeFileError(`${path} line ${line}: the same id as line ${first}`);
+      lineOf.set(id, line);
+      outcomes.set(id, value);
+    }
+  } catch (error) {
+    if (error instanceof OutcomeFileError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new OutcomeFileError(`${path}: ${message}`);
+  }
+  if (idAt === -1) throw new OutcomeFileError(`${path}: empty, no header`);
+  return outcomes;
+}
