@@ -16,7 +16,7 @@ export interface InputProfile {
   heldOutAuroc: number | null;
 }
 
-export const SPARSE_PROFILE: InputProfile = {
+export const SPARSE_PROFILE: Readonly<InputProfile> = {
   scenario: 'sparse',
   label: 'inputs sparser than every validated profile (fewer variables or hours)',
   heldOutAuroc: null,
@@ -72,8 +72,14 @@ function scenarioCoverage(manifest: Manifest, patient: StayValues, first: Int32A
 function firstRows(manifest: Manifest, patient: StayValues): Int32Array {
   const width = manifest.variables.length;
   const first = new Int32Array(width).fill(patient.hoursUsed);
-  for (let r = patient.hoursUsed - 1; r >= 0; r--) {
-    for (let j = 0; j < width; j++) if (!Number.isNaN(patient.values[r * width + j])) first[j] = r;
+  let found = 0;
+  for (let r = 0; r < patient.hoursUsed && found < width; r++) {
+    for (let j = 0; j < width; j++) {
+      if (first[j] === patient.hoursUsed && !Number.isNaN(patient.values[r * width + j])) {
+        first[j] = r;
+        found += 1;
+      }
+    }
   }
   return first;
 }
@@ -82,20 +88,32 @@ export function coverage(manifest: Manifest, patient: StayValues, scenario: Scen
   return scenarioCoverage(manifest, patient, firstRows(manifest, patient), scenario);
 }
 
+const claimableCache = new WeakMap<Manifest, Scenario[]>();
+
+/** The scenarios with a coverage rule: a profile without one is never claimed. */
+function claimable(manifest: Manifest): Scenario[] {
+  let scenarios = claimableCache.get(manifest);
+  if (scenarios === undefined) {
+    scenarios = (manifest.scenarios ?? []).filter((s) => s.coverage !== undefined);
+    claimableCache.set(manifest, scenarios);
+  }
+  return scenarios;
+}
+
 /** The profile a stay's inputs cover; undefined for a model whose manifest defines no coverage. */
 export function inputProfile(manifest: Manifest, patient: StayValues): InputProfile | undefined {
-  const scenarios = (manifest.scenarios ?? []).filter((s) => s.coverage !== undefined);
+  const scenarios = claimable(manifest);
   if (scenarios.length === 0) return undefined;
   const first = firstRows(manifest, patient);
   let best: Scenario | undefined;
   for (const s of scenarios) {
+    // Ties (an unevaluated model's nulls) go to the later scenario: the list runs from narrow to broad.
+    if (best !== undefined && (s.heldOutAuroc ?? -1) < (best.heldOutAuroc ?? -1)) continue;
     const need = s.coverage as NonNullable<Scenario['coverage']>;
     const has = scenarioCoverage(manifest, patient, first, s);
-    if (has.variables < need.minVariables || has.hours < need.minHours) continue;
-    // Ties (an unevaluated model's nulls) go to the later scenario: the list runs from narrow to broad.
-    if (best === undefined || (s.heldOutAuroc ?? -1) >= (best.heldOutAuroc ?? -1)) best = s;
+    if (has.variables >= need.minVariables && has.hours >= need.minHours) best = s;
   }
   return best === undefined
-    ? SPARSE_PROFILE
+    ? { ...SPARSE_PROFILE }
     : { scenario: best.name, label: best.label, heldOutAuroc: best.heldOutAuroc };
 }
