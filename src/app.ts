@@ -59,6 +59,9 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
     forceCloseConnections: 'idle',
     keepAliveTimeout: config.keepAliveTimeoutMs,
     connectionTimeout: config.connectionTimeoutMs,
+    // Node checks headersTimeout only every connectionsCheckingInterval (default 30 s, Node http
+    // docs), so a trickled header outlived a 10 s limit by up to 30 s; a tenth of it keeps the limit.
+    http: { connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.floor(config.headersTimeoutMs / 10))) },
   });
   // Bounds on what unauthenticated sockets can hold: a slowloris's headers, and their number.
   app.server.headersTimeout = config.headersTimeoutMs;

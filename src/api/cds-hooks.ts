@@ -11,6 +11,7 @@ import {
   SERVICE_ID,
   type HookRequest,
 } from '../fhir/cds.js';
+import { cardIds, type CardIds } from '../fhir/card-id.js';
 import { createFhirClient, FhirFetchError, originAllowed, withDeadline } from '../fhir/client.js';
 import { gatherResources } from '../fhir/gather.js';
 import { FhirInputError } from '../fhir/outcome.js';
@@ -46,7 +47,7 @@ the Encounter \`context.encounterId\` is fetched the same way and gives the ICU 
 or CDS_SILENT=true (shadow mode: scored and audited, not shown). The mapping rules are those of \`POST /fhir/RiskAssessment/$predict\`.`;
 
 interface Collected {
-  bundle: { resourceType: 'Bundle'; type: 'collection'; entry: Array<{ resource: unknown }> };
+  bundle: { resourceType: 'Bundle'; type: 'collection'; entry: Array<{ fullUrl?: string; resource: unknown }> };
   notes: string[];
 }
 
@@ -118,17 +119,34 @@ async function collect(body: HookRequest, config: AppConfig, signal: AbortSignal
       notes.push('Laboratory results were not available to the service (no prefetch, no FHIR server access).');
     }
   }
-  // A prefetch for another patient than the hook's context is an EHR error, not something to score.
+  // A prefetch for another patient than the hook's context is an EHR error, not something to score;
+  // a Patient without id cannot be checked, nor can the Observations' subjects against it.
   for (const r of entries) {
     const res = r as { resourceType?: unknown; id?: unknown };
-    if (res?.resourceType === 'Patient' && typeof res.id === 'string' && res.id !== body.context.patientId) {
+    if (res?.resourceType === 'Patient' && typeof res.id !== 'string') {
+      throw new ApiError(400, 'invalid_prefetch', 'the prefetched Patient has no id', [
+        { path: 'prefetch.patient.id', message: 'is required: it must equal context.patientId' },
+      ]);
+    }
+    if (res?.resourceType === 'Patient' && res.id !== body.context.patientId) {
       throw new ApiError(400, 'invalid_prefetch', 'the prefetched Patient is not context.patientId', [
         { path: 'prefetch.patient.id', message: 'does not match context.patientId' },
       ]);
     }
   }
+  // The Patient's URL on fhirServer: an absolute subject reference is this patient only on that server.
+  const base = body.fhirServer?.replace(/\/+$/, '');
+  const patientUrl = base === undefined ? undefined : `${base}/Patient/${body.context.patientId}`;
   return {
-    bundle: { resourceType: 'Bundle', type: 'collection', entry: entries.map((resource) => ({ resource })) },
+    bundle: {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: entries.map((resource) =>
+        patientUrl !== undefined && (resource as { resourceType?: unknown })?.resourceType === 'Patient'
+          ? { fullUrl: patientUrl, resource }
+          : { resource },
+      ),
+    },
     notes,
   };
 }
@@ -169,6 +187,9 @@ const feedbackSchema = z.discriminatedUnion('outcome', [
   }),
 ]);
 
+/** Feedback is a few small JSON objects; the service's 64 MiB default is for batches of stays. */
+export const FEEDBACK_BODY_LIMIT_BYTES = 64 * 1024;
+
 export interface CdsHooksRoutesOptions {
   config: AppConfig;
   now?: () => Date;
@@ -177,6 +198,7 @@ export interface CdsHooksRoutesOptions {
 export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesOptions): Promise<void> {
   const { config } = opts;
   const now = opts.now ?? (() => new Date());
+  const cards = cardIds(config.fhir.cdsCardKey);
 
   app.get(
     '/cds-services',
@@ -229,7 +251,9 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
       const fetchDeadline = withDeadline(signal.signal, config.fhir.fetchTimeoutMs);
       try {
         const collected = await collect(body, config, fetchDeadline.signal).finally(() => fetchDeadline.dispose());
-        return reply.send(await cardsFor(app, request, collected, { config, now: now(), signal: signal.signal }));
+        return reply.send(
+          await cardsFor(app, request, collected, { config, now: now(), signal: signal.signal, cards }),
+        );
       } catch (error) {
         if (error instanceof ApiError) {
           if (error.statusCode === 412)
@@ -249,6 +273,7 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
     `/cds-services/${SERVICE_ID}/feedback`,
     {
       config: { scope: 'cds' },
+      bodyLimit: FEEDBACK_BODY_LIMIT_BYTES,
       schema: {
         operationId: 'sendCdsFeedback',
         tags: ['cds-hooks'],
@@ -257,11 +282,24 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
         response: {
           200: z.strictObject({}).meta({ description: 'Feedback recorded (counts only are logged)' }),
           400: errorSchema,
+          413: errorSchema,
         },
       },
     },
     async (request, reply) => {
-      const { feedback } = request.body as { feedback: Array<{ outcome: 'accepted' | 'overridden' }> };
+      const { feedback } = request.body as { feedback: Array<{ card: string; outcome: 'accepted' | 'overridden' }> };
+      const unknown = feedback.flatMap((f, i) =>
+        cards.verify(f.card)
+          ? []
+          : [{ path: `feedback.${i}.card`, message: 'is not the uuid of a card this service issued' }],
+      );
+      if (unknown.length > 0)
+        throw new ApiError(
+          400,
+          'unknown_card',
+          'feedback names a card this service did not issue',
+          unknown.slice(0, 20),
+        );
       // Counts only: card ids and reasons may identify a patient encounter.
       const accepted = feedback.filter((f) => f.outcome === 'accepted').length;
       request.log.info({ cds: 'feedback', accepted, overridden: feedback.length - accepted }, 'CDS card feedback');
@@ -275,7 +313,7 @@ async function cardsFor(
   app: FastifyInstance,
   request: FastifyRequest,
   collected: Awaited<ReturnType<typeof collect>>,
-  context: { config: AppConfig; now: Date; signal: AbortSignal },
+  context: { config: AppConfig; now: Date; signal: AbortSignal; cards: CardIds },
 ): Promise<{ cards: unknown[] }> {
   const { config } = context;
   let assessment;
@@ -300,7 +338,17 @@ async function cardsFor(
   recordAudit(request, { model: `${result.model.name}@${result.model.version}` });
   if (config.fhir.cdsSilent) return { cards: [] };
   const cardUrl = modelCardLink(config.fhir.modelCardUrl, result.model);
+  const alerts: string[] = [];
+  if (mapped.otherSubjects > 0) {
+    // The count only: which Observations, and whose, stay out of the log.
+    request.log.info({ cds: 'other-subject', observations: mapped.otherSubjects }, 'CDS prefetch held other subjects');
+    alerts.push(
+      `**${mapped.otherSubjects} Observation(s) were not used: their subject is not this patient** (none, another patient, or a patient on another FHIR server). The estimate uses this patient's data only; the EHR's data should be checked.`,
+    );
+  }
   const card = riskCard({
+    uuid: context.cards.issue(),
+    alerts,
     result,
     thresholds: config.fhir.thresholds,
     ...(cardUrl ? { modelCardUrl: cardUrl } : {}),

@@ -36,7 +36,7 @@ optionally an **Encounter** whose \`period.start\` is the ICU admission (ICU typ
 body temperature 8310-5; lactate 2524-7/32693-4/2518-9, GCS 9269-2, BUN 3094-0, creatinine 2160-0 and the other labs; body height 8302-2,
 body weight 29463-7; invasive arterial pressures 76215-3/76213-8/76214-6), or a coding in \`urn:icu-mortality:fhir:variable\` whose code
 is a model variable name, which wins when present (the generic blood pressure codes 8480-6/8462-4/8478-0 alone are read as the
-non-invasive cuff series). **Mechanical ventilation** has no LOINC observation: an Observation of a ventilator setting (HL7 SANER
+non-invasive cuff series, and an information issue says so). **Mechanical ventilation** has no LOINC observation: an Observation of a ventilator setting (HL7 SANER
 "Ventilator Observations": 19835-8, 19994-3, 20077-4, 20079-0, 20103-8; or 33438-3) marks its hour \`MechVent\` = 1. Panels with **components** (blood pressure 85354-9) are read
 component by component. Pulse-oximetry SpO2 (59408-5) is **not** used: the model was trained on arterial SaO2.
 Values must be \`valueQuantity\` with a **UCUM** code, converted by the NLM's UCUM library to the canonical unit: commensurable
@@ -48,8 +48,12 @@ effectiveInstant or effectivePeriod (end), with a time zone.
 than FHIR_STALE_AFTER_HOURS (24) before now, a warning says so. Observations before time zero or after the prediction time are not used. Observations are binned into hours by the same code as training
 (src/clinical/binning.ts: last value of the hour, urine summed), and the model reads the last maxHours hours.
 
+**Whose data:** an Observation is used only when its \`subject\` is exactly the Patient of the request: \`Patient/<id>\` or the
+Patient entry's \`fullUrl\` (a relative reference resolves against its own entry's fullUrl base); a Patient without \`id\` or
+\`fullUrl\` is a 400. Different values of one variable at one instant are not used (urine outputs add up).
+
 **Nothing is used silently:** every Observation not used (unknown code, unconvertible unit, implausible value, wrong status,
-no time, other subject) is listed, with its location, in an \`OperationOutcome\` contained in the RiskAssessment and referenced by
+no time or an effectivePeriod ending before its start, no subject or another one, contradictory values) is listed, with its location, in an \`OperationOutcome\` contained in the RiskAssessment and referenced by
 the extension \`urn:icu-mortality:fhir:StructureDefinition:input-warnings\`.
 
 **Response**: RiskAssessment (status final, subject, encounter, occurrenceDateTime = prediction time, method = model name and

@@ -9,6 +9,7 @@ import { FhirInputError } from './outcome.js';
 import { buildRiskAssessment, type RiskAssessment } from './risk-assessment.js';
 import type { RiskThresholds } from './thresholds.js';
 import { parseFhirDateTime } from './time.js';
+import { missingForAnswer } from './variables.js';
 
 /**
  * FHIR resources -> RiskAssessment: map to a PatientInput with the serving model's manifest,
@@ -96,7 +97,7 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
     thresholds: options.thresholds,
     hoursUsed: result.hoursUsed,
     truncated: result.truncated,
-    missingThroughout: result.missingThroughout,
+    missingThroughout: missingForAnswer(result.missingThroughout),
     ...(result.inputProfile ? { inputProfile: result.inputProfile } : {}),
     ...(result.trajectory ? { trajectory: result.trajectory } : {}),
     ...(result.contributions ? { contributions: result.contributions } : {}),

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { PredictionResult } from '../clinical/types.js';
 import { MODEL_SYSTEM } from './codes.js';
 import { explanationSentences, percent } from './explain-text.js';
 import { inputProfileText } from './risk-assessment.js';
 import { cardIndicator, riskBand, type RiskThresholds } from './thresholds.js';
+import { missingForAnswer } from './variables.js';
 
 /**
  * CDS Hooks 2.0 (https://cds-hooks.hl7.org/2.0/) shapes: the service description for discovery,
@@ -79,11 +79,15 @@ export interface Card {
 }
 
 export interface CardInput {
+  /** From cardIds(): feedback naming any other uuid is refused. */
+  uuid: string;
   result: PredictionResult;
   thresholds: RiskThresholds;
   modelCardUrl?: string;
   bootstrap: boolean;
   warnings: number;
+  /** Shown right under the probability: what about the data bears on trusting it. */
+  alerts?: string[];
   notes: string[];
 }
 
@@ -100,10 +104,12 @@ export function riskCard(input: CardInput): Card {
   const { result, thresholds } = input;
   const band = riskBand(result.probability, thresholds);
   const modelText = `${result.model.name} ${result.model.version}`;
+  const missing = missingForAnswer(result.missingThroughout);
   const lines = [
     `Estimated probability of **in-hospital death**: **${percent(result.probability)}** (${band} risk; bands: moderate from ${percent(thresholds.moderate)}, high from ${percent(thresholds.high)}).`,
+    ...(input.alerts ?? []).flatMap((alert) => ['', alert]),
     '',
-    `Based on the last ${result.hoursUsed} hour(s) of the ICU stay.${result.missingThroughout.length > 0 ? ` Not measured in that time: ${result.missingThroughout.join(', ')}.` : ''}`,
+    `Based on the last ${result.hoursUsed} hour(s) of the ICU stay.${missing.length > 0 ? ` Not measured in that time: ${missing.join(', ')}.` : ''}`,
   ];
   for (const sentence of explanationSentences(result)) lines.push('', sentence);
   if (result.inputProfile) lines.push('', inputProfileText(result.inputProfile));
@@ -118,7 +124,7 @@ export function riskCard(input: CardInput): Card {
   lines.push('', 'Decision support only: the estimate does not replace clinical judgement.');
   const url = input.modelCardUrl;
   const card: Card = {
-    uuid: randomUUID(),
+    uuid: input.uuid,
     summary: `ICU mortality risk ${percent(result.probability)} (${band})`,
     detail: lines.join('\n'),
     indicator: cardIndicator(band),

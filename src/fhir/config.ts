@@ -38,6 +38,8 @@ export const fhirEnvShape = {
   CDS_FHIR_SERVERS: origins.default([]),
   /** Browser origins allowed to call the CDS Hooks routes (CORS), or "*"; empty = no CORS. */
   CDS_CORS_ORIGINS: z.union([z.literal('*').transform(() => ['*']), origins]).default([]),
+  /** HMAC key of the CDS card uuids (the same on every replica); unset: a random key per process. */
+  CDS_CARD_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
   FHIR_FETCH_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(3000),
   FHIR_BODY_LIMIT_BYTES: z.coerce
     .number()
@@ -61,6 +63,7 @@ export interface FhirConfig {
   cdsSilent: boolean;
   cdsFhirServers: string[];
   cdsCorsOrigins: string[];
+  cdsCardKey?: string;
   fetchTimeoutMs: number;
   bodyLimitBytes: number;
   staleAfterHours: number;
@@ -80,5 +83,6 @@ export function toFhirConfig(e: z.infer<typeof fhirEnvSchema>): FhirConfig {
     staleAfterHours: e.FHIR_STALE_AFTER_HOURS,
   };
   if (e.MODEL_CARD_URL !== undefined) config.modelCardUrl = e.MODEL_CARD_URL;
+  if (e.CDS_CARD_KEY !== undefined) config.cdsCardKey = e.CDS_CARD_KEY;
   return config;
 }

@@ -15,6 +15,8 @@ export interface GatheredResource {
   path: string;
   /** Literal references that point at it: `Type/id`, and the entry's fullUrl. */
   refs: string[];
+  /** The Bundle entry's fullUrl, if any: relative references inside the resource resolve against its base. */
+  fullUrl?: string;
 }
 
 export interface Gathered {
@@ -70,7 +72,13 @@ function collect(body: unknown, root: string, depth: number, out: Gathered): voi
       }
       if (!entry.resource) return;
       if (entry.resource.resourceType === 'Bundle' && depth < MAX_DEPTH) collect(entry.resource, path, depth + 1, out);
-      else out.resources.push({ resource: entry.resource, path, refs: refsOf(entry.resource, entry.fullUrl) });
+      else
+        out.resources.push({
+          resource: entry.resource,
+          path,
+          refs: refsOf(entry.resource, entry.fullUrl),
+          ...(entry.fullUrl === undefined ? {} : { fullUrl: entry.fullUrl }),
+        });
     });
     return;
   }
@@ -108,7 +116,26 @@ export function gatherResources(body: unknown): Gathered {
   return out;
 }
 
-/** True when `reference` points at a resource known by `refs` (relative, absolute or urn:uuid). */
-export function referencesOneOf(reference: string, refs: readonly string[]): boolean {
-  return refs.some((r) => r === reference || reference.endsWith(`/${r}`) || r.endsWith(`/${reference}`));
+/** `<base>` of an absolute RESTful URL `<base>/<type>/<id>` (R4 3.1.0.1.8), else undefined. */
+function serverBaseOf(url: string | undefined, type: string): string | undefined {
+  if (url === undefined || !/^https?:\/\//.test(url)) return undefined;
+  const parts = url.split('/');
+  return parts.length >= 5 && parts.at(-2) === type && (parts.at(-1) ?? '') !== ''
+    ? parts.slice(0, -2).join('/')
+    : undefined;
+}
+
+/**
+ * True when `reference` (an Observation's or Encounter's subject) is exactly `patient`: its
+ * fullUrl, or `Patient/<id>`. A relative reference in an entry whose fullUrl is a RESTful URL
+ * resolves against that server's base (R4 Bundle, "Resolving references in Bundles"), so
+ * `Patient/p1` from another server's entry is that server's p1, not this one.
+ */
+export function refersToSubject(reference: string, from: GatheredResource, patient: GatheredResource): boolean {
+  if (patient.fullUrl !== undefined && reference === patient.fullUrl) return true;
+  const id = patient.resource.id;
+  if (id === undefined || reference !== `Patient/${id}`) return false;
+  const base = serverBaseOf(from.fullUrl, from.resource.resourceType);
+  if (base === undefined) return true;
+  return patient.fullUrl !== undefined && `${base}/${reference}` === patient.fullUrl;
 }

@@ -3,7 +3,7 @@ import { MAX_HOURS_RECEIVED } from '../clinical/schemas.js';
 import type { PatientInput, Sex } from '../clinical/types.js';
 import type { Manifest } from '../model/manifest.js';
 import { ICU_TYPE_SYSTEM, LOINC, VENTILATOR_OBSERVATION_CODES } from './codes.js';
-import { referencesOneOf, type Gathered, type GatheredResource } from './gather.js';
+import { refersToSubject, type Gathered, type GatheredResource } from './gather.js';
 import { IssueCollector } from './issues.js';
 import { FhirInputError, type InputIssue } from './outcome.js';
 import {
@@ -53,6 +53,8 @@ export interface MappedPatient {
   measurementsUsed: number;
   /** Warnings and information: inputs not used and why. */
   issues: InputIssue[];
+  /** Observations not used because their subject is not the request's Patient (none, another, another server's). */
+  otherSubjects: number;
 }
 
 interface Measurement {
@@ -91,6 +93,18 @@ function requireOnePatient(resources: GatheredResource[]): { patient: Patient; e
     ]);
   }
   const entry = found[0] as GatheredResource;
+  if (entry.resource.id === undefined && entry.fullUrl === undefined) {
+    // Nothing could then be checked to be this patient's: every subject would be a guess.
+    throw new FhirInputError(400, [
+      {
+        severity: 'error',
+        code: 'required',
+        message:
+          "Patient.id is required (or the entry's fullUrl): Observations are used only when their subject references this Patient",
+        expression: [`${entry.path}.id`],
+      },
+    ]);
+  }
   const parsed = patientSchema.safeParse(entry.resource);
   if (!parsed.success) {
     throw new FhirInputError(
@@ -106,8 +120,27 @@ function requireOnePatient(resources: GatheredResource[]): { patient: Patient; e
   return { patient: parsed.data, entry };
 }
 
-function refersToPatient(reference: string | undefined, patient: GatheredResource): boolean {
-  return reference === undefined || patient.refs.length === 0 || referencesOneOf(reference, patient.refs);
+/** Why a resource's subject is not the request's Patient, or undefined when it is exactly that Patient. */
+function otherSubject(
+  type: 'Observation' | 'Encounter',
+  reference: string | undefined,
+  from: GatheredResource,
+  patient: GatheredResource,
+): InputIssue | undefined {
+  if (reference === undefined)
+    return {
+      severity: 'warning',
+      code: 'business-rule',
+      message: `${type} not used: it has no subject.reference, so it cannot be shown to be this Patient's`,
+      expression: [`${from.path}.subject`],
+    };
+  if (refersToSubject(reference, from, patient)) return undefined;
+  return {
+    severity: 'warning',
+    code: 'business-rule',
+    message: `${type} not used: its subject is not the Patient in the request (another patient, or a patient on another FHIR server)`,
+    expression: [`${from.path}.subject`],
+  };
 }
 
 function chooseEncounter(
@@ -128,13 +161,12 @@ function chooseEncounter(
       });
       continue;
     }
-    if (!refersToPatient(parsed.data.subject?.reference, patient)) {
-      issues.add({
-        severity: 'warning',
-        code: 'business-rule',
-        message: 'Encounter not used: its subject is not the Patient in the request',
-        expression: [`${entry.path}.subject`],
-      });
+    // Encounter.subject is optional (R4 0..1) and an Encounter only places the stay in time, so
+    // one without a subject is used; one naming a subject must name exactly this Patient.
+    const reference = parsed.data.subject?.reference;
+    const other = reference === undefined ? undefined : otherSubject('Encounter', reference, entry, patient);
+    if (other) {
+      issues.add(other);
       continue;
     }
     const startText = parsed.data.period?.start;
@@ -200,6 +232,13 @@ function effectiveTime(obs: Observation): { ms?: number; problem?: string; where
   for (const [text, where] of candidates) {
     if (text === undefined) continue;
     const ms = parseFhirDateTime(text);
+    const start = where === 'effectivePeriod.end' ? parseFhirDateTime(obs.effectivePeriod?.start ?? '') : undefined;
+    // R4 per-1: a Period does not end before it starts; which of its two times is wrong is unknown.
+    if (ms !== undefined && start !== undefined && start > ms)
+      return {
+        problem: 'effectivePeriod.end is before effectivePeriod.start (R4 invariant per-1)',
+        where: 'effectivePeriod',
+      };
     return ms === undefined
       ? { problem: `${where} is not a dateTime with a time and a time zone`, where }
       : { ms, where };
@@ -210,6 +249,7 @@ function effectiveTime(obs: Observation): { ms?: number; problem?: string; where
 interface MeasurementSink {
   measurements: Measurement[];
   heights: Array<{ ms: number; value: number; ref: string | undefined }>;
+  otherSubjects: number;
 }
 
 /** One coded value (an Observation or one of its components) -> a measurement, or an issue. */
@@ -311,6 +351,48 @@ function readValue(
   }
   if (resolution.kind === 'height') sink.heights.push({ ms, value, ref });
   else sink.measurements.push({ ms, variable: name, value, ref, order, path });
+  if (resolution.kind === 'variable' && resolution.readAs !== undefined)
+    issues.add({
+      severity: 'information',
+      code: 'informational',
+      message: resolution.readAs,
+      expression: [`${path}.code`],
+    });
+}
+
+/**
+ * Observations giving one variable different values at the same instant: one is wrong (or
+ * another patient's) and nothing says which, so none of them is used and the answer says so.
+ * Summed variables (urine) are exempt: two outputs at one instant add up, as binning does.
+ */
+function dropContradictions(measurements: Measurement[], manifest: Manifest, issues: IssueCollector): Measurement[] {
+  const summed = new Set(manifest.variables.filter((v) => v.aggregation === 'sum').map((v) => v.name));
+  const groups = new Map<string, Measurement[]>();
+  for (const m of measurements) {
+    const key = `${m.variable}|${m.ms}`;
+    const group = groups.get(key);
+    if (group) group.push(m);
+    else groups.set(key, [m]);
+  }
+  const kept: Measurement[] = [];
+  for (const group of groups.values()) {
+    const first = group[0] as Measurement;
+    // Equal up to rounding: the same quantity sent in two units converts to nearly the same number.
+    if (
+      summed.has(first.variable) ||
+      group.every((m) => Math.abs(m.value - first.value) <= 1e-9 * Math.abs(first.value))
+    ) {
+      kept.push(...group);
+      continue;
+    }
+    issues.add({
+      severity: 'warning',
+      code: 'business-rule',
+      message: `${first.variable} not used at one instant: Observations give it different values at the same time (none of them is used)`,
+      expression: group.map((m) => m.path),
+    });
+  }
+  return kept;
 }
 
 function readObservation(
@@ -343,13 +425,10 @@ function readObservation(
     });
     return;
   }
-  if (!refersToPatient(obs.subject?.reference, patient)) {
-    issues.add({
-      severity: 'warning',
-      code: 'business-rule',
-      message: 'Observation not used: its subject is not the Patient in the request',
-      expression: [`${entry.path}.subject`],
-    });
+  const other = otherSubject('Observation', obs.subject?.reference, entry, patient);
+  if (other) {
+    issues.add(other);
+    sink.otherSubjects++;
     return;
   }
   const time = effectiveTime(obs);
@@ -514,7 +593,7 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
   const { patient, entry: patientEntry } = requireOnePatient(gathered.resources);
   const chosen = chooseEncounter(gathered.resources, patientEntry, new Date(limit), issues);
 
-  const sink: MeasurementSink = { measurements: [], heights: [] };
+  const sink: MeasurementSink = { measurements: [], heights: [], otherSubjects: 0 };
   const ignoredTypes = new Map<string, string[]>();
   gathered.resources.forEach((entry, order) => {
     const type = entry.resource.resourceType;
@@ -522,6 +601,7 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
     else if (type !== 'Patient' && type !== 'Encounter')
       ignoredTypes.set(type, [...(ignoredTypes.get(type) ?? []), entry.path]);
   });
+  sink.measurements = dropContradictions(sink.measurements, manifest, issues);
   for (const [type, paths] of ignoredTypes) {
     issues.add({
       severity: 'information',
@@ -630,5 +710,6 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
     basis,
     measurementsUsed,
     issues: issues.list(),
+    otherSubjects: sink.otherSubjects,
   };
 }

@@ -16,7 +16,8 @@ export interface HeightSpec {
 }
 
 export type CodeResolution =
-  | { kind: 'variable'; variable: VariableSpec }
+  /** readAs: set when a method-less code was read as one of its variables, saying which (for the answer). */
+  | { kind: 'variable'; variable: VariableSpec; readAs?: string }
   | { kind: 'height'; height: HeightSpec }
   | { kind: 'unknown'; codes: string[] }
   | { kind: 'rejected'; reason: string };
@@ -70,19 +71,42 @@ export function resolveCode(concept: CodeableConcept, index: CodeIndex): CodeRes
     };
   }
   if (index.height && loinc.includes(LOINC_BODY_HEIGHT)) return { kind: 'height', height: index.height };
-  const candidates = [...new Set(loinc.flatMap((code) => index.byLoinc.get(code) ?? []))];
+  // Codings of one concept are translations of each other: a method-specific code (76214-6,
+  // invasive) beside the generic one (8478-0) narrows it, so the known codes' variables intersect.
+  const known = loinc.map((code) => index.byLoinc.get(code)).filter((v): v is VariableSpec[] => v !== undefined);
+  const all = [...new Set(known.flat())];
+  const candidates = all.filter((v) => known.every((vs) => vs.includes(v)));
   if (candidates.length === 1) return { kind: 'variable', variable: candidates[0] as VariableSpec };
   if (candidates.length === 2) {
     const [a, b] = candidates as [VariableSpec, VariableSpec];
-    const nonInvasive =
-      NON_INVASIVE_DEFAULT[a.name] === b.name ? b : NON_INVASIVE_DEFAULT[b.name] === a.name ? a : undefined;
-    if (nonInvasive) return { kind: 'variable', variable: nonInvasive };
+    const [invasive, nonInvasive] =
+      NON_INVASIVE_DEFAULT[a.name] === b.name ? [a, b] : NON_INVASIVE_DEFAULT[b.name] === a.name ? [b, a] : [];
+    if (invasive && nonInvasive) {
+      return {
+        kind: 'variable',
+        variable: nonInvasive,
+        readAs: `${describe(concept).join(', ')} names no method: read as ${nonInvasive.name}, the non-invasive (cuff) series; add a coding ${VARIABLE_SYSTEM}|${invasive.name} when it comes from an arterial line`,
+      };
+    }
   }
-  if (candidates.length > 1) {
+  if (all.length > 1) {
     return {
       kind: 'rejected',
-      reason: `${describe(concept).join(', ')} matches several model inputs (${candidates.map((c) => c.name).join(', ')}); add a coding with system ${VARIABLE_SYSTEM} naming one`,
+      reason: `${describe(concept).join(', ')} matches several model inputs (${(candidates.length > 1 ? candidates : all).map((c) => c.name).join(', ')}); add a coding with system ${VARIABLE_SYSTEM} naming one`,
     };
   }
   return { kind: 'unknown', codes: describe(concept) };
+}
+
+/**
+ * The variables an answer lists as not observed: an invasive pressure is left out when its
+ * non-invasive twin was observed, since a method-less pressure is read as that twin and the
+ * answer says so; listing MAP as "not observed" after the caller sent a mean pressure misleads.
+ */
+export function missingForAnswer(missing: readonly string[]): string[] {
+  const absent = new Set(missing);
+  return missing.filter((name) => {
+    const twin = NON_INVASIVE_DEFAULT[name];
+    return twin === undefined || absent.has(twin);
+  });
 }

@@ -85,6 +85,18 @@ function percent(p: number): string {
   return p < 0.01 ? '<1%' : p > 0.99 ? '>99%' : `${Math.round(p * 100)}%`;
 }
 
+/** The card a patient-view call answers for stay-b, fully prefetched. */
+async function issuedCard(app: Awaited<ReturnType<typeof buildTestApp>>['app']): Promise<Card> {
+  const r = await stay(app);
+  const res = await app.inject({
+    method: 'POST',
+    url: '/cds-services/icu-mortality',
+    payload: hookRequest({ patient: r.patient, vitals: searchset(r.vitals), labs: searchset(r.labs) }),
+  });
+  assert.equal(res.statusCode, 200, res.body);
+  return (res.json() as { cards: Card[] }).cards[0] as Card;
+}
+
 describe('CDS Hooks', () => {
   test('discovery lists the patient-view service with the fields the specification requires', async (t) => {
     const { app } = await appWith(t);
@@ -342,7 +354,7 @@ describe('CDS Hooks', () => {
 
   test('feedback as the CDS Hooks 2.0 "Feedback" section writes it is taken; each departure is a 400 naming the field', async (t) => {
     const { app } = await appWith(t);
-    const card = '9f3c1f6e-4a1b-4c3d-9e2f-1a2b3c4d5e6f';
+    const card = (await issuedCard(app)).uuid;
     const send = (feedback: unknown[]) =>
       app.inject({ method: 'POST', url: '/cds-services/icu-mortality/feedback', payload: { feedback } });
     const at = NOW.toISOString();
@@ -449,5 +461,115 @@ describe('CORS for browser CDS clients', () => {
       headers: { origin: 'https://sandbox.cds-hooks.org', 'access-control-request-method': 'GET' },
     });
     assert.equal(preflight.headers['access-control-allow-origin'], undefined);
+  });
+});
+
+describe('CDS Hooks: only the context patient is scored; feedback only for issued cards', () => {
+  /** Heart rates of another patient: copies of the stay's latest vitals with extreme values and other subjects. */
+  function foreign(vitals: Json[], subject: Json | undefined, value: number, tag: string): Json[] {
+    const hr = vitals.filter((o) =>
+      (o.code as { coding: Array<{ code: string }> }).coding.some((c) => c.code === '8867-4'),
+    );
+    return hr.slice(-8).map((o, i) => {
+      const copy: Json = {
+        ...o,
+        id: `${tag}${i}`,
+        valueQuantity: { ...(o.valueQuantity as Json), value },
+        // One minute later than this patient's own value: the last of its hour, so it would count.
+        effectiveDateTime: new Date(Date.parse(o.effectiveDateTime as string) + 60_000).toISOString(),
+      };
+      if (subject === undefined) delete copy.subject;
+      else copy.subject = subject;
+      return copy;
+    });
+  }
+
+  test("another server's Patient/p1 and subject-less Observations are not scored, and the card says so", async (t) => {
+    const { app, logs } = await appWith(t);
+    const r = await stay(app);
+    const fhirServer = 'https://ehr.example.org/fhir';
+    const mixed = [
+      ...r.vitals,
+      ...foreign(r.vitals, { reference: 'http://other.example/fhir/Patient/p1' }, 175, 'other'),
+      ...foreign(r.vitals, undefined, 35, 'nosubject'),
+      // This patient on the hook's own fhirServer, absolute: used (the same values as its own).
+      ...r.vitals
+        .slice(0, 3)
+        .map((o) => ({ ...o, id: `abs-${String(o.id)}`, subject: { reference: `${fhirServer}/Patient/p1` } })),
+    ];
+    const res = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest({ patient: r.patient, vitals: searchset(mixed), labs: searchset(r.labs) }, { fhirServer }),
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const card = (res.json() as { cards: Card[] }).cards[0] as Card;
+    // The same estimate as /v1/predict on this patient's own record.
+    assert.ok(card.summary.startsWith(`ICU mortality risk ${percent(r.expected)} (`), card.summary);
+    assert.match(card.detail, /\*\*16 Observation\(s\) were not used: their subject is not this patient\*\*/);
+    const text = logs.text();
+    assert.ok(!text.includes('other.example') && !text.includes('nosubject'), 'no references or ids in the log');
+    assert.ok(logs.lines.some((l) => (JSON.parse(l) as { observations?: number }).observations === 16));
+  });
+
+  test('a prefetched Patient without id is refused with a 400 naming prefetch.patient.id', async (t) => {
+    const { app } = await appWith(t);
+    const r = await stay(app);
+    const { id: _id, ...anonymous } = r.patient;
+    const res = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest({ patient: anonymous, vitals: searchset(r.vitals), labs: searchset(r.labs) }),
+    });
+    assert.equal(res.statusCode, 400, res.body);
+    const body = res.json() as { error: string; details: Array<{ path: string }> };
+    assert.equal(body.error, 'invalid_prefetch');
+    assert.deepEqual(
+      body.details.map((d) => d.path),
+      ['prefetch.patient.id'],
+    );
+  });
+
+  test('feedback naming a card this service never issued is refused; a replica with the same key accepts it', async (t) => {
+    const key = 'k'.repeat(40);
+    const { app } = await appWith(t, { CDS_CARD_KEY: key });
+    const { app: replica } = await appWith(t, { CDS_CARD_KEY: key });
+    const { app: stranger } = await appWith(t, { CDS_CARD_KEY: 's'.repeat(40) });
+    const card = (await issuedCard(app)).uuid;
+    const feedback = (uuid: string) => ({
+      feedback: [{ card: uuid, outcome: 'overridden', outcomeTimestamp: NOW.toISOString() }],
+    });
+    const url = '/cds-services/icu-mortality/feedback';
+    assert.equal((await replica.inject({ method: 'POST', url, payload: feedback(card) })).statusCode, 200);
+    for (const [target, uuid] of [
+      [app, '9f3c1f6e-4a1b-4c3d-9e2f-1a2b3c4d5e6f'],
+      [stranger, card],
+    ] as const) {
+      const res = await target.inject({ method: 'POST', url, payload: feedback(uuid) });
+      assert.equal(res.statusCode, 400, res.body);
+      const body = res.json() as { error: string; details: Array<{ path: string }> };
+      assert.equal(body.error, 'unknown_card');
+      assert.deepEqual(
+        body.details.map((d) => d.path),
+        ['feedback.0.card'],
+      );
+    }
+  });
+
+  test('a feedback body over 64 KiB is refused with 413 before it is parsed', async (t) => {
+    const { app } = await appWith(t);
+    const card = (await issuedCard(app)).uuid;
+    const entry = {
+      card,
+      outcome: 'overridden',
+      overrideReason: { userComment: 'x'.repeat(9_000) },
+      outcomeTimestamp: NOW.toISOString(),
+    };
+    const url = '/cds-services/icu-mortality/feedback';
+    const small = await app.inject({ method: 'POST', url, payload: { feedback: [entry] } });
+    assert.equal(small.statusCode, 200, small.body);
+    // Eight valid entries: about 72 KB, each within the schema's own limits.
+    const large = await app.inject({ method: 'POST', url, payload: { feedback: Array(8).fill(entry) } });
+    assert.equal(large.statusCode, 413, large.body);
   });
 });

@@ -183,7 +183,14 @@ describe('FHIR Bundle -> patient input', () => {
     };
     const mapped = mapToPatientInput(gatherResources(minimalBundle([panel])), { manifest, predictionTime: AT });
     assert.deepEqual(mapped.input.hours, [{ NISysABP: 120, NIDiasABP: 70 }]);
-    assert.deepEqual(mapped.issues, []);
+    // Nothing is refused; the answer says which variable each method-less code was read as.
+    assert.deepEqual(
+      mapped.issues.map((i) => [i.severity, i.message.split(':')[0], i.expression]),
+      [
+        ['information', 'LOINC 8480-6 names no method', ['Bundle.entry[1].resource.component[0].code']],
+        ['information', 'LOINC 8462-4 names no method', ['Bundle.entry[1].resource.component[1].code']],
+      ],
+    );
   });
 
   test('unknown codes, pulse oximetry, unconvertible units and non-UCUM units are each reported and not used', async () => {

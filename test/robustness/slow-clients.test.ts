@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { holdRequest } from '../../scripts/server-process.js';
 import { buildTestApp, samplePatient, type TestApp } from '../helper.js';
@@ -10,8 +11,11 @@ import { buildTestApp, samplePatient, type TestApp } from '../helper.js';
  * leaves no error and no queued work behind.
  */
 
-async function listening(t: Parameters<typeof buildTestApp>[0]): Promise<TestApp & { base: string }> {
-  const test = await buildTestApp(t);
+async function listening(
+  t: Parameters<typeof buildTestApp>[0],
+  env: Record<string, string> = {},
+): Promise<TestApp & { base: string }> {
+  const test = await buildTestApp(t, { env });
   const address = await test.app.listen({ port: 0, host: '127.0.0.1' });
   return { ...test, base: address };
 }
@@ -92,5 +96,33 @@ describe('slow and disconnecting clients', { timeout: 120_000 }, () => {
     assert.deepEqual(errors, []);
     const live = await fetch(`${base}/health/live`);
     assert.equal(live.status, 200);
+  });
+
+  it('closes a connection whose headers trickle in past HEADERS_TIMEOUT_MS, with a 408', async (t) => {
+    const { base } = await listening(t, { HEADERS_TIMEOUT_MS: '400' });
+    const { hostname, port } = new URL(base);
+    const socket = connect(Number(port), hostname);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    let open = true;
+    void closed.then(() => {
+      open = false;
+    });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('GET /health/live HTTP/1.1\r\nHost: localhost\r\nX-Slow: ');
+    // One header byte every 100 ms for up to 8 s, twenty times the limit: the server must cut it
+    // well before (Node's default check interval alone is 30 s).
+    for (let i = 0; i < 80 && open; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      if (open) socket.write('a');
+    }
+    const stillOpen = open;
+    socket.destroy();
+    await closed;
+    assert.equal(stillOpen, false, 'the server still held the trickling connection after 8 s');
+    assert.match(received, /^HTTP\/1\.1 408 /);
   });
 });
