@@ -135,11 +135,12 @@ function distributionSpec(r: ValidationReport): TopLevelSpec {
     width: WIDTH,
     height: HEIGHT,
     data: { values },
-    mark: { type: 'bar', opacity: 0.6 },
+    mark: { type: 'rect', opacity: 0.55 },
     encoding: {
       x: { field: 'from', type: 'quantitative', title: 'predicted risk', scale: { domain: [0, 1] } },
       x2: { field: 'to' },
-      y: { field: 'share', type: 'quantitative', stack: null, title: 'share of stays' },
+      y: { field: 'share', type: 'quantitative', title: 'share of stays' },
+      y2: { datum: 0 },
       color: { field: 'outcome', type: 'nominal', scale: { range: ['#e45756', '#4c78a8'] } },
     },
   };
@@ -154,7 +155,7 @@ function subgroupSpec(r: ValidationReport): TopLevelSpec {
       low: s.aurocCi95?.[0] ?? s.auroc,
       high: s.aurocCi95?.[1] ?? s.auroc,
     }));
-  const y = { field: 'label', type: 'nominal' as const, title: null, sort: null };
+  const y = { field: 'label', type: 'nominal' as const, title: null, sort: null, axis: { labelLimit: 400 } };
   return {
     title: 'AUROC by subgroup (95% CI)',
     width: WIDTH,
