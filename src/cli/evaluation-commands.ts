@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { RECALIBRATION_METHODS, runRecalibrate, type RecalibrationMethod } from './recalibrate.js';
 import { COHORT_FORMATS, runValidate, type CohortFormat } from './validate.js';
 
 /** `icu-mortality validate` and `recalibrate`: a site measures the model on its stays and refits its calibration. */
@@ -56,5 +57,22 @@ export function addEvaluationCommands(program: Command): void {
     .requiredOption('--report <dir>', 'folder for report.json and report.html (created if needed)')
     .action(async (options: CohortFlags & { report: string }) => {
       await runValidate(options);
+    });
+  cohortOptions(
+    program
+      .command('recalibrate')
+      .description(
+        "fit p' = sigmoid(a + b logit p) on a local cohort (at least 100 deaths and 100 survivors) and write a new model version beside the one it comes from: the graph with the fit folded in (same ranking), its manifest's recalibration, a model-card section and the cohort's report",
+      ),
+  )
+    .requiredOption('--version <version>', 'the new version (a folder name beside the others, e.g. 1.6.0-site1)')
+    .option('--from <version>', 'the version to recalibrate (default: the highest in --model-dir)')
+    .addOption(
+      new Option('--method <method>', 'logistic: intercept and slope; intercept: the intercept only (slope 1)')
+        .choices([...RECALIBRATION_METHODS])
+        .default('logistic'),
+    )
+    .action(async (options: CohortFlags & { version: string; from?: string; method: RecalibrationMethod }) => {
+      await runRecalibrate(options);
     });
 }
