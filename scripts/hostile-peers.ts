@@ -1,7 +1,9 @@
 /**
  * The hostile peers of `npm run soak`: what the outside attack used, bounded in time and count
  * and aimed only at 127.0.0.1. An endless FHIR server behind CDS Hooks calls, a flood of
- * invalid NDJSON lines, a burst of bad API keys; meanwhile /health/live is timed.
+ * invalid NDJSON lines, a burst of bad API keys; meanwhile /health/live is timed. Then (issue 27)
+ * one key's explained-request flood beside another key's single stays, hostile unit strings
+ * and a FHIR stay from year 1.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -200,4 +202,176 @@ export async function runHostilePeers(
   figures.worstLiveMs = Math.round(latencies.at(-1) ?? 0);
   figures.p99LiveMs = Math.round(latencies[Math.floor(latencies.length * 0.99)] ?? 0);
   return figures;
+}
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: number[], p: number): number {
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0);
+}
+
+/** A predict body of `stays` stays of `hours` full hours each (five vitals every hour), deterministic. */
+export function explainedBody(stays: number, hours: number, explain = true): string {
+  const patients = Array.from({ length: stays }, (_, p) => ({
+    age: 40 + (p % 45),
+    sex: p % 2 === 0 ? 'female' : 'male',
+    icuType: 1 + (p % 4),
+    hours: Array.from({ length: hours }, (_, h) => ({
+      HR: 70 + ((p + h) % 50),
+      MAP: 60 + ((p * 3 + h) % 40),
+      RespRate: 12 + ((p + 2 * h) % 16),
+      Temp: 36 + ((p + h) % 30) / 10,
+      SaO2: 90 + ((p + h) % 10),
+    })),
+  }));
+  return JSON.stringify(explain ? { patients, explain } : { patients });
+}
+
+export interface ExplainFloodFigures {
+  durationS: number;
+  /** Explained requests of the flooding key, by status. */
+  floodStatuses: Record<string, number>;
+  floodStays: number;
+  /** Single-stay predicts of another key meanwhile: statuses and latency. */
+  otherStatuses: Record<string, number>;
+  otherP50Ms: number;
+  otherP99Ms: number;
+  liveProbes: number;
+  liveP50Ms: number;
+  liveP99Ms: number;
+}
+
+async function timed(run: () => Promise<Response>): Promise<{ status: number; ms: number }> {
+  const start = performance.now();
+  try {
+    const r = await run();
+    await r.arrayBuffer();
+    return { status: r.status, ms: performance.now() - start };
+  } catch {
+    return { status: -1, ms: performance.now() - start };
+  }
+}
+
+/**
+ * Finding 3 of issue 27: `concurrency` loops of explained requests from `floodKey`, while
+ * `otherKey` sends one single-stay predict at a time and /health/live is timed every 50 ms.
+ */
+export async function runExplainFlood(
+  base: string,
+  keys: { flood: string; other: string },
+  opts: { durationS: number; concurrency: number; stays: number; hours: number },
+): Promise<ExplainFloodFigures> {
+  const until = performance.now() + opts.durationS * 1000;
+  const running = (): boolean => performance.now() < until;
+  const floodBody = explainedBody(opts.stays, opts.hours);
+  const single = explainedBody(1, 6, false);
+  const post = (key: string, body: string) => () =>
+    fetch(`${base}/v1/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': key },
+      body,
+      signal: AbortSignal.timeout(60_000),
+    });
+  const floodStatuses: Record<string, number> = {};
+  const otherStatuses: Record<string, number> = {};
+  const other: number[] = [];
+  const live: number[] = [];
+  const loop = async (step: () => Promise<void>): Promise<void> => {
+    for (let i = 0; i < 100_000 && running(); i++) await step();
+  };
+  await Promise.all([
+    ...Array.from({ length: opts.concurrency }, () =>
+      loop(async () => {
+        const { status } = await timed(post(keys.flood, floodBody));
+        count(floodStatuses, status);
+        // A refused flooder retries after a short pause, as a client ignoring Retry-After would.
+        if (status !== 200) await new Promise((r) => setTimeout(r, 10));
+      }),
+    ),
+    loop(async () => {
+      const { status, ms } = await timed(post(keys.other, single));
+      count(otherStatuses, status);
+      other.push(ms);
+      await new Promise((r) => setTimeout(r, 20));
+    }),
+    loop(async () => {
+      live.push((await timed(() => fetch(`${base}/health/live`, { signal: AbortSignal.timeout(60_000) }))).ms);
+      await new Promise((r) => setTimeout(r, 50));
+    }),
+  ]);
+  other.sort((a, b) => a - b);
+  live.sort((a, b) => a - b);
+  return {
+    durationS: opts.durationS,
+    floodStatuses,
+    floodStays: opts.stays,
+    otherStatuses,
+    otherP50Ms: percentile(other, 0.5),
+    otherP99Ms: percentile(other, 0.99),
+    liveProbes: live.length,
+    liveP50Ms: percentile(live, 0.5),
+    liveP99Ms: percentile(live, 0.99),
+  };
+}
+
+export interface HostileInputFigures {
+  /** Attack name -> status and milliseconds to the answer (-1: no answer within the client's timeout). */
+  [attack: string]: { status: number; ms: number };
+}
+
+/** A FHIR Bundle of one Patient, an Encounter that starts in year 1 and one heart rate. */
+export function yearOneBundle(): Record<string, unknown> {
+  const entry = (resource: Record<string, unknown>) => ({
+    fullUrl: `https://ehr.example.org/fhir/${String(resource.resourceType)}/${String(resource.id)}`,
+    resource,
+  });
+  return {
+    resourceType: 'Bundle',
+    type: 'collection',
+    entry: [
+      entry({ resourceType: 'Patient', id: 'p1', birthDate: '1960-01-01', gender: 'female' }),
+      entry({
+        resourceType: 'Encounter',
+        id: 'e1',
+        status: 'in-progress',
+        subject: { reference: 'Patient/p1' },
+        period: { start: '0001-01-01T00:00:00Z' },
+      }),
+      entry({
+        resourceType: 'Observation',
+        id: 'o1',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+        subject: { reference: 'Patient/p1' },
+        effectiveDateTime: new Date(Date.now() - 3_600_000).toISOString(),
+        valueQuantity: { value: 80, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+      }),
+    ],
+  };
+}
+
+/** The text of the log line the deep-parentheses unit tries to forge. */
+export const FORGED_LOG_MSG = 'forged-by-soak';
+
+/**
+ * Findings 1, 2 and 4 of issue 27, one request each, in turn: hostile unit strings (a 32 KB
+ * `{}` run; a forged log line before 20,000 parentheses) and a FHIR stay from year 1.
+ */
+export async function runHostileInputs(base: string, apiKey: string, timeoutMs: number): Promise<HostileInputFigures> {
+  const predictWithUnit = (unit: string) =>
+    JSON.stringify({ patients: [{ age: 60, hours: [{ HR: 80 }], units: { HR: unit } }] });
+  const send = (path: string, body: string, type: string) => () =>
+    fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': type, 'x-api-key': apiKey },
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  const forged = `x\n{"level":30,"msg":"${FORGED_LOG_MSG}"}\n${'('.repeat(20_000)}`;
+  return {
+    unitBraces: await timed(send('/v1/predict', predictWithUnit('{}'.repeat(16_000)), 'application/json')),
+    unitParentheses: await timed(send('/v1/predict', predictWithUnit(forged), 'application/json')),
+    fhirYearOne: await timed(
+      send('/fhir/RiskAssessment/$predict', JSON.stringify(yearOneBundle()), 'application/fhir+json'),
+    ),
+  };
 }

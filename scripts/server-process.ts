@@ -1,6 +1,6 @@
 /**
  * Runs the real server (src/server.ts) as a child process on 127.0.0.1 for the soak script
- * and the robustness tests: free port, throw-away API key, tiny fixture model by default,
+ * and the robustness tests: free port, two throw-away API keys (two callers), tiny fixture model by default,
  * readiness awaited, output kept for diagnosis. Loopback only.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,6 +20,8 @@ export interface ServerProcess {
   port: number;
   pid: number;
   apiKey: string;
+  /** A second caller's key, with the same scopes: what fair sharing tells apart from `apiKey`. */
+  otherApiKey: string;
   child: ChildProcess;
   /** Last lines of the server's stdout/stderr. */
   output: string[];
@@ -55,6 +57,9 @@ export async function startServer(
   const port = await freePort();
   const tiny = options.modelDir ? undefined : await tinyModelRoot();
   const apiKey = randomBytes(24).toString('base64url');
+  const otherApiKey = randomBytes(24).toString('base64url');
+  const sha = (key: string): string => createHash('sha256').update(key).digest('hex');
+  const scopes = options.scopes ?? 'predict';
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'server.ts')], {
     cwd: ROOT,
     env: {
@@ -67,7 +72,7 @@ export async function startServer(
       ENGINE_WORKERS: '1',
       // One load generator on one IP: per-client rate limiting would answer 429.
       RATE_LIMIT_MAX: '0',
-      API_KEY_HASHES: `robustness:${createHash('sha256').update(apiKey).digest('hex')}:${options.scopes ?? 'predict'}`,
+      API_KEY_HASHES: `robustness:${sha(apiKey)}:${scopes},robustness-other:${sha(otherApiKey)}:${scopes}`,
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -100,7 +105,7 @@ export async function startServer(
     try {
       const r = await fetch(`${base}/health/ready`);
       await r.arrayBuffer();
-      if (r.ok) return { base, port, pid: child.pid ?? 0, apiKey, child, output, exited, dispose };
+      if (r.ok) return { base, port, pid: child.pid ?? 0, apiKey, otherApiKey, child, output, exited, dispose };
     } catch {
       /* not listening yet */
     }

@@ -11,7 +11,13 @@ import { Agent, type IncomingHttpHeaders } from 'node:http';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { runHostilePeers, startMisbehavingFhirServer } from './hostile-peers.js';
+import {
+  FORGED_LOG_MSG,
+  runExplainFlood,
+  runHostileInputs,
+  runHostilePeers,
+  startMisbehavingFhirServer,
+} from './hostile-peers.js';
 import { holdRequest, ROOT, startServer } from './server-process.js';
 
 const { values: args } = parseArgs({
@@ -31,6 +37,7 @@ const PLAN = SHORT
       overloadS: 10,
       recoveryS: 6,
       hostileS: 8,
+      explainFloodS: 8,
       overloadConnections: 256,
       patientsPerRequest: 8,
       hours: 24,
@@ -40,6 +47,7 @@ const PLAN = SHORT
       overloadS: 60,
       recoveryS: 30,
       hostileS: 20,
+      explainFloodS: 20,
       overloadConnections: 256,
       patientsPerRequest: 8,
       hours: 48,
@@ -47,6 +55,12 @@ const PLAN = SHORT
 /** Lines of `{}` per flood: the size that delayed probes by seconds before streams yielded on invalid lines. */
 const FLOOD_LINES = 200_000;
 const MAX_LIVE_MS = 1000;
+/** Explained-request flood (issue 27, finding 3): 8 loops from one key, 4 full stays a request (within its share). */
+const EXPLAIN_FLOOD = { concurrency: 8, stays: 4 };
+/** Another caller's single-stay p99 while one key floods: a few seconds at most (it was 30 s, the request timeout). */
+const MAX_OTHER_P99_MS = 3000;
+/** Hostile unit strings and a year-1 FHIR stay must be answered 4xx within this (they took 52 s and 5.3 s). */
+const MAX_HOSTILE_INPUT_MS = 2000;
 const FACTOR = Number(args.factor);
 const MAX_RSS_MB = Number(args['max-rss-mb']);
 /** Server settings: a small queue so that several times capacity fills it within seconds. */
@@ -278,6 +292,23 @@ async function main(): Promise<number> {
     const hostilePeakRssKb = Math.max(0, ...samples.slice(hostileStart).map((x) => x.rssKb));
     log(`hostile peers: ${JSON.stringify(hostile)}, peak RSS ${(hostilePeakRssKb / 1024).toFixed(1)} MB`);
 
+    // 4b. Issue 27: one key floods explained requests while another sends single stays; then
+    // hostile unit strings and a FHIR stay from year 1, one request each.
+    const floodStart = samples.length;
+    const explainFlood = await runExplainFlood(
+      base,
+      { flood: server.apiKey, other: server.otherApiKey },
+      { durationS: PLAN.explainFloodS, ...EXPLAIN_FLOOD, hours: PLAN.hours },
+    );
+    const floodPeakRssKb = Math.max(0, ...samples.slice(floodStart).map((x) => x.rssKb));
+    const hostileInputs = await runHostileInputs(base, server.apiKey, 15_000);
+    const forgedLogLines = server.output.filter(
+      (line) => line.trim() === `{"level":30,"msg":"${FORGED_LOG_MSG}"}`,
+    ).length;
+    log(
+      `explain flood: ${JSON.stringify(explainFlood)}, peak RSS ${(floodPeakRssKb / 1024).toFixed(1)} MB; hostile inputs: ${JSON.stringify(hostileInputs)}, forged log lines ${forgedLogLines}`,
+    );
+
     // 5. SIGTERM under load: background load at capacity, plus requests the server has
     // provably received (Expect: 100-continue answered) whose bodies are sent after the signal.
     const background = autocannon({
@@ -363,6 +394,8 @@ async function main(): Promise<number> {
       healthLiveDuringOverload: { ok: liveOk, failed: liveFail },
       recovery: { ...lowCounts, recovered, recoveryMs: Math.round(recoveryMs) },
       hostile: { ...hostile, peakRssMb: +(hostilePeakRssKb / 1024).toFixed(1) },
+      explainFlood: { ...explainFlood, peakRssMb: +(floodPeakRssKb / 1024).toFixed(1) },
+      hostileInputs: { ...hostileInputs, forgedLogLines },
       sigterm: {
         inflightStatuses: drained,
         background: {
@@ -403,6 +436,25 @@ async function main(): Promise<number> {
       failures.push(
         `/health/live during the hostile peers: ${hostile.probeFailures} failed, worst ${hostile.worstLiveMs} ms (limit ${MAX_LIVE_MS})`,
       );
+    if (explainFlood.otherP99Ms > MAX_OTHER_P99_MS || Object.keys(explainFlood.otherStatuses).some((c) => c !== '200'))
+      failures.push(
+        `another caller during the explain flood: p99 ${explainFlood.otherP99Ms} ms (limit ${MAX_OTHER_P99_MS}), statuses ${JSON.stringify(explainFlood.otherStatuses)}`,
+      );
+    if (explainFlood.liveP99Ms > MAX_LIVE_MS)
+      failures.push(`/health/live during the explain flood: p99 ${explainFlood.liveP99Ms} ms (limit ${MAX_LIVE_MS})`);
+    if (Object.keys(explainFlood.floodStatuses).some((c) => c !== '200' && c !== '503'))
+      failures.push(`the explain flood was answered ${JSON.stringify(explainFlood.floodStatuses)}, not 200/503 alone`);
+    if (floodPeakRssKb / 1024 > MAX_RSS_MB)
+      failures.push(
+        `peak RSS during the explain flood ${(floodPeakRssKb / 1024).toFixed(0)} MB above ${MAX_RSS_MB} MB`,
+      );
+    for (const [attack, { status, ms }] of Object.entries(hostileInputs)) {
+      if (status < 400 || status >= 500 || ms > MAX_HOSTILE_INPUT_MS)
+        failures.push(
+          `${attack}: answered ${status} after ${Math.round(ms)} ms (expected 4xx within ${MAX_HOSTILE_INPUT_MS} ms)`,
+        );
+    }
+    if (forgedLogLines > 0) failures.push(`a hostile unit string wrote ${forgedLogLines} forged line(s) into the log`);
     if (drained.some((x) => x !== 200))
       failures.push(`requests in flight at SIGTERM were not all answered 200: ${drained.join(',')}`);
     if (!exit || exit.code !== 0) failures.push(`server did not exit 0 after SIGTERM: ${JSON.stringify(exit)}`);
@@ -415,7 +467,13 @@ async function main(): Promise<number> {
         `connection errors ${total.errors}; capacity ~${summary.capacityReqPerS} req/s, offered ${offered} req/s; ` +
         `peak RSS ${summary.rssMb.peak} MB (baseline ${summary.rssMb.baseline}, end of overload ${summary.rssMb.endOfOverload}, after recovery ${summary.rssMb.endOfRecovery}); ` +
         `recovery ${summary.recovery.recoveryMs} ms; hostile peers: ${hostile.cdsCalls} CDS calls to an endless FHIR server (${JSON.stringify(hostile.cdsStatuses)}), ` +
-        `${hostile.floods} floods of ${FLOOD_LINES} invalid lines (${hostile.floodsCut} cut), ${hostile.badKeyRequests} bad keys, /health/live worst ${hostile.worstLiveMs} ms p99 ${hostile.p99LiveMs} ms, peak RSS ${summary.hostile.peakRssMb} MB; SIGTERM: ${drained.length} in-flight answered ${[...new Set(drained)].join('/')}, exit ${summary.sigterm.exitCode} in ${summary.sigterm.exitMs} ms\n`,
+        `${hostile.floods} floods of ${FLOOD_LINES} invalid lines (${hostile.floodsCut} cut), ${hostile.badKeyRequests} bad keys, /health/live worst ${hostile.worstLiveMs} ms p99 ${hostile.p99LiveMs} ms, peak RSS ${summary.hostile.peakRssMb} MB; ` +
+        `explain flood (${EXPLAIN_FLOOD.concurrency} x ${EXPLAIN_FLOOD.stays} stays, one key, ${JSON.stringify(explainFlood.floodStatuses)}): other key single-stay p50 ${explainFlood.otherP50Ms} ms p99 ${explainFlood.otherP99Ms} ms ${JSON.stringify(explainFlood.otherStatuses)}, /health/live p99 ${explainFlood.liveP99Ms} ms, peak RSS ${summary.explainFlood.peakRssMb} MB; ` +
+        `hostile inputs: ${Object.entries(hostileInputs)
+          .map(([attack, { status, ms }]) => `${attack} ${status} in ${Math.round(ms)} ms`)
+          .join(
+            ', ',
+          )}, forged log lines ${forgedLogLines}; SIGTERM: ${drained.length} in-flight answered ${[...new Set(drained)].join('/')}, exit ${summary.sigterm.exitCode} in ${summary.sigterm.exitMs} ms\n`,
     );
     if (args.json) await writeFile(args.json, JSON.stringify({ ...summary, failures }, null, 2));
   } catch (error) {

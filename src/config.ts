@@ -55,6 +55,8 @@ export const envSchema = z.object({
   MAX_QUEUE_DELAY_MS: z.coerce.number().min(0).max(1000).default(2),
   /** Stays waiting in the batcher's queue before new requests get 503. */
   MAX_QUEUE_SIZE: int(1, 10_000_000).default(16384),
+  /** Share of that queue one caller (credential, or client IP without one) may hold, so others always find room. */
+  CALLER_QUEUE_SHARE: z.coerce.number().gt(0).max(1).default(0.5),
   MAX_PATIENTS_PER_REQUEST: int(1, 100_000).default(4096),
   /** Patients per request with explain: each costs up to hoursUsed + variables present + 4 rows. */
   MAX_EXPLAINED_PATIENTS: int(1, 100_000).default(64),
@@ -99,6 +101,7 @@ export interface AppConfig {
   maxBatchSize: number;
   maxQueueDelayMs: number;
   maxQueueSize: number;
+  callerQueueShare: number;
   maxPatientsPerRequest: number;
   maxExplainedPatients: number;
   streamMaxErrorLines: number;
@@ -159,6 +162,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBatchSize: e.MAX_BATCH_SIZE,
     maxQueueDelayMs: e.MAX_QUEUE_DELAY_MS,
     maxQueueSize: e.MAX_QUEUE_SIZE,
+    callerQueueShare: e.CALLER_QUEUE_SHARE,
     maxPatientsPerRequest: e.MAX_PATIENTS_PER_REQUEST,
     maxExplainedPatients: e.MAX_EXPLAINED_PATIENTS,
     streamMaxErrorLines: e.STREAM_MAX_ERROR_LINES,

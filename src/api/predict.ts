@@ -9,6 +9,7 @@ import { scorePatients, type ScoreResponse } from '../scoring/score.js';
 import { scanPredictBody } from './predict-body.js';
 import { requestSignal } from '../http/request-signal.js';
 import { mapScoringError } from '../http/scoring-errors.js';
+import { rateLimitKey } from '../plugins/external/rate-limit.js';
 import './scope.js';
 
 const DESCRIPTION = `Scores one or many ICU stays.
@@ -92,6 +93,14 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
         validatorCompiler({ ...route, schema: (route.httpPart === 'body' ? envelope : route.schema) as ZodType }),
       // Results are built by the handler from validated data: plain JSON.stringify is enough and fast.
       serializerCompiler: () => (data) => JSON.stringify(data),
+      // A caller whose share of the queue is already used up is refused before its body is read and parsed.
+      preParsing: async (request: FastifyRequest) => {
+        try {
+          app.models.active?.batcher.admit(1, rateLimitKey(request));
+        } catch (error) {
+          throw mapScoringError(error, undefined, app.metrics);
+        }
+      },
     },
     async (request: FastifyRequest, reply: FastifyReply) => {
       const body = request.body as PredictBody;
@@ -105,6 +114,7 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
           signal: signal.signal,
           metrics: app.metrics,
           explain: body.explain === true,
+          caller: rateLimitKey(request),
         });
       } catch (error) {
         throw mapScoringError(error, signal, app.metrics);

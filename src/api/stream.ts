@@ -12,6 +12,7 @@ import { splitLines } from '../scoring/lines.js';
 import { parseNdjsonLine } from '../scoring/ndjson.js';
 import { scoreInOrder, type RecordFailure, type ScoreInput, type ScoreOutcome } from '../scoring/pipeline.js';
 import { recordAudit } from '../plugins/app/audit.js';
+import { rateLimitKey } from '../plugins/external/rate-limit.js';
 import { errorSchema, issuesToDetails } from '../http/errors.js';
 import { mapScoringError } from '../http/scoring-errors.js';
 import './scope.js';
@@ -135,10 +136,11 @@ async function submitPatiently(
   batcher: ModelBatcher,
   patients: ValidPatient[],
   signal: AbortSignal,
+  caller: string,
 ): Promise<ArrayLike<number>> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await batcher.submit(patients, signal);
+      return await batcher.submit(patients, signal, caller);
     } catch (error) {
       if (!(error instanceof QueueFullError) || error instanceof BatcherDrainingError) throw error;
       await delay(Math.min(1000, 20 * 2 ** attempt), undefined, { signal });
@@ -248,7 +250,8 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
         {
           validator: model.validator,
           model: { name: model.name, version: model.version },
-          scoreBatch: (patients) => submitPatiently(model.batcher, patients, session.scoring.signal),
+          scoreBatch: (patients) =>
+            submitPatiently(model.batcher, patients, session.scoring.signal, rateLimitKey(request)),
           failureOf,
           // An explained stay is already a batch of its own (its prefixes and removals).
           batchSize: explain ? 1 : config.maxBatchSize,

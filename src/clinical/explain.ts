@@ -21,6 +21,23 @@ const DESCRIPTORS = [
   { field: 'height', static: 'Height' },
 ] as const;
 
+/** The descriptors of the stay that the manifest encodes: each is a contributor with a row of its own. */
+function presentDescriptors(manifest: Manifest, patient: ValidPatient): Array<(typeof DESCRIPTORS)[number]> {
+  const statics = new Set(manifest.statics.map((s) => s.name));
+  return DESCRIPTORS.filter((d) => statics.has(d.static) && patient[d.field] !== null);
+}
+
+/**
+ * Engine rows that scoring the stay costs, without building them: the stay itself and, explained,
+ * one prefix per hour before the last and one removal per present variable and descriptor.
+ */
+export function rowCost(manifest: Manifest, patient: ValidPatient, explain: boolean): number {
+  if (!explain) return 1;
+  let present = 0;
+  for (let j = 0; j < manifest.variables.length; j++) if (patient.observed[j] !== 0) present++;
+  return patient.hoursUsed + present + presentDescriptors(manifest, patient).length;
+}
+
 /** The rows to score for one stay's explanation, and how to read their probabilities back. */
 export interface ExplainPlan {
   /** Prefixes of 1..hoursUsed-1 hours, then the stay without each contributor. */
@@ -56,9 +73,7 @@ export function explainPlan(manifest: Manifest, patient: ValidPatient): ExplainP
     rows.push(denseRow(header, without, hours, seen));
     contributors.push(variable.name);
   });
-  const statics = new Set(manifest.statics.map((s) => s.name));
-  for (const d of DESCRIPTORS) {
-    if (!statics.has(d.static) || header[d.field] === null) continue;
+  for (const d of presentDescriptors(manifest, patient)) {
     rows.push(denseRow({ ...header, [d.field]: null }, values, hours, observed));
     contributors.push(d.field);
   }
@@ -79,19 +94,28 @@ export function explanationOf(plan: ExplainPlan, probabilities: ArrayLike<number
   return { trajectory, contributions };
 }
 
+/** Where scoreStays sends its rows (e.g. a batcher, with the caller whose share they use). */
+export interface RowSink {
+  submit(rows: ValidPatient[]): Promise<ArrayLike<number>>;
+  /** Throws to refuse this many rows before they are built (e.g. Batcher.admit). */
+  admit?(rows: number): void;
+}
+
 /**
- * Scores stays through `submit` in one call: with `explain`, each stay followed by its plan's
- * rows, read back into each stay's probability and explanation.
+ * Scores stays through `sink` in one call: with `explain`, each stay followed by its plan's
+ * rows, read back into each stay's probability and explanation. The rows' cost is put to
+ * sink.admit first, so refused work is never expanded.
  */
 export async function scoreStays(
   manifest: Manifest,
   patients: ValidPatient[],
-  submit: (rows: ValidPatient[]) => Promise<ArrayLike<number>>,
+  sink: RowSink,
   explain: boolean,
 ): Promise<{ probabilities: ArrayLike<number>; explanations?: Explanation[] }> {
-  if (!explain) return { probabilities: await submit(patients) };
+  if (!explain) return { probabilities: await sink.submit(patients) };
+  sink.admit?.(patients.reduce((sum, p) => sum + rowCost(manifest, p, true), 0));
   const batch = explainBatch(manifest, patients);
-  const scored = batch.read(await submit(batch.rows));
+  const scored = batch.read(await sink.submit(batch.rows));
   return { probabilities: scored.map((s) => s.probability), explanations: scored.map((s) => s.explanation) };
 }
 

@@ -2,6 +2,8 @@
  * Dynamic batching: stays from concurrent requests, coalesced by length behind a bounded queue. A
  * batch forms at once when a worker is idle; otherwise one batch is prepared ahead when full or
  * after maxQueueDelayMs (Triton's max_queue_delay_microseconds). Same-tick submits always coalesce.
+ * Callers share the engine fairly: each batch's rows are split max-min fair between the callers with
+ * stays queued, the least served first, and one caller may hold only maxQueuePerCaller of the queue.
  */
 import type { Engine, EngineBatch } from './engine.js';
 import { BatcherDrainingError, EngineRunError, QueueFullError, abortError } from './errors.js';
@@ -25,8 +27,10 @@ export interface BatcherOptions<P> {
   buildBatch: (patients: P[]) => EngineBatch;
   maxBatchSize: number;
   maxQueueDelayMs: number;
-  /** Most stays waiting in the queue; beyond it submits fail with QueueFullError. */
+  /** Most stays (engine rows) waiting in the queue; beyond it submits fail with QueueFullError. */
   maxQueueSize: number;
+  /** Most of them one caller may hold (default maxQueueSize): the rest stays free for the others. */
+  maxQueuePerCaller?: number;
   /** Hours the stay will occupy in the tensor (1..maxHours). */
   lengthOf: (patient: P) => number;
   observer?: BatcherObserver;
@@ -34,6 +38,7 @@ export interface BatcherOptions<P> {
 
 interface Request<P> {
   patients: P[];
+  flow: Flow<P>;
   results: Float32Array;
   /** Stays still in the queue. */
   queued: number;
@@ -45,6 +50,15 @@ interface Request<P> {
   reject(error: Error): void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+}
+
+/** One caller's queued stays, by length, each list oldest first. */
+interface Flow<P> {
+  caller: string;
+  buckets: Map<number, Item<P>[]>;
+  depth: number;
+  /** Stays taken into batches since the caller's queue was last empty: the least served go first. */
+  served: number;
 }
 
 interface Item<P> {
@@ -64,14 +78,15 @@ export class Batcher<P> {
   readonly #maxBatchSize: number;
   readonly #maxQueueDelaySeconds: number;
   readonly #maxQueueSize: number;
+  readonly #maxQueuePerCaller: number;
   readonly #lengthOf: (patient: P) => number;
   readonly #observer: BatcherObserver;
   /** Batches allowed in the engine at once: one per worker plus one prepared ahead. */
   readonly #maxInFlight: number;
   readonly #concurrency: number;
 
-  /** Queued stays by length, each list oldest first. */
-  readonly #buckets = new Map<number, Item<P>[]>();
+  /** Callers with stays queued. */
+  readonly #flows = new Map<string, Flow<P>>();
   #depth = 0;
   #seq = 0;
   #inFlight = 0;
@@ -85,8 +100,13 @@ export class Batcher<P> {
   #staysPerSecond = 0;
 
   constructor(opts: BatcherOptions<P>) {
-    for (const key of ['maxBatchSize', 'maxQueueSize'] as const) {
-      if (!Number.isInteger(opts[key]) || opts[key] < 1) throw new RangeError(`batcher ${key} must be an integer >= 1`);
+    const maxQueuePerCaller = opts.maxQueuePerCaller ?? opts.maxQueueSize;
+    for (const [key, value] of Object.entries({
+      maxBatchSize: opts.maxBatchSize,
+      maxQueueSize: opts.maxQueueSize,
+      maxQueuePerCaller,
+    })) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`batcher ${key} must be an integer >= 1`);
     }
     if (!(opts.maxQueueDelayMs >= 0)) throw new RangeError('batcher maxQueueDelayMs must be >= 0');
     this.#engine = opts.engine;
@@ -94,6 +114,7 @@ export class Batcher<P> {
     this.#maxBatchSize = opts.maxBatchSize;
     this.#maxQueueDelaySeconds = opts.maxQueueDelayMs / 1000;
     this.#maxQueueSize = opts.maxQueueSize;
+    this.#maxQueuePerCaller = Math.min(maxQueuePerCaller, opts.maxQueueSize);
     this.#lengthOf = opts.lengthOf;
     this.#observer = opts.observer ?? {};
     this.#concurrency = Math.max(1, opts.engine.concurrency ?? 1);
@@ -106,29 +127,26 @@ export class Batcher<P> {
   }
 
   /**
+   * Throws what submit() would reject `rows` more stays of `caller` with now (QueueFullError,
+   * BatcherDrainingError): lets a caller refuse work before it builds the rows.
+   */
+  admit(rows: number, caller = ''): void {
+    const refusal = this.#refusal(rows, caller);
+    if (refusal !== undefined) throw refusal;
+  }
+
+  /**
    * Scores the stays; resolves to one probability per patient, in input order. Rejects with
    * QueueFullError (queue bounded), BatcherDrainingError (shutting down), EngineRunError
    * (a batch holding one of its stays failed) or an AbortError DOMException (signal fired).
+   * `caller` names whose share of the engine the stays use (e.g. the authenticated principal).
    */
-  submit(patients: P[], signal?: AbortSignal): Promise<Float32Array> {
-    if (this.#draining) {
-      this.#observer.rejected?.('draining');
-      return Promise.reject(new BatcherDrainingError());
-    }
-    if (signal?.aborted) return Promise.reject(abortError());
+  submit(patients: P[], signal?: AbortSignal, caller = ''): Promise<Float32Array> {
     const n = patients.length;
-    if (n === 0) return Promise.resolve(new Float32Array(0));
-    if (this.#depth + n > this.#maxQueueSize) {
-      this.#observer.rejected?.('queue_full');
-      return Promise.reject(
-        new QueueFullError(
-          n > this.#maxQueueSize
-            ? `the request has ${n} stays; the queue holds at most ${this.#maxQueueSize}`
-            : `the prediction queue is full (${this.#depth} of ${this.#maxQueueSize} stays waiting)`,
-          this.#retryAfterSeconds(),
-        ),
-      );
-    }
+    if (!this.#draining && signal?.aborted) return Promise.reject(abortError());
+    if (!this.#draining && n === 0) return Promise.resolve(new Float32Array(0));
+    const refusal = this.#refusal(n, caller);
+    if (refusal !== undefined) return Promise.reject(refusal);
     const lengths = new Array<number>(n);
     for (let i = 0; i < n; i++) {
       const len = this.#lengthOf(patients[i] as P);
@@ -140,8 +158,14 @@ export class Batcher<P> {
 
     return new Promise<Float32Array>((resolve, reject) => {
       const now = nowSeconds();
+      let flow = this.#flows.get(caller);
+      if (flow === undefined) {
+        flow = { caller, buckets: new Map(), depth: 0, served: 0 };
+        this.#flows.set(caller, flow);
+      }
       const request: Request<P> = {
         patients,
+        flow,
         results: new Float32Array(n),
         queued: n,
         unresolved: n,
@@ -154,13 +178,14 @@ export class Batcher<P> {
       };
       for (let i = 0; i < n; i++) {
         const length = lengths[i] as number;
-        let bucket = this.#buckets.get(length);
+        let bucket = flow.buckets.get(length);
         if (bucket === undefined) {
           bucket = [];
-          this.#buckets.set(length, bucket);
+          flow.buckets.set(length, bucket);
         }
         bucket.push({ request, index: i, length, seq: this.#seq++, enqueuedAt: now });
       }
+      flow.depth += n;
       this.#setDepth(this.#depth + n);
       if (signal !== undefined) {
         request.onAbort = () => this.#fail(request, abortError());
@@ -180,6 +205,27 @@ export class Batcher<P> {
     this.#pump();
     this.#checkDrained();
     return done;
+  }
+
+  /** Why `n` more stays of `caller` cannot be queued now, if they cannot. */
+  #refusal(n: number, caller: string): QueueFullError | undefined {
+    if (this.#draining) {
+      this.#observer.rejected?.('draining');
+      return new BatcherDrainingError();
+    }
+    const held = this.#flows.get(caller)?.depth ?? 0;
+    let message: string | undefined;
+    if (n > this.#maxQueueSize)
+      message = `the request needs ${n} engine rows; the queue holds at most ${this.#maxQueueSize}`;
+    else if (n > this.#maxQueuePerCaller)
+      message = `the request needs ${n} engine rows; one caller may queue at most ${this.#maxQueuePerCaller}`;
+    else if (this.#depth + n > this.#maxQueueSize)
+      message = `the prediction queue is full (${this.#depth} of ${this.#maxQueueSize} engine rows waiting)`;
+    else if (held + n > this.#maxQueuePerCaller)
+      message = `this caller already has ${held} engine rows waiting, of ${this.#maxQueuePerCaller} allowed per caller; the request needs ${n}`;
+    if (message === undefined) return undefined;
+    this.#observer.rejected?.('queue_full');
+    return new QueueFullError(message, this.#retryAfterSeconds());
   }
 
   #setDepth(depth: number): void {
@@ -231,27 +277,55 @@ export class Batcher<P> {
     this.#timer = undefined;
   }
 
-  #oldest(): Item<P> {
+  /** The oldest queued stay, of all callers or of one. */
+  #oldest(flows: Iterable<Flow<P>> = this.#flows.values()): Item<P> {
     let oldest: Item<P> | undefined;
-    for (const bucket of this.#buckets.values()) {
-      const head = bucket[0];
-      if (head !== undefined && (oldest === undefined || head.seq < oldest.seq)) oldest = head;
+    for (const flow of flows) {
+      for (const bucket of flow.buckets.values()) {
+        const head = bucket[0];
+        if (head !== undefined && (oldest === undefined || head.seq < oldest.seq)) oldest = head;
+      }
     }
     if (oldest === undefined) throw new Error('batcher queue is empty');
     return oldest;
   }
 
+  /**
+   * The next batch: max-min fair shares of maxBatchSize rows between the callers with stays
+   * queued (a caller needing less than an equal share leaves the rest to the others; remainders
+   * go to the least served), then each caller's share cut from its own queue by length
+   * (planBatch, anchored on its oldest stay).
+   */
   #takeBatch(): Item<P>[] {
-    const counts = [...this.#buckets.entries()]
-      .filter(([, items]) => items.length > 0)
-      .map(([len, items]) => [len, items.length] as const)
-      .sort((a, b) => a[0] - b[0]);
-    const plan = planBatch(counts, this.#oldest().length, this.#maxBatchSize);
+    const shares = new Map<Flow<P>, number>();
+    let left = this.#maxBatchSize;
+    // A stable sort: equally served callers keep their arrival order.
+    let open = [...this.#flows.values()].sort((a, b) => a.served - b.served);
+    while (left > 0 && open.length > 0) {
+      // With more callers than rows, the least served get one each; the others are then less served.
+      const each = Math.max(1, Math.floor(left / open.length));
+      for (const flow of open) {
+        const give = Math.min(each, flow.depth - (shares.get(flow) ?? 0), left);
+        shares.set(flow, (shares.get(flow) ?? 0) + give);
+        left -= give;
+        if (left === 0) break;
+      }
+      open = open.filter((flow) => (shares.get(flow) ?? 0) < flow.depth);
+    }
     const items: Item<P>[] = [];
-    for (const [len, count] of plan) {
-      const bucket = this.#buckets.get(len) as Item<P>[];
-      items.push(...bucket.splice(0, count));
-      if (bucket.length === 0) this.#buckets.delete(len);
+    for (const [flow, share] of shares) {
+      if (share === 0) continue;
+      const counts = [...flow.buckets.entries()]
+        .map(([len, bucket]) => [len, bucket.length] as const)
+        .sort((a, b) => a[0] - b[0]);
+      for (const [len, count] of planBatch(counts, this.#oldest([flow]).length, share)) {
+        const bucket = flow.buckets.get(len) as Item<P>[];
+        items.push(...bucket.splice(0, count));
+        if (bucket.length === 0) flow.buckets.delete(len);
+      }
+      flow.depth -= share;
+      flow.served += share;
+      if (flow.depth === 0) this.#flows.delete(flow.caller);
     }
     return items;
   }
@@ -358,14 +432,17 @@ export class Batcher<P> {
     request.settled = true;
     if (request.onAbort !== undefined) request.signal?.removeEventListener('abort', request.onAbort);
     if (request.queued > 0) {
+      const flow = request.flow;
       let removed = 0;
-      for (const [len, bucket] of this.#buckets) {
+      for (const [len, bucket] of flow.buckets) {
         const kept = bucket.filter((item) => item.request !== request);
         removed += bucket.length - kept.length;
-        if (kept.length === 0) this.#buckets.delete(len);
-        else this.#buckets.set(len, kept);
+        if (kept.length === 0) flow.buckets.delete(len);
+        else flow.buckets.set(len, kept);
       }
       request.queued = 0;
+      flow.depth -= removed;
+      if (flow.depth === 0 && this.#flows.get(flow.caller) === flow) this.#flows.delete(flow.caller);
       this.#setDepth(this.#depth - removed);
     }
     request.reject(error);

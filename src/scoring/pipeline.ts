@@ -173,7 +173,7 @@ async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Prom
       ({ probabilities, explanations } = await scoreStays(
         opts.validator.manifest,
         patients,
-        (rows) => opts.scoreBatch(rows),
+        { submit: (rows) => opts.scoreBatch(rows) },
         opts.explain === true,
       ));
     } catch (error) {

@@ -18,7 +18,7 @@ import { inputWidth, manifestSchema, takesInputTensor, type Manifest } from '../
 
 /** What the repository needs of an engine and of a batcher: test doubles implement only this. */
 export type ModelEngine = Pick<Engine, 'run' | 'provider' | 'close'>;
-export type ModelBatcher = Pick<Batcher<ValidPatient>, 'submit' | 'depth' | 'drain'>;
+export type ModelBatcher = Pick<Batcher<ValidPatient>, 'submit' | 'admit' | 'depth' | 'drain'>;
 
 export interface ModelFiles {
   name: string;

@@ -21,6 +21,8 @@ export interface RuntimeOptions {
   maxBatchSize: number;
   maxQueueDelayMs: number;
   maxQueueSize: number;
+  /** Share of maxQueueSize one caller may hold (default 1: no limit below the queue's). */
+  callerQueueShare?: number;
   logger: LogSink;
   metrics?: Metrics;
 }
@@ -47,6 +49,7 @@ export function modelFactories(options: RuntimeOptions): ModelFactories {
         maxBatchSize: options.maxBatchSize,
         maxQueueDelayMs: options.maxQueueDelayMs,
         maxQueueSize: options.maxQueueSize,
+        maxQueuePerCaller: Math.max(1, Math.floor(options.maxQueueSize * (options.callerQueueShare ?? 1))),
         ...(options.metrics ? { observer: batcherObserver(options.metrics, files) } : {}),
       });
     },

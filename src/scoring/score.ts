@@ -32,6 +32,8 @@ export interface ScoreOptions {
   metrics?: Metrics;
   /** Add each result's trajectory and contributions (src/clinical/explain.ts). */
   explain?: boolean;
+  /** Whose share of the engine the rows use (the batcher's fair sharing); one shared share when absent. */
+  caller?: string;
 }
 
 export async function scorePatients(
@@ -66,7 +68,10 @@ export async function scorePatients(
       const { probabilities, explanations } = await scoreStays(
         model.manifest,
         valid,
-        (rows) => model.batcher.submit(rows, options.signal),
+        {
+          submit: (rows) => model.batcher.submit(rows, options.signal, options.caller),
+          admit: (rows) => model.batcher.admit(rows, options.caller),
+        },
         options.explain === true,
       );
       const labels = { model: ref.name, version: ref.version };

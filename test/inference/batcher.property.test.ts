@@ -9,7 +9,7 @@ import type { Engine, EngineBatch } from '../../src/inference/engine.js';
  * values carry its id at its last real hour, and the engine returns, for each row, the
  * value at hour lengths[b]-1. So a result can only be right if the batcher built, split,
  * ordered and reassembled the batches correctly, whatever the arrival pattern, batch size,
- * number of workers, order of completion or aborts.
+ * number of workers, order of completion, aborts or callers sharing the engine.
  */
 
 interface FakeStay {
@@ -79,6 +79,7 @@ test('every request gets its own stays scored in order, aborted ones never reach
             fc.record({
               lengths: fc.array(fc.integer({ min: 1, max: 48 }), { minLength: 1, maxLength: 12 }),
               abort: fc.boolean(),
+              caller: fc.constantFrom('a', 'b', 'c'),
             }),
             { minLength: 1, maxLength: 6 },
           ),
@@ -101,7 +102,7 @@ test('every request gets its own stays scored in order, aborted ones never reach
           for (const request of wave) {
             const stays = request.lengths.map((length) => ({ id: nextId++, length }));
             const controller = new AbortController();
-            const result = batcher.submit(stays, controller.signal);
+            const result = batcher.submit(stays, controller.signal, request.caller);
             // Settled results are inspected after all waves; mark the rejection handled now.
             result.catch(() => {});
             // Aborted in the same turn, so before any of its stays can have been dispatched.

@@ -23,6 +23,7 @@ function setup(
     maxBatchSize: number;
     maxQueueDelayMs: number;
     maxQueueSize: number;
+    maxQueuePerCaller: number;
     buildBatch: (s: Stay[]) => ReturnType<typeof buildBatch>;
   }> = {},
 ): { engine: ScriptedEngine; batcher: Batcher<Stay>; events: Required<Record<keyof BatcherObserver, unknown[][]>> } {
@@ -46,6 +47,7 @@ function setup(
     maxQueueDelayMs: opts.maxQueueDelayMs ?? HOUR_MS,
     maxBatchSize: opts.maxBatchSize ?? 64,
     maxQueueSize: opts.maxQueueSize ?? 1000,
+    ...(opts.maxQueuePerCaller === undefined ? {} : { maxQueuePerCaller: opts.maxQueuePerCaller }),
     lengthOf: (s) => s.length,
     observer,
   });
@@ -182,6 +184,105 @@ describe('batcher back-pressure', () => {
   });
 });
 
+describe('batcher fair sharing between callers', () => {
+  test("one caller's long queue does not hold back another caller's stay: it goes into the next batch", async () => {
+    const { engine, batcher } = setup({ maxBatchSize: 4 });
+    const long = staysOfLength(48);
+    const short = staysOfLength(2);
+    const release = engine.hold(1);
+    const first = batcher.submit([long], undefined, 'a');
+    await engine.started(1);
+    // Caller a queues ten batches' worth, then caller b one stay (told apart by length).
+    const flood = batcher.submit(
+      Array.from({ length: 40 }, () => long),
+      undefined,
+      'a',
+    );
+    const single = batcher.submit([short], undefined, 'b');
+    release();
+    const out = await single;
+    assert.ok(maxAbsDiff(out, expected([short])) <= 1e-6);
+    const served = engine.batches.findIndex((b) => b.lengths.includes(2)) + 1;
+    assert.equal(served, 2, `b's stay ran in engine run ${served}, not the one after a's running batch`);
+    assert.deepEqual(
+      engine.batches[1]?.lengths.filter((len) => len === 48).length,
+      3,
+      'a keeps the rest of that batch',
+    );
+    assert.ok(maxAbsDiff(await flood, expected(Array.from({ length: 40 }, () => long))) <= 1e-6);
+    await first;
+  });
+
+  test('shares each batch equally between callers with work queued, in rotation', async () => {
+    const { engine, batcher } = setup({ maxBatchSize: 4 });
+    const release = engine.hold(1);
+    const first = batcher.submit([staysOfLength(1)], undefined, 'x');
+    await engine.started(1);
+    const lengths = { a: 48, b: 2, c: 3 } as const;
+    const pending = (['a', 'b', 'c'] as const).map((caller) =>
+      batcher.submit(
+        Array.from({ length: 6 }, () => staysOfLength(lengths[caller])),
+        undefined,
+        caller,
+      ),
+    );
+    release();
+    await Promise.all([first, ...pending]);
+    // 18 stays of three callers in batches of 4: never more than 2 of one caller while all three wait.
+    const perBatch = engine.batches
+      .slice(1)
+      .map((b) => [48, 2, 3].map((len) => b.lengths.filter((l) => l === len).length));
+    assert.deepEqual(perBatch.slice(0, 3), [
+      [2, 1, 1],
+      [1, 2, 1],
+      [1, 1, 2],
+    ]);
+    assert.equal(
+      perBatch.flat().reduce((n, k) => n + k, 0),
+      18,
+    );
+  });
+
+  test("refuses a caller beyond its share of the queue while another caller's stays are still taken", async (t) => {
+    const { engine, batcher, events } = setup({ maxQueueSize: 10, maxQueuePerCaller: 4 });
+    const { stays } = reference();
+    const release = engine.hold(1);
+    // Released even when an assertion fails, so that closing the engine does not wait on it.
+    t.after(release);
+    const first = batcher.submit(stays.slice(0, 1), undefined, 'a');
+    await engine.started(1);
+    const held = batcher.submit(stays.slice(1, 5), undefined, 'a');
+    // Refused at once (settled before the next turn), not queued behind the held engine.
+    const over = batcher.submit(stays.slice(5, 6), undefined, 'a');
+    const nextTurn = new Promise<string>((resolve) => setImmediate(() => resolve('still queued')));
+    const refusal = await Promise.race([
+      over.then(
+        () => 'scored',
+        (e: unknown) => e,
+      ),
+      nextTurn,
+    ]);
+    assert.ok(refusal instanceof QueueFullError, String(refusal));
+    assert.match(refusal.message, /4 engine rows waiting, of 4 allowed per caller/);
+    assert.throws(() => batcher.admit(1, 'a'), QueueFullError);
+    batcher.admit(4, 'b');
+    const other = batcher.submit(stays.slice(5, 9), undefined, 'b');
+    assert.equal(batcher.depth, 8);
+    assert.deepEqual(events.rejected, [['queue_full'], ['queue_full']]);
+    release();
+    await Promise.all([first, held, other]);
+  });
+
+  test('admit refuses rows beyond the free queue without queueing anything', async () => {
+    const { batcher } = setup({ maxQueueSize: 5 });
+    const { stays } = reference();
+    assert.throws(() => batcher.admit(6, 'a'), /the queue holds at most 5/);
+    batcher.admit(5, 'a');
+    assert.equal(batcher.depth, 0);
+    await batcher.submit(stays.slice(0, 2), undefined, 'a');
+  });
+});
+
 describe('batcher abort', () => {
   test('removes an aborted request from the queue: it rejects with AbortError and the engine never sees it', async () => {
     const { engine, batcher } = setup();
@@ -251,9 +352,12 @@ describe('batcher drain', () => {
     assert.ok(maxAbsDiff(outs[2] as Float32Array, expected(stays.slice(4, 6))) <= 1e-6);
   });
 
-  test('resolves at once when nothing is queued', async () => {
-    const { batcher } = setup();
-    await batcher.drain();
+  test('resolves at once when nothing is queued: before the next turn of the event loop, with no engine run', async () => {
+    const { engine, batcher } = setup();
+    const nextTurn = new Promise<string>((resolve) => setImmediate(() => resolve('next turn')));
+    assert.equal(await Promise.race([batcher.drain().then(() => 'drained'), nextTurn]), 'drained');
+    assert.equal(engine.runs, 0);
+    await assert.rejects(batcher.submit(reference().stays.slice(0, 1)), BatcherDrainingError);
   });
 });
 

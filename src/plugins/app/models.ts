@@ -23,6 +23,7 @@ export interface ModelsConfig {
   maxBatchSize: number;
   maxQueueDelayMs: number;
   maxQueueSize: number;
+  callerQueueShare?: number;
 }
 
 export interface ModelsPluginOptions {
@@ -55,6 +56,7 @@ export default fp(
           maxBatchSize: config.maxBatchSize,
           maxQueueDelayMs: config.maxQueueDelayMs,
           maxQueueSize: config.maxQueueSize,
+          callerQueueShare: config.callerQueueShare,
           logger: app.log,
           metrics: app.metrics,
         }),
