@@ -17,6 +17,7 @@ import { gatherResources } from '../fhir/gather.js';
 import { FhirInputError } from '../fhir/outcome.js';
 import { ModelNotFoundError } from '../scoring/repository.js';
 import { recordAudit } from '../plugins/app/audit.js';
+import { rateLimitKey } from '../plugins/external/rate-limit.js';
 import { ApiError, errorSchema } from '../http/errors.js';
 import { requestSignal } from '../http/request-signal.js';
 import { mapScoringError } from '../http/scoring-errors.js';
@@ -325,6 +326,7 @@ async function cardsFor(
       thresholds: config.fhir.thresholds,
       signal: context.signal,
       metrics: app.metrics,
+      caller: rateLimitKey(request),
     });
   } catch (error) {
     if (!(error instanceof FhirInputError)) throw error;

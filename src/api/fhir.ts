@@ -8,6 +8,7 @@ import { gatherResources } from '../fhir/gather.js';
 import { FhirInputError, operationOutcome, type InputIssue, type IssueCode } from '../fhir/outcome.js';
 import { ModelNotFoundError } from '../scoring/repository.js';
 import { recordAudit } from '../plugins/app/audit.js';
+import { rateLimitKey } from '../plugins/external/rate-limit.js';
 import { allowedMethods, ApiError, bodyTooLargeMessage, errorHandler, errorSchema } from '../http/errors.js';
 import { requestSignal } from '../http/request-signal.js';
 import { mapScoringError } from '../http/scoring-errors.js';
@@ -235,6 +236,7 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
           thresholds: config.fhir.thresholds,
           signal: signal.signal,
           metrics: app.metrics,
+          caller: rateLimitKey(request),
         });
         recordAudit(request, { model: `${result.model.name}@${result.model.version}` });
         return reply.code(200).type(FHIR_JSON).send(riskAssessment);

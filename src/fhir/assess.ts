@@ -25,6 +25,8 @@ export interface AssessOptions {
   thresholds: RiskThresholds;
   signal?: AbortSignal;
   metrics?: Metrics;
+  /** Whose share of the engine the scoring uses (src/inference/batcher.ts). */
+  caller?: string;
 }
 
 export interface Assessment {
@@ -64,6 +66,7 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
     explain: true,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.caller === undefined ? {} : { caller: options.caller }),
   });
   const outcome = scored.outcomes[0];
   if (!outcome || !outcome.ok) {
