@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Manifest, StaticSpec, VariableSpec } from '../model/manifest.js';
-import { acceptedUnits, converterFor } from './units.js';
+import { acceptedUnits, MAX_UNIT_LENGTH, unitConversion, unitStringProblem } from './units.js';
 
 /**
  * The patient's zod schemas, generated from the manifest (the one definition of names, units and
@@ -107,8 +107,16 @@ function unitsSchema(manifest: Manifest) {
   const examples = manifest.variables
     .filter((v) => v.alternativeUnits.length > 0)
     .map((v) => `${v.name}: ${acceptedUnits(v).join(' | ')}`);
+  // maxLength shows in the OpenAPI document; the other checks are the one rule in units.ts.
+  const unit = z
+    .string()
+    .max(MAX_UNIT_LENGTH, { error: (issue) => unitStringProblem(String(issue.input)) })
+    .superRefine((u, ctx) => {
+      const problem = u.length > MAX_UNIT_LENGTH ? undefined : unitStringProblem(u);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    });
   return z
-    .record(z.string(), z.string())
+    .record(z.string(), unit)
     .optional()
     .meta({
       description: `Units the request uses where they differ from the canonical ones, by variable name: any UCUM unit convertible to the variable's unit (mass, moles and equivalents where the model lists a molar mass, as for creatinine in umol/L or sodium in meq/L). For example: ${examples.join('; ') || 'none'}.`,
@@ -189,16 +197,20 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
             });
             continue;
           }
-          const convert = typeof unit === 'string' ? converterFor(variable, unit) : undefined;
-          if (!convert) {
+          // A malformed unit string is reported by the units schema; only well-formed ones are parsed.
+          if (typeof unit === 'string' && unitStringProblem(unit) !== undefined) continue;
+          const conversion = typeof unit === 'string' ? unitConversion(variable, unit) : undefined;
+          if (!conversion?.ok) {
             ctx.addIssue({
               code: 'custom',
               path: ['units', name],
-              message: `unit not accepted for ${name}: not a UCUM unit convertible to ${variable.unit} (e.g. ${acceptedUnits(variable).join(', ')})`,
+              message:
+                conversion?.problem ??
+                `unit not accepted for ${name}: not a UCUM unit convertible to ${variable.unit} (e.g. ${acceptedUnits(variable).join(', ')})`,
             });
             continue;
           }
-          converters.set(name, convert);
+          converters.set(name, conversion.convert);
         }
         const noteIssue = noteEmbeddingIssue(manifest, p.noteEmbedding);
         if (noteIssue !== undefined) ctx.addIssue({ code: 'custom', path: ['noteEmbedding'], message: noteIssue });
@@ -213,7 +225,11 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
               ctx.addIssue({
                 code: 'custom',
                 path: ['hours', t, name],
-                message: boundsMessage(variable, converters.has(name) && units[name] !== variable.unit),
+                message: boundsMessage(
+                  variable,
+                  converters.has(name) && units[name] !== variable.unit,
+                  units[name] !== undefined,
+                ),
               });
             }
           }
@@ -221,7 +237,11 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
         if (weightVariable && typeof p.weight === 'number' && Number.isFinite(p.weight)) {
           const canonical = (converters.get(weightVariable.name) ?? identity)(p.weight);
           if (canonical < weightVariable.bounds.min || canonical > weightVariable.bounds.max) {
-            ctx.addIssue({ code: 'custom', path: ['weight'], message: boundsMessage(weightVariable, false) });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['weight'],
+              message: boundsMessage(weightVariable, false, units[weightVariable.name] !== undefined),
+            });
           }
         }
       },
@@ -268,9 +288,14 @@ function noteEmbeddingIssue(manifest: Manifest, value: unknown): string | undefi
 
 const identity = (v: number) => v;
 
-function boundsMessage(variable: VariableSpec, converted: boolean): string {
+function boundsMessage(variable: VariableSpec, converted: boolean, unitDeclared: boolean): string {
   // The value itself is not repeated: messages may reach logs, values must not.
-  return `${variable.label} outside the plausible range ${variable.bounds.min} to ${variable.bounds.max} ${variable.unit}${converted ? ' (after unit conversion)' : ''}`;
+  const range = `${variable.label} outside the plausible range ${variable.bounds.min} to ${variable.bounds.max} ${variable.unit}`;
+  if (converted) return `${range} (after unit conversion)`;
+  // A hint, never a guess: values are not converted unless units.<name> says so.
+  const alternatives = variable.alternativeUnits.map((a) => a.unit);
+  if (unitDeclared || alternatives.length === 0) return range;
+  return `${range}; if the values are in another unit, name it in units.${variable.name} (a UCUM code such as ${alternatives.join(' or ')})`;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -1,4 +1,4 @@
-import { converterFor, type UnitSpec } from '../clinical/units.js';
+import { unitConversion, type UnitSpec } from '../clinical/units.js';
 import { UCUM } from './codes.js';
 import type { Quantity } from './resources.js';
 
@@ -22,8 +22,10 @@ export function ucumCodeOf(quantity: Quantity): { ok: true; code: string } | { o
 
 /** How to bring a value in `ucumCode` to the variable's canonical unit (src/clinical/units.ts, the one rule). */
 export function resolveUnit(variable: UnitSpec, ucumCode: string): UnitResolution {
-  const convert = converterFor(variable, ucumCode);
-  if (convert) return { ok: true, convert };
+  const conversion = unitConversion(variable, ucumCode);
+  if (conversion.ok) return { ok: true, convert: conversion.convert };
+  // Said without the code itself: a malformed one may be huge or hold line breaks, and issues are logged.
+  if (conversion.problem !== undefined) return { ok: false, reason: `valueQuantity.code: ${conversion.problem}` };
   const substance = variable.molarMass
     ? ''
     : '; mass and moles are not interchangeable for it (no molar mass in the manifest)';

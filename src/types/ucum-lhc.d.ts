@@ -13,6 +13,7 @@ declare module '@lhncbc/ucum-lhc' {
       options?: { molecularWeight?: number; charge?: number },
     ): ConversionResult;
   }
-  const ucum: { UcumLhcUtils: { getInstance(): UcumLhcUtils } };
+  // getInstance() makes a new object each call (ucumLhcUtils.js), sharing the unit tables and the parser.
+  const ucum: { UcumLhcUtils: { getInstance(): UcumLhcUtils; prototype: UcumLhcUtils } };
   export default ucum;
 }

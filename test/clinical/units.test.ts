@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { converterFor } from '../../src/clinical/units.js';
+import ucum from '@lhncbc/ucum-lhc';
+import { patientInputSchema } from '../../src/clinical/schemas.js';
+import { converterFor, unitConversion, unitStringProblem } from '../../src/clinical/units.js';
 import type { VariableSpec } from '../../src/model/manifest.js';
+import { FORGING_UNIT, LIBRARY_MARKER, recordStdout, THROWING_UNIT } from '../fixtures/hostile-units.js';
 import { loadTinyManifest } from '../helper.js';
 
 /**
@@ -69,5 +72,175 @@ describe('unit conversion by molar mass, charge and commensurability', () => {
     assert.equal(converterFor(variable('Albumin'), 'umol/L'), undefined, 'no molar mass declared for albumin');
     assert.equal(converterFor(variable('HR'), 'mm[Hg]'), undefined);
     assert.equal(converterFor(variable('Na'), 'not a unit'), undefined);
+  });
+});
+
+/** What the library does with an accepted unit, for a variable whose canonical unit is `unit`. */
+const via = (unit: string, from: string, value: number): number => {
+  const c = converterFor({ name: 'X', unit, alternativeUnits: [] }, from);
+  assert.ok(c, `${from} should convert to ${unit}`);
+  return c(value);
+};
+
+describe('unit strings are bounded before the UCUM library reads them', () => {
+  test('units clinical systems send pass the checks and convert as computed by hand', () => {
+    for (const unit of [
+      'mm[Hg]',
+      '[degF]',
+      'umol/L',
+      'mmol/L',
+      '10*3/uL',
+      'meq/L',
+      'g/L',
+      '/min',
+      '{beats}/min',
+      '%',
+      'mL/min/{1.73_m2}',
+      'meq/(8.h.kg)',
+      'kg/(m.s2)',
+      "{Ehrlich'U}/dL",
+      '[IU]/L',
+      'ng/mL{FEU}',
+    ])
+      assert.equal(unitStringProblem(unit), undefined, unit);
+    // UCUM: m[Hg] = 133.3220 kPa, so 1 mm[Hg] = 0.133322 kPa.
+    close(via('kPa', 'mm[Hg]', 100), 13.3322, 'MAP 100 mm[Hg] in kPa');
+    close(convert('Temp', '[degF]', 98.6), 37, 'Temp 98.6 [degF]');
+    close(convert('Creatinine', 'umol/L', 88.4), (88.4 * 113.12) / 10_000, 'creatinine 88.4 umol/L');
+    close(convert('Glucose', 'mmol/L', 5.5), (5.5 * 180.156) / 10, 'glucose 5.5 mmol/L');
+    // 10^3 per microlitre = 10^3 per 10^-6 L = 10^9 per litre.
+    close(via('10*9/L', '10*3/uL', 250), 250, 'platelets 250 x10^3/uL');
+    close(convert('Na', 'meq/L', 140), 140, 'Na 140 meq/L');
+    close(convert('Albumin', 'g/L', 35), 3.5, 'albumin 35 g/L');
+    close(via('/h', '/min', 80), 4800, '80 /min in /h');
+    close(convert('HR', '{beats}/min', 80), 80, 'HR 80 {beats}/min');
+    close(via('1', '%', 40), 0.4, '40 % as a fraction');
+  });
+
+  test('each malformed unit string is refused with its problem named', () => {
+    const cases: Array<[string, string]> = [
+      ['{}'.repeat(16_000), 'unit string longer than 64 characters'],
+      ['m'.repeat(65), 'unit string longer than 64 characters'],
+      ['', 'unit string is empty'],
+      ['mm Hg', "unit string has characters outside UCUM's printable set (ASCII 33 to 126, no spaces)"],
+      [
+        'x\n{"msg":"forged"}\n(K)',
+        "unit string has characters outside UCUM's printable set (ASCII 33 to 126, no spaces)",
+      ],
+      ['°C', "unit string has characters outside UCUM's printable set (ASCII 33 to 126, no spaces)"],
+      ['{a}{b}{c}{d}{e}', 'unit string has more than 4 annotations'],
+      ['{a{b}}', 'unit string has nested brackets or braces'],
+      ['[a[b]]', 'unit string has nested brackets or braces'],
+      ['[degF', 'unit string has unbalanced brackets or braces'],
+      ['mg}', 'unit string has unbalanced brackets or braces'],
+      ['(((((K)))))', 'unit string has more than 4 parenthesised groups'],
+      ['(m', 'unit string has unbalanced parentheses'],
+      ['m)/(s', 'unit string has unbalanced parentheses'],
+      ['m.m.m.m.m/m/m/m/m/m', 'unit string has more than 8 operators (. and /)'],
+    ];
+    for (const [unit, problem] of cases)
+      assert.equal(unitStringProblem(unit), problem, JSON.stringify(unit.slice(0, 40)));
+    // Inside an annotation, parentheses and operators are text (UCUM §6): they are not counted.
+    assert.equal(unitStringProblem('{((((((./././././.}/min'), undefined);
+  });
+
+  test('converterFor refuses a malformed unit string without calling the library', () => {
+    const library = ucum.UcumLhcUtils.prototype;
+    const original = library.convertUnitTo;
+    let calls = 0;
+    library.convertUnitTo = function (this: typeof library, ...args) {
+      calls++;
+      return original.apply(this, args);
+    };
+    try {
+      for (const unit of ['{}'.repeat(16_000), FORGING_UNIT, 'mm Hg', '(((((K)))))'])
+        assert.equal(converterFor(variable('Temp'), unit), undefined);
+      assert.equal(calls, 0);
+      // A new spec: converters are cached per variable, and Temp's K may be cached already.
+      const fresh = { name: 'Temp', unit: 'Cel', alternativeUnits: [] };
+      assert.ok(converterFor(fresh, 'K'), 'K converts to Cel');
+      assert.ok(calls > 0, 'a well-formed unit still reaches the library');
+    } finally {
+      library.convertUnitTo = original;
+    }
+  });
+
+  test('distinct new unit strings are read at most 128 in one turn; known ones are answered from the cache', async () => {
+    await new Promise((resolve) => setImmediate(resolve));
+    const library = ucum.UcumLhcUtils.prototype;
+    const original = library.convertUnitTo;
+    let calls = 0;
+    library.convertUnitTo = function (this: typeof library, ...args) {
+      calls++;
+      return original.apply(this, args);
+    };
+    try {
+      const spec = { name: 'Temp', unit: 'Cel', alternativeUnits: [{ unit: '[degF]', scale: 5 / 9, offset: -32 }] };
+      assert.ok(unitConversion(spec, 'K').ok, 'K read first');
+      // Metres are not a temperature: each is read once and refused as not convertible.
+      const answers = Array.from({ length: 200 }, (_, i) => unitConversion(spec, `m{${i}}`));
+      const refusedUnread = answers.filter((a) => !a.ok && a.problem !== undefined);
+      assert.equal(answers.filter((a) => !a.ok && a.problem === undefined).length, 127, 'read and refused');
+      assert.equal(refusedUnread.length, 73, 'refused unread');
+      assert.deepEqual(refusedUnread[0], {
+        ok: false,
+        problem: 'more than 128 distinct unit strings to read at once; send fewer, or retry',
+      });
+      assert.ok(unitConversion(spec, 'K').ok, 'a unit read before is still answered');
+      assert.ok(unitConversion(spec, '[degF]').ok, "the manifest's units need no reading");
+      const before = calls;
+      for (let i = 0; i < 1000; i++) unitConversion(spec, 'm{5}');
+      assert.equal(calls, before, 'a refused unit that was read is remembered');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(unitConversion(spec, 'm{199}'), { ok: false, problem: undefined }, 'read on the next turn');
+    } finally {
+      library.convertUnitTo = original;
+    }
+  });
+
+  test('what the library prints when its parser throws reaches neither console.log nor stdout', () => {
+    const logged: unknown[] = [];
+    const log = console.log;
+    const spy = (...args: unknown[]): void => void logged.push(args);
+    console.log = spy;
+    const out = recordStdout();
+    try {
+      assert.equal(converterFor(variable('HR'), THROWING_UNIT), undefined);
+    } finally {
+      out.stop();
+      console.log = log;
+    }
+    assert.deepEqual(logged, []);
+    assert.ok(!out.text().includes(LIBRARY_MARKER), 'stdout holds what the library printed');
+  });
+});
+
+describe('a value out of range names how to declare its unit, without converting it', () => {
+  const schema = patientInputSchema(manifest);
+  const messages = (patient: unknown): string[] => {
+    const parsed = schema.safeParse(patient);
+    return parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+
+  test('a Fahrenheit temperature sent without units is refused with a hint at units.Temp and [degF]', () => {
+    assert.deepEqual(messages({ hours: [{ Temp: 98.6 }] }), [
+      'hours.0.Temp: Body temperature outside the plausible range 25 to 45 Cel; if the values are in another unit, name it in units.Temp (a UCUM code such as [degF])',
+    ]);
+  });
+
+  test('a malformed unit is reported with every other problem of the patient', () => {
+    assert.deepEqual(messages({ units: { Temp: '{}'.repeat(100) }, hours: [{ HR: 1000 }] }), [
+      'units.Temp: unit string longer than 64 characters',
+      'hours.0.HR: Heart rate outside the plausible range 0 to 300 /min',
+    ]);
+  });
+
+  test('no hint where the unit was declared, or where the variable has no other unit', () => {
+    assert.deepEqual(messages({ units: { Temp: 'Cel' }, hours: [{ Temp: 98.6 }] }), [
+      'hours.0.Temp: Body temperature outside the plausible range 25 to 45 Cel',
+    ]);
+    assert.deepEqual(messages({ hours: [{ HR: 400 }] }), [
+      'hours.0.HR: Heart rate outside the plausible range 0 to 300 /min',
+    ]);
   });
 });
