@@ -57,7 +57,7 @@ export interface CliStreamBenchResult {
 }
 
 /** Writes `stays` NDJSON patients (64 distinct stays, each line its own id), honouring backpressure. */
-async function writeCohort(path: string, stays: number, hours: number): Promise<number> {
+export async function writeCohort(path: string, stays: number, hours: number): Promise<number> {
   const templates = Array.from({ length: 64 }, (_, i) => syntheticPatient(hours, 1000 + i));
   const out = createWriteStream(path);
   let bytes = 0;

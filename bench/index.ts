@@ -10,6 +10,7 @@ import { measureEngineThroughput, modelPathsByArchitecture, probeRawEngine } fro
 import { measureHttp } from './http.js';
 import { bracketed, formatCliStream, measureCliAndStream } from './cli-stream.js';
 import { measureExplain } from './explain.js';
+import { formatValidate, measureValidate } from './validate.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const fmt = (n: number, digits = 0): string =>
@@ -122,4 +123,9 @@ process.stdout.write(
 // /v1/predict/stream over BENCH_COHORT_STAYS (default 100,000) 48-hour stays.
 process.stdout.write(
   `\n${formatCliStream(await measureCliAndStream({ stays: Number(process.env.BENCH_COHORT_STAYS ?? 100_000) }), rawBest)}`,
+);
+
+// Site validation: validate beside score, whole runs on the same cohort (target: >= 80% of score's stays/s).
+process.stdout.write(
+  `\n${formatValidate(await measureValidate({ stays: Number(process.env.BENCH_COHORT_STAYS ?? 100_000) }))}`,
 );

@@ -33,7 +33,7 @@ function shardArg(value: string) {
 
 export function buildProgram(): Command {
   const program = new Command('icu-mortality')
-    .description('ICU in-hospital mortality model: batch scoring of cohorts')
+    .description('ICU in-hospital mortality model: batch scoring, site validation and recalibration of cohorts')
     .showHelpAfterError()
     .exitOverride();
   program

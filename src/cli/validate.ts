@@ -1,6 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ValidPatient } from '../clinical/types.js';
 import { validationReport, type Grouping, type ValidationReport } from '../evaluation/report.js';
 import type { Manifest } from '../model/manifest.js';
 import { scoreInOrder } from '../scoring/pipeline.js';
@@ -119,7 +118,10 @@ export async function scoreCohort(opts: CohortOptions): Promise<ScoredCohort> {
     });
     const probabilities: number[] = [];
     const died: number[] = [];
-    const patients: ValidPatient[] = [];
+    // Each stay's subgroup labels only: keeping its ValidPatient would hold every stay's values.
+    const icuTypes: string[] = [];
+    const ages: string[] = [];
+    const sexes: string[] = [];
     const profiles: string[] = [];
     const seen = new Set<string>();
     let failed = 0;
@@ -152,7 +154,10 @@ export async function scoreCohort(opts: CohortOptions): Promise<ScoredCohort> {
         }
         probabilities.push(outcome.result.probability);
         died.push(observed);
-        patients.push(outcome.patient);
+        const { patient } = outcome;
+        icuTypes.push(patient.icuType === null ? 'unknown' : (ICU_TYPES[patient.icuType] ?? 'unknown'));
+        ages.push(ageBand(patient.age));
+        sexes.push(patient.sex ?? 'unknown');
         profiles.push(outcome.result.inputProfile?.scenario ?? 'none');
       }
     }
@@ -166,13 +171,9 @@ export async function scoreCohort(opts: CohortOptions): Promise<ScoredCohort> {
       probabilities: Float64Array.from(probabilities),
       outcomes: Uint8Array.from(died),
       groupings: [
-        {
-          by: 'icuType',
-          labels: patients.map((p) => (p.icuType === null ? 'unknown' : (ICU_TYPES[p.icuType] ?? 'unknown'))),
-          order: [...Object.values(ICU_TYPES), 'unknown'],
-        },
-        { by: 'ageBand', labels: patients.map((p) => ageBand(p.age)), order: AGE_BANDS },
-        { by: 'sex', labels: patients.map((p) => p.sex ?? 'unknown'), order: ['female', 'male', 'unknown'] },
+        { by: 'icuType', labels: icuTypes, order: [...Object.values(ICU_TYPES), 'unknown'] },
+        { by: 'ageBand', labels: ages, order: AGE_BANDS },
+        { by: 'sex', labels: sexes, order: ['female', 'male', 'unknown'] },
         { by: 'inputProfile', labels: profiles, order: scenarioOrder },
       ],
       unmatched: { recordsWithoutOutcome, outcomesWithoutRecord },

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { buildProgram } from '../../src/cli/main.js';
 import { readOutcomes } from '../../src/cli/outcomes.js';
 import { runScore } from '../../src/cli/score.js';
 import { runValidate } from '../../src/cli/validate.js';
@@ -143,4 +144,29 @@ test('validate with an outcome file that has a bad line fails before scoring, na
     runValidate({ format: 'ndjson', input: join(dir, 'none.ndjson'), outcomes, report: dir, quiet: true }),
     (error: unknown) => error instanceof ScoreCommandError && /line 2/.test(error.message),
   );
+});
+
+test('icu-mortality --help lists validate and recalibrate with their flags', () => {
+  const program = buildProgram();
+  assert.match(program.helpInformation(), /validate \[options\][\s\S]*recalibrate \[options\]/);
+  const validate = program.commands.find((c) => c.name() === 'validate');
+  const recalibrate = program.commands.find((c) => c.name() === 'recalibrate');
+  for (const flag of [
+    '--input',
+    '--format',
+    '--outcomes',
+    '--report',
+    '--id-column',
+    '--outcome-column',
+    '--model-dir',
+  ])
+    assert.ok(
+      validate?.options.some((o) => o.long === flag),
+      `validate ${flag}`,
+    );
+  for (const flag of ['--version', '--from', '--method', '--outcomes', '--model-dir'])
+    assert.ok(
+      recalibrate?.options.some((o) => o.long === flag),
+      `recalibrate ${flag}`,
+    );
 });
