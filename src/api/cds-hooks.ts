@@ -355,7 +355,7 @@ async function cardsFor(
     thresholds: config.fhir.thresholds,
     ...(cardUrl ? { modelCardUrl: cardUrl } : {}),
     bootstrap: app.models.active?.manifest.bootstrap ?? false,
-    warnings: mapped.issues.filter((i) => i.severity === 'warning').length,
+    warnings: mapped.issues.filter((i) => i.severity === 'warning').map((i) => i.message),
     notes: collected.notes,
   });
   return { cards: [card] };

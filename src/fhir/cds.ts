@@ -85,10 +85,20 @@ export interface CardInput {
   thresholds: RiskThresholds;
   modelCardUrl?: string;
   bootstrap: boolean;
-  warnings: number;
+  /** The mapping's warnings, each already merged by message (IssueCollector): what was not used and why. */
+  warnings: string[];
   /** Shown right under the probability: what about the data bears on trusting it. */
   alerts?: string[];
   notes: string[];
+}
+
+/** A clinician reads the card, not the RiskAssessment: the warnings themselves, the first few. */
+const WARNINGS_ON_CARD = 5;
+
+function warningItems(warnings: string[]): string[] {
+  const shown = warnings.slice(0, WARNINGS_ON_CARD).map((w) => `- ${w}`);
+  const more = warnings.length - WARNINGS_ON_CARD;
+  return more > 0 ? [...shown, `- and ${more} more`] : shown;
 }
 
 export function modelCardLink(
@@ -113,11 +123,7 @@ export function riskCard(input: CardInput): Card {
   ];
   for (const sentence of explanationSentences(result)) lines.push('', sentence);
   if (result.inputProfile) lines.push('', inputProfileText(result.inputProfile));
-  if (input.warnings > 0)
-    lines.push(
-      '',
-      `${input.warnings} kind(s) of input could not be used (unknown codes, units or times); see the service's RiskAssessment for details.`,
-    );
+  if (input.warnings.length > 0) lines.push('', 'About the data:', ...warningItems(input.warnings));
   for (const note of input.notes) lines.push('', note);
   if (input.bootstrap)
     lines.push('', '**Warning: the serving model is an untrained placeholder; this number has no clinical meaning.**');
