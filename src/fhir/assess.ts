@@ -69,6 +69,10 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
     ...(options.caller === undefined ? {} : { caller: options.caller }),
   });
   const outcome = scored.outcomes[0];
+  if (outcome && !outcome.ok && outcome.failure) {
+    // A model output that is not a probability (src/scoring/output-check.ts) is never served.
+    throw new FhirInputError(422, [{ severity: 'error', code: 'processing', message: outcome.failure.message }]);
+  }
   if (!outcome || !outcome.ok) {
     // The mapping checks what validation checks, but a FHIR request carries no note embedding:
     // a hybrid model's refusal (and any mapping bug) is reported here, by its field.
