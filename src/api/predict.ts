@@ -31,9 +31,12 @@ client has to decide whether to send it as \`SaO2\`.
 **Long stays** are scored on their last maxHours rows (\`truncated: true\`). The static \`weight\` is an observation
 of the model's weight variable at hour 0 when the first row has none.
 
-**How much weight a score bears.** Each result's \`inputProfile\` names the validated scenario the stay's inputs
-match (\`vitals\`, \`vitals-routine-labs\`, \`first-6h\`, \`first-12h\`, \`first-24h\`, \`full\`: the first whose
-variables include every variable the stay has and whose hours cover it) with the model's held-out AUROC on such stays.
+**How much weight a score bears.** Each result's \`inputProfile\` names the validated scenario whose inputs the stay
+has (\`vitals\`, \`vitals-routine-labs\`, \`first-6h\`, \`first-12h\`, \`first-24h\`, \`full\`), with the model's
+held-out AUROC on such stays. A scenario counts only when the stay covers it: at least the manifest's \`coverage\`
+number of its variables observed in its window, over at least that many hours (what 95% of its held-out stays have); of
+those covered, the one with the highest figure. A stay that covers none is \`sparse\`, with \`heldOutAuroc\` null:
+less data never earns a better figure.
 
 **Why, and how it moved.** With \`"explain": true\` each result adds \`trajectory\` (the calibrated probability after
 every hour used, each equal to the stay cut after that hour and scored alone) and \`contributions\` (for every variable

@@ -15,17 +15,19 @@ export const modelRefSchema = z.object({ name: z.string(), version: z.string() }
 export const inputProfileSchema = z
   .object({
     scenario: z.string().meta({
-      description: 'The validated scenario the inputs match, e.g. vitals, vitals-routine-labs, first-6h, full',
+      description:
+        'The validated scenario the inputs cover, e.g. vitals, vitals-routine-labs, first-6h, full; sparse when they cover none',
     }),
     label: z.string(),
-    heldOutAuroc: z
-      .number()
-      .nullable()
-      .meta({ description: "The model's AUROC on held-out stays sent this way (model card); null if not evaluated" }),
+    heldOutAuroc: z.number().nullable().meta({
+      description:
+        "The model's AUROC on held-out stays sent this way (model card); null for sparse stays or if not evaluated",
+    }),
   })
   .meta({
     id: 'InputProfile',
-    description: 'How much weight the score can bear: the first validated scenario that covers what the stay contains',
+    description:
+      'How much weight the score can bear: of the validated scenarios whose coverage the stay has, the one with the highest held-out AUROC',
   });
 
 export const trajectorySchema = z
@@ -102,10 +104,10 @@ export const predictResponseSchema = z
             id: 'bed-12',
             probability: 0.183,
             model: { name: 'icu-mortality', version: '1.6.0' },
-            hoursUsed: 3,
+            hoursUsed: 6,
             truncated: false,
             missingThroughout: ['Albumin', 'ALP'],
-            inputProfile: { scenario: 'first-6h', label: 'the full record of the first 6 hours', heldOutAuroc: 0.792 },
+            inputProfile: { scenario: 'first-6h', label: 'the full record of the first 6 hours', heldOutAuroc: 0.807 },
           },
           {
             index: 1,
