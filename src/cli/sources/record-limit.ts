@@ -40,15 +40,22 @@ export function limitCsvRecords(source: AsyncIterable<Buffer>, maxBytes: number)
       const out: Buffer[] = [];
       let recordStart = 0;
       let pos = 0;
+      // The next quote at or after pos (-1: none left): searched again only once passed, so a chunk
+      // of many unquoted records is scanned once, not once per record.
+      let quote = chunk.indexOf(QUOTE);
+      const nextQuote = (): number => {
+        if (quote >= 0 && quote < pos) quote = chunk.indexOf(QUOTE, pos);
+        return quote;
+      };
       for (;;) {
         if (inQuotes) {
-          const q = chunk.indexOf(QUOTE, pos);
+          const q = nextQuote();
           if (q < 0) break;
           inQuotes = false;
           pos = q + 1;
           continue;
         }
-        const q = chunk.indexOf(QUOTE, pos);
+        const q = nextQuote();
         const n = chunk.indexOf(NEWLINE, pos);
         if (q >= 0 && (n < 0 || q < n)) {
           inQuotes = true;
