@@ -15,6 +15,7 @@ import {
   type InputFormat,
 } from './score.js';
 import { ALL } from './shard.js';
+import { readTrainingStays, trainingOverlapWarning } from './training-data.js';
 
 /**
  * `icu-mortality validate`: scores a local cohort exactly as `score` does (same readers,
@@ -52,6 +53,8 @@ export interface ScoredCohort {
   unmatched: ValidationReport['unmatched'];
   /** Records that could not be scored, and records whose id came more than once. */
   failed: number;
+  /** The warning when stays of the cohort are stays the model was trained or tuned on (./training-data.ts). */
+  trainingOverlap?: string;
   duplicates: number;
   seconds: number;
 }
@@ -113,6 +116,8 @@ export async function scoreCohort(opts: CohortOptions): Promise<ScoredCohort> {
   try {
     const { model } = lease;
     const identity = { name: model.name, version: model.version };
+    const training = await readTrainingStays(model.files);
+    let overlap = 0;
     const source = await openSource({ input: opts.input, format: inputFormatOf(opts.format) }, model.validator, {
       shard: ALL,
     });
@@ -152,6 +157,7 @@ export async function scoreCohort(opts: CohortOptions): Promise<ScoredCohort> {
           recordsWithoutOutcome++;
           continue;
         }
+        if (training?.ids.has(id)) overlap++;
         probabilities.push(outcome.result.probability);
         died.push(observed);
         const { patient } = outcome;
@@ -179,6 +185,19 @@ export async function scoreCohort(opts: CohortOptions): Promise<ScoredCohort> {
       unmatched: { recordsWithoutOutcome, outcomesWithoutRecord },
       failed,
       duplicates,
+      ...(training && overlap > 0
+        ? {
+            trainingOverlap: trainingOverlapWarning(
+              training,
+              identity,
+              overlap,
+              probabilities.length,
+              opts.format === 'physionet2012',
+            )
+              .replace(/^warning: /, '')
+              .trim(),
+          }
+        : {}),
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
@@ -198,7 +217,7 @@ export function developmentFigures(manifest: Manifest): ValidationReport['develo
 }
 
 export function cohortReport(cohort: ScoredCohort): ValidationReport {
-  const warnings: string[] = [];
+  const warnings: string[] = cohort.trainingOverlap === undefined ? [] : [cohort.trainingOverlap];
   if (cohort.failed > 0)
     warnings.push(`${cohort.failed} records could not be scored (run \`icu-mortality score\` for the reasons)`);
   if (cohort.duplicates > 0) warnings.push(`${cohort.duplicates} records repeat an earlier record's id: left out`);
