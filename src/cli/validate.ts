@@ -217,6 +217,10 @@ export function developmentFigures(manifest: Manifest): ValidationReport['develo
 }
 
 export function cohortReport(cohort: ScoredCohort): ValidationReport {
+  if (cohort.probabilities.length === 0)
+    throw new ScoreCommandError(
+      `no stay has both a scored record and an outcome (${cohort.failed} records could not be scored; ${cohort.unmatched.recordsWithoutOutcome} scored records without outcome, ${cohort.unmatched.outcomesWithoutRecord} outcomes without record): check that the ids match`,
+    );
   const warnings: string[] = cohort.trainingOverlap === undefined ? [] : [cohort.trainingOverlap];
   if (cohort.failed > 0)
     warnings.push(`${cohort.failed} records could not be scored (run \`icu-mortality score\` for the reasons)`);

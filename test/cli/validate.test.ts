@@ -170,3 +170,16 @@ test('icu-mortality --help lists validate and recalibrate with their flags', () 
       `recalibrate ${flag}`,
     );
 });
+
+test('validate refuses a cohort whose ids match no outcome, rather than writing an empty report', async (t) => {
+  const dir = await tempDir(t);
+  const modelDir = join(await makeModelRoot(t), 'icu-mortality');
+  const input = join(dir, 'c.ndjson');
+  await writeFile(input, JSON.stringify(samplePatient(3, 1, 'a')));
+  const outcomes = join(dir, 'o.csv');
+  await writeFile(outcomes, 'id,In-hospital_death\nb,1\n');
+  await assert.rejects(
+    runValidate({ format: 'ndjson', input, outcomes, report: join(dir, 'r'), modelDir, quiet: true }),
+    /no stay has both a scored record and an outcome \(0 records could not be scored; 1 scored records without outcome, 1 outcomes without record\)/,
+  );
+});
