@@ -139,7 +139,12 @@ function distributionSpec(r: ValidationReport): TopLevelSpec {
     encoding: {
       x: { field: 'from', type: 'quantitative', title: 'predicted risk', scale: { domain: [0, 1] } },
       x2: { field: 'to' },
-      y: { field: 'share', type: 'quantitative', title: 'share of stays' },
+      y: {
+        field: 'share',
+        type: 'quantitative',
+        title: 'share of stays',
+        scale: { domain: [0, Math.max(0.05, ...values.map((v) => v.share))] },
+      },
       y2: { datum: 0 },
       color: { field: 'outcome', type: 'nominal', scale: { range: ['#e45756', '#4c78a8'] } },
     },
