@@ -51,7 +51,7 @@ async function modelWithSplit(t: TestContext, trainingRecords: number): Promise<
   return join(root, 'icu-mortality');
 }
 
-async function scoreCapturing(t: TestContext, opts: ScoreCommandOptions) {
+async function scoreCapturing(opts: ScoreCommandOptions) {
   let stderr = '';
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -74,7 +74,7 @@ async function physionetDir(t: TestContext, ids: string[]): Promise<string> {
 test('scoring stays the model was trained or tuned on warns that their scores are not held out', async (t) => {
   const dir = await physionetDir(t, ['140501', '140502', '140503', '150000']);
   // trainingRecords 1: the networks were fitted on train and tuned on validation; the test stay is held out.
-  const { summary, stderr } = await scoreCapturing(t, {
+  const { summary, stderr } = await scoreCapturing({
     modelDir: await modelWithSplit(t, 1),
     format: 'physionet2012',
     input: join(dir, 'set'),
@@ -92,7 +92,7 @@ test('scoring stays the model was trained or tuned on warns that their scores ar
 
 test('when the shipped networks were refit on every stay, test stays count too', async (t) => {
   const dir = await physionetDir(t, ['140501', '140502', '140503', '150000']);
-  const { summary, stderr } = await scoreCapturing(t, {
+  const { summary, stderr } = await scoreCapturing({
     modelDir: await modelWithSplit(t, 3),
     format: 'physionet2012',
     input: join(dir, 'set'),
@@ -107,7 +107,7 @@ test('ids from another format are said to match, not to be those stays; no overl
   const input = join(dir, 'in.ndjson');
   await writeFile(input, ['140501', 'bed-7'].map((id, i) => JSON.stringify(samplePatient(2, i + 1, id))).join('\n'));
   const modelDir = await modelWithSplit(t, 3);
-  const matching = await scoreCapturing(t, { modelDir, format: 'ndjson', input, output: join(dir, 'a.csv') });
+  const matching = await scoreCapturing({ modelDir, format: 'ndjson', input, output: join(dir, 'a.csv') });
   assert.equal(matching.summary.trainingOverlap, 1);
   assert.match(
     matching.stderr,
@@ -115,7 +115,7 @@ test('ids from another format are said to match, not to be those stays; no overl
   );
 
   await writeFile(input, JSON.stringify(samplePatient(2, 1, 'bed-7')));
-  const other = await scoreCapturing(t, { modelDir, format: 'ndjson', input, output: join(dir, 'b.csv') });
+  const other = await scoreCapturing({ modelDir, format: 'ndjson', input, output: join(dir, 'b.csv') });
   assert.equal(other.summary.trainingOverlap, 0);
   assert.doesNotMatch(other.stderr, /trained or tuned/);
 });
