@@ -66,6 +66,16 @@ function asResources(value: unknown): unknown[] {
   return [value];
 }
 
+/**
+ * `url` without its trailing slashes. A loop, not /\/+$/: that regex backtracks over every run of
+ * slashes, so a fhirServer of a long run followed by one more character cost seconds per 40 KB.
+ */
+function withoutTrailingSlashes(url: string): string {
+  let end = url.length;
+  while (end > 0 && url.charCodeAt(end - 1) === 0x2f) end--;
+  return url.slice(0, end);
+}
+
 async function collect(body: HookRequest, config: AppConfig, signal: AbortSignal): Promise<Collected> {
   const prefetch = body.prefetch ?? {};
   // CDS Hooks 2.0: a key is null when the client has no such data, and omitted when it could not
@@ -136,7 +146,7 @@ async function collect(body: HookRequest, config: AppConfig, signal: AbortSignal
     }
   }
   // The Patient's URL on fhirServer: an absolute subject reference is this patient only on that server.
-  const base = body.fhirServer?.replace(/\/+$/, '');
+  const base = body.fhirServer === undefined ? undefined : withoutTrailingSlashes(body.fhirServer);
   const patientUrl = base === undefined ? undefined : `${base}/Patient/${body.context.patientId}`;
   return {
     bundle: {

@@ -512,6 +512,39 @@ describe('CDS Hooks: only the context patient is scored; feedback only for issue
     assert.ok(logs.lines.some((l) => (JSON.parse(l) as { observations?: number }).observations === 16));
   });
 
+  test("a fhirServer's trailing slashes, however many, do not hide this patient's absolute subjects", async (t) => {
+    const { app } = await appWith(t);
+    const r = await stay(app);
+    const base = 'https://ehr.example.org/fhir';
+    const absolute = r.vitals.map((o) => ({ ...o, subject: { reference: `${base}/Patient/p1` } }));
+    for (const fhirServer of [`${base}//`, `${base}${'/'.repeat(100_000)}`]) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/cds-services/icu-mortality',
+        payload: hookRequest(
+          { patient: r.patient, vitals: searchset(absolute), labs: searchset(r.labs) },
+          { fhirServer },
+        ),
+      });
+      assert.equal(res.statusCode, 200, res.body.slice(0, 500));
+      const card = (res.json() as { cards: Card[] }).cards[0] as Card;
+      assert.ok(card.summary.startsWith(`ICU mortality risk ${percent(r.expected)} (`), card.summary);
+      assert.doesNotMatch(card.detail, /were not used: their subject is not this patient/);
+    }
+    // A long run of slashes inside the URL, not at its end: answered like any fhirServer (the
+    // regex /\/+$/ took time quadratic in the run here; figures in the commit message).
+    const inner = `https://ehr.example.org${'/'.repeat(100_000)}fhir`;
+    const res = await app.inject({
+      method: 'POST',
+      url: '/cds-services/icu-mortality',
+      payload: hookRequest(
+        { patient: r.patient, vitals: searchset(r.vitals), labs: searchset(r.labs) },
+        { fhirServer: inner },
+      ),
+    });
+    assert.equal(res.statusCode, 200, res.body.slice(0, 500));
+  });
+
   test('a prefetched Patient without id is refused with a 400 naming prefetch.patient.id', async (t) => {
     const { app } = await appWith(t);
     const r = await stay(app);
