@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { validatorCompiler } from 'fastify-type-provider-zod';
 import { z, type ZodType } from 'zod';
 import type { AppConfig } from '../config.js';
-import { BatcherDrainingError, QueueFullError } from '../inference/errors.js';
+import { BatcherDrainingError, QueueFullError, RequestExceedsQueueError } from '../inference/errors.js';
 import type { ModelBatcher, ModelLease } from '../scoring/repository.js';
 import type { ValidPatient } from '../clinical/types.js';
 import type { PatientValidator } from '../clinical/validate.js';
@@ -150,6 +150,8 @@ async function submitPatiently(
 
 function failureOf(error: unknown): RecordFailure {
   if (error instanceof BatcherDrainingError) return { error: 'shutting_down', message: error.message, details: [] };
+  if (error instanceof RequestExceedsQueueError)
+    return { error: 'request_too_large', message: error.message, details: [] };
   // As for every 5xx, the engine's own message stays in the server log.
   return { error: 'internal_error', message: 'the inference batch holding this line failed', details: [] };
 }

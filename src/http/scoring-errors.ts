@@ -1,4 +1,4 @@
-import { QueueFullError } from '../inference/errors.js';
+import { QueueFullError, RequestExceedsQueueError } from '../inference/errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ModelNotFoundError } from '../scoring/repository.js';
 import { ApiError } from './errors.js';
@@ -7,6 +7,7 @@ import type { RequestSignal } from './request-signal.js';
 /** Inference-layer errors -> API errors (one shape, Retry-After on 503). */
 export function mapScoringError(error: unknown, signal: RequestSignal | undefined, metrics: Metrics): unknown {
   if (error instanceof ModelNotFoundError) return new ApiError(404, 'model_not_found', error.message);
+  if (error instanceof RequestExceedsQueueError) return new ApiError(413, 'request_too_large', error.message);
   if (error instanceof QueueFullError) {
     return new ApiError(
       503,

@@ -6,10 +6,16 @@
  * stays queued, the least served first, and one caller may hold only maxQueuePerCaller of the queue.
  */
 import type { Engine, EngineBatch } from './engine.js';
-import { BatcherDrainingError, EngineRunError, QueueFullError, abortError } from './errors.js';
+import {
+  BatcherDrainingError,
+  EngineRunError,
+  QueueFullError,
+  RequestExceedsQueueError,
+  abortError,
+} from './errors.js';
 import { planBatch } from './batch-plan.js';
 
-export { BatcherDrainingError, EngineRunError, QueueFullError } from './errors.js';
+export { BatcherDrainingError, EngineRunError, QueueFullError, RequestExceedsQueueError } from './errors.js';
 
 export interface BatcherObserver {
   /** One engine batch finished (or failed): stays in it, seconds in the engine, share of padded cells. */
@@ -18,7 +24,7 @@ export interface BatcherObserver {
   queueWait?(seconds: number): void;
   /** Queued stays (not yet in a batch), after every change. */
   depthChanged?(depth: number): void;
-  rejected?(reason: 'queue_full' | 'draining'): void;
+  rejected?(reason: 'queue_full' | 'too_large' | 'draining'): void;
 }
 
 export interface BatcherOptions<P> {
@@ -128,7 +134,7 @@ export class Batcher<P> {
 
   /**
    * Throws what submit() would reject `rows` more stays of `caller` with now (QueueFullError,
-   * BatcherDrainingError): lets a caller refuse work before it builds the rows.
+   * BatcherDrainingError, RequestExceedsQueueError): lets a caller refuse work before it builds the rows.
    */
   admit(rows: number, caller = ''): void {
     const refusal = this.#refusal(rows, caller);
@@ -137,7 +143,8 @@ export class Batcher<P> {
 
   /**
    * Scores the stays; resolves to one probability per patient, in input order. Rejects with
-   * QueueFullError (queue bounded), BatcherDrainingError (shutting down), EngineRunError
+   * QueueFullError (queue bounded), RequestExceedsQueueError (more stays than one caller may
+   * ever queue), BatcherDrainingError (shutting down), EngineRunError
    * (a batch holding one of its stays failed) or an AbortError DOMException (signal fired).
    * `caller` names whose share of the engine the stays use (e.g. the authenticated principal).
    */
@@ -207,19 +214,22 @@ export class Batcher<P> {
     return done;
   }
 
-  /** Why `n` more stays of `caller` cannot be queued now, if they cannot. */
-  #refusal(n: number, caller: string): QueueFullError | undefined {
+  /** Why `n` more stays of `caller` cannot be queued now (or ever), if they cannot. */
+  #refusal(n: number, caller: string): QueueFullError | RequestExceedsQueueError | undefined {
     if (this.#draining) {
       this.#observer.rejected?.('draining');
       return new BatcherDrainingError();
     }
+    if (n > this.#maxQueuePerCaller) {
+      this.#observer.rejected?.('too_large');
+      return new RequestExceedsQueueError(
+        `the request needs ${n} engine rows; one caller may queue at most ${this.#maxQueuePerCaller}` +
+          ' (MAX_QUEUE_SIZE x CALLER_QUEUE_SHARE): send fewer patients per request, or use POST /v1/predict/stream',
+      );
+    }
     const held = this.#flows.get(caller)?.depth ?? 0;
     let message: string | undefined;
-    if (n > this.#maxQueueSize)
-      message = `the request needs ${n} engine rows; the queue holds at most ${this.#maxQueueSize}`;
-    else if (n > this.#maxQueuePerCaller)
-      message = `the request needs ${n} engine rows; one caller may queue at most ${this.#maxQueuePerCaller}`;
-    else if (this.#depth + n > this.#maxQueueSize)
+    if (this.#depth + n > this.#maxQueueSize)
       message = `the prediction queue is full (${this.#depth} of ${this.#maxQueueSize} engine rows waiting)`;
     else if (held + n > this.#maxQueuePerCaller)
       message = `this caller already has ${held} engine rows waiting, of ${this.#maxQueuePerCaller} allowed per caller; the request needs ${n}`;

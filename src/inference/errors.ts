@@ -1,7 +1,7 @@
 /**
  * Errors of the inference layer. The API maps them to responses: QueueFullError (and its
- * BatcherDrainingError subclass) -> 503 with Retry-After, EngineRunError -> 500, an
- * AbortError DOMException -> the client has gone, nothing to send.
+ * BatcherDrainingError subclass) -> 503 with Retry-After, RequestExceedsQueueError -> 413,
+ * EngineRunError -> 500, an AbortError DOMException -> the client has gone, nothing to send.
  */
 
 /** A batch failed in the engine (or while its tensor was built): only that batch's requests get it. */
@@ -19,6 +19,14 @@ export class QueueFullError extends Error {
     super(message);
     this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
   }
+}
+
+/**
+ * The request needs more engine rows than the queue, or one caller's share of it, can ever hold:
+ * retrying cannot help, so it is not a QueueFullError (no 503, no Retry-After).
+ */
+export class RequestExceedsQueueError extends Error {
+  override readonly name = 'RequestExceedsQueueError';
 }
 
 /**

@@ -11,7 +11,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 // own up to 2 (histogram_quantile then reads 1 for batches of one, not the 0.5 of a [0, 1] bucket).
 const BATCH_SIZE_BUCKETS = [0.5, 1.5, 2.5, 4.5, 8.5, 16.5, 32.5, 64.5, 128.5, 256.5, 512.5, 1024.5, 2048.5, 4096.5];
 /** Every reason the service counts, exported at 0 from start-up so that dashboards show a line, not "No data". */
-export const REJECTION_REASONS = ['queue_full', 'draining', 'under_pressure', 'timeout'] as const;
+export const REJECTION_REASONS = ['queue_full', 'too_large', 'draining', 'under_pressure', 'timeout'] as const;
 const PROBABILITY_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
 
 export interface Metrics {

@@ -20,13 +20,13 @@ test('GET /metrics exposes request, engine, queue, rejection, probability and pr
   const text = res.body;
   const expected = [
     /http_requests_total\{method="POST",route="\/v1\/predict",status="200"\} 1/,
-    /http_requests_total\{method="POST",route="\/v1\/predict",status="503"\} 1/,
+    /http_requests_total\{method="POST",route="\/v1\/predict",status="413"\} 1/,
     /http_request_duration_seconds_bucket\{le="[^"]+",method="POST",route="\/v1\/predict",status="200"\} 1/,
     /engine_batch_size_count\{model="icu-mortality",version="0.0.0-tiny"\} [1-9]/,
     /engine_batch_duration_seconds_count\{model="icu-mortality",version="0.0.0-tiny"\} [1-9]/,
     /batcher_queue_depth\{model="icu-mortality",version="0.0.0-tiny"\} 0/,
     /batcher_queue_wait_seconds_count\{model="icu-mortality",version="0.0.0-tiny"\} 1/,
-    /rejected_requests_total\{reason="queue_full"\} 1/,
+    /rejected_requests_total\{reason="too_large"\} 1/,
     /prediction_probability_count\{model="icu-mortality",version="0.0.0-tiny"\} 2/,
     /model_info\{model="icu-mortality",version="0.0.0-tiny",provider="cpu"\} 1/,
     /process_cpu_user_seconds_total/,

@@ -193,18 +193,25 @@ test('asking for a model or version that is not served is a 404', async (t) => {
   assert.equal(right.statusCode, 200);
 });
 
-test('a request larger than the queue can hold is refused with 503 and Retry-After', async (t) => {
-  const { app } = await buildTestApp(t, { env: { MAX_QUEUE_SIZE: '3' } });
+test('a request larger than one caller may ever queue is a 413 naming the settings, without Retry-After', async (t) => {
+  // MAX_QUEUE_SIZE 6 x the default CALLER_QUEUE_SHARE 0.5: 3 stays per caller, for good.
+  const { app } = await buildTestApp(t, { env: { MAX_QUEUE_SIZE: '6' } });
   const res = await app.inject({
     method: 'POST',
     url: '/v1/predict',
     payload: { patients: [1, 2, 3, 4].map((i) => samplePatient(2, i)) },
   });
-  assert.equal(res.statusCode, 503);
-  assert.equal(res.json<{ error: string }>().error, 'queue_full');
-  assert.ok(Number(res.headers['retry-after']) >= 1);
+  assert.equal(res.statusCode, 413, res.body);
+  const body = res.json<{ error: string; message: string }>();
+  assert.equal(body.error, 'request_too_large');
+  assert.match(
+    body.message,
+    /needs 4 engine rows; one caller may queue at most 3 \(MAX_QUEUE_SIZE x CALLER_QUEUE_SHARE\)/,
+  );
+  assert.match(body.message, /POST \/v1\/predict\/stream/);
+  assert.equal(res.headers['retry-after'], undefined);
   const metrics = await app.inject({ method: 'GET', url: '/metrics' });
-  assert.match(metrics.body, /rejected_requests_total\{reason="queue_full"\} 1/);
+  assert.match(metrics.body, /rejected_requests_total\{reason="too_large"\} 1/);
 });
 
 test('concurrent requests beyond the queue bound get 503 with Retry-After while the admitted ones are scored', async (t) => {

@@ -6,6 +6,7 @@ import {
   BatcherDrainingError,
   EngineRunError,
   QueueFullError,
+  RequestExceedsQueueError,
 } from '../../src/inference/batcher.js';
 import type { Engine } from '../../src/inference/engine.js';
 import { ScriptedEngine, type Stay, buildBatch, maxAbsDiff, reference, tinyEngine } from './helpers.js';
@@ -166,9 +167,9 @@ describe('batcher back-pressure', () => {
     assert.ok(maxAbsDiff(await accepted, expected(stays.slice(0, 5))) <= 1e-6);
   });
 
-  test('rejects a request larger than the whole queue', async () => {
+  test('rejects a request larger than the whole queue for good', async () => {
     const { batcher } = setup({ maxQueueSize: 3 });
-    await assert.rejects(batcher.submit(reference().stays.slice(0, 4)), QueueFullError);
+    await assert.rejects(batcher.submit(reference().stays.slice(0, 4)), RequestExceedsQueueError);
   });
 
   test('refuses a stay with no hours without queueing anything', async () => {
@@ -276,10 +277,23 @@ describe('batcher fair sharing between callers', () => {
   test('admit refuses rows beyond the free queue without queueing anything', async () => {
     const { batcher } = setup({ maxQueueSize: 5 });
     const { stays } = reference();
-    assert.throws(() => batcher.admit(6, 'a'), /the queue holds at most 5/);
+    assert.throws(() => batcher.admit(6, 'a'), /one caller may queue at most 5/);
     batcher.admit(5, 'a');
     assert.equal(batcher.depth, 0);
     await batcher.submit(stays.slice(0, 2), undefined, 'a');
+  });
+
+  test('a request larger than one caller may ever queue is refused for good, not as a full queue', async () => {
+    const { batcher } = setup({ maxQueueSize: 8, maxQueuePerCaller: 4 });
+    const { stays } = reference();
+    const refusal = await batcher.submit(stays.slice(0, 5), undefined, 'a').then(
+      () => 'scored',
+      (e: unknown) => e,
+    );
+    assert.ok(refusal instanceof RequestExceedsQueueError, String(refusal));
+    assert.ok(!(refusal instanceof QueueFullError), 'no 503 + Retry-After: retrying cannot help');
+    assert.match(refusal.message, /needs 5 engine rows; one caller may queue at most 4 .*CALLER_QUEUE_SHARE/);
+    assert.equal(batcher.depth, 0);
   });
 });
 
