@@ -92,11 +92,16 @@ export interface CardInput {
   notes: string[];
 }
 
-/** A clinician reads the card, not the RiskAssessment: the warnings themselves, the first few. */
+/**
+ * A clinician reads the card, not the RiskAssessment: the warnings themselves, the first few,
+ * each cut short (they may quote codes from the request, which have no length limit).
+ */
 const WARNINGS_ON_CARD = 5;
+const WARNING_CHARACTERS = 200;
 
 function warningItems(warnings: string[]): string[] {
-  const shown = warnings.slice(0, WARNINGS_ON_CARD).map((w) => `- ${w}`);
+  const cut = (w: string): string => (w.length > WARNING_CHARACTERS ? `${w.slice(0, WARNING_CHARACTERS - 1)}…` : w);
+  const shown = warnings.slice(0, WARNINGS_ON_CARD).map((w) => `- ${cut(w)}`);
   const more = warnings.length - WARNINGS_ON_CARD;
   return more > 0 ? [...shown, `- and ${more} more`] : shown;
 }

@@ -37,6 +37,12 @@ describe('the CDS card says what was not used', () => {
     assert.doesNotMatch(text, /w6/);
   });
 
+  test('each is cut to 200 characters, however long the code it quotes', () => {
+    const text = detail([`unknown code ${'9'.repeat(100_000)}`]);
+    const line = text.split('\n').find((l) => l.startsWith('- unknown code')) ?? '';
+    assert.equal(line, `- unknown code ${'9'.repeat(199 - 'unknown code '.length)}…`);
+  });
+
   test('a card without warnings has no such section', () => {
     assert.doesNotMatch(detail([]), /About the data/);
   });
