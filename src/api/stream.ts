@@ -10,7 +10,13 @@ import type { ValidPatient } from '../clinical/types.js';
 import type { PatientValidator } from '../clinical/validate.js';
 import { splitLines } from '../scoring/lines.js';
 import { parseNdjsonLine } from '../scoring/ndjson.js';
-import { scoreInOrder, type RecordFailure, type ScoreInput, type ScoreOutcome } from '../scoring/pipeline.js';
+import {
+  DEFAULT_WINDOW,
+  scoreInOrder,
+  type RecordFailure,
+  type ScoreInput,
+  type ScoreOutcome,
+} from '../scoring/pipeline.js';
 import { recordAudit } from '../plugins/app/audit.js';
 import { rateLimitKey } from '../plugins/external/rate-limit.js';
 import { errorSchema, issuesToDetails } from '../http/errors.js';
@@ -53,11 +59,6 @@ const querySchema = z.object({
   }),
 });
 
-/**
- * Batches in flight per stream: enough for every engine worker to have one running and one
- * queued (src/inference/engine.ts) while the next is read and validated, as the CLI's window.
- */
-const WINDOW = 8;
 /** A line arriving slower than this after the previous one: score what has come so far (interactive clients). */
 const FLUSH_IDLE_MS = 2;
 
@@ -258,7 +259,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
           // An explained stay is already a batch of its own (its prefixes and removals).
           batchSize: explain ? 1 : config.maxBatchSize,
           explain,
-          window: WINDOW,
+          window: DEFAULT_WINDOW,
           flushIdleMs: FLUSH_IDLE_MS,
         },
       );

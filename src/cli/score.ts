@@ -2,7 +2,7 @@ import { rm, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { PatientValidator } from '../clinical/validate.js';
 import type { LogSink } from '../observability/logger.js';
-import { scoreInOrder, type ScoreOutcome } from '../scoring/pipeline.js';
+import { DEFAULT_WINDOW, scoreInOrder, type ScoreOutcome } from '../scoring/pipeline.js';
 import type { LoadedModel } from '../scoring/repository.js';
 import { openModelRepository, type CliModelOptions } from './model.js';
 import { csvHeader, formatRows, readExistingOutput, Sink, type OutputFormat, type ScoreRow } from './output.js';
@@ -83,11 +83,9 @@ export class ScoreCommandError extends Error {
 
 /**
  * Stays per engine batch: 24-64 run fastest per stay on the CPU, and 32 cost the CLI the least
- * CPU per stay (bench/RESULTS.md, "History"). The window keeps 8 batches in flight, so the next
- * ones are read and validated while the engine runs.
+ * CPU per stay (bench/RESULTS.md, "History").
  */
 export const DEFAULT_BATCH_SIZE = 32;
-export const DEFAULT_WINDOW = 8;
 /** Far above a year of hourly rows as one NDJSON line (about 5 MB); what memory one record may take is a multiple. */
 export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
 /** Rows one explained stay may need, with room for any manifest up to 96 hours and 100 variables. */

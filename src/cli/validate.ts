@@ -2,18 +2,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validationReport, type Grouping, type ValidationReport } from '../evaluation/report.js';
 import type { Manifest } from '../model/manifest.js';
-import { scoreInOrder } from '../scoring/pipeline.js';
+import { DEFAULT_WINDOW, scoreInOrder } from '../scoring/pipeline.js';
 import { DEFAULT_MODEL_DIR, openModelRepository } from './model.js';
 import { readOutcomes, OutcomeFileError, type OutcomeFileOptions } from './outcomes.js';
 import { reportHtml } from './report-html.js';
-import {
-  DEFAULT_BATCH_SIZE,
-  DEFAULT_WINDOW,
-  openSource,
-  refuseUnclearIds,
-  ScoreCommandError,
-  type InputFormat,
-} from './score.js';
+import { DEFAULT_BATCH_SIZE, openSource, refuseUnclearIds, ScoreCommandError, type InputFormat } from './score.js';
 import { ALL } from './shard.js';
 import { readTrainingStays, trainingOverlapWarning } from './training-data.js';
 

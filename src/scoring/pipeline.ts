@@ -32,6 +32,12 @@ export interface ModelIdentity {
   version: string;
 }
 
+/**
+ * Batches in flight for the stream and the CLI: enough for every engine worker to have one running
+ * and one queued (src/inference/engine.ts) while the next is read and validated.
+ */
+export const DEFAULT_WINDOW = 8;
+
 export interface PipelineOptions {
   validator: PatientValidator;
   model: ModelIdentity;
