@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import ucum from '@lhncbc/ucum-lhc';
 import { patientInputSchema } from '../../src/clinical/schemas.js';
 import { converterFor, unitConversion, unitStringProblem } from '../../src/clinical/units.js';
-import type { VariableSpec } from '../../src/model/manifest.js';
+import { manifestSchema, type VariableSpec } from '../../src/model/manifest.js';
 import { FORGING_UNIT, LIBRARY_MARKER, recordStdout, THROWING_UNIT } from '../fixtures/hostile-units.js';
-import { loadTinyManifest } from '../helper.js';
+import { loadTinyManifest, ROOT } from '../helper.js';
 
 /**
  * Units EHRs send, converted by the UCUM library with the manifest's molar masses and charges,
@@ -15,6 +17,7 @@ import { loadTinyManifest } from '../helper.js';
 
 // The fixture's variables are the shipped model's (training/spec.py).
 const manifest = await loadTinyManifest();
+const SHIPPED_MODELS = join(ROOT, 'models', 'icu-mortality');
 const variable = (name: string): VariableSpec => {
   const v = manifest.variables.find((x) => x.name === name);
   if (!v) throw new Error(`no ${name} in the shipped manifest`);
@@ -58,13 +61,44 @@ describe('unit conversion by molar mass, charge and commensurability', () => {
     close(convert('HR', '{beats}/min', 80), 80, 'HR with an annotation');
   });
 
-  test('every alternative unit a manifest lists agrees with the library', () => {
-    for (const v of manifest.variables) {
-      for (const alt of v.alternativeUnits) {
-        for (const x of [0.5, 7, 120])
-          close(convert(v.name, alt.unit, x), (x + alt.offset) * alt.scale, `${v.name} ${alt.unit}`);
+  test("the manifest's own conversions, by hand: lactate, temperature, weight, FiO2", () => {
+    // Lactate (C3H6O3) 90.08 g/mol: c [mmol/L] = c [mg/dL] x 10 / 90.08.
+    close(convert('Lactate', 'mg/dL', 18), (18 * 10) / 90.08, 'lactate 18 mg/dL');
+    // degC = (degF - 32) x 5/9.
+    close(convert('Temp', '[degF]', 212), 100, 'Temp 212 degF');
+    close(convert('Temp', '[degF]', 32), 0, 'Temp 32 degF');
+    // The international avoirdupois pound is 0.45359237 kg exactly (1959 agreement).
+    close(convert('Weight', '[lb_av]', 100), 45.359237, 'weight 100 lb');
+    close(convert('FiO2', '%', 21), 0.21, 'FiO2 21 %');
+  });
+
+  test('every alternative unit a manifest lists agrees with the UCUM library called directly', async () => {
+    const library = ucum.UcumLhcUtils.getInstance();
+    const shipped = await Promise.all(
+      (await readdir(SHIPPED_MODELS)).map(async (version) =>
+        manifestSchema.parse(JSON.parse(await readFile(join(SHIPPED_MODELS, version, 'manifest.json'), 'utf8'))),
+      ),
+    );
+    let checked = 0;
+    for (const m of [manifest, ...shipped]) {
+      for (const v of m.variables) {
+        const options = {
+          ...(v.molarMass ? { molecularWeight: v.molarMass } : {}),
+          ...(v.charge ? { charge: v.charge } : {}),
+        };
+        for (const alt of v.alternativeUnits) {
+          const converter = converterFor(v, alt.unit);
+          assert.ok(converter, `${v.name} ${alt.unit} converts`);
+          for (const x of [0.5, 7, 120]) {
+            const reference = library.convertUnitTo(alt.unit, x, v.unit, options);
+            assert.equal(reference.status, 'succeeded', `UCUM converts ${alt.unit} to ${v.unit}`);
+            close(converter(x), reference.toVal as number, `${m.version} ${v.name} ${x} ${alt.unit}`);
+            checked++;
+          }
+        }
       }
     }
+    assert.ok(checked >= 3 * 6 * (1 + shipped.length), `${checked} conversions checked`);
   });
 
   test('what cannot be converted is refused, not guessed', () => {
