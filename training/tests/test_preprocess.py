@@ -1,6 +1,5 @@
 """The input tensor of models/README.md, checked against values worked out by hand."""
 import numpy as np
-import pytest
 import torch
 
 from training.export import export
