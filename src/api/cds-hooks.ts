@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppConfig } from '../config.js';
 import { assess } from '../fhir/assess.js';
@@ -9,6 +10,7 @@ import {
   riskCard,
   serviceDescription,
   SERVICE_ID,
+  type Card,
   type HookRequest,
 } from '../fhir/cds.js';
 import { cardIds, type CardIds } from '../fhir/card-id.js';
@@ -229,7 +231,7 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
     },
   );
 
-  app.post(
+  app.withTypeProvider<ZodTypeProvider>().post(
     `/cds-services/${SERVICE_ID}`,
     {
       config: { scope: 'cds', audit: true, bodyLimitSetting: 'FHIR_BODY_LIMIT_BYTES' },
@@ -251,8 +253,8 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
       },
       serializerCompiler: () => (data) => JSON.stringify(data),
     },
-    async (request: FastifyRequest, reply: FastifyReply) => {
-      const body = request.body as HookRequest;
+    async (request, reply) => {
+      const { body } = request;
       recordAudit(request, { patients: 1 });
       if (body.hook !== 'patient-view')
         throw new ApiError(400, 'unsupported_hook', `this service answers the patient-view hook, not "${body.hook}"`, [
@@ -280,7 +282,7 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
     },
   );
 
-  app.post(
+  app.withTypeProvider<ZodTypeProvider>().post(
     `/cds-services/${SERVICE_ID}/feedback`,
     {
       config: { scope: 'cds' },
@@ -298,7 +300,7 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
       },
     },
     async (request, reply) => {
-      const { feedback } = request.body as { feedback: Array<{ card: string; outcome: 'accepted' | 'overridden' }> };
+      const { feedback } = request.body;
       const unknown = feedback.flatMap((f, i) =>
         cards.verify(f.card)
           ? []
@@ -325,7 +327,7 @@ async function cardsFor(
   request: FastifyRequest,
   collected: Awaited<ReturnType<typeof collect>>,
   context: { config: AppConfig; now: Date; signal: AbortSignal; cards: CardIds },
-): Promise<{ cards: unknown[] }> {
+): Promise<{ cards: Card[] }> {
   const { config } = context;
   let assessment;
   try {

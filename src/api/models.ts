@@ -1,6 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppConfig } from '../config.js';
 import { isVersionName } from '../model/semver.js';
@@ -81,6 +82,7 @@ const reloadResponseSchema = z.object({
 });
 
 export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions): Promise<void> {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
   const cardUrl = (version: string): string => `/v1/models/${encodeURIComponent(version)}/card`;
   // Only names listed from disk by the repository become paths, never one taken from the URL.
   const cardFile = (version: string): string =>
@@ -97,7 +99,7 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
     return available.filter((_, i) => has[i]);
   };
 
-  app.get(
+  routes.get(
     '/v1/models',
     {
       config: { scope: 'models:read' },
@@ -160,7 +162,7 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
     },
   );
 
-  app.get(
+  routes.get(
     '/v1/models/:version/card',
     {
       config: { scope: 'models:read' },
@@ -180,7 +182,7 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
       serializerCompiler: () => (data) => String(data),
     },
     async (request, reply) => {
-      const { version } = request.params as { version: string };
+      const { version } = request.params;
       const carded = await withCards(await app.models.versions());
       const card = carded.includes(version)
         ? await readFile(cardFile(version), 'utf8').catch(() => undefined)
@@ -198,7 +200,7 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
     },
   );
 
-  app.post(
+  routes.post(
     '/admin/models/reload',
     {
       config: { scope: 'admin' },
@@ -213,7 +215,7 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
       },
     },
     async (request) => {
-      const body = (request.body ?? {}) as { version?: string; force?: boolean };
+      const body = request.body ?? {};
       try {
         const outcome = await app.models.reload(body);
         app.metrics.reloads.inc({ outcome: outcome.changed ? 'changed' : 'unchanged' });

@@ -1,6 +1,6 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { validatorCompiler } from 'fastify-type-provider-zod';
-import type { ZodType } from 'zod';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { z, ZodType } from 'zod';
 import type { AppConfig } from '../config.js';
 import { recordAudit } from '../plugins/app/audit.js';
 import { ApiError, errorSchema, issuesToDetails } from '../http/errors.js';
@@ -45,12 +45,8 @@ hour, largest first). Effects are associations in this model, not causes; they d
 
 **Load.** A full queue or an overloaded service answers 503 with \`Retry-After\`.`;
 
-interface PredictBody {
-  patients: unknown[];
-  model?: string;
-  version?: string;
-  explain?: boolean;
-}
+/** What the handler reads: the envelope, with patients not yet validated. */
+type PredictBody = z.output<ReturnType<typeof predictEnvelopeSchema>>;
 
 export async function predictRoutes(app: FastifyInstance, opts: { config: AppConfig }): Promise<void> {
   const { config } = opts;
@@ -58,21 +54,22 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
   if (!manifest) throw new Error('predict routes need a loaded model');
   const limits = { maxPatients: config.maxPatientsPerRequest, maxExplainedPatients: config.maxExplainedPatients };
   const envelope = predictEnvelopeSchema(limits);
+  // Typed as the envelope that validates it: every body the full schema accepts, the envelope accepts.
+  const documentedBody: ZodType<PredictBody> = predictRequestSchema(manifest, limits);
 
   // JSON bodies of this route (this plugin only): scanned when the scanner takes them, else
   // Fastify's own JSON parser, with its answers to malformed JSON and prototype poisoning.
   const defaultJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, bytes: Buffer, done) => {
     const validator = app.models.active?.validator;
-    const bytes = body as Buffer;
     const scanned = validator === undefined ? undefined : scanPredictBody(bytes, validator);
     if (scanned !== undefined) done(null, scanned);
     // As Fastify's own `parseAs: 'string'` gives it (a UTF-8 decode).
     else defaultJson(request, bytes.toString('utf8'), done);
   });
 
-  app.post(
+  app.withTypeProvider<ZodTypeProvider>().post(
     '/v1/predict',
     {
       config: { scope: 'predict' },
@@ -81,7 +78,7 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
         tags: ['predict'],
         summary: 'Predict in-hospital mortality for one or many ICU stays',
         description: DESCRIPTION,
-        body: predictRequestSchema(manifest, limits),
+        body: documentedBody,
         response: {
           200: predictResponseSchema,
           400: errorSchema,
@@ -105,8 +102,8 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
         }
       },
     },
-    async (request: FastifyRequest, reply: FastifyReply) => {
-      const body = request.body as PredictBody;
+    async (request, reply) => {
+      const { body } = request;
       recordAudit(request, { patients: body.patients.length });
       const signal = requestSignal(request, reply, config.requestTimeoutMs);
       let scored: ScoreResponse;

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { validatorCompiler } from 'fastify-type-provider-zod';
+import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z, type ZodType } from 'zod';
 import type { AppConfig } from '../config.js';
 import { BatcherDrainingError, QueueFullError, RequestExceedsQueueError } from '../inference/errors.js';
@@ -58,6 +58,15 @@ const querySchema = z.object({
     description: 'true: each result line adds `trajectory` and `contributions`, as POST /v1/predict with explain.',
   }),
 });
+
+/** Documented as NDJSON text; the handler gets the request stream, or what another content type's parser made of it. */
+const bodySchema: ZodType<unknown> = z.string().meta({
+  description: `One patient object per line (the schema of a patient in POST /v1/predict), ${NDJSON}.`,
+});
+/** Documented as NDJSON text; the handler sends it as a stream of lines. */
+const answerSchema: ZodType<unknown> = z
+  .string()
+  .meta({ description: 'One JSON object per line: a result or an error for that line.' });
 
 /** A line arriving slower than this after the previous one: score what has come so far (interactive clients). */
 const FLUSH_IDLE_MS = 2;
@@ -179,7 +188,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
     for (const cut of openStreams) cut('shutting_down');
   });
 
-  app.post(
+  app.withTypeProvider<ZodTypeProvider>().post(
     '/v1/predict/stream',
     {
       config: { scope: 'predict' },
@@ -190,17 +199,13 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
         description: DESCRIPTION,
         consumes: [NDJSON],
         querystring: querySchema,
-        body: z.string().meta({
-          description: `One patient object per line (the schema of a patient in POST /v1/predict), ${NDJSON}.`,
-        }),
+        body: bodySchema,
         response: {
           200: {
             description: 'NDJSON, one line per input line, in input order (see above).',
             content: {
               [NDJSON]: {
-                schema: z
-                  .string()
-                  .meta({ description: 'One JSON object per line: a result or an error for that line.' }),
+                schema: answerSchema,
               },
             },
           },
@@ -215,8 +220,8 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
           ? (data: unknown) => ({ value: data })
           : validatorCompiler({ ...route, schema: route.schema as unknown as ZodType }),
     },
-    async (request: FastifyRequest, reply: FastifyReply) => {
-      const body: unknown = request.body;
+    async (request, reply) => {
+      const { body } = request;
       if (!isReadable(body)) {
         return reply
           .code(415)
@@ -227,7 +232,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
             details: [],
           });
       }
-      const query = request.query as z.infer<typeof querySchema>;
+      const { query } = request;
       let lease: ModelLease;
       try {
         lease = app.models.acquire(query.model, query.version);

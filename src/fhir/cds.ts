@@ -69,14 +69,15 @@ export const hookRequestSchema = z.looseObject({
 
 export type HookRequest = z.infer<typeof hookRequestSchema>;
 
-export interface Card {
+/** A type, not an interface: the route's response schema is a loose object, which only a type alias satisfies. */
+export type Card = {
   uuid: string;
   summary: string;
   detail: string;
   indicator: 'info' | 'warning' | 'critical';
   source: { label: string; url?: string; topic?: { system: string; code: string; display: string } };
   links?: Array<{ label: string; url: string; type: 'absolute' }>;
-}
+};
 
 export interface CardInput {
   /** From cardIds(): feedback naming any other uuid is refused. */
