@@ -17,12 +17,11 @@ import { cardIds, type CardIds } from '../fhir/card-id.js';
 import { createFhirClient, FhirFetchError, originAllowed, withDeadline } from '../fhir/client.js';
 import { gatherResources } from '../fhir/gather.js';
 import { FhirInputError } from '../fhir/outcome.js';
-import { ModelNotFoundError } from '../scoring/repository.js';
 import { recordAudit } from '../plugins/app/audit.js';
 import { rateLimitKey } from '../plugins/external/rate-limit.js';
 import { ApiError, errorSchema } from '../http/errors.js';
 import { requestSignal } from '../http/request-signal.js';
-import { mapScoringError } from '../http/scoring-errors.js';
+import { mapScoringError } from '../http/error-table.js';
 import { cdsPatientViewExample } from './examples.js';
 import './scope.js';
 
@@ -247,7 +246,9 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
           400: errorSchema,
           401: errorSchema,
           403: errorSchema,
+          404: errorSchema,
           412: errorSchema,
+          413: errorSchema,
           503: errorSchema,
         },
       },
@@ -273,8 +274,6 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
             request.log.info({ cds: 'precondition-failed' }, 'CDS hook without the data it needs');
           throw error;
         }
-        if (error instanceof ModelNotFoundError)
-          throw new ApiError(503, 'model_changed', 'the serving model changed during the request; retry', [], 1);
         throw mapScoringError(error, signal, app.metrics);
       } finally {
         signal.dispose();

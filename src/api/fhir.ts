@@ -1,17 +1,15 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppConfig } from '../config.js';
 import { assess } from '../fhir/assess.js';
 import { capabilityStatement } from '../fhir/capability.js';
 import { gatherResources } from '../fhir/gather.js';
-import { FhirInputError, operationOutcome, type InputIssue, type IssueCode } from '../fhir/outcome.js';
-import { ModelNotFoundError } from '../scoring/repository.js';
+import { operationOutcome, type InputIssue, type IssueCode } from '../fhir/outcome.js';
 import { recordAudit } from '../plugins/app/audit.js';
 import { rateLimitKey } from '../plugins/external/rate-limit.js';
-import { allowedMethods, ApiError, bodyTooLargeMessage, errorHandler, errorSchema } from '../http/errors.js';
+import { allowedMethods } from '../http/errors.js';
 import { requestSignal } from '../http/request-signal.js';
-import { mapScoringError } from '../http/scoring-errors.js';
+import { errorAnswer, mapScoringError } from '../http/error-table.js';
 import { fhirBundleExample } from './examples.js';
 import './scope.js';
 
@@ -19,7 +17,7 @@ import './scope.js';
  * FHIR R4 entry point: `POST /fhir/RiskAssessment/$predict`, an operation on the
  * RiskAssessment type (FHIR's `$` convention for operations). Speaks FHIR: accepts and answers
  * `application/fhir+json` (plain `application/json` too), errors are OperationOutcome.
- * Authentication failures (401/403) come before the route and use the service's error shape.
+ * That includes authentication failures (401/403), refused before the route.
  */
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -63,7 +61,8 @@ version, basis = the Patient, Encounter and Observations used, prediction with o
 RISK_MODERATE_THRESHOLD/RISK_HIGH_THRESHOLD).
 
 **Errors**: 400 malformed Bundle/Parameters (OperationOutcome with FHIRPath expressions); 422 nothing usable, no Patient or
-age outside the model's range; 503 overloaded. Scope: \`predict\`.`;
+age outside the model's range; 404, 413, 503 and the other statuses as on \`/v1/predict\` (one error table), each an
+OperationOutcome. Scope: \`predict\`.`;
 
 const requestSchema = z
   .looseObject({
@@ -86,62 +85,53 @@ const operationOutcomeSchema = z
   .looseObject({ resourceType: z.literal('OperationOutcome') })
   .meta({ description: 'FHIR R4 OperationOutcome' });
 
-/** FHIR IssueType (https://hl7.org/fhir/R4/valueset-issue-type.html) of the service's own refusals. */
+/**
+ * FHIR IssueType (https://hl7.org/fhir/R4/valueset-issue-type.html) of each status: `transient` is
+ * "the system may be able to resubmit the same content once an underlying issue is resolved".
+ */
 const ISSUE_TYPE_OF_STATUS: Record<number, IssueCode> = {
+  // A 400 under /fhir is a body that is not JSON or not a Bundle/Parameters of the expected shape.
+  400: 'structure',
   401: 'login',
   403: 'forbidden',
   404: 'not-found',
+  405: 'not-supported',
   412: 'incomplete',
   413: 'too-costly',
   415: 'not-supported',
   429: 'throttled',
+  500: 'exception',
+  503: 'transient',
 };
 
 function sendOutcome(reply: FastifyReply, status: number, issues: InputIssue[]): FastifyReply {
   return reply.code(status).type(FHIR_JSON).serializer(JSON.stringify).send(operationOutcome(issues));
 }
 
-/** Client errors of FHIR routes as OperationOutcome; 5xx go to the service's error handler (logged, message hidden). */
+/** The error table's answer (src/http/error-table.ts) as an OperationOutcome: same status, same log. */
 export function fhirErrorHandler(
   this: FastifyInstance,
   err: FastifyError,
   request: FastifyRequest,
   reply: FastifyReply,
 ): FastifyReply {
-  if (err instanceof FhirInputError) return sendOutcome(reply, err.statusCode, err.issues);
-  if (hasZodFastifySchemaValidationErrors(err)) {
-    return sendOutcome(
-      reply,
-      400,
-      err.validation.map((v) => ({
-        severity: 'error',
-        code: 'structure',
-        message: `${v.instancePath || '/'}: ${v.message}`,
-        expression: [v.instancePath.split('/').filter(Boolean).join('.') || 'resourceType'],
-      })),
-    );
-  }
-  if (err instanceof ApiError && err.statusCode < 500) {
-    return sendOutcome(reply, err.statusCode, [
-      { severity: 'error', code: ISSUE_TYPE_OF_STATUS[err.statusCode] ?? 'processing', message: err.message },
-    ]);
-  }
-  const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
-  if (status >= 400 && status < 500) {
-    // Parser errors: generic texts (Node's JSON.parse message quotes the body).
-    const message =
-      err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-        ? bodyTooLargeMessage(request)
-        : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-          ? 'send the request body as application/fhir+json'
-          : err instanceof SyntaxError || err.code?.startsWith('FST_ERR_CTP_')
-            ? 'request body is not valid JSON'
-            : 'the request cannot be processed';
-    return sendOutcome(reply, status, [
-      { severity: 'error', code: ISSUE_TYPE_OF_STATUS[status] ?? 'structure', message },
-    ]);
-  }
-  return errorHandler.call(this, err, request, reply);
+  const out = errorAnswer(err, request, reply);
+  if (out.retryAfterSeconds !== undefined) reply.header('retry-after', String(out.retryAfterSeconds));
+  if (out.issues) return sendOutcome(reply, out.status, out.issues);
+  const code = ISSUE_TYPE_OF_STATUS[out.status] ?? (out.status >= 500 ? 'exception' : 'processing');
+  const message =
+    out.code === 'unsupported_media_type' ? 'send the request body as application/fhir+json' : out.message;
+  if (out.details.length === 0) return sendOutcome(reply, out.status, [{ severity: 'error', code, message }]);
+  return sendOutcome(
+    reply,
+    out.status,
+    out.details.map((d) => ({
+      severity: 'error',
+      code,
+      message: `${d.path || '/'}: ${d.message}`,
+      expression: [d.path || 'resourceType'],
+    })),
+  );
 }
 
 export interface FhirRoutesOptions {
@@ -215,11 +205,12 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
         response: {
           200: riskAssessmentSchema,
           400: operationOutcomeSchema,
-          401: errorSchema,
-          403: errorSchema,
+          401: operationOutcomeSchema,
+          403: operationOutcomeSchema,
+          404: operationOutcomeSchema,
           413: operationOutcomeSchema,
           422: operationOutcomeSchema,
-          503: errorSchema,
+          503: operationOutcomeSchema,
         },
       },
       serializerCompiler: () => (data) => JSON.stringify(data),
@@ -241,8 +232,6 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
         recordAudit(request, { model: `${result.model.name}@${result.model.version}` });
         return reply.code(200).type(FHIR_JSON).send(riskAssessment);
       } catch (error) {
-        if (error instanceof ModelNotFoundError)
-          throw new ApiError(503, 'model_changed', 'the serving model changed during the request; retry', [], 1);
         throw mapScoringError(error, signal, app.metrics);
       } finally {
         signal.dispose();

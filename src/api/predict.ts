@@ -8,7 +8,7 @@ import { predictEnvelopeSchema, predictRequestSchema, predictResponseSchema } fr
 import { scorePatients, type ScoreResponse } from '../scoring/score.js';
 import { scanPredictBody } from './predict-body.js';
 import { requestSignal } from '../http/request-signal.js';
-import { mapScoringError } from '../http/scoring-errors.js';
+import { mapScoringError } from '../http/error-table.js';
 import { rateLimitKey } from '../plugins/external/rate-limit.js';
 import './scope.js';
 

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z, type ZodType } from 'zod';
 import type { AppConfig } from '../config.js';
-import { BatcherDrainingError, QueueFullError, RequestExceedsQueueError } from '../inference/errors.js';
+import { BatcherDrainingError, QueueFullError } from '../inference/errors.js';
 import type { ModelBatcher, ModelLease } from '../scoring/repository.js';
 import type { ValidPatient } from '../clinical/types.js';
 import type { PatientValidator } from '../clinical/validate.js';
@@ -20,7 +20,7 @@ import {
 import { recordAudit } from '../plugins/app/audit.js';
 import { rateLimitKey } from '../plugins/external/rate-limit.js';
 import { errorSchema, issuesToDetails } from '../http/errors.js';
-import { mapScoringError } from '../http/scoring-errors.js';
+import { describeError, mapScoringError } from '../http/error-table.js';
 import './scope.js';
 import { budgetedChunks, LineBudget } from './stream-budget.js';
 
@@ -33,7 +33,7 @@ input line, **in input order**, written as results are ready:
 - a result: \`{ "line": 3, "id": "...", "probability": 0.12, "model": { "name", "version" }, "hoursUsed", "truncated", "missingThroughout", "inputProfile" }\`
 - an error for that line only, scoring goes on: \`{ "line": 4, "id"?: "...", "error": { "error", "message", "details": [{ "path", "message" }] } }\`
   (\`invalid_json\`, \`line_too_long\`, \`validation_failed\` with paths such as \`hours.2.HR\`, \`shutting_down\`, \`internal_error\`,
-  \`inference_failed\` when the model gave no finite probability for that line).
+  \`inference_failed\` when the engine failed on that line's batch or gave no finite probability for it).
 
 With \`?explain=true\` each result line also has \`trajectory\` and \`contributions\` (see \`POST /v1/predict\`).
 
@@ -158,12 +158,10 @@ async function submitPatiently(
   }
 }
 
+/** A line's failure says what the whole request would (src/http/error-table.ts): code, and a 5xx's message hidden. */
 function failureOf(error: unknown): RecordFailure {
-  if (error instanceof BatcherDrainingError) return { error: 'shutting_down', message: error.message, details: [] };
-  if (error instanceof RequestExceedsQueueError)
-    return { error: 'request_too_large', message: error.message, details: [] };
-  // As for every 5xx, the engine's own message stays in the server log.
-  return { error: 'internal_error', message: 'the inference batch holding this line failed', details: [] };
+  const { code, message } = describeError(error);
+  return { error: code, message, details: [] };
 }
 
 function outcomeLine(outcome: ScoreOutcome<Where>): string {

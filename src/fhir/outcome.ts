@@ -20,6 +20,7 @@ export type IssueCode =
   | 'login'
   | 'forbidden'
   | 'throttled'
+  | 'transient'
   | 'timeout'
   | 'too-costly'
   | 'security'

@@ -1,8 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { FieldIssue } from '../clinical/types.js';
-import { EngineRunError, QueueFullError } from '../inference/errors.js';
+import { ApiError, errorAnswer, INTERNAL_ERROR, type ErrorAnswer } from './error-table.js';
+
+export { ApiError, bodyTooLargeMessage, issuesToDetails, pathString } from './error-table.js';
 
 /**
  * One error shape for every route: `{ error, message, details[] }`, where `error` is a stable
@@ -35,30 +35,6 @@ export const errorSchema = z
 
 export type ErrorBody = z.infer<typeof errorSchema>;
 
-export class ApiError extends Error {
-  override name = 'ApiError';
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-    readonly details: ErrorBody['details'] = [],
-    readonly retryAfterSeconds?: number,
-  ) {
-    super(message);
-  }
-}
-
-export function pathString(path: ReadonlyArray<string | number>): string {
-  return path.map(String).join('.');
-}
-
-export function issuesToDetails(
-  issues: readonly FieldIssue[],
-  prefix: ReadonlyArray<string | number> = [],
-): ErrorBody['details'] {
-  return issues.map((i) => ({ path: pathString([...prefix, ...i.path]), message: i.message }));
-}
-
 function send(reply: FastifyReply, status: number, body: ErrorBody, retryAfter?: number): FastifyReply {
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   // Bypasses response schemas: the error shape is the same on every route.
@@ -74,116 +50,14 @@ export function sendApiError(reply: FastifyReply, err: ApiError): FastifyReply {
   );
 }
 
-const CLIENT_CODES: Record<string, { status: number; code: string; message: string }> = {
-  // Node's JSON.parse messages quote the body around the error: never echo them.
-  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'invalid_json', message: 'request body is not valid JSON' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'invalid_json', message: 'request body is empty' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
-    status: 415,
-    code: 'unsupported_media_type',
-    message: 'send the request body as application/json',
-  },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
-    status: 400,
-    code: 'invalid_content_length',
-    message: 'content-length does not match the body',
-  },
-};
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** The setting behind this route's own bodyLimit, named in its 413 (the server's is BODY_LIMIT_BYTES). */
-    bodyLimitSetting?: string;
-  }
-}
-
-function byteSize(bytes: number): string {
-  const [unit, size] = bytes >= 2 ** 20 ? ['MiB', bytes / 2 ** 20] : ['KiB', bytes / 2 ** 10];
-  return `${bytes} bytes (${Number(size.toFixed(2))} ${unit})`;
-}
-
-/** What a 413 says: the route's limit and the setting that raises it (none for a route's fixed limit). */
-export function bodyTooLargeMessage(request: FastifyRequest): string {
-  const limit = request.routeOptions.bodyLimit;
-  const setting =
-    request.routeOptions.config?.bodyLimitSetting ??
-    (limit === request.server.initialConfig.bodyLimit ? 'BODY_LIMIT_BYTES' : undefined);
-  return `request body is larger than the limit of ${byteSize(limit)}${setting ? `, set by ${setting}` : ' of this route'}`;
-}
-
-/** A thrown value's string `code`, if it has one (a DOMException's is a number). */
-function codeOf(thrown: unknown): string | undefined {
-  const code = typeof thrown === 'object' && thrown !== null ? (thrown as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function statusOf(thrown: unknown): number {
-  const status =
-    typeof thrown === 'object' && thrown !== null ? (thrown as { statusCode?: unknown }).statusCode : undefined;
-  return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599 ? status : 500;
-}
-
-const INTERNAL: ErrorBody = { error: 'internal_error', message: 'internal server error', details: [] };
-
-function handleError(thrown: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (thrown instanceof ApiError) return sendApiError(reply, thrown);
-  if (hasZodFastifySchemaValidationErrors(thrown)) {
-    const details = thrown.validation.map((v) => ({
-      path: [
-        thrown.validationContext === 'body' ? '' : thrown.validationContext,
-        ...v.instancePath.split('/').filter(Boolean),
-      ]
-        .filter(Boolean)
-        .join('.'),
-      message: v.message ?? 'invalid value',
-    }));
-    // One problem is said in the message itself: a client that shows only `message` still tells the user what to fix.
-    const only = details.length === 1 ? details[0] : undefined;
-    const what = `invalid ${thrown.validationContext ?? 'request'}`;
-    return send(reply, 400, {
-      error: 'validation_failed',
-      message: only ? `${what}: ${only.path ? `${only.path}: ` : ''}${only.message}` : what,
-      details,
-    });
-  }
-  if (thrown instanceof EngineRunError) {
-    // Only the requests of the failed batch get this; the engine's own message stays in the log.
-    request.log.error({ err: thrown }, 'inference batch failed');
-    return send(reply, 500, {
-      error: 'inference_failed',
-      message: 'the inference batch holding this request failed; other requests are unaffected, retry',
-      details: [],
-    });
-  }
-  if (thrown instanceof QueueFullError) {
-    return send(reply, 503, { error: 'queue_full', message: thrown.message, details: [] }, thrown.retryAfterSeconds);
-  }
-  const code = codeOf(thrown);
-  if (thrown instanceof SyntaxError || code?.startsWith('FST_ERR_CTP_INVALID_JSON')) {
-    return send(reply, 400, { error: 'invalid_json', message: 'request body is not valid JSON', details: [] });
-  }
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-    return send(reply, 413, { error: 'body_too_large', message: bodyTooLargeMessage(request), details: [] });
-  const known = code === undefined ? undefined : CLIENT_CODES[code];
-  if (known) return send(reply, known.status, { error: known.code, message: known.message, details: [] });
-  const status = statusOf(thrown);
-  if (status >= 500) {
-    request.log.error({ err: thrown }, 'request failed');
-    if (status === 503) {
-      // @fastify/under-pressure and others: keep their Retry-After header.
-      const retry = Number(reply.getHeader('retry-after'));
-      return send(
-        reply,
-        503,
-        { error: 'service_unavailable', message: 'the service is overloaded; retry later', details: [] },
-        Number.isFinite(retry) && retry > 0 ? retry : 1,
-      );
-    }
-    return send(reply, status, INTERNAL);
-  }
-  // Other 4xx from plugins (rate limit, auth, etc.): their messages are written without patient data.
-  const message = thrown instanceof Error ? thrown.message : 'bad request';
-  return send(reply, status, { error: code ? code.toLowerCase() : 'bad_request', message, details: [] });
+/** The error table's answer in the service's JSON shape. */
+export function sendError(reply: FastifyReply, out: ErrorAnswer): FastifyReply {
+  return send(
+    reply,
+    out.status,
+    { error: out.code, message: out.message, details: out.details },
+    out.retryAfterSeconds,
+  );
 }
 
 /** Every thrown value, Error or not, gets the one error shape; a 5xx is logged once, with the request. */
@@ -194,10 +68,10 @@ export function errorHandler(
   reply: FastifyReply,
 ): FastifyReply {
   try {
-    return handleError(err, request, reply);
+    return sendError(reply, errorAnswer(err, request, reply));
   } catch (failure) {
     request.log.error({ err: failure, original: err }, 'the error handler failed');
-    return send(reply, 500, INTERNAL);
+    return sendError(reply, INTERNAL_ERROR);
   }
 }
 
