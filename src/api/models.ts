@@ -5,7 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppConfig } from '../config.js';
 import { isVersionName } from '../model/semver.js';
-import { ModelLoadError, ModelNotFoundError } from '../scoring/repository.js';
+import { ModelNotFoundError } from '../scoring/repository.js';
 import { ApiError, errorSchema } from '../http/errors.js';
 import { reloadRequestSchema } from './schemas.js';
 import './scope.js';
@@ -223,13 +223,9 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
       } catch (error) {
         app.metrics.reloads.inc({ outcome: 'failed' });
         // Messages name versions, never paths (the repository's load errors are path-free; the log has the folder).
-        if (error instanceof ModelNotFoundError)
-          throw new ApiError(
-            404,
-            'model_not_found',
-            body.version === undefined ? 'the configured model version is not in the model folder' : error.message,
-          );
-        if (error instanceof ModelLoadError) throw new ApiError(422, 'model_load_failed', error.message);
+        // Statuses come from src/http/error-table.ts.
+        if (error instanceof ModelNotFoundError && body.version === undefined)
+          throw new ModelNotFoundError('the configured model version is not in the model folder');
         throw error;
       }
     },
