@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import type { FieldIssue } from '../clinical/types.js';
+import { CdsPrefetchError } from '../fhir/cds-prefetch.js';
 import { FhirInputError, type InputIssue } from '../fhir/outcome.js';
 import { EngineRunError, QueueFullError, RequestExceedsQueueError } from '../inference/errors.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -157,6 +158,7 @@ export function describeError(thrown: unknown, request?: FastifyRequest, reply?:
     const code = thrown.statusCode === 400 ? 'invalid_fhir' : 'unprocessable_input';
     return { ...answer(thrown.statusCode, code, thrown.message, details), issues: thrown.issues };
   }
+  if (thrown instanceof CdsPrefetchError) return answer(thrown.statusCode, thrown.code, thrown.message, thrown.details);
   if (thrown instanceof ModelNotFoundError) return answer(404, 'model_not_found', thrown.message);
   if (thrown instanceof ModelLoadError) return answer(422, 'model_load_failed', thrown.message);
   if (thrown instanceof RequestExceedsQueueError) return answer(413, 'request_too_large', thrown.message);
