@@ -1,28 +1,18 @@
 import { Readable } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z, type ZodType } from 'zod';
 import type { AppConfig } from '../config.js';
-import { BatcherDrainingError, QueueFullError } from '../inference/errors.js';
-import type { ModelBatcher, ModelLease } from '../scoring/repository.js';
-import type { ValidPatient } from '../clinical/types.js';
-import type { PatientValidator } from '../clinical/validate.js';
-import { splitLines } from '../scoring/lines.js';
-import { parseNdjsonLine } from '../scoring/ndjson.js';
-import {
-  DEFAULT_WINDOW,
-  scoreInOrder,
-  type RecordFailure,
-  type ScoreInput,
-  type ScoreOutcome,
-} from '../scoring/pipeline.js';
-import { recordAudit } from '../plugins/app/audit.js';
+import type { ModelLease } from '../scoring/repository.js';
+import { DEFAULT_WINDOW, scoreInOrder } from '../scoring/pipeline.js';
+import { streamInputs, submitPatiently, untilStopped } from '../scoring/stream-input.js';
 import { rateLimitKey } from '../plugins/external/rate-limit.js';
-import { errorSchema, issuesToDetails } from '../http/errors.js';
-import { describeError, mapScoringError } from '../http/error-table.js';
+import { errorSchema } from '../http/errors.js';
+import { mapScoringError } from '../http/error-table.js';
+import { failureOf, type CutReason } from '../http/ndjson-answer.js';
 import './scope.js';
 import { budgetedChunks, LineBudget } from './stream-budget.js';
+import { answerLines, StreamSession } from './stream-session.js';
 
 const NDJSON = 'application/x-ndjson';
 
@@ -71,49 +61,6 @@ const answerSchema: ZodType<unknown> = z
 /** A line arriving slower than this after the previous one: score what has come so far (interactive clients). */
 const FLUSH_IDLE_MS = 2;
 
-type Where = number;
-
-/** Why a stream stopped reading its input before the end. */
-type CutReason = 'shutting_down' | 'error_limit';
-
-const STOPPED = Symbol('stopped');
-
-/**
- * The chunks of `body` until `signal` aborts. It never calls the body's return(), which would
- * destroy the request and with it the response that still has to say why it was cut.
- */
-async function* untilStopped(body: Readable, signal: AbortSignal): AsyncGenerator<Buffer> {
-  const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  while (!signal.aborted) {
-    // A listener per read, removed once it settles: racing one long-lived promise instead kept
-    // every chunk reachable from its reactions (bench/RESULTS.md, "History").
-    const next = await new Promise<IteratorResult<Buffer> | typeof STOPPED>((resolve, reject) => {
-      const onAbort = (): void => resolve(STOPPED);
-      signal.addEventListener('abort', onAbort, { once: true });
-      it.next().then(
-        (r) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(r);
-        },
-        (e: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-      );
-    });
-    if (next === STOPPED || next.done) return;
-    yield next.value;
-  }
-}
-
-function endLine(reason: CutReason, afterLine: number, maxErrorLines: number): string {
-  const message =
-    reason === 'error_limit'
-      ? `more than ${maxErrorLines} lines were invalid: the stream was ended after line ${afterLine}; check the input, then resubmit from line ${afterLine + 1}`
-      : `the service is shutting down: lines after ${afterLine} were not scored; resubmit them from line ${afterLine + 1}`;
-  return `${JSON.stringify({ end: { reason, afterLine, message } })}\n`;
-}
-
 function isReadable(body: unknown): body is Readable {
   return (
     typeof body === 'object' &&
@@ -121,57 +68,6 @@ function isReadable(body: unknown): body is Readable {
     typeof (body as Readable).pipe === 'function' &&
     Symbol.asyncIterator in body
   );
-}
-
-async function* inputs(
-  body: AsyncIterable<Buffer>,
-  maxLineBytes: number,
-  validator: PatientValidator,
-  stop: AbortSignal,
-): AsyncGenerator<ScoreInput<Where>> {
-  for await (const line of splitLines(body, maxLineBytes)) {
-    if (stop.aborted) return;
-    const parsed = parseNdjsonLine(line, maxLineBytes, validator);
-    if (parsed.failure?.error === 'line_too_long') parsed.failure.message += ' (STREAM_MAX_LINE_BYTES)';
-    const base = parsed.id === undefined ? { where: line.number } : { where: line.number, id: parsed.id };
-    yield parsed.failure ? { ...base, failure: parsed.failure } : { ...base, input: parsed.input };
-  }
-}
-
-/**
- * Submits to the shared batcher. A full queue means other traffic is using the engine: wait and
- * retry rather than fail lines of a stream that is itself bounded. Shutting down fails the batch.
- */
-async function submitPatiently(
-  batcher: ModelBatcher,
-  patients: ValidPatient[],
-  signal: AbortSignal,
-  caller: string,
-): Promise<ArrayLike<number>> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await batcher.submit(patients, signal, caller);
-    } catch (error) {
-      if (!(error instanceof QueueFullError) || error instanceof BatcherDrainingError) throw error;
-      await delay(Math.min(1000, 20 * 2 ** attempt), undefined, { signal });
-    }
-  }
-}
-
-/** A line's failure says what the whole request would (src/http/error-table.ts): code, and a 5xx's message hidden. */
-function failureOf(error: unknown): RecordFailure {
-  const { code, message } = describeError(error);
-  return { error: code, message, details: [] };
-}
-
-function outcomeLine(outcome: ScoreOutcome<Where>): string {
-  if (outcome.ok) return JSON.stringify({ line: outcome.where, ...outcome.result });
-  const { failure } = outcome;
-  return JSON.stringify({
-    line: outcome.where,
-    ...(outcome.id === undefined ? {} : { id: outcome.id }),
-    error: { error: failure.error, message: failure.message, details: issuesToDetails(failure.details) },
-  });
 }
 
 export async function streamRoutes(app: FastifyInstance, opts: { config: AppConfig }): Promise<void> {
@@ -242,7 +138,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
       const { model } = lease;
       const explain = query.explain === 'true';
       const outcomes = scoreInOrder(
-        inputs(
+        streamInputs(
           budgetedChunks(
             untilStopped(body, session.reading.signal),
             budget,
@@ -275,102 +171,4 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
       );
     },
   );
-}
-
-/**
- * One stream's lease, counts and end. It finishes once, at the last line written or when the
- * connection closes, which can come before its answer generator ever starts.
- */
-class StreamSession {
-  scored = 0;
-  invalid = 0;
-  cut: CutReason | undefined;
-  /** Aborted to drop this stream's queued stays. */
-  readonly scoring = new AbortController();
-  /** Aborted to stop reading the body. */
-  readonly reading = new AbortController();
-  readonly probabilityHistogram;
-  #finished = false;
-
-  constructor(
-    private readonly app: FastifyInstance,
-    private readonly request: FastifyRequest,
-    private readonly reply: FastifyReply,
-    private readonly body: Readable,
-    private readonly lease: ModelLease,
-    private readonly openStreams: Set<(reason: CutReason) => void>,
-  ) {
-    this.probabilityHistogram = app.metrics.probability.labels(this.#labels());
-    openStreams.add(this.cutStream);
-    reply.raw.on('close', this.#onClose);
-  }
-
-  readonly cutStream = (reason: CutReason): void => {
-    if (this.cut !== undefined) return;
-    this.cut = reason;
-    this.reading.abort();
-  };
-
-  finish(): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    this.openStreams.delete(this.cutStream);
-    this.reply.raw.off('close', this.#onClose);
-    const { model } = this.lease;
-    if (this.scored > 0) this.app.metrics.predictions.inc({ ...this.#labels(), outcome: 'scored' }, this.scored);
-    if (this.invalid > 0) this.app.metrics.predictions.inc({ ...this.#labels(), outcome: 'invalid' }, this.invalid);
-    recordAudit(this.request, {
-      patients: this.scored + this.invalid,
-      model: `${model.name}@${model.version}`,
-      ...(this.cut === undefined ? {} : { cut: this.cut }),
-    });
-    this.lease.release();
-  }
-
-  readonly #onClose = (): void => {
-    if (!this.reply.raw.writableFinished) {
-      // The client has gone: stop reading, and take this stream's stays out of the queue.
-      this.scoring.abort(new Error('client disconnected'));
-      this.body.destroy();
-    }
-    this.finish();
-  };
-
-  #labels(): { model: string; version: string } {
-    return { model: this.lease.model.name, version: this.lease.model.version };
-  }
-}
-
-/** The answer, a chunk per scored batch, then the end line of a cut stream. */
-async function* answerLines(
-  session: StreamSession,
-  outcomes: AsyncIterable<Array<ScoreOutcome<Where>>>,
-  maxErrorLines: number,
-): AsyncGenerator<string> {
-  let afterLine = 0;
-  try {
-    for await (const batch of outcomes) {
-      let text = '';
-      for (const outcome of batch) {
-        if (outcome.ok) {
-          session.scored++;
-          session.probabilityHistogram.observe(outcome.result.probability);
-        } else if (session.invalid === maxErrorLines) {
-          session.cutStream('error_limit');
-          // Queued batches of this stream are dropped, not scored for nobody.
-          session.scoring.abort(new Error('stream error limit'));
-          break;
-        } else {
-          session.invalid++;
-        }
-        text += `${outcomeLine(outcome)}\n`;
-        afterLine = outcome.where;
-      }
-      yield text;
-      if (session.cut === 'error_limit') break;
-    }
-    if (session.cut !== undefined) yield endLine(session.cut, afterLine, maxErrorLines);
-  } finally {
-    session.finish();
-  }
 }
