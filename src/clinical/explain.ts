@@ -1,4 +1,4 @@
-import type { Manifest } from '../model/manifest.js';
+import { DESCRIPTOR_FIELDS, DESCRIPTORS, type DescriptorField, type Manifest } from '../model/manifest.js';
 import type { Contribution, TrajectoryPoint, ValidPatient } from './types.js';
 import { observedColumns, validPatient, type PatientHeader } from './validate.js';
 
@@ -13,18 +13,10 @@ export interface Explanation {
   contributions: Contribution[];
 }
 
-/** The descriptors a caller sends, by the manifest static that encodes each. */
-const DESCRIPTORS = [
-  { field: 'age', static: 'Age' },
-  { field: 'sex', static: 'Gender' },
-  { field: 'icuType', static: 'ICUType' },
-  { field: 'height', static: 'Height' },
-] as const;
-
 /** The descriptors of the stay that the manifest encodes: each is a contributor with a row of its own. */
-function presentDescriptors(manifest: Manifest, patient: ValidPatient): Array<(typeof DESCRIPTORS)[number]> {
+function presentDescriptors(manifest: Manifest, patient: ValidPatient): DescriptorField[] {
   const statics = new Set(manifest.statics.map((s) => s.name));
-  return DESCRIPTORS.filter((d) => statics.has(d.static) && patient[d.field] !== null);
+  return DESCRIPTOR_FIELDS.filter((field) => statics.has(DESCRIPTORS[field]) && patient[field] !== null);
 }
 
 /**
@@ -73,9 +65,9 @@ export function explainPlan(manifest: Manifest, patient: ValidPatient): ExplainP
     rows.push(denseRow(header, without, hours, seen));
     contributors.push(variable.name);
   });
-  for (const d of presentDescriptors(manifest, patient)) {
-    rows.push(denseRow({ ...header, [d.field]: null }, values, hours, observed));
-    contributors.push(d.field);
+  for (const field of presentDescriptors(manifest, patient)) {
+    rows.push(denseRow({ ...header, [field]: null }, values, hours, observed));
+    contributors.push(field);
   }
   return { rows, hoursUsed: hours, contributors };
 }

@@ -1,4 +1,4 @@
-import type { Manifest } from '../model/manifest.js';
+import { descriptorField, type Manifest } from '../model/manifest.js';
 import { hourOf, TimeOrderedBins } from './binning.js';
 import { MAX_HOURS_RECEIVED } from './schemas.js';
 import type { FieldIssue, PatientInput, Sex } from './types.js';
@@ -113,36 +113,29 @@ class PatientBuilder {
       this.details.push({ path: [`row ${row}`, column], message });
     };
     const value = valueText.trim();
-    switch (variable) {
-      case 'Sex':
-      case 'Gender': {
-        const sex = parseSex(value);
-        if (sex === undefined)
-          fail('value', `${variable} must be female, male, 0 (female) or 1 (male), got ${excerptOf(value)}`);
-        else this.patient.sex = sex;
-        return;
-      }
-      case 'Age':
-      case 'Height':
-      case 'ICUType': {
-        const n = Number(value);
-        if (value === '' || !Number.isFinite(n))
-          return fail('value', `${variable} value ${excerptOf(value)} is not a number`);
-        if (variable === 'Age') this.patient.age = n;
-        else if (variable === 'Height') this.patient.height = n;
-        // The type is checked by validation, which names the accepted codes.
-        else this.patient.icuType = n as PatientInput['icuType'];
-        return;
-      }
-      case 'noteEmbedding': {
-        const numbers = parseNumberList(value);
-        if (numbers === undefined)
-          return fail('value', 'noteEmbedding must be numbers separated by spaces, or a JSON array of numbers');
-        this.patient.noteEmbedding = numbers;
-        return;
-      }
-      default:
-        break;
+    const descriptor = variable === 'Sex' ? 'sex' : descriptorField(variable);
+    if (descriptor === 'sex') {
+      const sex = parseSex(value);
+      if (sex === undefined)
+        fail('value', `${variable} must be female, male, 0 (female) or 1 (male), got ${excerptOf(value)}`);
+      else this.patient.sex = sex;
+      return;
+    }
+    if (descriptor !== undefined) {
+      const n = Number(value);
+      if (value === '' || !Number.isFinite(n))
+        return fail('value', `${variable} value ${excerptOf(value)} is not a number`);
+      // The type is checked by validation, which names the accepted codes.
+      if (descriptor === 'icuType') this.patient.icuType = n as PatientInput['icuType'];
+      else this.patient[descriptor] = n;
+      return;
+    }
+    if (variable === 'noteEmbedding') {
+      const numbers = parseNumberList(value);
+      if (numbers === undefined)
+        return fail('value', 'noteEmbedding must be numbers separated by spaces, or a JSON array of numbers');
+      this.patient.noteEmbedding = numbers;
+      return;
     }
     if (!this.variables.has(variable)) return fail('variable', `unknown variable ${excerptOf(variable)}`);
     const minutes = parseElapsedTime(time);

@@ -1,4 +1,11 @@
-import type { Manifest, StaticSpec, VariableSpec } from '../model/manifest.js';
+import {
+  categoricalDescriptor,
+  descriptorField,
+  DESCRIPTORS,
+  type Manifest,
+  type StaticSpec,
+  type VariableSpec,
+} from '../model/manifest.js';
 import { binObservations, type TimedObservation } from './binning.js';
 import type { PatientInput } from './types.js';
 
@@ -12,8 +19,6 @@ import type { PatientInput } from './types.js';
 export class UnreadableRecordError extends Error {
   override readonly name = 'UnreadableRecordError';
 }
-
-const DESCRIPTORS = new Set(['RecordID', 'Age', 'Gender', 'Height', 'ICUType']);
 
 export interface PhysionetRecord {
   /** The RecordID line's value, when there is one. */
@@ -88,7 +93,7 @@ export function parsePhysionetRecord(text: string, manifest: Manifest): Physione
     const value = parseValue(parts[2]!);
     if (minutes === undefined || value === undefined) continue;
     readableLines++;
-    if (DESCRIPTORS.has(name)) {
+    if (name === 'RecordID' || descriptorField(name) !== undefined) {
       if (seen.has(name)) continue;
       seen.add(name);
       if (name === 'RecordID') {
@@ -108,11 +113,11 @@ export function parsePhysionetRecord(text: string, manifest: Manifest): Physione
   return { recordId, statics, observations, readableLines };
 }
 
-/** The label of a categorical static's code (Gender 0 -> "female"), as the API names it. */
-function labelOf(manifest: Manifest, name: string, code: number | null | undefined): string | null {
+/** The label of a categorical descriptor's code (sex 0 -> "female"), as the API names it. */
+function labelOf(manifest: Manifest, field: 'sex' | 'icuType', code: number | null | undefined): string | null {
   if (code === null || code === undefined) return null;
-  const spec = manifest.statics.find((s) => s.name === name);
-  if (!spec || spec.kind !== 'categorical') return null;
+  const spec = categoricalDescriptor(manifest, field);
+  if (!spec) return null;
   return spec.labels[spec.categories.indexOf(code)] ?? null;
 }
 
@@ -128,15 +133,15 @@ export function physionetRecordToPatient(text: string, manifest: Manifest, fallb
       'no line reads as Time,Parameter,Value (hh:mm, a name, a number): not a PhysioNet 2012 record',
     );
   }
-  const sex = labelOf(manifest, 'Gender', record.statics.get('Gender'));
-  const icuType = record.statics.get('ICUType') ?? null;
+  const sex = labelOf(manifest, 'sex', record.statics.get(DESCRIPTORS.sex));
+  const icuType = record.statics.get(DESCRIPTORS.icuType) ?? null;
   const id = record.recordId ?? fallbackId;
   return {
     ...(id === undefined ? {} : { id }),
-    age: record.statics.get('Age') ?? null,
+    age: record.statics.get(DESCRIPTORS.age) ?? null,
     sex: sex === 'female' || sex === 'male' ? sex : null,
     icuType: icuType === 1 || icuType === 2 || icuType === 3 || icuType === 4 ? icuType : null,
-    height: record.statics.get('Height') ?? null,
+    height: record.statics.get(DESCRIPTORS.height) ?? null,
     hours: binObservations(record.observations, manifest),
   };
 }

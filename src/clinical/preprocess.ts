@@ -1,4 +1,4 @@
-import type { Manifest, StaticSpec } from '../model/manifest.js';
+import { descriptorField, type CategoricalStaticSpec, type Manifest, type StaticSpec } from '../model/manifest.js';
 import type { EngineBatch } from '../inference/engine.js';
 import type { ValidPatient } from './types.js';
 
@@ -61,28 +61,19 @@ function writeStatics(specs: readonly StaticSpec[], patient: ValidPatient, out: 
 }
 
 function numericStaticValue(name: string, patient: ValidPatient): number | null {
-  switch (name) {
-    case 'Age':
-      return patient.age;
-    case 'Height':
-      return patient.height;
-    default:
-      return null;
-  }
+  const field = descriptorField(name);
+  return field === 'age' || field === 'height' ? patient[field] : null;
 }
 
-/** The category code of a categorical static; Gender is coded by the position of the label ("female"/"male"). */
-function categoricalStaticValue(
-  spec: Extract<StaticSpec, { kind: 'categorical' }>,
-  patient: ValidPatient,
-): number | null {
-  switch (spec.name) {
-    case 'Gender': {
+/** The category code of a categorical static; sex is coded by the position of the label ("female"/"male"). */
+function categoricalStaticValue(spec: CategoricalStaticSpec, patient: ValidPatient): number | null {
+  switch (descriptorField(spec.name)) {
+    case 'sex': {
       if (patient.sex === null) return null;
       const at = spec.labels.indexOf(patient.sex);
       return at >= 0 ? (spec.categories[at] ?? null) : null;
     }
-    case 'ICUType':
+    case 'icuType':
       return patient.icuType;
     default:
       return null;

@@ -1,4 +1,4 @@
-import type { Manifest } from '../model/manifest.js';
+import { categoricalDescriptor, numericDescriptor, type Manifest } from '../model/manifest.js';
 import { Char, plainStringEnd, skipJsonSpace } from './json-text.js';
 import { MAX_HOURS_RECEIVED, MAX_ID_LENGTH } from './schemas.js';
 
@@ -205,24 +205,18 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
   const headerNames = new NameTable(HEADER_KEYS);
   const mins = Float64Array.from(variables, (v) => v.bounds.min);
   const maxs = Float64Array.from(variables, (v) => v.bounds.max);
-  const numericBounds = (name: string): Bounds | undefined => {
-    const s = manifest.statics.find((st) => st.name === name);
-    return s && s.kind === 'numeric' ? s.bounds : undefined;
-  };
-  const ageBounds = numericBounds('Age');
-  const heightBounds = numericBounds('Height');
+  const ageBounds = numericDescriptor(manifest, 'age')?.bounds;
+  const heightBounds = numericDescriptor(manifest, 'height')?.bounds;
   const weightVariable =
     manifest.staticWeightVariable === undefined
       ? undefined
       : variables.find((v) => v.name === manifest.staticWeightVariable);
   // The same enumerations as the schema, including its fallbacks for a manifest without them.
-  const gender = manifest.statics.find((s) => s.name === 'Gender');
-  const sexLabels = (gender && gender.kind === 'categorical' ? gender.labels : []).filter(
+  const sexLabels = (categoricalDescriptor(manifest, 'sex')?.labels ?? []).filter(
     (l): l is 'female' | 'male' => l === 'female' || l === 'male',
   );
   const sexes: ReadonlyArray<'female' | 'male'> = sexLabels.length > 0 ? sexLabels : ['female', 'male'];
-  const icu = manifest.statics.find((s) => s.name === 'ICUType');
-  const icuCodes = (icu && icu.kind === 'categorical' ? icu.categories : [1, 2, 3, 4]).filter(
+  const icuCodes = (categoricalDescriptor(manifest, 'icuType')?.categories ?? [1, 2, 3, 4]).filter(
     (c): c is 1 | 2 | 3 | 4 => c === 1 || c === 2 || c === 3 || c === 4,
   );
   const icuTypes: ReadonlyArray<1 | 2 | 3 | 4> = icuCodes.length > 0 ? icuCodes : [1, 2, 3, 4];

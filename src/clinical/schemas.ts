@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import type { Manifest, StaticSpec, VariableSpec } from '../model/manifest.js';
+import {
+  categoricalDescriptor,
+  DESCRIPTORS,
+  numericDescriptor,
+  type Manifest,
+  type VariableSpec,
+} from '../model/manifest.js';
 import { acceptedUnits, MAX_UNIT_LENGTH, unitConversion, unitStringProblem } from './units.js';
 
 /**
@@ -79,18 +85,8 @@ export function hourRowSchema(manifest: Manifest) {
   });
 }
 
-function numericStatic(manifest: Manifest, name: string): Extract<StaticSpec, { kind: 'numeric' }> | undefined {
-  const s = manifest.statics.find((st) => st.name === name);
-  return s && s.kind === 'numeric' ? s : undefined;
-}
-
-function categoricalStatic(manifest: Manifest, name: string): Extract<StaticSpec, { kind: 'categorical' }> | undefined {
-  const s = manifest.statics.find((st) => st.name === name);
-  return s && s.kind === 'categorical' ? s : undefined;
-}
-
-function boundedStatic(manifest: Manifest, name: string, unit: string, label: string) {
-  const spec = numericStatic(manifest, name);
+function boundedStatic(manifest: Manifest, field: 'age' | 'height', unit: string, label: string) {
+  const spec = numericDescriptor(manifest, field);
   const base = spec ? z.number().min(spec.bounds.min).max(spec.bounds.max) : z.number();
   const range = spec ? ` (${spec.bounds.min} to ${spec.bounds.max})` : '';
   return base
@@ -131,13 +127,13 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
   const checkRows = options.rows !== 'skip';
   const variables = new Map(manifest.variables.map((v) => [v.name, v]));
   const weightVariable = manifest.staticWeightVariable ? variables.get(manifest.staticWeightVariable) : undefined;
-  const sexLabels = categoricalStatic(manifest, 'Gender')?.labels.filter(
+  const sexLabels = categoricalDescriptor(manifest, 'sex')?.labels.filter(
     (l): l is 'female' | 'male' => l === 'female' || l === 'male',
   );
-  const icuTypes = (categoricalStatic(manifest, 'ICUType')?.categories ?? [1, 2, 3, 4]).filter(
+  const icuTypes = (categoricalDescriptor(manifest, 'icuType')?.categories ?? [1, 2, 3, 4]).filter(
     (c): c is 1 | 2 | 3 | 4 => [1, 2, 3, 4].includes(c),
   );
-  const icuLabels = categoricalStatic(manifest, 'ICUType')?.labels ?? [];
+  const icuLabels = categoricalDescriptor(manifest, 'icuType')?.labels ?? [];
 
   return z
     .strictObject({
@@ -146,7 +142,7 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
         .max(MAX_ID_LENGTH)
         .optional()
         .meta({ description: 'Client identifier, echoed back in the result and never logged.' }),
-      age: boundedStatic(manifest, 'Age', 'a', 'Age in years'),
+      age: boundedStatic(manifest, 'age', 'a', 'Age in years'),
       sex: z
         .enum(sexLabels && sexLabels.length > 0 ? (sexLabels as [string, ...string[]]) : ['female', 'male'])
         .nullable()
@@ -159,7 +155,7 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
         .meta({
           description: `ICU type (PhysioNet 2012 coding): ${icuTypes.map((c, i) => `${c} ${icuLabels[i] ?? ''}`.trim()).join(', ')}.`,
         }),
-      height: boundedStatic(manifest, 'Height', 'cm', 'Height'),
+      height: boundedStatic(manifest, 'height', 'cm', DESCRIPTORS.height),
       weight: z
         .number()
         .nullable()

@@ -1,7 +1,7 @@
 import { binObservations, hourOf, type TimedObservation } from '../clinical/binning.js';
 import { MAX_HOURS_RECEIVED } from '../clinical/schemas.js';
 import type { PatientInput, Sex } from '../clinical/types.js';
-import type { Manifest } from '../model/manifest.js';
+import { numericDescriptor, type Manifest } from '../model/manifest.js';
 import { ICU_TYPE_SYSTEM, LOINC, VENTILATOR_OBSERVATION_CODES } from './codes.js';
 import { refersToSubject, type Gathered, type GatheredResource } from './gather.js';
 import { IssueCollector } from './issues.js';
@@ -492,8 +492,8 @@ function ageAt(
     ]);
   }
   const age = completedYears(birth, at);
-  const spec = manifest.statics.find((s) => s.name === 'Age');
-  if (spec && spec.kind === 'numeric' && (age < spec.bounds.min || age > spec.bounds.max)) {
+  const spec = numericDescriptor(manifest, 'age');
+  if (spec && (age < spec.bounds.min || age > spec.bounds.max)) {
     throw new FhirInputError(422, [
       {
         severity: 'error',

@@ -1,4 +1,4 @@
-import type { Manifest, VariableSpec } from '../model/manifest.js';
+import { numericDescriptor, type Manifest, type VariableSpec } from '../model/manifest.js';
 import { LOINC, LOINC_BODY_HEIGHT, LOINC_PULSE_OXIMETRY, NON_INVASIVE_DEFAULT, VARIABLE_SYSTEM } from './codes.js';
 import type { CodeableConcept } from './resources.js';
 
@@ -37,11 +37,11 @@ export function codeIndex(manifest: Manifest): CodeIndex {
   for (const v of manifest.variables) {
     for (const code of v.loinc) byLoinc.set(code, [...(byLoinc.get(code) ?? []), v]);
   }
-  const h = manifest.statics.find((s) => s.name === 'Height');
+  const h = numericDescriptor(manifest, 'height');
   const index: CodeIndex = {
     byName: new Map(manifest.variables.map((v) => [v.name, v])),
     byLoinc,
-    height: h && h.kind === 'numeric' ? { name: h.name, unit: h.unit, bounds: h.bounds } : undefined,
+    height: h ? { name: h.name, unit: h.unit, bounds: h.bounds } : undefined,
   };
   cache.set(manifest, index);
   return index;

@@ -137,6 +137,40 @@ export function takesInputTensor(raw: unknown): boolean {
 }
 export type VariableSpec = z.infer<typeof variableSchema>;
 export type StaticSpec = z.infer<typeof staticSchema>;
+export type NumericStaticSpec = Extract<StaticSpec, { kind: 'numeric' }>;
+export type CategoricalStaticSpec = Extract<StaticSpec, { kind: 'categorical' }>;
+
+/**
+ * The stay descriptors: the API field that carries each, by the manifest static that encodes it
+ * (the PhysioNet 2012 descriptor name, models/README.md). The graph's statics follow the manifest's order.
+ */
+export const DESCRIPTORS = {
+  age: 'Age',
+  sex: 'Gender',
+  icuType: 'ICUType',
+  height: 'Height',
+} as const;
+export type DescriptorField = keyof typeof DESCRIPTORS;
+export const DESCRIPTOR_FIELDS = Object.keys(DESCRIPTORS) as DescriptorField[];
+
+const descriptorFields = new Map<string, DescriptorField>(DESCRIPTOR_FIELDS.map((f) => [DESCRIPTORS[f], f]));
+
+/** The API field of a static or record parameter name (Gender -> sex); undefined for any other name. */
+export function descriptorField(name: string): DescriptorField | undefined {
+  return descriptorFields.get(name);
+}
+
+/** The manifest's numeric static for a descriptor, if it encodes one. */
+export function numericDescriptor(manifest: Manifest, field: 'age' | 'height'): NumericStaticSpec | undefined {
+  const s = manifest.statics.find((st) => st.name === DESCRIPTORS[field]);
+  return s && s.kind === 'numeric' ? s : undefined;
+}
+
+/** The manifest's categorical static for a descriptor, if it encodes one. */
+export function categoricalDescriptor(manifest: Manifest, field: 'sex' | 'icuType'): CategoricalStaticSpec | undefined {
+  const s = manifest.statics.find((st) => st.name === DESCRIPTORS[field]);
+  return s && s.kind === 'categorical' ? s : undefined;
+}
 
 /** Number of input columns the manifest defines: 3V + 2 per numeric static + one-hot widths. */
 export function inputWidth(manifest: Manifest): number {
