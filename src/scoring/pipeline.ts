@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { PatientValidator } from '../clinical/validate.js';
-import { scoreStays, type Explanation } from '../clinical/explain.js';
+import type { Explanation } from '../clinical/explain.js';
+import { scoreStays } from './score-stays.js';
 import { predictionResult } from '../clinical/result.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
 import { isUsableOutput, OUTPUT_NOT_A_PROBABILITY } from './output-check.js';

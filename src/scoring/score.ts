@@ -1,4 +1,4 @@
-import { scoreStays } from '../clinical/explain.js';
+import { scoreStays } from './score-stays.js';
 import { predictionResult } from '../clinical/result.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
 import { ScannedPatient } from '../clinical/validate.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { scoreStays, type RowSink } from '../../src/clinical/explain.js';
+import { scoreStays, type RowSink } from '../../src/scoring/score-stays.js';
 import type { ValidPatient } from '../../src/clinical/types.js';
 import { createPatientValidator } from '../../src/clinical/validate.js';
 import { QueueFullError } from '../../src/inference/errors.js';
