@@ -1,6 +1,8 @@
+import type { Manifest } from '../model/manifest.js';
+
 /**
- * Example requests of the FHIR and CDS Hooks routes, shown in the OpenAPI document and the
- * README (test/api/examples.test.ts posts each one and compares the README's copies). One stay:
+ * Example requests shown in the OpenAPI document. Those of the FHIR and CDS Hooks routes are in the
+ * README too (test/api/examples.test.ts posts each one and compares the README's copies). One stay:
  * a 70-year-old woman in a medical ICU: three hours of heart rate, one of respiratory rate and
  * temperature, a lactate.
  */
@@ -73,3 +75,28 @@ export const cdsPatientViewExample = {
   context: { userId: 'Practitioner/example', patientId: 'example' },
   prefetch: { patient, vitals: searchset(vitals), labs: searchset(labs) },
 };
+
+/** A `POST /v1/predict` request with the serving model's variables only. */
+export function predictRequestExample(manifest: Manifest): unknown {
+  const names = new Set(manifest.variables.map((v) => v.name));
+  const pick = (row: Record<string, number | null>) =>
+    Object.fromEntries(Object.entries(row).filter(([k]) => names.has(k)));
+  return {
+    patients: [
+      {
+        id: 'bed-12',
+        age: 71,
+        sex: 'female',
+        icuType: 3,
+        height: 162,
+        weight: 70.5,
+        units: names.has('Temp') ? { Temp: '[degF]' } : {},
+        hours: [
+          pick({ HR: 104, MAP: 68, RespRate: 22, Temp: 100.9, SaO2: 94, Lactate: 3.1 }),
+          pick({ HR: 110, MAP: 64, RespRate: null, Temp: null, SaO2: 93 }),
+          pick({ HR: 98, MAP: 71, RespRate: 20 }),
+        ],
+      },
+    ],
+  };
+}

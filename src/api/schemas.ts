@@ -3,6 +3,7 @@ import { patientInputSchema } from '../clinical/schemas.js';
 import type { Manifest } from '../model/manifest.js';
 import { VERSION_NAME } from '../model/semver.js';
 import { errorSchema } from '../http/errors.js';
+import { predictRequestExample } from './examples.js';
 
 /**
  * Request and response schemas of the prediction API. The patient schema comes from the
@@ -136,7 +137,7 @@ export function predictRequestSchema(manifest: Manifest, limits: PatientLimits) 
     })
     .meta({
       description: 'One or many ICU stays to score.',
-      examples: [exampleRequest(manifest)],
+      examples: [predictRequestExample(manifest)],
     });
 }
 
@@ -185,30 +186,6 @@ function explainSchema(limits: PatientLimits) {
     .meta({
       description: `Add each result's trajectory (risk after every hour) and contributions (each variable's effect); at most ${limits.maxExplainedPatients} patients per request`,
     });
-}
-
-function exampleRequest(manifest: Manifest): unknown {
-  const names = new Set(manifest.variables.map((v) => v.name));
-  const pick = (row: Record<string, number | null>) =>
-    Object.fromEntries(Object.entries(row).filter(([k]) => names.has(k)));
-  return {
-    patients: [
-      {
-        id: 'bed-12',
-        age: 71,
-        sex: 'female',
-        icuType: 3,
-        height: 162,
-        weight: 70.5,
-        units: names.has('Temp') ? { Temp: '[degF]' } : {},
-        hours: [
-          pick({ HR: 104, MAP: 68, RespRate: 22, Temp: 100.9, SaO2: 94, Lactate: 3.1 }),
-          pick({ HR: 110, MAP: 64, RespRate: null, Temp: null, SaO2: 93 }),
-          pick({ HR: 98, MAP: 71, RespRate: 20 }),
-        ],
-      },
-    ],
-  };
 }
 
 export const reloadRequestSchema = z
