@@ -1,17 +1,15 @@
-import { appendFile, cp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { calibrationIntercept, logisticRecalibration } from '../evaluation/metrics.js';
 import { EVENTS_SOURCE, MIN_EVENTS, type ValidationReport } from '../evaluation/report.js';
 import { foldRecalibration, GraphFoldError } from '../model/recalibrate-graph.js';
 import { isVersionName } from '../model/semver.js';
-import { ScoreCommandError } from './score.js';
+import { exists, ScoreCommandError } from './score.js';
 import { cohortReport, scoreCohort, writeReport, type CohortOptions } from './validate.js';
 
 /**
- * `icu-mortality recalibrate`: fits logit p' = a + b logit p on a local cohort (or a alone, b = 1)
- * and writes a new model version beside the one it comes from, the fit folded into its graph
- * (ranking unchanged), its manifest recording the recalibration, its card a section on it and
- * the validation report of the cohort it was fitted on (the version it comes from, before the fit).
+ * `icu-mortality recalibrate`: fits logit p' = a + b logit p (or a alone) on a local cohort and
+ * writes it, folded into the graph, as a new version beside its source, so the ranking stays.
  */
 
 export const RECALIBRATION_METHODS = ['logistic', 'intercept'] as const;
@@ -40,15 +38,6 @@ export interface RecalibrateResult {
   recalibration: Recalibration;
   /** The cohort's report with the version it comes from. */
   report: ValidationReport;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Float32, as the graph stores them: the manifest records what the graph computes. */

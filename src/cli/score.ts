@@ -97,7 +97,7 @@ export function outputFormatOf(path: string, explicit?: OutputFormat): OutputFor
   return ext === '.ndjson' || ext === '.jsonl' ? 'ndjson' : 'csv';
 }
 
-async function exists(path: string): Promise<boolean> {
+export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;
