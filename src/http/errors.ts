@@ -1,8 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ApiError, errorAnswer, INTERNAL_ERROR, type ErrorAnswer } from './error-table.js';
+import { errorAnswer, INTERNAL_ERROR, type ErrorAnswer } from './error-table.js';
 
-export { ApiError, bodyTooLargeMessage, issuesToDetails, pathString } from './error-table.js';
+export { ApiError, issuesToDetails } from './error-table.js';
 
 /**
  * One error shape for every route: `{ error, message, details[] }`, where `error` is a stable
@@ -39,15 +39,6 @@ function send(reply: FastifyReply, status: number, body: ErrorBody, retryAfter?:
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   // Bypasses response schemas: the error shape is the same on every route.
   return reply.code(status).type('application/json; charset=utf-8').serializer(JSON.stringify).send(body);
-}
-
-export function sendApiError(reply: FastifyReply, err: ApiError): FastifyReply {
-  return send(
-    reply,
-    err.statusCode,
-    { error: err.code, message: err.message, details: err.details },
-    err.retryAfterSeconds,
-  );
 }
 
 /** The error table's answer in the service's JSON shape. */
