@@ -1,11 +1,6 @@
 /**
- * `icu-mortality validate` beside `icu-mortality score` on the same NDJSON cohort of synthetic
- * stays (100,000 by default) with a seeded outcome file: whole runs as a site runs them, model
- * loading, outcome reading, statistics and both reports included. Target: validate >= 80% of
- * score's stays per second.
- *
- * Called by bench/index.ts (measureValidate) or alone:
- *   node --import tsx bench/validate.ts [--stays 100000] [--rounds 1]
+ * Whole `validate` and `score` runs on one seeded synthetic cohort; target: validate >= 80% of
+ * score's stays per second. Alone: node --import tsx bench/validate.ts [--stays 100000] [--rounds 1]
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';

@@ -2,10 +2,8 @@ import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
 
 /**
- * An outcome file: a CSV with a header, one stay per row, its id in the first column (or the
- * one named) and in-hospital death as 0/1 or true/false in `In-hospital_death` (or the one
- * named). PhysioNet 2012's Outcomes-a.txt reads as it is. A bad value or a repeated id is an
- * error naming its line: outcomes are what a validation is measured against.
+ * Outcome CSV (id column, 0/1 or true/false death column), so PhysioNet 2012's Outcomes-a.txt
+ * reads as it is. Bad values and repeated ids fail naming their line: validation is measured on them.
  */
 
 export const DEFAULT_OUTCOME_COLUMN = 'In-hospital_death';

@@ -2,10 +2,8 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 
 /**
- * Folds a logistic recalibration into an ONNX graph: every probability output that comes from a
- * Sigmoid (through shape-only nodes) becomes sigmoid(a + b * z) of that Sigmoid's input z, which
- * is logit(p) of the old output. For b > 0 the ranking is unchanged; output names and shapes stay.
- * The graph is read and written with ONNX's own onnx.proto (vendored beside this file).
+ * Folds p' = sigmoid(a + b * z) into each Sigmoid-fed probability output (z = logit p), so names,
+ * shapes and (b > 0) ranking stay; read and written with ONNX's own onnx.proto, vendored here.
  */
 
 const PROTO = fileURLToPath(new URL('./onnx.proto', import.meta.url));
