@@ -1,9 +1,6 @@
 /**
- * The hostile peers of `npm run soak`: what the outside attack used, bounded in time and count
- * and aimed only at 127.0.0.1. An endless FHIR server behind CDS Hooks calls, a flood of
- * invalid NDJSON lines, a burst of bad API keys; meanwhile /health/live is timed. Then (issue 27)
- * one key's explained-request flood beside another key's single stays, hostile unit strings
- * and a FHIR stay from year 1.
+ * The hostile peers of `npm run soak`, as the outside attacks (and issue 27) used them, bounded in
+ * time and count and aimed only at 127.0.0.1; meanwhile /health/live is timed.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# What `npm test` needs from Debian, checked before any test runs so that a fresh machine learns
-# it at once, not after the TypeScript suite: the training tests' Python packages (PyPI is not
-# a registry every machine reaches), and chromium and prometheus, without which the browser and
-# Prometheus tests skip. Run as root with apt-get, it installs what is missing; otherwise it names it.
+# What `npm test` needs from Debian, checked first so a fresh machine learns it at once: the training
+# tests' Python packages (not every machine reaches PyPI), and chromium and prometheus, without which
+# their tests skip. As root it installs what is missing with apt-get; otherwise it names it.
 set -euo pipefail
 
 python_packages=(python3-torch python3-onnx python3-numpy python3-sklearn python3-matplotlib python3-pytest python3-pyflakes)

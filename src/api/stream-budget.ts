@@ -1,9 +1,7 @@
 /**
- * The bytes of long NDJSON lines that all streams together may hold. A line that grows past
- * LONG_LINE_BYTES takes a ticket of the whole per-line limit before more of it is read, and keeps
- * it until the line is parsed or skipped: a stream that finds no room waits, and no reader stops its
- * socket (TCP backpressure). A ticket covers a line to its end, so a holder never waits for more and
- * waiters cannot deadlock; tickets are granted in arrival order.
+ * The bytes of long NDJSON lines all streams together may hold. A line past LONG_LINE_BYTES takes a
+ * ticket for the whole per-line limit until parsed or skipped; without room its stream waits (TCP
+ * backpressure). A ticket covers a line to its end, so no holder waits again: no deadlock.
  */
 
 /** Lines up to this size need no ticket: a stay of a few days is tens of kilobytes. */

@@ -2,8 +2,7 @@
  * Dynamic batching: stays from concurrent requests, coalesced by length behind a bounded queue. A
  * batch forms at once when a worker is idle; otherwise one batch is prepared ahead when full or
  * after maxQueueDelayMs (Triton's max_queue_delay_microseconds). Same-tick submits always coalesce.
- * Callers share the engine fairly: each batch's rows are split max-min fair between the callers with
- * stays queued, the least served first, and one caller may hold only maxQueuePerCaller of the queue.
+ * Rows go max-min fair to the callers queued, least served first; each holds maxQueuePerCaller at most.
  */
 import type { Engine, EngineBatch } from './engine.js';
 import {

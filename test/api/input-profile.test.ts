@@ -14,7 +14,7 @@ import { r4Errors } from '../fhir/r4-schema.js';
  * monitor vitals and weight (6 of 8 variables over 48 h) are `vitals`; with 9 routine labs at hour 3
  * (15 of 26) `vitals-routine-labs`, and with GCS and three blood gases too (19 of 37) `full`; six
  * hours of 9 variables `first-6h`. The newcomer's two stays (one heart rate; two hours of vitals
- * and GCS) cover no profile: `sparse`, no figure. The old rule gave them vitals 0.792 and first-6h 0.807.
+ * and GCS) cover no profile: `sparse`, no figure.
  */
 
 const MONITOR = { HR: 90, NIMAP: 70, RespRate: 20, Temp: 37.2, SaO2: 96 };
