@@ -1,12 +1,9 @@
 import type { Manifest } from '../model/manifest.js';
 
 /**
- * Which validated scenario of the manifest a stay's inputs cover, and that scenario's held-out
- * AUROC: how much weight its score can bear. A scenario is covered when the stay has at least its
- * `coverage`: that many of its variables observed within its window, over that many hours
- * (training/scenarios.py coverage, the 5% quantile of its held-out stays). Of the covered
- * scenarios the stay gets the one with the highest figure, so removing observations can only
- * lower it; a stay that covers none gets SPARSE, with no figure.
+ * Which validated scenario a stay's inputs cover, and its held-out AUROC. A stay covers a scenario
+ * with at least its `coverage` (training/scenarios.py: the 5% quantile of its held-out stays); the
+ * highest-AUROC covered one wins, so removing observations can only lower the figure.
  */
 
 export interface InputProfile {

@@ -39,9 +39,8 @@ const cache = new WeakMap<UnitSpec, { accepted: Map<string, UnitConverter>; refu
 /** Unit strings remembered in each of the two, least recently used dropped first: clients choose them. */
 const CACHED_UNITS_PER_VARIABLE = 64;
 /**
- * Unit strings the library may read for the first time in one turn of the event loop. A request is
- * validated in one turn, so a body of thousands of distinct units blocks for this many parses (each
- * up to a few tenths of a millisecond), not one per unit; the count starts again on the next turn.
+ * New unit strings the library may parse in one event-loop turn: a request is validated in one
+ * turn, so thousands of distinct units block for this many parses, not one each.
  */
 const NEW_UNITS_PER_TURN = 128;
 let newUnitsThisTurn = 0;
