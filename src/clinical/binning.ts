@@ -21,29 +21,10 @@ export function binObservations(
   observations: readonly TimedObservation[],
   manifest: Manifest,
 ): Array<Record<string, number | null>> {
-  const aggregation = new Map(manifest.variables.map((v) => [v.name, v.aggregation]));
-  let lastHour = 0;
-  const cells = new Map<number, Map<string, number>>();
-  for (const obs of observations) {
-    const how = aggregation.get(obs.variable);
-    if (how === undefined) continue;
-    const hour = hourOf(obs.minutes, manifest);
-    lastHour = Math.max(lastHour, hour);
-    let row = cells.get(hour);
-    if (!row) {
-      row = new Map();
-      cells.set(hour, row);
-    }
-    const previous = row.get(obs.variable);
-    row.set(obs.variable, how === 'sum' && previous !== undefined ? previous + obs.value : obs.value);
-  }
-  const rows: Array<Record<string, number | null>> = [];
-  for (let hour = 0; hour <= lastHour; hour++) {
-    const row: Record<string, number | null> = {};
-    for (const [variable, value] of cells.get(hour) ?? []) row[variable] = value;
-    rows.push(row);
-  }
-  return rows;
+  const bins = new TimeOrderedBins(manifest);
+  // Ordered by arrival alone: an hour's last value is the last in input order.
+  observations.forEach((obs, i) => bins.add(obs, i));
+  return bins.rows();
 }
 
 /**
@@ -53,14 +34,15 @@ export function binObservations(
  */
 export class TimeOrderedBins {
   readonly #aggregation: Map<string, 'last' | 'sum'>;
-  readonly #cells = new Map<number, Map<string, { minutes: number; value: number }>>();
+  readonly #cells = new Map<number, Map<string, { order: number; value: number }>>();
   #lastHour = 0;
 
   constructor(private readonly manifest: Manifest) {
     this.#aggregation = new Map(manifest.variables.map((v) => [v.name, v.aggregation]));
   }
 
-  add(obs: TimedObservation): void {
+  /** `order` ranks an hour's values of a `last` variable (ties: the later arrival); time by default. */
+  add(obs: TimedObservation, order: number = obs.minutes): void {
     const how = this.#aggregation.get(obs.variable);
     if (how === undefined) return;
     const hour = hourOf(obs.minutes, this.manifest);
@@ -71,9 +53,9 @@ export class TimeOrderedBins {
       this.#cells.set(hour, row);
     }
     const previous = row.get(obs.variable);
-    if (previous === undefined) row.set(obs.variable, { minutes: obs.minutes, value: obs.value });
+    if (previous === undefined) row.set(obs.variable, { order, value: obs.value });
     else if (how === 'sum') previous.value += obs.value;
-    else if (obs.minutes >= previous.minutes) row.set(obs.variable, { minutes: obs.minutes, value: obs.value });
+    else if (order >= previous.order) row.set(obs.variable, { order, value: obs.value });
   }
 
   rows(): Array<Record<string, number | null>> {
