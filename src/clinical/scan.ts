@@ -1,6 +1,6 @@
-import { categoricalDescriptor, numericDescriptor, type Manifest } from '../model/manifest.js';
+import { numericDescriptor, type Manifest } from '../model/manifest.js';
 import { Char, plainStringEnd, skipJsonSpace } from './json-text.js';
-import { MAX_HOURS_RECEIVED, MAX_ID_LENGTH } from './schemas.js';
+import { icuTypeCodes, MAX_HOURS_RECEIVED, MAX_ID_LENGTH, sexLabels } from './schemas.js';
 
 /**
  * Reads a patient's JSON bytes once, straight into the dense [hours x variables] matrix, checking
@@ -211,15 +211,8 @@ export function createPatientScanner(manifest: Manifest): PatientScanner {
     manifest.staticWeightVariable === undefined
       ? undefined
       : variables.find((v) => v.name === manifest.staticWeightVariable);
-  // The same enumerations as the schema, including its fallbacks for a manifest without them.
-  const sexLabels = (categoricalDescriptor(manifest, 'sex')?.labels ?? []).filter(
-    (l): l is 'female' | 'male' => l === 'female' || l === 'male',
-  );
-  const sexes: ReadonlyArray<'female' | 'male'> = sexLabels.length > 0 ? sexLabels : ['female', 'male'];
-  const icuCodes = (categoricalDescriptor(manifest, 'icuType')?.categories ?? [1, 2, 3, 4]).filter(
-    (c): c is 1 | 2 | 3 | 4 => c === 1 || c === 2 || c === 3 || c === 4,
-  );
-  const icuTypes: ReadonlyArray<1 | 2 | 3 | 4> = icuCodes.length > 0 ? icuCodes : [1, 2, 3, 4];
+  const sexes = sexLabels(manifest);
+  const icuTypes = icuTypeCodes(manifest);
   const lastSeenInRow = new Int32Array(V);
   // The row number at which each variable last had a value (not null).
   const lastValueInRow = new Int32Array(V);

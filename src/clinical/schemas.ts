@@ -7,6 +7,7 @@ import {
   type VariableSpec,
 } from '../model/manifest.js';
 import { acceptedUnits, MAX_UNIT_LENGTH, unitConversion, unitStringProblem } from './units.js';
+import type { Sex } from './types.js';
 
 /**
  * The patient's zod schemas, generated from the manifest (the one definition of names, units and
@@ -119,6 +120,22 @@ function unitsSchema(manifest: Manifest) {
     });
 }
 
+/** The sex labels a patient may carry: the manifest's, or both where it names none. */
+export function sexLabels(manifest: Manifest): readonly Sex[] {
+  const labels = (categoricalDescriptor(manifest, 'sex')?.labels ?? []).filter(
+    (l): l is Sex => l === 'female' || l === 'male',
+  );
+  return labels.length > 0 ? labels : ['female', 'male'];
+}
+
+/** The ICU type codes a patient may carry (PhysioNet 2012: 1 to 4): the manifest's, or all four where it names none. */
+export function icuTypeCodes(manifest: Manifest): ReadonlyArray<1 | 2 | 3 | 4> {
+  const codes = (categoricalDescriptor(manifest, 'icuType')?.categories ?? []).filter(
+    (c): c is 1 | 2 | 3 | 4 => c === 1 || c === 2 || c === 3 || c === 4,
+  );
+  return codes.length > 0 ? codes : [1, 2, 3, 4];
+}
+
 /**
  * The schema of one patient as a client sends it. Validation happens in one pass so that
  * every offending field is reported, including bounds after unit conversion.
@@ -127,12 +144,7 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
   const checkRows = options.rows !== 'skip';
   const variables = new Map(manifest.variables.map((v) => [v.name, v]));
   const weightVariable = manifest.staticWeightVariable ? variables.get(manifest.staticWeightVariable) : undefined;
-  const sexLabels = categoricalDescriptor(manifest, 'sex')?.labels.filter(
-    (l): l is 'female' | 'male' => l === 'female' || l === 'male',
-  );
-  const icuTypes = (categoricalDescriptor(manifest, 'icuType')?.categories ?? [1, 2, 3, 4]).filter(
-    (c): c is 1 | 2 | 3 | 4 => [1, 2, 3, 4].includes(c),
-  );
+  const icuTypes = icuTypeCodes(manifest);
   const icuLabels = categoricalDescriptor(manifest, 'icuType')?.labels ?? [];
 
   return z
@@ -144,12 +156,12 @@ export function patientInputSchema(manifest: Manifest, options: { rows?: 'check'
         .meta({ description: 'Client identifier, echoed back in the result and never logged.' }),
       age: boundedStatic(manifest, 'age', 'a', 'Age in years'),
       sex: z
-        .enum(sexLabels && sexLabels.length > 0 ? (sexLabels as [string, ...string[]]) : ['female', 'male'])
+        .enum(sexLabels(manifest) as [Sex, ...Sex[]])
         .nullable()
         .optional()
         .meta({ description: 'Sex; null or absent = unknown.' }),
       icuType: z
-        .literal(icuTypes.length > 0 ? icuTypes : [1, 2, 3, 4])
+        .literal(icuTypes as Array<1 | 2 | 3 | 4>)
         .nullable()
         .optional()
         .meta({
