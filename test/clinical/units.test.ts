@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, mock, test } from 'node:test';
 import ucum from '@lhncbc/ucum-lhc';
 import { patientInputSchema } from '../../src/clinical/schemas.js';
 import { converterFor, unitConversion, unitStringProblem } from '../../src/clinical/units.js';
@@ -179,35 +179,27 @@ describe('unit strings are bounded before the UCUM library reads them', () => {
   });
 
   test('converterFor refuses a malformed unit string without calling the library', () => {
-    const library = ucum.UcumLhcUtils.prototype;
-    const original = library.convertUnitTo;
-    let calls = 0;
-    library.convertUnitTo = function (this: typeof library, ...args) {
-      calls++;
-      return original.apply(this, args);
-    };
+    // Counts the library's conversions; each still runs.
+    const library = mock.method(ucum.UcumLhcUtils.prototype, 'convertUnitTo');
+    const calls = (): number => library.mock.callCount();
     try {
       for (const unit of ['{}'.repeat(16_000), FORGING_UNIT, 'mm Hg', '(((((K)))))'])
         assert.equal(converterFor(variable('Temp'), unit), undefined);
-      assert.equal(calls, 0);
+      assert.equal(calls(), 0);
       // A new spec: converters are cached per variable, and Temp's K may be cached already.
       const fresh = { name: 'Temp', unit: 'Cel', alternativeUnits: [] };
       assert.ok(converterFor(fresh, 'K'), 'K converts to Cel');
-      assert.ok(calls > 0, 'a well-formed unit still reaches the library');
+      assert.ok(calls() > 0, 'a well-formed unit still reaches the library');
     } finally {
-      library.convertUnitTo = original;
+      library.mock.restore();
     }
   });
 
   test('distinct new unit strings are read at most 128 in one turn; known ones are answered from the cache', async () => {
     await new Promise((resolve) => setImmediate(resolve));
-    const library = ucum.UcumLhcUtils.prototype;
-    const original = library.convertUnitTo;
-    let calls = 0;
-    library.convertUnitTo = function (this: typeof library, ...args) {
-      calls++;
-      return original.apply(this, args);
-    };
+    // Counts the library's conversions; each still runs.
+    const library = mock.method(ucum.UcumLhcUtils.prototype, 'convertUnitTo');
+    const calls = (): number => library.mock.callCount();
     try {
       const spec = { name: 'Temp', unit: 'Cel', alternativeUnits: [{ unit: '[degF]', scale: 5 / 9, offset: -32 }] };
       assert.ok(unitConversion(spec, 'K').ok, 'K read first');
@@ -222,13 +214,13 @@ describe('unit strings are bounded before the UCUM library reads them', () => {
       });
       assert.ok(unitConversion(spec, 'K').ok, 'a unit read before is still answered');
       assert.ok(unitConversion(spec, '[degF]').ok, "the manifest's units need no reading");
-      const before = calls;
+      const before = calls();
       for (let i = 0; i < 1000; i++) unitConversion(spec, 'm{5}');
-      assert.equal(calls, before, 'a refused unit that was read is remembered');
+      assert.equal(calls(), before, 'a refused unit that was read is remembered');
       await new Promise((resolve) => setImmediate(resolve));
       assert.deepEqual(unitConversion(spec, 'm{199}'), { ok: false, problem: undefined }, 'read on the next turn');
     } finally {
-      library.convertUnitTo = original;
+      library.mock.restore();
     }
   });
 
