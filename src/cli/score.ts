@@ -352,7 +352,7 @@ async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: 
   }
   if (training && tally.trainingOverlap > 0 && !run.quiet)
     run.stderr.write(
-      trainingOverlapWarning(training, identity, tally.trainingOverlap, tally.scored, opts.format === 'physionet2012'),
+      `warning: ${trainingOverlapWarning(training, identity, tally.trainingOverlap, tally.scored, opts.format === 'physionet2012')}\n`,
     );
   return tally;
 }

@@ -50,7 +50,7 @@ export async function readTrainingStays(files: ModelFiles): Promise<TrainingStay
   return { ids, file, dataset };
 }
 
-/** The warning for `overlap` of `scored` records; `certain` when the ids are RecordIDs read from PhysioNet files. */
+/** The warning, without `warning: `, for `overlap` of `scored` records; `certain`: ids are PhysioNet RecordIDs. */
 export function trainingOverlapWarning(
   training: TrainingStays,
   model: { name: string; version: string },
@@ -62,5 +62,5 @@ export function trainingOverlapWarning(
   const subject = certain
     ? `${overlap} of ${scored} scored records are ${which}:`
     : `${overlap} of ${scored} scored records have the ids of ${which}; if they are those stays,`;
-  return `warning: ${subject} their scores are not held out, and an AUROC computed from them overstates the model's accuracy on new patients (the model card gives the held-out figures)\n`;
+  return `${subject} their scores are not held out, and an AUROC computed from them overstates the model's accuracy on new patients (the model card gives the held-out figures)`;
 }

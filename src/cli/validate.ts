@@ -186,9 +186,7 @@ export async function scoreCohort(opts: CohortOptions): Promise<ScoredCohort> {
               overlap,
               probabilities.length,
               opts.format === 'physionet2012',
-            )
-              .replace(/^warning: /, '')
-              .trim(),
+            ),
           }
         : {}),
       seconds: (performance.now() - started) / 1000,
