@@ -41,7 +41,7 @@ function asResources(value: unknown): unknown[] {
 
 /**
  * `url` without its trailing slashes. A loop, not /\/+$/: that regex backtracks over every run of
- * slashes, so a fhirServer of a long run followed by one more character cost seconds per 40 KB.
+ * slashes, so its time grows with the square of a hostile fhirServer's length.
  */
 function withoutTrailingSlashes(url: string): string {
   let end = url.length;
