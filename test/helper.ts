@@ -230,3 +230,13 @@ export function oneWorkerEngine(files: ModelFiles): Promise<Engine> {
     workers: 1,
   });
 }
+
+/** POSTs `body` as FHIR JSON to the RiskAssessment $predict operation. */
+export function postFhirPredict(app: FastifyInstance, body: unknown) {
+  return app.inject({
+    method: 'POST',
+    url: '/fhir/RiskAssessment/$predict',
+    headers: { 'content-type': 'application/fhir+json' },
+    payload: JSON.stringify(body),
+  });
+}

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { parse } from 'yaml';
 import { OPENAPI_PATH } from '../../scripts/openapi-source.js';
 import { r4Errors } from '../fhir/r4-schema.js';
-import { buildTestApp, ROOT } from '../helper.js';
+import { buildTestApp, ROOT, postFhirPredict } from '../helper.js';
 
 /**
  * The request examples a newcomer copies, read from the committed openapi.yaml and the README:
@@ -62,12 +62,7 @@ test('the FHIR Bundle example is valid R4 and scores as the same stay sent hour 
   const bundle = await requestExample('/fhir/RiskAssessment/$predict');
   assert.deepEqual(r4Errors(bundle), []);
   const { app } = await buildTestApp(t);
-  const res = await app.inject({
-    method: 'POST',
-    url: '/fhir/RiskAssessment/$predict',
-    headers: { 'content-type': 'application/fhir+json' },
-    payload: JSON.stringify(bundle),
-  });
+  const res = await postFhirPredict(app, bundle);
   assert.equal(res.statusCode, 200, res.body);
   const riskAssessment = res.json<{ prediction: Array<{ probabilityDecimal: number }> }>();
   assert.deepEqual(r4Errors(riskAssessment), []);

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { runScore } from '../../src/cli/score.js';
 import { topContributionsText, trendText } from '../../src/fhir/explain-text.js';
-import { buildTestApp, makeModelRoot, ROOT, samplePatient } from '../helper.js';
+import { buildTestApp, makeModelRoot, ROOT, samplePatient, postFhirPredict } from '../helper.js';
 import { entry, LOINC, observation, type Json } from '../fixtures/fhir/physionet-to-fhir.js';
 import { r4Errors } from '../fhir/r4-schema.js';
 
@@ -240,12 +240,7 @@ describe('explain', () => {
       type: 'collection',
       entry: [patient, ...observations].map((r) => entry(r)),
     };
-    const res = await app.inject({
-      method: 'POST',
-      url: '/fhir/RiskAssessment/$predict',
-      headers: { 'content-type': 'application/fhir+json' },
-      payload: JSON.stringify(bundle),
-    });
+    const res = await postFhirPredict(app, bundle);
     assert.equal(res.statusCode, 200, res.body);
     type Ext = { url: string; extension?: Ext[]; valueInteger?: number; valueDecimal?: number; valueString?: string };
     const ra = res.json() as {

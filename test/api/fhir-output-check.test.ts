@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildTestApp, loadTinyManifest, oneWorkerEngine, ROOT } from '../helper.js';
+import { buildTestApp, loadTinyManifest, oneWorkerEngine, ROOT, postFhirPredict } from '../helper.js';
 import { recordToBundle } from '../fixtures/fhir/physionet-to-fhir.js';
 
 const NOW = new Date('2026-03-15T06:30:00Z');
@@ -35,12 +35,7 @@ test('$predict answers an OperationOutcome that says so when the model gives no 
     admission: new Date('2026-03-13T06:30:00Z'),
     predictionTime: NOW,
   });
-  const res = await app.inject({
-    method: 'POST',
-    url: '/fhir/RiskAssessment/$predict',
-    headers: { 'content-type': 'application/fhir+json' },
-    payload: JSON.stringify(bundle),
-  });
+  const res = await postFhirPredict(app, bundle);
   assert.equal(res.statusCode, 422, res.body);
   const outcome = res.json() as { resourceType: string; issue: Array<{ severity: string; diagnostics: string }> };
   assert.equal(outcome.resourceType, 'OperationOutcome');

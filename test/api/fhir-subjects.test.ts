@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { buildTestApp, loadTinyManifest, ROOT } from '../helper.js';
+import { buildTestApp, loadTinyManifest, ROOT, postFhirPredict } from '../helper.js';
 import { entry, LOINC, observation, recordToBundle, type Json } from '../fixtures/fhir/physionet-to-fhir.js';
 
 /**
@@ -24,12 +24,7 @@ async function predict(t: TestContext, bodies: Json[]) {
   const { app, logs } = await buildTestApp(t, { deps: { now: () => NOW } });
   const answers: RiskAssessmentBody[] = [];
   for (const body of bodies) {
-    const res = await app.inject({
-      method: 'POST',
-      url: '/fhir/RiskAssessment/$predict',
-      headers: { 'content-type': 'application/fhir+json' },
-      payload: JSON.stringify(body),
-    });
+    const res = await postFhirPredict(app, body);
     assert.equal(res.statusCode, 200, res.body);
     answers.push(res.json() as RiskAssessmentBody);
   }

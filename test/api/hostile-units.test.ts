@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { buildTestApp, loadTinyManifest, ROOT, samplePatient } from '../helper.js';
+import { buildTestApp, loadTinyManifest, ROOT, samplePatient, postFhirPredict } from '../helper.js';
 import { recordToBundle, type Json } from '../fixtures/fhir/physionet-to-fhir.js';
 import {
   FORGED_MARKER,
@@ -153,18 +153,11 @@ describe('hostile UCUM codes in FHIR', () => {
       const { app: a, logs } = await app(t);
       const { resources, tempIndex } = await stayWithTempCode(code);
       const out = recordStdout();
-      const res = await a
-        .inject({
-          method: 'POST',
-          url: '/fhir/RiskAssessment/$predict',
-          headers: { 'content-type': 'application/fhir+json' },
-          payload: JSON.stringify({
-            resourceType: 'Bundle',
-            type: 'collection',
-            entry: resources.map((resource) => ({ resource })),
-          }),
-        })
-        .finally(out.stop);
+      const res = await postFhirPredict(a, {
+        resourceType: 'Bundle',
+        type: 'collection',
+        entry: resources.map((resource) => ({ resource })),
+      }).finally(out.stop);
       assert.equal(res.statusCode, 200, res.body);
       const ra = res.json() as { contained?: Array<{ issue: Array<{ diagnostics: string; expression?: string[] }> }> };
       const issues = ra.contained?.flatMap((c) => c.issue) ?? [];

@@ -8,7 +8,7 @@ import type { AppDeps } from '../../src/app.js';
 import { runScore } from '../../src/cli/score.js';
 import { createEngine, type Engine } from '../../src/inference/engine.js';
 import { manifestSchema } from '../../src/model/manifest.js';
-import { buildTestApp, makeModelRoot, oneWorkerEngine, ROOT, samplePatient } from '../helper.js';
+import { buildTestApp, makeModelRoot, oneWorkerEngine, ROOT, samplePatient, postFhirPredict } from '../helper.js';
 import { INPUT_NAMES, type Stay, buildBatch, reference } from '../inference/helpers.js';
 import { entry, LOINC, observation } from '../fixtures/fhir/physionet-to-fhir.js';
 
@@ -184,12 +184,7 @@ describe('a hybrid model served', () => {
     const patient = { resourceType: 'Patient', id: 'p1', birthDate: '1960-01-01', gender: 'female' };
     const hr = observation('hr', [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-01-04T10:00:00Z');
     const bundle = { resourceType: 'Bundle', type: 'collection', entry: [entry(patient), entry(hr)] };
-    const fhir = await app.inject({
-      method: 'POST',
-      url: '/fhir/RiskAssessment/$predict',
-      headers: { 'content-type': 'application/fhir+json' },
-      payload: JSON.stringify(bundle),
-    });
+    const fhir = await postFhirPredict(app, bundle);
     assert.equal(fhir.statusCode, 422, fhir.body);
     assert.match(fhir.body, /OperationOutcome.*needs noteEmbedding: 768 numbers/);
     const prefetch = {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { runScore } from '../../src/cli/score.js';
-import { buildTestApp, loadTinyManifest, makeModelRoot, ROOT } from '../helper.js';
+import { buildTestApp, loadTinyManifest, makeModelRoot, ROOT, postFhirPredict } from '../helper.js';
 import { entry, LOINC, observation, recordToBundle, type Json } from '../fixtures/fhir/physionet-to-fhir.js';
 import { r4Errors } from '../fhir/r4-schema.js';
 
@@ -97,12 +97,7 @@ describe('input profile', () => {
       type: 'collection',
       entry: [patient, ...observations].map((r) => entry(r)),
     };
-    const res = await app.inject({
-      method: 'POST',
-      url: '/fhir/RiskAssessment/$predict',
-      headers: { 'content-type': 'application/fhir+json' },
-      payload: JSON.stringify(bundle),
-    });
+    const res = await postFhirPredict(app, bundle);
     assert.equal(res.statusCode, 200, res.body);
     const ra = res.json() as {
       extension: Array<{ url: string; extension?: Array<{ url: string; valueCode?: string; valueDecimal?: number }> }>;
@@ -133,12 +128,7 @@ describe('input profile', () => {
       await loadTinyManifest(),
       { admission: new Date('2026-03-13T06:30:00Z'), predictionTime: now },
     );
-    const fullRa = await app.inject({
-      method: 'POST',
-      url: '/fhir/RiskAssessment/$predict',
-      headers: { 'content-type': 'application/fhir+json' },
-      payload: JSON.stringify(full),
-    });
+    const fullRa = await postFhirPredict(app, full);
     const fullProfile = (fullRa.json() as typeof ra).extension.find((e) => e.url.endsWith(':input-profile'));
     assert.deepEqual(fullProfile?.extension, [
       { url: 'scenario', valueCode: 'full' },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { r4Errors } from '../fhir/r4-schema.js';
-import { buildTestApp, samplePatient } from '../helper.js';
+import { buildTestApp, samplePatient, postFhirPredict } from '../helper.js';
 
 /** What a first-time caller reads when a request is refused: the limit, the setting, the way on. */
 
@@ -43,12 +43,7 @@ test('a CDS Hooks body over FHIR_BODY_LIMIT_BYTES is a 413 that names that setti
   });
   assert.equal(res.statusCode, 413);
   assert.match(res.json<ErrorBody>().message, /65536 bytes \(64 KiB\).*FHIR_BODY_LIMIT_BYTES/);
-  const fhir = await app.inject({
-    method: 'POST',
-    url: '/fhir/RiskAssessment/$predict',
-    headers: { 'content-type': 'application/fhir+json' },
-    payload: JSON.stringify({ resourceType: 'Bundle', type: 'collection', id: 'x'.repeat(70_000) }),
-  });
+  const fhir = await postFhirPredict(app, { resourceType: 'Bundle', type: 'collection', id: 'x'.repeat(70_000) });
   assert.equal(fhir.statusCode, 413);
   assert.match(fhir.body, /65536 bytes \(64 KiB\).*FHIR_BODY_LIMIT_BYTES/);
 });

@@ -6,7 +6,7 @@ import { EngineRunError, QueueFullError, RequestExceedsQueueError } from '../../
 import { ModelNotFoundError, type ModelBatcher } from '../../src/scoring/repository.js';
 import { modelFactories } from '../../src/scoring/runtime.js';
 import { r4Errors } from '../fhir/r4-schema.js';
-import { buildTestApp, samplePatient } from '../helper.js';
+import { buildTestApp, postFhirPredict, samplePatient } from '../helper.js';
 
 /**
  * One domain error, one answer: the same thrown error gets the same status on /v1/predict, the
@@ -87,13 +87,6 @@ function assertOutcome(res: LightMyRequestResponse, expected: (typeof EXPECTED)[
 
 const predict = (app: FastifyInstance, body: object) =>
   app.inject({ method: 'POST', url: '/v1/predict', payload: body });
-const fhir = (app: FastifyInstance, body: object) =>
-  app.inject({
-    method: 'POST',
-    url: '/fhir/RiskAssessment/$predict',
-    headers: { 'content-type': 'application/fhir+json' },
-    payload: JSON.stringify(body),
-  });
 const cds = (app: FastifyInstance, body: object) =>
   app.inject({ method: 'POST', url: '/cds-services/icu-mortality', payload: body });
 
@@ -105,7 +98,7 @@ describe('one error table for every route', () => {
       failWith(THROWN[name]());
       const answers = {
         predict: await predict(app, { patients: [samplePatient(6, 1)] }),
-        fhir: await fhir(app, fhirBundleExample),
+        fhir: await postFhirPredict(app, fhirBundleExample),
         cds: await cds(app, cdsPatientViewExample),
       };
       assertJsonError(answers.predict, expected, '/v1/predict');
@@ -133,7 +126,7 @@ describe('one error table for every route', () => {
       // The same requests succeed once the error is gone: the error, not the request, made the answer.
       failWith(undefined);
       assert.equal((await predict(app, { patients: [samplePatient(6, 1)] })).statusCode, 200);
-      assert.equal((await fhir(app, fhirBundleExample)).statusCode, 200);
+      assert.equal((await postFhirPredict(app, fhirBundleExample)).statusCode, 200);
       assert.equal((await cds(app, cdsPatientViewExample)).statusCode, 200);
     });
   }
@@ -163,7 +156,7 @@ describe('one error table for every route', () => {
     });
     assertJsonError(stream, expected, 'stream');
     assertJsonError(await cds(app, { hook: 'patient-view' }), expected, 'CDS Hooks');
-    const outcome = await fhir(app, { resourceType: 'Patient' });
+    const outcome = await postFhirPredict(app, { resourceType: 'Patient' });
     assertOutcome(outcome, expected);
     assert.match(outcome.body, /resourceType/);
   });
