@@ -210,10 +210,10 @@ export function validationReport(input: ReportInput): ValidationReport {
         tprLow: boot.band?.low ?? [],
         tprHigh: boot.band?.high ?? [],
       },
-      decision: DECISION_GRID.map((t) => ({
-        threshold: t,
-        model: (thresholdTable(r, [t])[0] as ThresholdRow).netBenefit,
-        treatAll: treatAllNetBenefit(r, t),
+      decision: thresholdTable(r, DECISION_GRID).map(({ threshold, netBenefit }) => ({
+        threshold,
+        model: netBenefit,
+        treatAll: treatAllNetBenefit(r, threshold),
       })),
       distribution: distribution(input),
     },
