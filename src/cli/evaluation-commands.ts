@@ -4,7 +4,7 @@ import { COHORT_FORMATS, runValidate, type CohortFormat } from './validate.js';
 
 /** `icu-mortality validate` and `recalibrate`: a site measures the model on its stays and refits its calibration. */
 
-function positiveInt(value: string): number {
+export function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be an integer >= 1');
   return n;

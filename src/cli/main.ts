@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CSV_COLUMNS } from './output.js';
 import { parseShard } from './shard.js';
-import { addEvaluationCommands } from './evaluation-commands.js';
+import { addEvaluationCommands, positiveInt } from './evaluation-commands.js';
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_MAX_RECORD_BYTES,
@@ -16,12 +16,6 @@ import {
  * The `icu-mortality` command line. Exit codes: 0 all scored, 1 some records failed, 2 nothing could be done, 130
  * interrupted.
  */
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be an integer >= 1');
-  return n;
-}
 
 function shardArg(value: string) {
   try {
