@@ -57,9 +57,9 @@ const FLOOD_LINES = 200_000;
 const MAX_LIVE_MS = 1000;
 /** Explained-request flood (issue 27, finding 3): 8 loops from one key, 4 full stays a request (within its share). */
 const EXPLAIN_FLOOD = { concurrency: 8, stays: 4 };
-/** Another caller's single-stay p99 while one key floods: a few seconds at most (it was 30 s, the request timeout). */
+/** Another caller's single-stay p99 while one key floods (bench/RESULTS.md, "Fair sharing"). */
 const MAX_OTHER_P99_MS = 3000;
-/** Hostile unit strings and a year-1 FHIR stay must be answered 4xx within this (they took 52 s and 5.3 s). */
+/** Hostile unit strings and a year-1 FHIR stay must be answered 4xx within this (bench/RESULTS.md, issue 27). */
 const MAX_HOSTILE_INPUT_MS = 2000;
 const FACTOR = Number(args.factor);
 const MAX_RSS_MB = Number(args['max-rss-mb']);
