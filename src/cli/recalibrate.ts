@@ -5,6 +5,7 @@ import { EVENTS_SOURCE, MIN_EVENTS, type ValidationReport } from '../evaluation/
 import { foldRecalibration, GraphFoldError } from '../model/recalibrate-graph.js';
 import { isVersionName } from '../model/semver.js';
 import { exists, ScoreCommandError } from './score.js';
+import { fixed } from './report-html.js';
 import { cohortReport, scoreCohort, writeReport, type CohortOptions } from './validate.js';
 
 /**
@@ -45,7 +46,6 @@ const asFloat32 = (v: number): number => Math.fround(v);
 
 function cardSection(r: Recalibration, version: string, report: ValidationReport): string {
   const c = report.calibration;
-  const f = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(3));
   return `
 
 ## Local recalibration: version ${version}
@@ -57,8 +57,8 @@ ranking of stays is unchanged (b > 0), so discrimination (AUROC) is that of ${r.
 held-out figures above are those of ${r.from} on its development data, before recalibration.
 
 Fitted on ${r.fittedOn.n} stays with ${r.fittedOn.deaths} deaths at ${r.fittedOn.at}. Before
-recalibration, on that cohort: AUROC ${f(report.auroc)}, calibration intercept-in-the-large
-${f(c.interceptInTheLarge)}, slope ${f(c.slope)}, ECE ${f(c.ece)} (fitting-cohort/report.json
+recalibration, on that cohort: AUROC ${fixed(report.auroc)}, calibration intercept-in-the-large
+${fixed(c.interceptInTheLarge)}, slope ${fixed(c.slope)}, ECE ${fixed(c.ece)} (fitting-cohort/report.json
 and report.html in this folder). Figures after recalibration on the same stays are optimistic by
 construction: measure this version on other stays of the site (\`icu-mortality validate\`). The
 manifest's decision threshold is unchanged, a risk level: which stays reach it changes with the

@@ -20,7 +20,8 @@ async function svgOf(spec: TopLevelSpec): Promise<string> {
 }
 
 const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const fixed = (v: number | null | undefined, digits = 3): string =>
+/** A report figure to `digits` places, `n/a` where there is none. */
+export const fixed = (v: number | null | undefined, digits = 3): string =>
   v === null || v === undefined ? 'n/a' : v.toFixed(digits);
 const ci = (pair: [number, number] | null | undefined): string =>
   pair ? `${fixed(pair[0])}-${fixed(pair[1])}` : 'n/a';

@@ -5,7 +5,7 @@ import type { Manifest } from '../model/manifest.js';
 import { DEFAULT_WINDOW, scoreInOrder } from '../scoring/pipeline.js';
 import { DEFAULT_MODEL_DIR, openModelRepository } from './model.js';
 import { readOutcomes, OutcomeFileError, type OutcomeFileOptions } from './outcomes.js';
-import { reportHtml } from './report-html.js';
+import { fixed, reportHtml } from './report-html.js';
 import { DEFAULT_BATCH_SIZE, openSource, refuseUnclearIds, ScoreCommandError, type InputFormat } from './score.js';
 import { ALL } from './shard.js';
 import { readTrainingStays, trainingOverlapWarning } from './training-data.js';
@@ -237,8 +237,6 @@ export async function writeReport(dir: string, report: ValidationReport): Promis
   await writeFile(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(join(dir, 'report.html'), await reportHtml(report));
 }
-
-const fixed = (v: number | null, digits = 3): string => (v === null ? 'n/a' : v.toFixed(digits));
 
 export function summaryText(report: ValidationReport, dir: string): string {
   const ci = report.aurocCi95 ? ` (95% CI ${fixed(report.aurocCi95[0])}-${fixed(report.aurocCi95[1])})` : '';
