@@ -1,15 +1,17 @@
 /**
  * The layers of src/, lowest first: a module may import from its own layer and the ones below,
  * never from one above (npm run lint:layers, in npm run lint).
- *   observability  <  inference, model, evaluation  <  clinical  <  scoring  <  fhir  <  http  <  plugins  <  api, cli  <  app
+ *   observability  <  inference, model, evaluation  <  clinical  <  store  <  scoring  <  fhir  <  http  <  plugins  <  api, cli  <  app
  */
 const ABOVE = {
-  observability: ['inference', 'model', 'evaluation', 'clinical', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
-  inference: ['model', 'evaluation', 'clinical', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
-  model: ['inference', 'evaluation', 'clinical', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
+  observability: ['inference', 'model', 'evaluation', 'clinical', 'store', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
+  inference: ['model', 'evaluation', 'clinical', 'store', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
+  model: ['inference', 'evaluation', 'clinical', 'store', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
   // Statistics of a validation: pure, used by the CLI; it needs nothing above the model layer.
-  evaluation: ['inference', 'clinical', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
-  clinical: ['scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
+  evaluation: ['inference', 'clinical', 'store', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
+  clinical: ['store', 'scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
+  // The prediction store: SQL over SQLite or PostgreSQL; it knows results, never HTTP or scoring.
+  store: ['scoring', 'fhir', 'http', 'plugins', 'api', 'cli'],
   scoring: ['fhir', 'http', 'plugins', 'api', 'cli'],
   fhir: ['http', 'plugins', 'api', 'cli'],
   http: ['plugins', 'api', 'cli'],

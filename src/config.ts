@@ -3,6 +3,7 @@ import { defaultEngineThreads } from './inference/engine.js';
 import { VERSION_NAME } from './model/semver.js';
 import { fhirEnvShape, toFhirConfig, type FhirConfig } from './fhir/config.js';
 import { authEnvShape, toAuthConfig, type AuthConfig } from './plugins/app/auth-config.js';
+import { storeEnvShape, toStoreConfig, type StoreConfig } from './store/config.js';
 
 /**
  * Every environment variable the service reads, validated once at start-up. A bad value
@@ -84,6 +85,8 @@ export const envSchema = z.object({
   // Authentication, rate limiting (src/plugins/app/auth-config.ts) and FHIR/CDS Hooks (src/fhir/config.ts).
   ...authEnvShape,
   ...fhirEnvShape,
+  // The prediction store: SQLite in DATA_DIR or PostgreSQL at DATABASE_URL (src/store/config.ts).
+  ...storeEnvShape,
 });
 
 export interface AppConfig {
@@ -119,6 +122,7 @@ export interface AppConfig {
   shutdownGraceMs: number;
   auth: AuthConfig;
   fhir: FhirConfig;
+  store: StoreConfig;
 }
 
 export class ConfigError extends Error {
@@ -141,9 +145,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   let auth: AuthConfig;
   let fhir: FhirConfig;
+  let store: StoreConfig;
   try {
     auth = toAuthConfig(e);
     fhir = toFhirConfig(e);
+    store = toStoreConfig(e);
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
@@ -180,5 +186,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     auth,
     fhir,
+    store,
   };
 }

@@ -1,0 +1,14 @@
+import type { Migration } from './migrate.js';
+import { predictionsTable } from './predictions.js';
+import { outcomesTable } from './outcomes.js';
+import { alertStateTable } from './alert-state.js';
+
+/**
+ * Every migration of the store, in the order applied. Feature modules own their SQL; a new one
+ * appends its entries here with the next free number. Never renumber or edit an applied entry.
+ */
+export const migrations: readonly Migration[] = [
+  { version: 1, ...predictionsTable },
+  { version: 2, ...outcomesTable },
+  { version: 3, ...alertStateTable },
+];
