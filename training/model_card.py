@@ -52,7 +52,7 @@ def _alternatives(alt: dict[str, Any] | None) -> list[str]:
 
 
 def _mean_risk_shift(calibration: dict[str, Any], refit: dict[str, Any] | None) -> str:
-    """The sentence on the output-bias shift of a fixed-schedule run (train.match_mean_risk), if it had one."""
+    """The sentence on the output-bias shift of a fixed-schedule run (ensemble.match_mean_risk), if it had one."""
     if "meanRiskShift" not in calibration:
         return ""
     twin = f"; the twin's on its training split: {refit['twinMeanRiskShift']:+.3f}" if refit else ""
@@ -104,7 +104,7 @@ def _scenario_section(metrics: dict[str, Any], manifest: dict[str, Any]) -> list
     if not results:
         return ["Scored on the six bedside vitals only, the model loses much of its discrimination (rows above)."]
     net = manifest["architecture"]["type"].upper()
-    # The coverage rule is in the manifest (training/profile_coverage.py adds it to older runs' manifests).
+    # The coverage rule is in the manifest (training/experiments/profile_coverage.py adds it to older runs' manifests).
     rules = {s["name"]: s.get("coverage") for s in manifest.get("scenarios", [])}
     lines = [
         "",

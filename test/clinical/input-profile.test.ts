@@ -8,7 +8,7 @@ import { type Manifest, manifestSchema } from '../../src/model/manifest.js';
 import { loadTinyManifest, ROOT } from '../helper.js';
 
 /**
- * Coverage rules of 1.6.0 (manifest `scenarios[].coverage`, training/profile_coverage.py), used
+ * Coverage rules of 1.6.0 (manifest `scenarios[].coverage`, training/experiments/profile_coverage.py), used
  * below to work out each expected profile by hand: vitals >= 4 of its 8 variables over >= 46 h;
  * vitals-routine-labs >= 14 of 26 over >= 47 h; first-6h >= 8 of 37 over >= 5 h; first-12h >= 10
  * over >= 11 h; first-24h >= 18 over >= 23 h; full >= 18 over >= 47 h. Held-out AUROCs 0.792,

@@ -1,9 +1,9 @@
 """The validation-split checks behind input-group hiding (training/README.md, "Version 1.4.0" and
 "Version 1.6.0"). It never reads the held-out test split.
 
-    /usr/bin/python3 -m training.hiding_evidence                (about 5 minutes on 2 cores)
-    /usr/bin/python3 -m training.hiding_evidence --specialist   networks that see the vitals alone
-    /usr/bin/python3 -m training.hiding_evidence --architecture gru --epochs 14 --seeds 2012 ... 2712 \
+    /usr/bin/python3 -m training.experiments.hiding_evidence                (about 5 minutes on 2 cores)
+    /usr/bin/python3 -m training.experiments.hiding_evidence --specialist   networks that see the vitals alone
+    /usr/bin/python3 -m training.experiments.hiding_evidence --architecture gru --epochs 14 --seeds 2012 ... 2712 \
         --recipe "hidden copies of 0.5, full teacher"          the 1.6.0 check (7 minutes)
 
 One network per recipe and seed (2012, 2112), the 1.3.0 recipe otherwise, trained on the
@@ -13,7 +13,6 @@ chosen on the same validation stays, which flatters the trees slightly).
 """
 from __future__ import annotations
 
-import multiprocessing
 from typing import NamedTuple
 
 import numpy as np
@@ -21,11 +20,13 @@ import torch
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from . import scenarios
-from .features import summary_features, tensorize
-from .fit import FitConfig, Hiding, fit_one, predict_logits
+from .. import scenarios
+from ..features import summary_features, tensorize
+from ..fit import FitConfig, Hiding, fit_one, predict_logits
+from ..parallel import map_forked
+from ..train import EPOCHS_DEFAULT, REPLICATE_DEFAULT
+from ..trees import distill_targets, fit_gbt
 from .refit_evidence import validation_setup
-from .train import EPOCHS_DEFAULT, REPLICATE_DEFAULT, _distill_targets, fit_gbt
 
 SEED = 2012
 SEEDS = (2012, 2112)
@@ -47,7 +48,6 @@ SUMMARIES = {"hide 0.3, full teacher, summaries": Recipe(0.3, False, "all", summ
 # --specialist: networks that only ever see the vitals profile (for routing by input coverage).
 SPECIALISTS = {"vitals specialist, full teacher": Recipe(1.0, False, "vitals"),
                "vitals specialist, vitals teacher": Recipe(1.0, True, "vitals")}
-_WORK: dict = {}
 
 
 def profile_targets(train_stays, val_stays, manifest: dict, full_targets: np.ndarray, weight: float,
@@ -64,20 +64,8 @@ def profile_targets(train_stays, val_stays, manifest: dict, full_targets: np.nda
         f_tr = summary_features(scenarios.as_sent(train_stays, manifest, scenario), manifest)
         f_va = summary_features(scenarios.as_sent(val_stays, manifest, scenario), manifest)
         gbt, _ = fit_gbt(f_tr, y_tr, f_va, y_va, seed)
-        rows.append(_distill_targets(f_tr, y_tr, gbt, weight, seed))
+        rows.append(distill_targets(f_tr, y_tr, gbt, weight, seed))
     return np.stack(rows)
-
-
-def _fit(job: tuple[str, int]):
-    name, seed = job
-    torch.set_num_threads(1)
-    r: Recipe = _WORK["recipes"][name]
-    cfg = FitConfig(replicate=REPLICATE_DEFAULT, epochs=_WORK["epochs"], hide=r.hide, hide_copies=r.copies,
-                    architecture=_WORK["architecture"], summary_vars=_WORK["n_vars"] if r.summaries else 0)
-    targets = _WORK["matched"] if r.matched else _WORK["full"]
-    res = fit_one(_WORK["x"], _WORK["l"], _WORK["y"], None, None, None, cfg, seed=seed, log=lambda s: None,
-                  targets=targets, hiding=_WORK["hiding"][r.profiles])
-    return name, seed, res.model
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,16 +87,26 @@ def main(argv: list[str] | None = None) -> None:
     y_va = np.array([s.died for s in val])
     f_tr, f_va = summary_features(train, manifest), summary_features(val, manifest)
     gbt, _ = fit_gbt(f_tr, y, f_va, y_va, SEED)
-    full = _distill_targets(f_tr, y, gbt, 0.5, SEED)
+    full = distill_targets(f_tr, y, gbt, 0.5, SEED)
     profiles = scenarios.hiding_profiles(manifest)
     recipes = SPECIALISTS if args.specialist else SUMMARIES if args.summaries else RECIPES
     if args.recipe:
         recipes = {k: v for k, v in recipes.items() if k in args.recipe}
     # Row p + 1 of the targets is profile p's teacher: the vitals are profile 0 in both settings.
-    _WORK.update(epochs=args.epochs, architecture=args.architecture, n_vars=len(manifest["variables"]), x=x, l=lengths, y=y, full=full, matched=profile_targets(train, val, manifest, full, 0.5, SEED),
-                 recipes=recipes,
-                 hiding={"all": Hiding(profiles=profiles, delta_cap=manifest["deltaCap"]),
-                         "vitals": Hiding(profiles=profiles[:1], delta_cap=manifest["deltaCap"])})
+    matched = profile_targets(train, val, manifest, full, 0.5, SEED)
+    hiding = {"all": Hiding(profiles=profiles, delta_cap=manifest["deltaCap"]),
+              "vitals": Hiding(profiles=profiles[:1], delta_cap=manifest["deltaCap"])}
+
+    def fit(job: tuple[str, int]):
+        """One network of one recipe (in a forked process: the arrays are shared, not copied)."""
+        name, seed = job
+        torch.set_num_threads(1)
+        r = recipes[name]
+        cfg = FitConfig(replicate=REPLICATE_DEFAULT, epochs=args.epochs, hide=r.hide, hide_copies=r.copies,
+                        architecture=args.architecture, summary_vars=len(manifest["variables"]) if r.summaries else 0)
+        res = fit_one(x, lengths, y, None, None, None, cfg, seed=seed, log=lambda s: None,
+                      targets=matched if r.matched else full, hiding=hiding[r.profiles])
+        return name, seed, res.model
     views = [s for s in scenarios.SCENARIOS if s["name"] in ("full", "vitals", "vitals-routine-labs")]
     sent = {s["name"]: tensors_and_trees(s, train, val, y, y_va, manifest) for s in views}
     for name, (_, _, trees_auroc) in sent.items():
@@ -116,16 +114,15 @@ def main(argv: list[str] | None = None) -> None:
     jobs = [(name, seed) for seed in args.seeds for name in recipes]
     results: dict[str, dict[str, list[float]]] = {}
     logits: dict[str, dict[str, list[np.ndarray]]] = {}
-    with multiprocessing.get_context("fork").Pool(2) as pool:
-        for name, seed, model in pool.imap(_fit, jobs):
-            line = []
-            for view, (x_va, l_va, _) in sent.items():
-                z = predict_logits([model], x_va, l_va)
-                logits.setdefault(name, {}).setdefault(view, []).append(z)
-                auroc = float(roc_auc_score(y_va, z))
-                results.setdefault(name, {}).setdefault(view, []).append(auroc)
-                line.append(f"{view} {auroc:.4f}")
-            print(f"{name}, seed {seed}: " + ", ".join(line), flush=True)
+    for name, seed, model in map_forked(fit, jobs, 2):
+        line = []
+        for view, (x_va, l_va, _) in sent.items():
+            z = predict_logits([model], x_va, l_va)
+            logits.setdefault(name, {}).setdefault(view, []).append(z)
+            auroc = float(roc_auc_score(y_va, z))
+            results.setdefault(name, {}).setdefault(view, []).append(auroc)
+            line.append(f"{view} {auroc:.4f}")
+        print(f"{name}, seed {seed}: " + ", ".join(line), flush=True)
     if args.save:
         np.savez(args.save, y=y_va, **{f"{name}|{view}": np.stack(zs) for name, v in logits.items() for view, zs in v.items()})
     for name, views_ in results.items():

@@ -1,7 +1,7 @@
 """The coverage each validated input profile needs before the service claims its held-out AUROC,
 measured on the held-out test split of a trained version and written into its manifest:
 
-    /usr/bin/python3 -m training.profile_coverage models/icu-mortality/1.6.0 [--write]
+    /usr/bin/python3 -m training.experiments.profile_coverage models/icu-mortality/1.6.0 [--write]
 
 Training writes the same figures (scenarios.evaluate); this adds them to a version trained before
 they existed. The rule depends on the data, the split (split.json) and the profiles only, never on
@@ -15,8 +15,8 @@ import os
 
 import numpy as np
 
-from . import scenarios
-from .data import DEFAULT_CACHE, DEFAULT_DATA, load_stays
+from .. import scenarios
+from ..data import DEFAULT_CACHE, DEFAULT_DATA, load_stays
 
 
 def _quantiles(values: np.ndarray) -> str:

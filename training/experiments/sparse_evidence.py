@@ -1,10 +1,10 @@
 """Why a stay sparser than every validated profile gets no held-out figure: the test stays thinned
 several ways below every coverage rule, scored by shipped graphs through onnxruntime-node.
 
-    /usr/bin/python3 -m training.sparse_evidence 1.2.0 1.6.0     (about 3 minutes)
+    /usr/bin/python3 -m training.experiments.sparse_evidence 1.2.0 1.6.0     (about 3 minutes)
 
 Each line: the thinning, the share of thinned stays that cover no profile of the rules' version
-(--rules, default 1.6.0), and the AUROC (95% bootstrap CI) on the test split. Only a version whose
+(--rules, default the version training.version names), and the AUROC (95% bootstrap CI) on the test split. Only a version whose
 networks never saw the test split (1.2.0 and before) gives held-out figures; a refit one (1.3.0 on)
 shows how far its figures on that split are from held out.
 """
@@ -18,12 +18,13 @@ from typing import Callable
 
 import numpy as np
 
-from . import evaluate as ev
-from . import scenarios
-from .data import DEFAULT_CACHE, DEFAULT_DATA, ROOT, load_stays
-from .preprocess import raw_statics
-from .spec import MONITOR_VARIABLES
-from .tests.ort import run_shipped
+from .. import evaluate as ev
+from .. import scenarios
+from ..data import DEFAULT_CACHE, DEFAULT_DATA, ROOT, load_stays
+from ..preprocess import raw_statics
+from ..spec import MONITOR_VARIABLES
+from ..tests.ort import run_shipped
+from ..version import VERSION
 
 
 def _keep(values: np.ndarray, names: list[str], cols: list[str] | None = None, hours: int | None = None,
@@ -61,7 +62,7 @@ def _covers_none(values: np.ndarray, manifest: dict, rules: list[dict]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("versions", nargs="+", help="versions of models/icu-mortality to score")
-    p.add_argument("--rules", default="1.6.0", help="the version whose coverage rules define sparse")
+    p.add_argument("--rules", default=VERSION, help="the version whose coverage rules define sparse")
     p.add_argument("--data", default=DEFAULT_DATA)
     p.add_argument("--cache", default=DEFAULT_CACHE)
     args = p.parse_args(argv)

@@ -4,7 +4,7 @@ import torch
 
 from training.fit import FitConfig, fit_one
 from training.model import MortalityLSTM
-from training.train import match_mean_risk
+from training.ensemble import match_mean_risk
 
 
 def _stays(n=40, t=6, n_inputs=5, seed=0):
