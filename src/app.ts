@@ -14,6 +14,7 @@ import type { ModelFactories, ModelRepository } from './scoring/repository.js';
 import { fastifyLoggerOption } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import metricsPlugin from './plugins/app/metrics.js';
+import scoringObservers from './plugins/app/scoring-observers.js';
 import modelsPlugin from './plugins/app/models.js';
 import swaggerPlugin from './plugins/external/swagger.js';
 import { securityHeaders } from './plugins/external/helmet.js';
@@ -88,6 +89,7 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
 
   // --- application services needed by external plugins ---
   await app.register(metricsPlugin, { metrics: deps.metrics, clock: deps.clock ?? (() => performance.now()) });
+  await app.register(scoringObservers);
 
   // --- external plugins (one file each in plugins/external/) ---
   await app.register(underPressurePlugin, { config });

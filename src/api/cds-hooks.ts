@@ -160,7 +160,7 @@ async function cardsFor(
       staleAfterHours: config.fhir.staleAfterHours,
       thresholds: config.fhir.thresholds,
       signal: context.signal,
-      metrics: app.metrics,
+      observe: { to: app.observers, route: 'cds' },
       caller: rateLimitKey(request),
     });
   } catch (error) {

@@ -185,7 +185,7 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
           staleAfterHours: config.fhir.staleAfterHours,
           thresholds: config.fhir.thresholds,
           signal: signal.signal,
-          metrics: app.metrics,
+          observe: { to: app.observers, route: 'fhir' },
           caller: rateLimitKey(request),
         });
         recordAudit(request, { model: `${result.model.name}@${result.model.version}` });

@@ -112,7 +112,7 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
           model: body.model,
           version: body.version,
           signal: signal.signal,
-          metrics: app.metrics,
+          observe: { to: app.observers, route: 'predict' },
           explain: body.explain === true,
           caller: rateLimitKey(request),
         });

@@ -17,7 +17,6 @@ export class StreamSession {
   readonly scoring = new AbortController();
   /** Aborted to stop reading the body. */
   readonly reading = new AbortController();
-  readonly probabilityHistogram;
   #finished = false;
 
   constructor(
@@ -28,7 +27,6 @@ export class StreamSession {
     private readonly lease: ModelLease,
     private readonly openStreams: Set<(reason: CutReason) => void>,
   ) {
-    this.probabilityHistogram = app.metrics.probability.labels(this.#labels());
     openStreams.add(this.cutStream);
     reply.raw.on('close', this.#onClose);
   }
@@ -45,8 +43,6 @@ export class StreamSession {
     this.openStreams.delete(this.cutStream);
     this.reply.raw.off('close', this.#onClose);
     const { model } = this.lease;
-    if (this.scored > 0) this.app.metrics.predictions.inc({ ...this.#labels(), outcome: 'scored' }, this.scored);
-    if (this.invalid > 0) this.app.metrics.predictions.inc({ ...this.#labels(), outcome: 'invalid' }, this.invalid);
     recordAudit(this.request, {
       patients: this.scored + this.invalid,
       model: `${model.name}@${model.version}`,
@@ -63,10 +59,6 @@ export class StreamSession {
     }
     this.finish();
   };
-
-  #labels(): { model: string; version: string } {
-    return { model: this.lease.model.name, version: this.lease.model.version };
-  }
 }
 
 /** The answer, a chunk per scored batch, then the end line of a cut stream. */
@@ -82,7 +74,6 @@ export async function* answerLines(
       for (const outcome of batch) {
         if (outcome.ok) {
           session.scored++;
-          session.probabilityHistogram.observe(outcome.result.probability);
         } else if (session.invalid === maxErrorLines) {
           session.cutStream('error_limit');
           // Queued batches of this stream are dropped, not scored for nobody.

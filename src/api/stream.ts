@@ -160,6 +160,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
           explain,
           window: DEFAULT_WINDOW,
           flushIdleMs: FLUSH_IDLE_MS,
+          observe: { to: app.observers, route: 'stream' },
         },
       );
       reply.type(`${NDJSON}; charset=utf-8`);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { PredictionResult } from '../clinical/types.js';
 import { scorePatients } from '../scoring/score.js';
 import type { ModelRepository } from '../scoring/repository.js';
-import type { Metrics } from '../observability/metrics.js';
+import type { Observe } from '../scoring/observer.js';
 import type { Gathered } from './gather.js';
 import { mapToPatientInput, type MappedPatient } from './mapping.js';
 import { FhirInputError } from './outcome.js';
@@ -24,7 +24,8 @@ export interface AssessOptions {
   staleAfterHours: number;
   thresholds: RiskThresholds;
   signal?: AbortSignal;
-  metrics?: Metrics;
+  /** Where the outcome is reported, under the caller's route (fhir or cds). */
+  observe?: Observe;
   /** Whose share of the engine the scoring uses (src/inference/batcher.ts). */
   caller?: string;
 }
@@ -65,7 +66,7 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
     version: model.version,
     explain: true,
     ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.observe ? { observe: options.observe } : {}),
     ...(options.caller === undefined ? {} : { caller: options.caller }),
   });
   const outcome = scored.outcomes[0];

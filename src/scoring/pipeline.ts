@@ -5,6 +5,7 @@ import { scoreStays } from './score-stays.js';
 import { predictionResult } from '../clinical/result.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
 import { isUsableOutput, OUTPUT_NOT_A_PROBABILITY } from './output-check.js';
+import { report, type Observe } from './observer.js';
 
 /**
  * Scores patients of any number in input order with bounded memory (the stream and the CLI):
@@ -62,6 +63,11 @@ export interface PipelineOptions {
   reportMissing?: boolean;
   /** Add each result's trajectory and contributions (src/clinical/explain.ts). */
   explain?: boolean;
+  /**
+   * Where each record's outcome is reported: `invalid` for one that could not be read or
+   * validated, `failed` for a valid one that got no result.
+   */
+  observe?: Observe;
 }
 
 type Entry<W> = { where: W; id?: string; patient: ValidPatient } | { where: W; id?: string; failure: RecordFailure };
@@ -192,7 +198,7 @@ async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Prom
     }
   }
   let k = 0;
-  return entries.map((e): ScoreOutcome<W> => {
+  const outcomes = entries.map((e): ScoreOutcome<W> => {
     const base = e.id === undefined ? { where: e.where } : { where: e.where, id: e.id };
     if (!('patient' in e)) return { ...base, ok: false, failure: e.failure };
     const explanation = explanations?.[k];
@@ -211,6 +217,19 @@ async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Prom
     });
     return { ...base, ok: true, result, patient: e.patient };
   });
+  if (opts.observe) {
+    const at = new Date();
+    outcomes.forEach((o, i) =>
+      // A valid patient without a result failed; any other record was invalid (read or validation).
+      report(
+        opts.observe as Observe,
+        opts.model,
+        at,
+        o.ok ? o.result : 'patient' in (entries[i] as Entry<W>) ? 'failed' : 'invalid',
+      ),
+    );
+  }
+  return outcomes;
 }
 
 /** A one-shot wake-up: wait() resolves at the next wake() (or at once if one came since the last wait). */

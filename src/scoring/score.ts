@@ -3,7 +3,7 @@ import { predictionResult } from '../clinical/result.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
 import { ScannedPatient } from '../clinical/validate.js';
 import type { ModelRepository } from './repository.js';
-import type { Metrics } from '../observability/metrics.js';
+import { report, type Observe } from './observer.js';
 import { isUsableOutput, OUTPUT_NOT_A_PROBABILITY } from './output-check.js';
 
 /**
@@ -29,7 +29,8 @@ export interface ScoreOptions {
   model?: string;
   version?: string;
   signal?: AbortSignal;
-  metrics?: Metrics;
+  /** Where each patient's outcome is reported (metrics, the prediction store), under the caller's route. */
+  observe?: Observe;
   /** Add each result's trajectory and contributions (src/clinical/explain.ts). */
   explain?: boolean;
   /** Whose share of the engine the rows use (the batcher's fair sharing); one shared share when absent. */
@@ -74,32 +75,25 @@ export async function scorePatients(
         },
         options.explain === true,
       );
-      const labels = { model: ref.name, version: ref.version };
-      // The labelled child once per call: observe(labels, value) hashes the labels per stay.
-      const probabilityHistogram = options.metrics?.probability.labels(labels);
       for (let k = 0; k < valid.length; k++) {
         const patient = valid[k] as ValidPatient;
         const probability = probabilities[k] as number;
         const explanation = explanations?.[k];
+        const index = validIndex[k] as number;
         if (!isUsableOutput(probability, explanation)) {
-          const index = validIndex[k] as number;
           const base = { index, ok: false as const, issues: [], failure: OUTPUT_NOT_A_PROBABILITY };
           outcomes[index] = patient.id === undefined ? base : { ...base, id: patient.id };
           failed++;
           continue;
         }
-        probabilityHistogram?.observe(probability);
         const result = predictionResult(model.manifest, ref, patient, probability, explanation ? { explanation } : {});
-        outcomes[validIndex[k] as number] = { index: validIndex[k] as number, ok: true, result };
+        outcomes[index] = { index, ok: true, result };
       }
-      options.metrics?.predictions.inc({ ...labels, outcome: 'scored' }, valid.length - failed);
-      if (failed > 0) options.metrics?.predictions.inc({ ...labels, outcome: 'failed' }, failed);
     }
-    if (valid.length < inputs.length)
-      options.metrics?.predictions.inc(
-        { model: ref.name, version: ref.version, outcome: 'invalid' },
-        inputs.length - valid.length,
-      );
+    if (options.observe) {
+      const at = new Date();
+      for (const o of outcomes) report(options.observe, ref, at, o.ok ? o.result : o.failure ? 'failed' : 'invalid');
+    }
     return { model: ref, outcomes, scored: valid.length - failed, failed };
   } finally {
     lease.release();
