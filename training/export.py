@@ -30,8 +30,10 @@ import torch
 from onnx import TensorProto, compose, helper, numpy_helper
 
 from .model import HybridClinicalModel, Network, load_checkpoint
+from .per_hour import PER_HOUR, add_per_hour
 from .preprocess import InputTensor
 from .spec import input_width
+from .step_graph import STEP_FILE, build_step, step_manifest
 
 OPSET = 17
 # PyTorch stacks LSTM gates as (i, f, g, o), ONNX as (i, o, f, c); GRU gates (r, z, n) in
@@ -240,7 +242,11 @@ def _note_embedding(manifest: dict[str, Any], note_dim: int) -> dict[str, Any]:
 def export(models: list[Network], temperature: float, manifest: dict[str, Any], out_dir: str) -> dict[str, Any]:
     os.makedirs(out_dir, exist_ok=True)
     manifest = fill_manifest(manifest, models, temperature)
-    onnx.save(with_input_tensor(build_onnx(models, temperature), manifest), os.path.join(out_dir, "model.onnx"))
+    model = with_input_tensor(add_per_hour(build_onnx(models, temperature)), manifest)
+    onnx.save(model, os.path.join(out_dir, "model.onnx"))
+    # The per-hour output and the step graph: training/per_hour.py, training/step_graph.py.
+    onnx.save(build_step(model, manifest), os.path.join(out_dir, STEP_FILE))
+    manifest["onnx"] = {**manifest["onnx"], "outputs": {"perHour": PER_HOUR}, "step": step_manifest(model, manifest)}
     write_manifest(out_dir, manifest)
     return manifest
 
