@@ -99,7 +99,7 @@ def predict_logits(models: list[MortalityRNN], x: np.ndarray, lengths: np.ndarra
     return out / len(models)
 
 
-def _replicated_loss(model: MortalityRNN, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor, alpha: float,
+def replicated_loss(model: MortalityRNN, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor, alpha: float,
                      loss_fn: torch.nn.BCEWithLogitsLoss) -> torch.Tensor:
     """alpha x (each stay's mean loss over its real hours) + (1 - alpha) x the loss at its last real hour."""
     out = model.sequence(x)
@@ -165,7 +165,7 @@ def fit_one(x: np.ndarray, lengths: np.ndarray, y: np.ndarray, x_val: np.ndarray
             yb = yt[torch.from_numpy(np.minimum(which, len(yt) - 1)), idx]
             opt.zero_grad()
             if cfg.replicate > 0:
-                loss = _replicated_loss(model, xb, li, yb, cfg.replicate, loss_fn)
+                loss = replicated_loss(model, xb, li, yb, cfg.replicate, loss_fn)
             else:
                 loss = loss_fn(model.forward_unpadded_gather(xb, li), yb)
             loss.backward()

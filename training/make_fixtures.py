@@ -179,14 +179,14 @@ def _fmt(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
-def _record(descriptors: list[tuple[str, str]], lines: list[tuple[int, str, str]]) -> str:
+def record_text(descriptors: list[tuple[str, str]], lines: list[tuple[int, str, str]]) -> str:
     out = ["Time,Parameter,Value"]
     out += [f"00:00,{name},{value}" for name, value in descriptors]
     out += [f"{_fmt(m)},{name},{value}" for m, name, value in lines]
     return "\n".join(out) + "\n"
 
 
-def _desc(rid: int, age="63", gender="1", height="175.3", icu="3", weight="81.2") -> list[tuple[str, str]]:
+def record_descriptors(rid: int, age="63", gender="1", height="175.3", icu="3", weight="81.2") -> list[tuple[str, str]]:
     d = [("RecordID", str(rid))]
     for name, v in (("Age", age), ("Gender", gender), ("Height", height), ("ICUType", icu), ("Weight", weight)):
         if v is not None:
@@ -194,7 +194,7 @@ def _desc(rid: int, age="63", gender="1", height="175.3", icu="3", weight="81.2"
     return d
 
 
-def _random_stay(rng: np.random.Generator, hours: int, start: int = 7) -> list[tuple[int, str, str]]:
+def random_stay(rng: np.random.Generator, hours: int, start: int = 7) -> list[tuple[int, str, str]]:
     """Plausible hourly vitals, two-hourly urine, a few labs, at odd minutes."""
     lines: list[tuple[int, str, str]] = []
     for h in range(hours):
@@ -225,48 +225,48 @@ def skew_records() -> dict[str, str]:
     """~12 synthetic records in the challenge's text format, each with a dirty case."""
     rng = np.random.default_rng(2012)
     recs: dict[str, str] = {}
-    recs["900001-clean-48h.txt"] = _record(_desc(900001), _random_stay(rng, 48))
-    recs["900002-temp-degF.txt"] = _record(_desc(900002, icu="4"), [
+    recs["900001-clean-48h.txt"] = record_text(record_descriptors(900001), random_stay(rng, 48))
+    recs["900002-temp-degF.txt"] = record_text(record_descriptors(900002, icu="4"), [
         (5, "Temp", "36.8"), (65, "Temp", "98.6"), (70, "HR", "88"), (125, "Temp", "101.3"), (190, "Temp", "37.9"),
         (250, "Temp", "-1"), (251, "Temp", "20.5"), (310, "Temp", "120")])
-    recs["900003-fio2-percent.txt"] = _record(_desc(900003, icu="2"), [
+    recs["900003-fio2-percent.txt"] = record_text(record_descriptors(900003, icu="2"), [
         (10, "FiO2", "100"), (10, "MechVent", "1"), (75, "FiO2", "0.5"), (140, "FiO2", "40"), (200, "FiO2", "0.35"),
         (260, "FiO2", "0.1"), (262, "FiO2", "150"), (300, "HR", "75")])
-    recs["900004-minus-one.txt"] = _record(_desc(900004, age="-1", gender="-1", height="-1", icu="1", weight="-1"), [
+    recs["900004-minus-one.txt"] = record_text(record_descriptors(900004, age="-1", gender="-1", height="-1", icu="1", weight="-1"), [
         (30, "HR", "-1"), (31, "HR", "72"), (90, "NISysABP", "-1"), (91, "NIDiasABP", "-1"), (95, "GCS", "-1"),
         (95, "GCS", "14"), (150, "Urine", "-1"), (151, "Urine", "35")])
-    recs["900005-out-of-range.txt"] = _record(_desc(900005, icu="3"), [
+    recs["900005-out-of-range.txt"] = record_text(record_descriptors(900005, icu="3"), [
         (12, "HR", "400"), (12, "SaO2", "0"), (12, "MAP", "0"), (13, "SysABP", "0"), (13, "DiasABP", "0"),
         (70, "pH", "735"), (75, "pH", "97"), (80, "pH", "7.21"), (90, "Weight", "0"), (95, "K", "22.9"),
         (130, "HR", "0"), (131, "RespRate", "0"), (140, "GCS", "2"), (141, "Lactate", "0"), (150, "SaO2", "100")])
-    recs["900006-duplicates.txt"] = _record(_desc(900006), [
+    recs["900006-duplicates.txt"] = record_text(record_descriptors(900006), [
         (20, "MAP", "71"), (20, "MAP", "83"), (20, "Urine", "400"), (20, "Urine", "0"), (20, "Urine", "60"),
         (45, "Urine", "25"), (45, "HR", "101"), (45, "HR", "99"), (80, "Urine", "30"), (80, "Urine", "30")])
-    recs["900007-hour-48.txt"] = _record(_desc(900007), _random_stay(rng, 47) + [
+    recs["900007-hour-48.txt"] = record_text(record_descriptors(900007), random_stay(rng, 47) + [
         (47 * 60 + 30, "HR", "110"), (48 * 60, "HR", "115"), (48 * 60, "Urine", "50"), (47 * 60 + 59, "Urine", "20"),
         (48 * 60 + 1, "HR", "140"), (49 * 60, "Temp", "38.0")])
-    recs["900008-three-hours.txt"] = _record(_desc(900008, age="88", gender="0", icu="1"), [
+    recs["900008-three-hours.txt"] = record_text(record_descriptors(900008, age="88", gender="0", icu="1"), [
         (3, "HR", "120"), (3, "NIMAP", "55"), (64, "HR", "131"), (64, "Lactate", "6.1"), (165, "HR", "140"),
         (165, "NIMAP", "48")])
-    recs["900009-weight-series.txt"] = _record(_desc(900009, weight="95.4"), [
+    recs["900009-weight-series.txt"] = record_text(record_descriptors(900009, weight="95.4"), [
         (0, "HR", "80"), (12 * 60, "Weight", "94.1"), (12 * 60 + 5, "HR", "82"), (30 * 60, "Weight", "92.7"),
         (30 * 60, "Weight", "92.9"), (31 * 60, "HR", "85")])
-    recs["900010-missing-descriptors.txt"] = _record(
+    recs["900010-missing-descriptors.txt"] = record_text(
         [("RecordID", "900010"), ("Gender", "0"), ("Height", "400"), ("ICUType", "7")], [
             (60, "HR", "77"), (62, "Albumin", "2.1"), (62, "ALP", "120"), (62, "ALT", "35"), (62, "AST", "41"),
             (62, "Bilirubin", "1.2"), (62, "Cholesterol", "180"), (62, "TroponinI", "2.4"), (62, "TroponinT", "0.31"),
             (200, "HR", "79")])
-    recs["900011-descriptors-only.txt"] = _record(_desc(900011, weight="-1"), [])
+    recs["900011-descriptors-only.txt"] = record_text(record_descriptors(900011, weight="-1"), [])
     recs["900012-late-start-malformed.txt"] = (
-        _record(_desc(900012, age="45", weight="-1", icu="2"), [(5 * 60 + 10, "HR", "66"), (5 * 60 + 10, "SysABP", "131"),
+        record_text(record_descriptors(900012, age="45", weight="-1", icu="2"), [(5 * 60 + 10, "HR", "66"), (5 * 60 + 10, "SysABP", "131"),
                                                                  (5 * 60 + 10, "DiasABP", "62"), (5 * 60 + 10, "MAP", "85")])
         + "06:15,,1.9\n06:20,HR,\n06:25,HR,abc\n6:5,HR,70\n06:75,HR,70\n06:30,Foo,12\n06:40,HR,0x10\n06:41,HR,NaN\n"
         + "07:00, HR , 71 \n07:05,Age,30\n")
-    recs["900014-one-hour.txt"] = _record(_desc(900014, age="52", gender="1", icu="4", weight="70"), [
+    recs["900014-one-hour.txt"] = record_text(record_descriptors(900014, age="52", gender="1", icu="4", weight="70"), [
         (15, "HR", "104"), (15, "NIMAP", "66"), (40, "HR", "108"), (40, "Urine", "35"), (41, "Urine", "15"),
         (59, "Temp", "36.2")])
-    recs["900013-random-dense.txt"] = _record(_desc(900013, age="71", gender="0", height="160", icu="4", weight="62"),
-                                              _random_stay(rng, 48, start=31))
+    recs["900013-random-dense.txt"] = record_text(
+        record_descriptors(900013, age="71", gender="0", height="160", icu="4", weight="62"), random_stay(rng, 48, start=31))
     return recs
 
 

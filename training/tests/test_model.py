@@ -19,7 +19,7 @@ def test_unpadded_gather_forward_equals_the_packed_forward():
 
 def test_replicated_loss_is_the_mix_of_every_real_hours_loss_and_the_last_hours():
     """Reference: the packed forward pass of each prefix of each stay, one at a time."""
-    from training.fit import _replicated_loss
+    from training.fit import replicated_loss
     torch.manual_seed(1)
     model = MortalityLSTM(7, hidden=8, dropout=0.0).eval()
     lengths = torch.tensor([5, 1, 3])
@@ -34,7 +34,7 @@ def test_replicated_loss_is_the_mix_of_every_real_hours_loss_and_the_last_hours(
             per_stay.append(torch.stack(hours).mean())
             last.append(hours[-1])
         expected = alpha * torch.stack(per_stay).mean() + (1 - alpha) * torch.stack(last).mean()
-        got = _replicated_loss(model, x, lengths, y, alpha, torch.nn.BCEWithLogitsLoss())
+        got = replicated_loss(model, x, lengths, y, alpha, torch.nn.BCEWithLogitsLoss())
     assert abs(float(got) - float(expected)) < 1e-6
 
 

@@ -7,7 +7,7 @@ import tarfile
 import numpy as np
 
 from training import model_card, train
-from training.make_fixtures import _desc, _random_stay, _record
+from training.make_fixtures import random_stay, record_descriptors, record_text
 
 
 def write_synthetic_data(folder, per_set=40, seed=1):
@@ -19,8 +19,9 @@ def write_synthetic_data(folder, per_set=40, seed=1):
             for i in range(per_set):
                 rid += 1
                 died = int(i % 4 == 0)
-                text = _record(_desc(rid, age=str(int(rng.integers(20, 90))), gender=str(i % 2), icu=str(1 + i % 4)),
-                               _random_stay(rng, int(rng.integers(2, 9))))
+                descriptors = record_descriptors(rid, age=str(int(rng.integers(20, 90))), gender=str(i % 2),
+                                                 icu=str(1 + i % 4))
+                text = record_text(descriptors, random_stay(rng, int(rng.integers(2, 9))))
                 data = text.encode()
                 info = tarfile.TarInfo(f"set-{s}/{rid}.txt")
                 info.size = len(data)
