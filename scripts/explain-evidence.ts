@@ -1,8 +1,8 @@
 /**
  * `npm run explain-evidence`: do the contributions mean something? On the test split of the
  * model's split.json, each stay is explained, then rescored (independent calls) without its top
- * contributors and without as many random present ones (seeded). Writes explanation-check.json and
- * the model card's "Explanations checked" section into the model folder.
+ * contributors and without as many random present ones (seeded). Writes explanation-check.json into
+ * the model folder; training/model_card.py renders it as the card's "Explanations checked" section.
  *
  * Usage: npm run explain-evidence [-- <model version folder>] (default: the highest version).
  */
@@ -180,9 +180,6 @@ async function readOutcomes(): Promise<Map<string, number>> {
   return map;
 }
 
-const fmt = (x: number, d = 3): string => x.toFixed(d);
-const pct = (x: number): string => `${(100 * x).toFixed(0)}%`;
-const points = (x: number): string => `${(100 * x).toFixed(1)} points`;
 const report = {
   model: { name: manifest.name, version },
   split: 'test',
@@ -193,38 +190,7 @@ const report = {
 };
 await writeFile(join(modelDir, 'explanation-check.json'), `${JSON.stringify(report, null, 2)}\n`);
 
-const section = `<!-- explanation-check: written by npm run explain-evidence -->
-## Explanations checked
-
-\`contributions\` (\`"explain": true\`) give, per variable, the probability minus the probability of
-the same stay with that variable removed from every hour: exact for this model, and an
-association in it, not a cause. Removing a variable reads as "not charted", which is itself
-informative. Checked on the ${kept.length.toLocaleString('en-US')} stays of the test split with at
-least two contributors (the shipped networks were refit on every stay, these included: the check
-is of the explanations, not of accuracy), each rescored alone without its top contributors and
-without as many present variables drawn at random (seed ${SEED}):
-
-| removed | stays | top moves the risk more | median move, top | median move, random | AUROC as is / without top / without random |
-| --- | --- | --- | --- | --- | --- |
-| 1 variable | ${single.stays} | ${pct(single.shareTopMovesMore)} | ${points(single.medianMoveTop)} | ${points(single.medianMoveRandom)} | ${fmt(single.auroc.asIs)} / ${fmt(single.auroc.withoutTop)} / ${fmt(single.auroc.withoutRandom)} |
-| 3 variables together | ${three.stays} | ${pct(three.shareTopMovesMore)} | ${points(three.medianMoveTop)} | ${points(three.medianMoveRandom)} | ${fmt(three.auroc.asIs)} / ${fmt(three.auroc.withoutTop)} / ${fmt(three.auroc.withoutRandom)} |
-
-For one variable the first column follows from the definition (the top contributor has the
-largest effect; ties with the random draw count as not more). Three removed together is the real
-test: the effects are measured one at a time, and interactions could undo them. The AUROC columns
-use the outcomes ("as is" is optimistic, the stays were in the refit): without what the
-explanations point at, the ranking loses much of its signal; without random variables it keeps
-it. Part of that drop is by construction (removing a stay's strongest push moves it towards the
-middle), so read it beside the random column, not alone.
-<!-- /explanation-check -->
-`;
-const cardPath = join(modelDir, 'model-card.md');
-const card = await readFile(cardPath, 'utf8');
-const marked = /<!-- explanation-check[\s\S]*?<!-- \/explanation-check -->\n/;
-const updated = marked.test(card)
-  ? card.replace(marked, section)
-  : card.replace('## Limitations', `${section}\n## Limitations`);
-await writeFile(cardPath, updated);
 process.stdout.write(
-  `${JSON.stringify(report, null, 2)}\nwrote ${join(modelDir, 'explanation-check.json')} and the card's section\n`,
+  `${JSON.stringify(report, null, 2)}\nwrote ${join(modelDir, 'explanation-check.json')}; the model card renders it ` +
+    `(npm run train does; alone: /usr/bin/python3 -m training.model_card ${modelDir} [--compare <the other architecture>])\n`,
 );

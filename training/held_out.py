@@ -44,10 +44,10 @@ def evaluate_held_out(run: Run, trees: Trees, model: Ensemble) -> dict[str, Any]
         "split": {k: len(v) for k, v in run.split_ids.items()},
         "bootstrapResamples": n_boot,
         "mortality": float(np.mean([s.died for s in run.stays])),
-        "lstm": ev.full_metrics(y_te, p_te, model.threshold, n_boot, seed),
+        "model": ev.full_metrics(y_te, p_te, model.threshold, n_boot, seed),
         "gbt": {**ev.full_metrics(y_te, trees.p_te, ev.challenge_threshold(run.val.y, trees.p_va), n_boot, seed),
                 "trees": trees.count},
-        "lstmMinusGbtAuroc": _delta(ev.paired_bootstrap_delta(y_te, p_te, trees.p_te, n_boot, seed)),
+        "modelMinusGbtAuroc": _delta(ev.paired_bootstrap_delta(y_te, p_te, trees.p_te, n_boot, seed)),
         "vitalsOnly": {"variables": BEDSIDE_VITALS, "statics": "missing", **ev.discrimination(y_te, p_vit, n_boot, seed)},
         "vitalsPlusStatics": {"variables": BEDSIDE_VITALS, "statics": "given",
                               **ev.discrimination(y_te, p_vit_s, n_boot, seed)},
@@ -65,7 +65,8 @@ def evaluate_held_out(run: Run, trees: Trees, model: Ensemble) -> dict[str, Any]
         with open(ALTERNATIVES) as f:
             metrics["alternativesConsidered"] = json.load(f)
     ev.reliability_plot(os.path.join(run.out_dir, "reliability.png"),
-                        {"LSTM ensemble (calibrated)": (y_te, p_te), "gradient-boosted trees": (y_te, trees.p_te)})
+                        {f"{run.cfg.architecture.upper()} ensemble (calibrated)": (y_te, p_te),
+                         "gradient-boosted trees": (y_te, trees.p_te)})
     return metrics
 
 
@@ -110,10 +111,10 @@ def evaluate_prefixes(run: Run, trees: Trees, model: Ensemble) -> list[dict[str,
         f_cut = summary_features(cut(test.stays, h), manifest)
         p_gbt_cut, p_gbtp_cut = trees.model.predict_proba(f_cut)[:, 1], gbt_prefix.predict_proba(f_cut)[:, 1]
         rows.append({
-            "hours": h, "lstm": ev.discrimination(y_te, p_cut, n_boot, seed),
+            "hours": h, "model": ev.discrimination(y_te, p_cut, n_boot, seed),
             "gbt": ev.discrimination(y_te, p_gbt_cut, n_boot, seed),
             "gbtPrefixTrained": ev.discrimination(y_te, p_gbtp_cut, n_boot, seed),
-            "lstmMinusGbtPrefixTrainedAuroc": _delta(ev.paired_bootstrap_delta(y_te, p_cut, p_gbtp_cut, n_boot, seed))})
+            "modelMinusGbtPrefixTrainedAuroc": _delta(ev.paired_bootstrap_delta(y_te, p_cut, p_gbtp_cut, n_boot, seed))})
     return rows
 
 
@@ -125,7 +126,7 @@ def evaluate_severity_scores(run: Run, trees: Trees, p_te: np.ndarray) -> dict[s
         vals = np.array([getattr(s, attr) if getattr(s, attr) is not None else 0 for s in run.test.stays], dtype=float)
         y = run.test.y[have]
         out[score] = {**ev.discrimination(y, vals[have], run.args.bootstrap, run.args.seed),
-                      "lstmAurocSameStays": float(roc_auc_score(y, p_te[have])),
+                      "modelAurocSameStays": float(roc_auc_score(y, p_te[have])),
                       "gbtAurocSameStays": float(roc_auc_score(y, trees.p_te[have]))}
     return out
 

@@ -1,9 +1,14 @@
-"""Writes model-card.md from the manifest and the held-out metrics of a training run."""
+"""Writes model-card.md from the manifest, the held-out metrics (with the alternatives considered) and
+the explanation check (explanation-check.json, measured by `npm run explain-evidence`) of a model folder:
+the one writer of the card. Labels come from the architecture; every figure from those files."""
 from __future__ import annotations
 
+import json
 import os
-import re
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+from .trees import DISTILL_FOLDS
 
 
 def _ci(m: dict[str, Any]) -> str:
@@ -24,9 +29,27 @@ def _subgroup_table(groups: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _net(manifest: dict[str, Any]) -> str:
+    """The recurrent layers' name, as the card writes it: LSTM or GRU."""
+    return manifest["architecture"]["type"].upper()
+
+
 def _networks(manifest: dict[str, Any]) -> str:
     k = manifest["architecture"].get("ensemble", 1)
-    return "One stacked LSTM" if k == 1 else f"{k} stacked LSTMs averaged"
+    return f"One stacked {_net(manifest)}" if k == 1 else f"{k} stacked {_net(manifest)}s averaged"
+
+
+_COUNTS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+
+
+def _count(n: int) -> str:
+    return _COUNTS.get(n, str(n))
+
+
+def to_fixed(x: float, digits: int) -> str:
+    """JavaScript's Number.prototype.toFixed: the exact binary value rounded half away from zero (Python's
+    format rounds half to even), so figures read as the TypeScript tools print them."""
+    return str(Decimal(x).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
 
 
 def _alternatives(alt: dict[str, Any] | None) -> list[str]:
@@ -76,7 +99,7 @@ def _prefix_limitation(hp: dict[str, Any]) -> list[str]:
             "  (see \"Hours of data\" above) are few in the data."]
 
 
-def _scored_at_hour_table(metrics: dict[str, Any]) -> list[str]:
+def _scored_at_hour_table(metrics: dict[str, Any], net: str) -> list[str]:
     """Discrimination when every held-out stay is scored after its first h hours, as the service may be asked to."""
     rows = metrics.get("scoredAtHour") or []
     if not rows:
@@ -84,16 +107,16 @@ def _scored_at_hour_table(metrics: dict[str, Any]) -> list[str]:
     out = ["", "Scored earlier in the stay (every held-out stay cut to its first h hours). \"Trees, whole stays\" are the",
            "trees above, fitted on 48-hour summaries; \"trees, prefix-trained\" were fitted on the summaries of every",
            "training stay cut to each of these hours and whole, the fair baseline for early scoring:", "",
-           "| hours of data | LSTM AUROC (95% CI) | trees, whole stays | trees, prefix-trained | LSTM minus prefix-trained trees (95% CI) |",
+           f"| hours of data | {net} AUROC (95% CI) | trees, whole stays | trees, prefix-trained | {net} minus prefix-trained trees (95% CI) |",
            "| ---: | --- | --- | --- | --- |"]
     for r in rows:
-        d = r["lstmMinusGbtPrefixTrainedAuroc"]
-        out.append(f"| {r['hours']} | {_ci(r['lstm'])} | {_ci(r['gbt'])} | {_ci(r['gbtPrefixTrained'])} | "
+        d = r["modelMinusGbtPrefixTrainedAuroc"]
+        out.append(f"| {r['hours']} | {_ci(r['model'])} | {_ci(r['gbt'])} | {_ci(r['gbtPrefixTrained'])} | "
                    f"{d['delta']:+.3f} ({d['ci95Low']:+.3f} to {d['ci95High']:+.3f}) |")
     def hours(pred) -> str:
-        return ", ".join(str(r["hours"]) for r in rows if pred(r["lstmMinusGbtPrefixTrainedAuroc"])) or "none"
+        return ", ".join(str(r["hours"]) for r in rows if pred(r["modelMinusGbtPrefixTrainedAuroc"])) or "none"
     out += ["", f"Hours where the prefix-trained trees rank stays better (interval below 0): {hours(lambda d: d['ci95High'] < 0)};",
-            f"where the LSTM does (interval above 0): {hours(lambda d: d['ci95Low'] > 0)}; elsewhere the two tie on this split.",
+            f"where the {net} does (interval above 0): {hours(lambda d: d['ci95Low'] > 0)}; elsewhere the two tie on this split.",
             "Against trees fitted for the same task this model has not shown an advantage in discrimination."]
     return out
 
@@ -102,8 +125,9 @@ def _scenario_section(metrics: dict[str, Any], manifest: dict[str, Any]) -> list
     """The validated input profiles: what each result's `inputProfile` names."""
     results = metrics.get("scenarios")
     if not results:
-        return ["Scored on the six bedside vitals only, the model loses much of its discrimination (rows above)."]
-    net = manifest["architecture"]["type"].upper()
+        return [f"Scored on the {_count(len(metrics['vitalsOnly']['variables']))} bedside vitals only, the model loses much "
+                "of its discrimination (rows above)."]
+    net = _net(manifest)
     # The coverage rule is in the manifest (training/experiments/profile_coverage.py adds it to older runs' manifests).
     rules = {s["name"]: s.get("coverage") for s in manifest.get("scenarios", [])}
     lines = [
@@ -146,37 +170,58 @@ def _profile_rows(title: str, recipes: str, check: dict[str, Any] | None) -> lis
 
 
 def write_model_card(path: str, manifest: dict[str, Any], metrics: dict[str, Any], split: dict[str, list[str]],
-                     other: dict[str, Any] | None = None, bench: dict[str, Any] | None = None) -> None:
+                     other: dict[str, Any] | None = None, bench: dict[str, Any] | None = None,
+                     explanation: dict[str, Any] | None = None) -> None:
     split = {k: split[k] for k in ("train", "validation", "test")}
     lines = [*_intended_use(manifest), *_training_data(manifest, metrics, split), *_inputs(manifest, metrics),
              *_model(manifest, metrics), *_held_out(manifest, metrics), *_calibration(metrics), *_subgroups(metrics)]
-    if manifest["architecture"]["type"] != "lstm":
-        # The sections above describe this model; the alternatives below stay the LSTM recipes they were.
-        net = manifest["architecture"]["type"].upper()
-        lines = [line.replace("LSTM", net) for line in lines]
     lines += _architectures(manifest, metrics, other, bench)
     lines += [""] if other else []
     lines += _alternatives(metrics.get("alternativesConsidered"))
-    lines += _limitations(manifest) + _how_to_reproduce(manifest, metrics)
-    text = "\n".join(lines)
-    kept = _explanation_check(path)
-    if kept:
-        text = text.replace("## Limitations", f"{kept}\n## Limitations", 1)
+    lines += _explanation_check(explanation) + _limitations(manifest, metrics) + _how_to_reproduce(manifest, metrics)
     with open(path, "w") as f:
-        f.write(text)
+        f.write("\n".join(lines))
 
 
-# The section `npm run explain-evidence` (scripts/explain-evidence.ts) writes into a card from its own
-# measurements: a card rewritten from the metrics keeps it rather than dropping it.
-_EXPLANATION_CHECK = re.compile(r"<!-- explanation-check[\s\S]*?<!-- /explanation-check -->\n")
+def _explanation_check(check: dict[str, Any] | None) -> list[str]:
+    """What removing each stay's top contributors does, against as many random ones
+    (scripts/explain-evidence.ts measures it into explanation-check.json)."""
+    if not check:
+        return []
 
-
-def _explanation_check(path: str) -> str | None:
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        found = _EXPLANATION_CHECK.search(f.read())
-    return found.group(0) if found else None
+    def row(label: str, r: dict[str, Any]) -> str:
+        a = r["auroc"]
+        return (f"| {label} | {r['stays']} | {to_fixed(100 * r['shareTopMovesMore'], 0)}% | "
+                f"{to_fixed(100 * r['medianMoveTop'], 1)} points | {to_fixed(100 * r['medianMoveRandom'], 1)} points | "
+                f"{to_fixed(a['asIs'], 3)} / {to_fixed(a['withoutTop'], 3)} / {to_fixed(a['withoutRandom'], 3)} |")
+    one, three = check["topOne"], check["topThree"]
+    return [
+        "<!-- explanation-check: written by npm run explain-evidence -->",
+        "## Explanations checked",
+        "",
+        "`contributions` (`\"explain\": true`) give, per variable, the probability minus the probability of",
+        "the same stay with that variable removed from every hour: exact for this model, and an",
+        "association in it, not a cause. Removing a variable reads as \"not charted\", which is itself",
+        f"informative. Checked on the {check['explainedStays']:,} stays of the {check['split']} split with at",
+        "least two contributors (the shipped networks were refit on every stay, these included: the check",
+        "is of the explanations, not of accuracy), each rescored alone without its top contributors and",
+        f"without as many present variables drawn at random (seed {check['seed']}):",
+        "",
+        "| removed | stays | top moves the risk more | median move, top | median move, random | AUROC as is / without top / without random |",
+        "| --- | --- | --- | --- | --- | --- |",
+        row(f"{one['removed']} variable", one),
+        row(f"{three['removed']} variables together", three),
+        "",
+        "For one variable the first column follows from the definition (the top contributor has the",
+        "largest effect; ties with the random draw count as not more). Three removed together is the real",
+        "test: the effects are measured one at a time, and interactions could undo them. The AUROC columns",
+        "use the outcomes (\"as is\" is optimistic, the stays were in the refit): without what the",
+        "explanations point at, the ranking loses much of its signal; without random variables it keeps",
+        "it. Part of that drop is by construction (removing a stay's strongest push moves it towards the",
+        "middle), so read it beside the random column, not alone.",
+        "<!-- /explanation-check -->",
+        "",
+    ]
 
 
 def _intended_use(manifest: dict[str, Any]) -> list[str]:
@@ -225,12 +270,23 @@ def _training_data(manifest: dict[str, Any], metrics: dict[str, Any], split: dic
             f"{refit['epochs']} epochs,",
             "temperature and decision threshold; normalisation from all of them). The held-out figures below are those",
             "of their twin trained on the training split only: the usual estimate for a model refit on all its",
-            "development data, since no stay is left to test the shipped weights on. On validation, 43% more training",
-            "stays were worth about +0.011 AUROC to one network (3 seeds; the trees gained +0.016), so the refit is",
-            "expected to do at least as well as the figures below on new stays of this population.",
+            *_learning_curve((metrics.get("alternativesConsidered") or {}).get("refitLearningCurve")),
         ]),
         "",
     ]
+
+
+def _learning_curve(curve: dict[str, Any] | None) -> list[str]:
+    """The end of the refit paragraph: what more stays were worth on validation (version 1.3.0's check)."""
+    if not curve:
+        return ["development data, since no stay is left to test the shipped weights on."]
+    more = curve["stays"]["whole"] / curve["stays"]["subsample"] - 1
+    net, trees = curve["networkValAuroc"], curve["treesValAuroc"]
+    return ["development data, since no stay is left to test the shipped weights on. On validation, "
+            f"{more:.0%} more training",
+            f"stays were worth about {net['whole'] - net['subsample']:+.3f} AUROC to one network ({curve['seeds']} seeds; "
+            f"the trees gained {trees['whole'] - trees['subsample']:+.3f}), so the refit is",
+            "expected to do at least as well as the figures below on new stays of this population."]
 
 
 def _inputs(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
@@ -268,7 +324,7 @@ def _model(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         "## Model",
         "",
         f"{arch['ensemble']} reference networks (different seeds) averaged on the logit scale inside one ONNX graph:",
-        f"each is `LSTM({arch['nInputs']}, {arch['hidden']}, 2 layers)` over each stay's own length (packed sequences /",
+        f"each is `{_net(manifest)}({arch['nInputs']}, {arch['hidden']}, 2 layers)` over each stay's own length (packed sequences /",
         "ONNX `sequence_lens`), the last layer's final hidden state, dropout, `Linear(hidden, 32)`, ReLU,",
         f"`Linear(32, 1)`. Training: AdamW (lr {hp['lr']}, weight decay {hp['weight_decay']}), batch {hp['batch_size']},",
         f"dropout {hp['dropout']}, unweighted binary cross-entropy, "
@@ -276,11 +332,11 @@ def _model(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
            "training/README.md). " if hp.get("epochs") else
            f"at most {hp['max_epochs']} epochs with early stopping on validation AUROC (patience {hp['patience']}). ")
         + (f"Distillation: each stay's training target is {1 - hp['distill']:.2f} x its label + {hp['distill']:.2f} x the "
-           "out-of-fold probability of the gradient-boosted trees (5 folds of the stays it learns from, so no stay's own "
+           f"out-of-fold probability of the gradient-boosted trees ({DISTILL_FOLDS} folds of the stays it learns from, so no stay's own "
            "label leaks into its soft target); the trees are not part of the shipped model. "
            if hp.get("distill", 0) > 0 else "")
         + (f"Random prefixes: in each batch {hp['crop']:.0%} of the training stays are read only up to a random hour "
-           f"between {hp.get('crop_min', 12)} and 48 (causal LSTM: its output at that hour), label unchanged, as the "
+           f"between {hp.get('crop_min', 12)} and 48 (causal {_net(manifest)}: its output at that hour), label unchanged, as the "
            "service scores stays before 48 hours. " if (hp.get("crop", 0) or 0) > 0 else "")
         + (f"Target replication (Lipton et al., 2016): the training loss is {hp['replicate']:.2f} x the mean loss of the "
            f"head read at every real hour of the stay (each with the stay's target) + {1 - hp['replicate']:.2f} x the loss "
@@ -294,39 +350,42 @@ def _model(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
 
 def _held_out(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
     """The test split against the trees and the severity scores; input profiles; the decision rule."""
-    lstm, gbt = metrics["lstm"], metrics["gbt"]
-    dr, gdr = lstm["decisionRule"], gbt["decisionRule"]
-    delta = metrics["lstmMinusGbtAuroc"]
+    model, gbt, net = metrics["model"], metrics["gbt"], _net(manifest)
+    dr, gdr = model["decisionRule"], gbt["decisionRule"]
+    delta = metrics["modelMinusGbtAuroc"]
+    vitals = metrics["vitalsOnly"]["variables"]
     return [
         "## Held-out performance",
         "",
-        f"Test split: {lstm['n']} stays, {lstm['deaths']} deaths. 95% intervals: {metrics.get('bootstrapResamples', 1000)}"
+        f"Test split: {model['n']} stays, {model['deaths']} deaths. 95% intervals: {metrics.get('bootstrapResamples', 1000)}"
         " bootstrap resamples of stays.",
         "",
         "| model | AUROC (95% CI) | AUPRC | Brier | ECE |",
         "| --- | --- | ---: | ---: | ---: |",
-        f"| **LSTM, {manifest['architecture'].get('ensemble', 1)} network(s) averaged (this model)** | {_ci(lstm)} | {lstm['auprc']:.3f} | {lstm['brier']:.4f} | {lstm['ece']:.4f} |",
+        f"| **{net}, {manifest['architecture'].get('ensemble', 1)} network(s) averaged (this model)** | {_ci(model)} | "
+        f"{model['auprc']:.3f} | {model['brier']:.4f} | {model['ece']:.4f} |",
         f"| gradient-boosted trees on summary statistics ({gbt['trees']} trees) | {_ci(gbt)} | {gbt['auprc']:.3f} | "
         f"{gbt['brier']:.4f} | {gbt['ece']:.4f} |",
         f"| SAPS-I (outcome file), {metrics['saps1']['n']} stays with a score | {_ci(metrics['saps1'])} | "
         f"{metrics['saps1']['auprc']:.3f} | - | - |",
         f"| SOFA (outcome file), {metrics['sofa']['n']} stays with a score | {_ci(metrics['sofa'])} | "
         f"{metrics['sofa']['auprc']:.3f} | - | - |",
-        f"| LSTM, only the six bedside vitals (HR, SaO2, MAP, RespRate, Temp, Lactate; all else missing) | "
+        f"| {net}, only the {_count(len(vitals))} bedside vitals ({', '.join(vitals)}; all else missing) | "
         f"{_ci(metrics['vitalsOnly'])} | {metrics['vitalsOnly']['auprc']:.3f} | - | - |",
-        f"| LSTM, the six vitals plus age, sex, ICU type, height | {_ci(metrics['vitalsPlusStatics'])} | "
+        f"| {net}, the {_count(len(metrics['vitalsPlusStatics']['variables']))} vitals plus age, sex, ICU type, height | "
+        f"{_ci(metrics['vitalsPlusStatics'])} | "
         f"{metrics['vitalsPlusStatics']['auprc']:.3f} | - | - |",
-        *_scored_at_hour_table(metrics),
+        *_scored_at_hour_table(metrics, net),
         "",
-        f"On the stays with a SAPS-I score the LSTM's AUROC is {metrics['saps1']['lstmAurocSameStays']:.3f}; with a",
-        f"SOFA score, {metrics['sofa']['lstmAurocSameStays']:.3f}. LSTM minus trees, paired bootstrap:",
+        f"On the stays with a SAPS-I score the {net}'s AUROC is {metrics['saps1']['modelAurocSameStays']:.3f}; with a",
+        f"SOFA score, {metrics['sofa']['modelAurocSameStays']:.3f}. {net} minus trees, paired bootstrap:",
         f"{delta['delta']:+.3f} (95% CI {delta['ci95Low']:+.3f} to {delta['ci95High']:+.3f}).",
-        ("**At 48 hours the LSTM does not beat the trees on this split:** the interval of the difference includes 0, so the two"
+        (f"**At 48 hours the {net} does not beat the trees on this split:** the interval of the difference includes 0, so the two"
          " rank stays equally well here" if delta["ci95Low"] <= 0 <= delta["ci95High"] else
-         ("The LSTM ranks stays better than the trees (the interval excludes 0)" if delta["delta"] > 0 else
-          "**The trees rank stays better than the LSTM** (the interval excludes 0)"))
-        + f"; the LSTM's probabilities are {'better' if lstm['ece'] < gbt['ece'] else 'not better'} calibrated "
-        f"(ECE {lstm['ece']:.3f} against {gbt['ece']:.3f}).",
+         (f"The {net} ranks stays better than the trees (the interval excludes 0)" if delta["delta"] > 0 else
+          f"**The trees rank stays better than the {net}** (the interval excludes 0)"))
+        + f"; the {net}'s probabilities are {'better' if model['ece'] < gbt['ece'] else 'not better'} calibrated "
+        f"(ECE {model['ece']:.3f} against {gbt['ece']:.3f}).",
         *_scenario_section(metrics, manifest),
         "",
         "**Decision rule.** The challenge scored binary predictions by min(sensitivity, PPV). The threshold that",
@@ -340,13 +399,13 @@ def _held_out(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
 
 def _calibration(metrics: dict[str, Any]) -> list[str]:
     """Calibration figures and the reliability table."""
-    lstm = metrics["lstm"]
+    model = metrics["model"]
     lines = [
         "## Calibration",
         "",
-        f"Mean predicted risk {lstm['meanPredicted']:.3f} against an observed rate of {lstm['observedRate']:.3f};",
-        f"calibration intercept {lstm['calibrationIntercept']:+.3f} and slope {lstm['calibrationSlope']:.3f} (ideal 0 and 1);",
-        f"expected calibration error {lstm['ece']:.4f} (10 equal-width bins).",
+        f"Mean predicted risk {model['meanPredicted']:.3f} against an observed rate of {model['observedRate']:.3f};",
+        f"calibration intercept {model['calibrationIntercept']:+.3f} and slope {model['calibrationSlope']:.3f} (ideal 0 and 1);",
+        f"expected calibration error {model['ece']:.4f} (10 equal-width bins).",
         "",
         "![reliability](reliability.png)",
         "",
@@ -367,7 +426,7 @@ def _subgroups(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _limitations(manifest: dict[str, Any]) -> list[str]:
+def _limitations(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
     """What the model cannot be trusted for."""
     hp = manifest["provenance"]["training"]["hyperparameters"]
     return [
@@ -381,7 +440,7 @@ def _limitations(manifest: dict[str, Any]) -> list[str]:
         *(_prefix_limitation(hp)),
         "- Missingness carries information here (a lab not ordered says something about the patient); a site with",
         "  different ordering habits can see different scores for similar patients.",
-        "- Calibration was fitted on this population's 14% mortality; recalibrate locally before relying on",
+        f"- Calibration was fitted on this population's {metrics['mortality']:.0%} mortality; recalibrate locally before relying on",
         "  absolute risks.",
         "- Outcomes are in-hospital death only; withdrawal-of-care practices shape them.",
         "",
@@ -430,7 +489,7 @@ def _architectures(manifest: dict[str, Any], metrics: dict[str, Any], other: dic
         o = by_name.get(r["name"])
         if o is not None:
             lines.append(f"| `{r['name']}` | {_ci(r['model'])} | {_ci(o['model'])} | {_ci(r['gbt'])} |")
-    a, b = metrics["lstm"], other["metrics"]["lstm"]
+    a, b = metrics["model"], other["metrics"]["model"]
     lines += ["", f"Calibration on the full record: ECE {a['ece']:.3f} and slope {a['calibrationSlope']:.2f} ({mine.upper()}), "
               f"ECE {b['ece']:.3f} and slope {b['calibrationSlope']:.2f} ({theirs.upper()})."]
     if bench:
@@ -441,33 +500,39 @@ def _architectures(manifest: dict[str, Any], metrics: dict[str, Any], other: dic
     return lines
 
 
+def load_json(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
 def load_comparison(compare_dir: str | None, bench_path: str | None) -> tuple[dict | None, dict | None]:
     """The other architecture's manifest and metrics, and the engine figures, when they exist."""
-    import json
-
-    def load(path: str) -> dict:
-        with open(path) as f:
-            return json.load(f)
     have = compare_dir is not None and os.path.exists(os.path.join(compare_dir, "metrics.json"))
-    other = {"manifest": load(os.path.join(compare_dir, "manifest.json")),
-             "metrics": load(os.path.join(compare_dir, "metrics.json"))} if have else None
-    bench = load(bench_path) if bench_path and os.path.exists(bench_path) else None
+    other = {"manifest": load_json(os.path.join(compare_dir, "manifest.json")),
+             "metrics": load_json(os.path.join(compare_dir, "metrics.json"))} if have else None
+    bench = load_json(bench_path) if bench_path and os.path.exists(bench_path) else None
     return other, bench
 
 
+def load_explanation_check(model_dir: str) -> dict | None:
+    """explanation-check.json of a model folder, if `npm run explain-evidence` has measured it."""
+    path = os.path.join(model_dir, "explanation-check.json")
+    return load_json(path) if os.path.exists(path) else None
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Rewrites model-card.md of a model folder from its manifest.json, metrics.json and split.json."""
+    """Rewrites model-card.md of a model folder from its manifest.json, metrics.json, split.json and
+    explanation-check.json."""
     import argparse
-    import json
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("model_dir")
     p.add_argument("--compare", default=None, help="the same recipe with the other architecture (a model folder)")
     p.add_argument("--bench", default=None, help="engine figures of both (bench/architectures.json)")
     args = p.parse_args(argv)
-    load = lambda d, name: json.load(open(os.path.join(d, name)))  # noqa: E731
-    write_model_card(os.path.join(args.model_dir, "model-card.md"), load(args.model_dir, "manifest.json"),
-                     load(args.model_dir, "metrics.json"), load(args.model_dir, "split.json"),
-                     *load_comparison(args.compare, args.bench))
+    d = args.model_dir
+    write_model_card(os.path.join(d, "model-card.md"), load_json(os.path.join(d, "manifest.json")),
+                     load_json(os.path.join(d, "metrics.json")), load_json(os.path.join(d, "split.json")),
+                     *load_comparison(args.compare, args.bench), explanation=load_explanation_check(d))
 
 
 if __name__ == "__main__":

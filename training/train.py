@@ -1,12 +1,12 @@
 """Retrains the shipped model from the raw challenge data, with a fixed seed.
 
-    /usr/bin/python3 -m training.train            (npm run train)
+    /usr/bin/python3 -m training.train            (one model; npm run train: training.release, both)
         [--data ../shared/data/physionet2012] [--out models/icu-mortality/<version>]
 
 Steps: parse and clean sets a and c (training/physionet.py), bin hourly, split 70/15/15
 stratified by outcome and set (seeded; record ids saved in split.json), normalisation from
-the training split only, train an ensemble of reference LSTMs for a fixed number of epochs
-(or with early stopping on validation AUROC: --epochs 0), fit the calibration temperature
+the training split only, train an ensemble of recurrent networks (GRU or LSTM) for a fixed
+number of epochs (or with early stopping on validation AUROC: --epochs 0), fit the calibration temperature
 and decision threshold on validation, evaluate once on the held-out test split (also the
 gradient-boosted-trees baseline and the SAPS-I / SOFA columns on the same stays). Then, with
 the recipe fixed (--refit, the default since 1.3.0), train the shipped networks again on every
@@ -140,7 +140,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="weight of target replication: the mean loss over every real hour's output, the rest on "
                         "the last hour's (0 = last hour only, as versions 1.1.0 and earlier)")
     p.add_argument("--distill", type=float, default=0.5,
-                   help="weight of the trees' out-of-fold probability in the LSTM's training target (0 = labels only)")
+                   help="weight of the trees' out-of-fold probability in the networks' training target (0 = labels only)")
     p.add_argument("--jobs", type=int, default=2, help="members trained in parallel processes")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (1 is fastest for this model)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
@@ -218,7 +218,7 @@ def fit_networks(run: Run, trees: Trees) -> Ensemble:
         job = MemberJob(x=run.train.x, lengths=run.train.lengths, y=run.train.y, x_va=run.val.x, l_va=run.val.lengths,
                         y_va=run.val.y, targets=trees.targets, cfg=run.cfg, hiding=run.hiding, threads=args.threads)
         twin = fit_ensemble(job, run.seeds, args.jobs)
-    run.timing["lstmS"] = time.time() - t0
+    run.timing["networksS"] = time.time() - t0
     return twin
 
 
@@ -285,7 +285,7 @@ def write_package(run: Run, model: Ensemble, metrics: dict) -> None:
     metrics.json, the card, and the skew fixtures; the PyTorch checkpoint beside it."""
     args = run.args
     metrics["timing"] = {"prepareS": round(run.timing["prepareS"], 1), "gbtS": round(run.timing["gbtS"], 1),
-                         "lstmS": round(run.timing["lstmS"], 1), "refitS": round(run.timing.get("refitS", 0.0), 1),
+                         "networksS": round(run.timing["networksS"], 1), "refitS": round(run.timing.get("refitS", 0.0), 1),
                          "totalS": round(time.time() - run.started, 1), "threads": args.threads,
                          "cpuCount": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
     describe_package(run, model, metrics)
@@ -298,13 +298,15 @@ def write_package(run: Run, model: Ensemble, metrics: dict) -> None:
     with open(os.path.join(run.out_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
         f.write("\n")
-    from .model_card import load_comparison, write_model_card
+    from .model_card import load_comparison, load_explanation_check, write_model_card
+    # The explanation check of an earlier run in this folder stays until explain-evidence measures again.
     write_model_card(os.path.join(run.out_dir, "model-card.md"), models_cfg, metrics, run.split_ids,
-                     *load_comparison(args.compare, os.path.join(ROOT, "bench", "architectures.json")))
+                     *load_comparison(args.compare, os.path.join(ROOT, "bench", "architectures.json")),
+                     explanation=load_explanation_check(run.out_dir))
     if not args.no_skew:
         from .make_fixtures import write_skew
         write_skew(run.out_dir, model.members, model.temperature)
-    print(f"{args.architecture.upper()} test AUROC {metrics['lstm']['auroc']:.4f} {metrics['lstm']['aurocCi95']}, "
+    print(f"{args.architecture.upper()} test AUROC {metrics['model']['auroc']:.4f} {metrics['model']['aurocCi95']}, "
           f"GBT {metrics['gbt']['auroc']:.4f}, SAPS-I {metrics['saps1']['auroc']:.4f}, SOFA {metrics['sofa']['auroc']:.4f}")
     print(f"wrote {run.out_dir} in {time.time() - run.started:.0f} s", flush=True)
 
@@ -313,9 +315,9 @@ def describe_package(run: Run, model: Ensemble, metrics: dict) -> None:
     """The manifest's metrics, calibration and provenance sections."""
     args, cfg = run.args, run.cfg
     run.manifest["metrics"] = {
-        "heldOut": {k: metrics["lstm"][k] for k in ("n", "deaths", "auroc", "aurocCi95", "auprc", "brier", "ece",
+        "heldOut": {k: metrics["model"][k] for k in ("n", "deaths", "auroc", "aurocCi95", "auprc", "brier", "ece",
                                                     "calibrationIntercept", "calibrationSlope")},
-        "heldOutDecisionRule": metrics["lstm"]["decisionRule"],
+        "heldOutDecisionRule": metrics["model"]["decisionRule"],
         "heldOutVitalsOnlyAuroc": metrics["vitalsOnly"]["auroc"],
         "heldOutGbtBaselineAuroc": metrics["gbt"]["auroc"],
         **({"heldOutEstimateOf": "this recipe: the same seeds, epochs, temperature and threshold, "

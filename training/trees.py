@@ -7,6 +7,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+# Folds of the out-of-fold teacher: no stay's own label leaks into its soft target.
+DISTILL_FOLDS = 5
+
 
 def fit_gbt(f_tr, y_tr, f_va, y_va, seed: int) -> tuple[HistGradientBoostingClassifier, int]:
     """HistGradientBoosting on summary statistics; the number of trees is chosen on validation
@@ -23,10 +26,9 @@ def fit_gbt(f_tr, y_tr, f_va, y_va, seed: int) -> tuple[HistGradientBoostingClas
 
 def distill_targets(f: np.ndarray, y: np.ndarray, gbt: HistGradientBoostingClassifier, weight: float,
                     seed: int) -> np.ndarray:
-    """(1 - weight) x label + weight x the trees' out-of-fold probability (5 folds: no stay's own
-    label leaks into its soft target)."""
+    """(1 - weight) x label + weight x the trees' out-of-fold probability (DISTILL_FOLDS folds)."""
     oof = np.zeros(len(y))
-    for fold, (a, b) in enumerate(StratifiedKFold(5, shuffle=True, random_state=seed).split(f, y)):
+    for fold, (a, b) in enumerate(StratifiedKFold(DISTILL_FOLDS, shuffle=True, random_state=seed).split(f, y)):
         g = HistGradientBoostingClassifier(**{**gbt.get_params(), "random_state": seed + fold})
         oof[b] = g.fit(f[a], y[a]).predict_proba(f[b])[:, 1]
     print(f"GBT out-of-fold AUROC on the networks' training stays {roc_auc_score(y, oof):.4f}", flush=True)

@@ -57,7 +57,7 @@ def test_training_runs_end_to_end_and_writes_a_model_package(tmp_path):
     split = json.loads((out / "split.json").read_text())
     ids = split["train"] + split["validation"] + split["test"]
     assert len(ids) == len(set(ids)) == 80
-    assert 0.0 <= metrics["lstm"]["auroc"] <= 1.0
+    assert 0.0 <= metrics["model"]["auroc"] <= 1.0
     # The shipped networks are refit on every stay after the held-out evaluation (its twin's figures).
     assert manifest["provenance"]["trainingRecords"] == 80
     assert metrics["refit"]["trainingRecords"] == 80 and len(metrics["refit"]["members"]) == 2
@@ -72,15 +72,22 @@ def test_a_fixed_schedule_without_the_refit_records_and_explains_its_mean_risk_s
         (out / "split.json").read_text())["train"])
     shift = manifest["calibration"]["meanRiskShift"]
     assert f"({shift:+.3f} on the logit scale)" in (out / "model-card.md").read_text()
-    # A card rewritten from the metrics keeps the section that `npm run explain-evidence` put in it
-    # (scripts/explain-evidence.ts: its markers, placed before "## Limitations").
+    # The card is rendered from the folder's files alone: the explanation check that `npm run explain-evidence`
+    # measures (explanation-check.json) appears once, before "## Limitations", and goes when the file does.
     card = out / "model-card.md"
-    section = "<!-- explanation-check: written by npm run explain-evidence -->\n## Explanations checked\n\nmeasured\n<!-- /explanation-check -->\n"
-    card.write_text(card.read_text().replace("## Limitations", f"{section}\n## Limitations"))
+    check = {"split": "test", "seed": 2012, "explainedStays": 12,
+             **{k: {"removed": n, "stays": 12, "shareTopMovesMore": 0.75, "medianMoveTop": 0.05, "medianMoveRandom": 0.01,
+                    "auroc": {"asIs": 0.8, "withoutTop": 0.6, "withoutRandom": 0.75}}
+                for k, n in (("topOne", 1), ("topThree", 3))}}
+    (out / "explanation-check.json").write_text(json.dumps(check))
     model_card.main([str(out)])
     rewritten = card.read_text()
     assert rewritten.count("## Explanations checked") == 1
     assert rewritten.index("<!-- /explanation-check -->") < rewritten.index("## Limitations")
+    assert "| 3 variables together | 12 | 75% | 5.0 points | 1.0 points | 0.800 / 0.600 / 0.750 |" in rewritten
+    (out / "explanation-check.json").unlink()
+    model_card.main([str(out)])
+    assert "## Explanations checked" not in card.read_text()
 
 
 def test_refit_needs_a_fixed_schedule(tmp_path):
