@@ -5,7 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppConfig } from '../config.js';
 import { isVersionName } from '../model/semver.js';
-import { ModelNotFoundError } from '../scoring/repository.js';
+import { ModelNotFoundError } from '../model/repository.js';
 import { ApiError, errorSchema } from '../http/errors.js';
 import { reloadRequestSchema } from './schemas.js';
 // After ./schemas.js: openapi.yaml lists the named schemas in the order their modules define them.

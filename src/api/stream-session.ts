@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ScoreOutcome } from '../scoring/pipeline.js';
-import type { ModelLease } from '../scoring/repository.js';
+import type { ModelLease } from '../model/repository.js';
 import { recordAudit } from '../plugins/app/audit.js';
 import { endLine, outcomeLine, type CutReason } from '../http/ndjson-answer.js';
 

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z, type ZodType } from 'zod';
 import type { AppConfig } from '../config.js';
-import type { ModelLease } from '../scoring/repository.js';
+import type { ModelLease } from '../model/repository.js';
 import { DEFAULT_WINDOW, scoreInOrder } from '../scoring/pipeline.js';
 import { streamInputs, submitPatiently, untilStopped } from '../scoring/stream-input.js';
 import { rateLimitKey } from '../plugins/external/rate-limit.js';

@@ -3,8 +3,8 @@ import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultEngineThreads } from '../inference/engine.js';
 import type { LogSink } from '../observability/logger.js';
-import { ModelRepository, type ModelFactories } from '../scoring/repository.js';
-import { modelFactories } from '../scoring/runtime.js';
+import { ModelRepository, type ModelFactories } from '../model/repository.js';
+import { modelFactories } from '../model/runtime.js';
 
 /**
  * The model for a batch run, loaded through the service's own repository (manifest checks,

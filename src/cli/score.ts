@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import type { PatientValidator } from '../clinical/validate.js';
 import type { LogSink } from '../observability/logger.js';
 import { DEFAULT_WINDOW, scoreInOrder, type ScoreOutcome } from '../scoring/pipeline.js';
-import type { LoadedModel } from '../scoring/repository.js';
+import type { LoadedModel } from '../model/repository.js';
 import { openModelRepository, type CliModelOptions } from './model.js';
 import { csvHeader, formatRows, readExistingOutput, Sink, type OutputFormat, type ScoreRow } from './output.js';
 import { silentProgress, terminalProgress, type Progress } from './progress.js';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { ModelFiles } from '../scoring/repository.js';
+import type { ModelFiles } from '../model/repository.js';
 
 /**
  * The ids of the stays a model version was fitted on, from the split file its manifest names

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PredictionResult } from '../clinical/types.js';
 import { scorePatients } from '../scoring/score.js';
-import type { ModelRepository } from '../scoring/repository.js';
+import type { ModelRepository } from '../model/repository.js';
 import type { Observe } from '../scoring/observer.js';
 import type { Gathered } from './gather.js';
 import { mapToPatientInput, type MappedPatient } from './mapping.js';

@@ -5,7 +5,7 @@ import { CdsPrefetchError } from '../fhir/cds-prefetch.js';
 import { FhirInputError, type InputIssue } from '../fhir/outcome.js';
 import { EngineRunError, QueueFullError, RequestExceedsQueueError } from '../inference/errors.js';
 import type { Metrics } from '../observability/metrics.js';
-import { ModelLoadError, ModelNotFoundError } from '../scoring/repository.js';
+import { ModelLoadError, ModelNotFoundError } from '../model/repository.js';
 import type { RequestSignal } from './request-signal.js';
 
 /**

@@ -2,7 +2,7 @@ import { scoreStays } from './score-stays.js';
 import { predictionResult } from '../clinical/result.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
 import { ScannedPatient } from '../clinical/validate.js';
-import type { ModelRepository } from './repository.js';
+import type { ModelRepository } from '../model/repository.js';
 import { report, type Observe } from './observer.js';
 import { isUsableOutput, OUTPUT_NOT_A_PROBABILITY } from './output-check.js';
 

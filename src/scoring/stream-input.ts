@@ -6,7 +6,7 @@ import type { PatientValidator } from '../clinical/validate.js';
 import { splitLines } from './lines.js';
 import { parseNdjsonLine } from './ndjson.js';
 import type { ScoreInput } from './pipeline.js';
-import type { ModelBatcher } from './repository.js';
+import type { ModelBatcher } from '../model/repository.js';
 
 /**
  * What feeds a streamed cohort into the scoring pipeline: the body's chunks until the stream is

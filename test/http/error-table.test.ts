@@ -3,8 +3,8 @@ import { describe, test, type TestContext } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { cdsPatientViewExample, fhirBundleExample } from '../../src/api/examples.js';
 import { EngineRunError, QueueFullError, RequestExceedsQueueError } from '../../src/inference/errors.js';
-import { ModelNotFoundError, type ModelBatcher } from '../../src/scoring/repository.js';
-import { modelFactories } from '../../src/scoring/runtime.js';
+import { ModelNotFoundError, type ModelBatcher } from '../../src/model/repository.js';
+import { modelFactories } from '../../src/model/runtime.js';
 import { r4Errors } from '../fhir/r4-schema.js';
 import { buildTestApp, postFhirPredict, samplePatient } from '../helper.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EngineBatch } from '../../src/inference/engine.js';
-import type { ModelEngine, ModelFiles } from '../../src/scoring/repository.js';
+import type { ModelEngine, ModelFiles } from '../../src/model/repository.js';
 import { buildTestApp, oneWorkerEngine, samplePatient } from '../helper.js';
 
 /**

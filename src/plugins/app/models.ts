@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ProviderName } from '../../inference/engine.js';
-import { ModelRepository, type ModelFactories } from '../../scoring/repository.js';
-import { modelFactories } from '../../scoring/runtime.js';
+import { ModelRepository, type ModelFactories } from '../../model/repository.js';
+import { modelFactories } from '../../model/runtime.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -7,8 +7,8 @@ import { createPatientValidator, type PatientValidator } from '../clinical/valid
 import type { Batcher } from '../inference/batcher.js';
 import type { Engine } from '../inference/engine.js';
 import type { LogSink } from '../observability/logger.js';
-import { compareSemver, isSemver, isVersionName } from '../model/semver.js';
-import { inputWidth, manifestSchema, takesInputTensor, type Manifest } from '../model/manifest.js';
+import { compareSemver, isSemver, isVersionName } from './semver.js';
+import { inputWidth, manifestSchema, takesInputTensor, type Manifest } from './manifest.js';
 
 /**
  * Finds versions under <root>/<name>/<version>/, loads and warms up the one the policy picks and
