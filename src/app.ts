@@ -10,12 +10,14 @@ import { predictRoutes } from './api/predict.js';
 import { streamRoutes } from './api/stream.js';
 import './api/scope.js';
 import type { AppConfig } from './config.js';
-import type { ModelFactories, ModelRepository } from './model/repository.js';
+import type { ModelFactories, ModelRepository } from './scoring/repository.js';
 import { fastifyLoggerOption } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import metricsPlugin from './plugins/app/metrics.js';
 import scoringObservers from './plugins/app/scoring-observers.js';
 import modelsPlugin from './plugins/app/models.js';
+import storePlugin from './plugins/app/store.js';
+import type { Store } from './store/store.js';
 import swaggerPlugin from './plugins/external/swagger.js';
 import { securityHeaders } from './plugins/external/helmet.js';
 import { rateLimiting } from './plugins/external/rate-limit.js';
@@ -47,6 +49,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Wall clock: JWT expiry checks, FHIR prediction time (age, occurrenceDateTime). */
   now?: () => Date;
+  /** A prediction store opened by the caller; by default one is opened from config.store. */
+  store?: Store;
 }
 
 export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<FastifyInstance> {
@@ -103,6 +107,13 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
   await app.register(rateLimiting, config.auth.rateLimit);
 
   // --- application services (plugins/app/) ---
+  // Before models: its onClose runs after the batcher drains, so drained results are recorded.
+  await app.register(storePlugin, {
+    config: config.store,
+    thresholds: config.fhir.thresholds,
+    graceMs: config.shutdownGraceMs,
+    ...(deps.store ? { store: deps.store } : {}),
+  });
   await app.register(modelsPlugin, { config, repository: deps.repository, factories: deps.factories });
 
   // --- routes (src/api/) ---

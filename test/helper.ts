@@ -3,6 +3,7 @@
  * (test/fixtures/tiny-model, untrained, written by training/), logs captured in memory.
  * Every test file that needs an app uses buildTestApp(); others import the fixture helpers.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, mkdir, readFile, rm, symlink, cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,7 +15,7 @@ import { loadConfig, type AppConfig } from '../src/config.js';
 import type { ValidPatient } from '../src/clinical/types.js';
 import { manifestSchema, type Manifest } from '../src/model/manifest.js';
 import { createEngine, type Engine } from '../src/inference/engine.js';
-import type { ModelFiles } from '../src/model/repository.js';
+import type { ModelFiles } from '../src/scoring/repository.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const TINY_MODEL_DIR = join(ROOT, 'test', 'fixtures', 'tiny-model');
@@ -64,6 +65,13 @@ export async function addVersion(
 }
 
 /**
+ * The prediction store of this test process's apps: a temporary DATA_DIR, never the repository's
+ * ./data (test files run in parallel processes). Tests that read the store back pass their own.
+ */
+const TEST_DATA_DIR = mkdtempSync(join(tmpdir(), 'icu-test-data-'));
+process.on('exit', () => rmSync(TEST_DATA_DIR, { recursive: true, force: true }));
+
+/**
  * Config for tests: one small engine, small batches, authentication and rate limiting off
  * (tests of auth set AUTH_DISABLED: 'false' and their keys); overrides as environment variables.
  */
@@ -78,6 +86,7 @@ export function testConfig(modelRoot: string, env: Record<string, string> = {}):
     MAX_BATCH_SIZE: '64',
     MAX_QUEUE_DELAY_MS: '1',
     MAX_EVENT_LOOP_DELAY_MS: '0',
+    DATA_DIR: TEST_DATA_DIR,
     ...env,
   });
 }

@@ -7,9 +7,16 @@ const liveSchema = z.object({ status: z.literal('ok') });
 const readySchema = z.object({
   status: z.literal('ready'),
   model: z.object({ name: z.string(), version: z.string(), provider: z.string() }),
+  store: z.object({ backend: z.enum(['sqlite', 'postgres']), status: z.enum(['starting', 'up', 'down']) }).meta({
+    description:
+      'The prediction store. Scoring goes on while it is down (results wait in a bounded buffer), so the service stays ready.',
+  }),
 });
 
-/** Liveness: the process answers. Readiness: a model is loaded and its warm-up inference succeeded. */
+/**
+ * Liveness: the process answers. Readiness: a model is loaded and its warm-up inference succeeded;
+ * the prediction store's state is reported, never a reason to leave the load balancer.
+ */
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/health/live',
@@ -41,6 +48,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
       return {
         status: 'ready' as const,
         model: { name: model.name, version: model.version, provider: model.provider },
+        store: await app.store.health(),
       };
     },
   );

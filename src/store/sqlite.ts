@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { bindValue, type Row, type RunResult, type SqlClient, type SqlValue } from './sql-client.js';
 
@@ -27,6 +27,19 @@ export function toSqlite(sql: string, params: readonly SqlValue[]): { sql: strin
   return { sql: text, values };
 }
 
+const chains = new Map<string, { tail: Promise<unknown> }>();
+
+function chainOf(file: string): { tail: Promise<unknown> } {
+  if (file === ':memory:') return { tail: Promise.resolve() };
+  const key = resolve(file);
+  let chain = chains.get(key);
+  if (!chain) {
+    chain = { tail: Promise.resolve() };
+    chains.set(key, chain);
+  }
+  return chain;
+}
+
 export interface SqliteOptions {
   /** Milliseconds a writer waits for another process's lock before SQLITE_BUSY. */
   busyTimeoutMs?: number;
@@ -51,10 +64,12 @@ export function openSqlite(file: string, options: SqliteOptions = {}): SqlClient
   };
 
   // A promise chain: a transaction holds it across its awaits, plain statements queue behind it.
-  let tail: Promise<unknown> = Promise.resolve();
+  // Shared by every connection of this process to the file: a second one's BEGIN would otherwise
+  // wait synchronously (busy_timeout) for a lock that the blocked event loop can never release.
+  const chain = chainOf(file);
   const locked = <T>(fn: () => Promise<T> | T): Promise<T> => {
-    const result = tail.then(fn, fn);
-    tail = result.catch(() => undefined);
+    const result = chain.tail.then(fn, fn);
+    chain.tail = result.catch(() => undefined);
     return result;
   };
 

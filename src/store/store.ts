@@ -11,7 +11,8 @@ import { loadOrCreateSiteKey, subjectKeyer, type SubjectKey } from './subject-ke
  * openStore(config): the SQL client (SQLite in DATA_DIR, or PostgreSQL with DATABASE_URL), the
  * subject keyer, and the migrations applied in the background. A PostgreSQL that is down at
  * start does not stop the service: scoring starts, migrations are retried with backoff, and
- * writers wait for ready(). SQLite opens synchronously: a DATA_DIR that cannot be written stops start-up.
+ * writers wait for ready(). SQLite opens synchronously and ready() rejects when its migrations fail:
+ * a DATA_DIR that cannot be written or a schema from a newer release stops start-up.
  */
 
 export interface StoreLog {
@@ -32,7 +33,7 @@ export interface Store {
   /** HMAC-SHA256 of a patient or encounter id under the site key. */
   readonly subjectKey: SubjectKey;
   readonly config: StoreConfig;
-  /** Resolves once the migrations are applied; rejects only if the store is closed first. */
+  /** Resolves once the migrations are applied; rejects if the store is closed first, or SQLite's fail. */
   ready(): Promise<void>;
   /** Whether the store answered its last probe (a `SELECT 1`, at most every few seconds). */
   health(): Promise<StoreHealth>;
@@ -85,6 +86,8 @@ export function openStore(config: StoreConfig, options: StoreOptions = {}): Stor
         return;
       } catch (error) {
         if (closed) throw new Error('store closed before it was ready', { cause: error });
+        // A local file that cannot be migrated will not heal by waiting: start-up stops instead.
+        if (backend === 'sqlite') throw error;
         status = 'down';
         log.warn({ store: backend, error: (error as Error).message, retryInMs: delay }, 'store not ready: retrying');
       }

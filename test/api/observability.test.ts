@@ -87,6 +87,7 @@ test('health: live always, ready once the model is loaded and warmed up', async 
   assert.deepEqual(ready.json(), {
     status: 'ready',
     model: { name: 'icu-mortality', version: '0.0.0-tiny', provider: 'cpu' },
+    store: { backend: 'sqlite', status: 'up' },
   });
 });
 

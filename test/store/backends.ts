@@ -24,10 +24,11 @@ export const BACKENDS: Array<{ backend: Backend; skip: string | false }> = [
 
 export const TEST_SITE_KEY = 'a-test-site-key-of-at-least-32-bytes!';
 
-/** `url` with its connections' search_path set to `schema`. */
+/** `url` with its connections' search_path and application_name set to `schema`. */
 export function withSchema(url: string, schema: string): string {
   const u = new URL(url);
   u.searchParams.set('options', `-c search_path=${schema}`);
+  u.searchParams.set('application_name', schema);
   return u.toString();
 }
 

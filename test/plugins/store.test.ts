@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { openStore } from '../../src/store/store.js';
+import type { SqlClient } from '../../src/store/sql-client.js';
+import type { StoreConfig } from '../../src/store/config.js';
+import { buildTestApp, makeModelRoot } from '../helper.js';
+import { BACKENDS, TEST_SITE_KEY, storeConfig } from '../store/backends.js';
+
+/** The store variables that point an app at `config`'s location. */
+function storeEnv(config: StoreConfig): Record<string, string> {
+  return {
+    DATA_DIR: config.dataDir,
+    ...(config.databaseUrl ? { DATABASE_URL: config.databaseUrl, SITE_ID_KEY: TEST_SITE_KEY } : {}),
+  };
+}
+
+/** Every cell of every table the store holds, as text. */
+async function everyCell(client: SqlClient): Promise<string[]> {
+  const tables =
+    client.dialect === 'sqlite'
+      ? await client.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+      : await client.all<{ name: string }>(
+          'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()',
+        );
+  const cells: string[] = [];
+  for (const { name } of tables) {
+    for (const row of await client.all(`SELECT * FROM ${name}`)) cells.push(...Object.values(row).map(String));
+  }
+  return cells;
+}
+
+async function rowsOf(t: TestContext, config: StoreConfig) {
+  const store = openStore(config);
+  t.after(() => store.close());
+  await store.ready();
+  return store;
+}
+
+// Values no model output, hour count or time could equal by chance.
+const PATIENT = {
+  id: 'MRN-00731942',
+  age: 67,
+  hours: [
+    { HR: 117.3, MAP: 61.7, Temp: 38.61 },
+    { HR: 121.9, Lactate: 4.37 },
+  ],
+};
+const VALUES = ['117.3', '61.7', '38.61', '121.9', '4.37'];
+
+for (const { backend, skip } of BACKENDS) {
+  test(
+    `${backend}: /v1/predict results are recorded under an HMAC: no raw id and no measured value in any table`,
+    { skip },
+    async (t) => {
+      const config = await storeConfig(t, backend);
+      const { app } = await buildTestApp(t, { env: storeEnv(config) });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/predict',
+        payload: { patients: [PATIENT, { hours: [{ HR: 80 }] }] },
+      });
+      assert.equal(res.statusCode, 200);
+      const [scored, anonymous] = res.json<{ results: Array<{ probability: number }> }>().results;
+      await app.recorder.flushed();
+      const store = await rowsOf(t, config);
+      const rows = await store.client.all<{
+        subject_key: string | null;
+        route: string;
+        probability: number;
+        hours_used: number;
+      }>('SELECT subject_key, route, probability, hours_used FROM predictions ORDER BY hours_used DESC');
+      assert.deepEqual(
+        rows.map((r) => [r.subject_key, r.route, Number(r.probability), Number(r.hours_used)]),
+        [
+          [store.subjectKey(PATIENT.id), 'predict', scored?.probability, 2],
+          [null, 'predict', anonymous?.probability, 1],
+        ],
+      );
+      const cells = await everyCell(store.client);
+      assert.ok(cells.length > 0);
+      for (const cell of cells) {
+        assert.ok(!cell.includes(PATIENT.id) && !cell.includes('00731942'), `the raw id is in the store: ${cell}`);
+        for (const v of VALUES) assert.ok(!cell.includes(v), `measured value ${v} is in the store: ${cell}`);
+      }
+    },
+  );
+
+  test(
+    `${backend}: a restarted service keeps the rows, and results buffered at shutdown are written`,
+    { skip },
+    async (t) => {
+      const config = await storeConfig(t, backend);
+      const modelRoot = await makeModelRoot(t);
+      const first = await buildTestApp(t, { env: storeEnv(config), modelRoot });
+      await first.app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [PATIENT] } });
+      // No flushed() here: close() must write what is still buffered.
+      await first.app.close();
+      const second = await buildTestApp(t, { env: storeEnv(config), modelRoot });
+      await second.app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [PATIENT] } });
+      await second.app.close();
+      const store = await rowsOf(t, config);
+      const n = await store.client.get<{ n: number }>('SELECT COUNT(*) AS n FROM predictions WHERE subject_key = $1', [
+        store.subjectKey(PATIENT.id),
+      ]);
+      assert.equal(Number(n?.n), 2);
+    },
+  );
+}
+
+test('a store that is down leaves the service ready and scoring; /health/ready says so', async (t) => {
+  const config = await storeConfig(t, 'sqlite', {
+    databaseUrl: 'postgres://nobody:nothing@127.0.0.1:1/none',
+    siteIdKey: TEST_SITE_KEY,
+  });
+  const store = openStore(config, { retryMs: 10 });
+  const { app, logs } = await buildTestApp(t, { deps: { store } });
+  const res = await app.inject({ method: 'POST', url: '/v1/predict', payload: { patients: [PATIENT] } });
+  assert.equal(res.statusCode, 200);
+  assert.equal(app.recorder.pending, 1);
+  const ready = await app.inject({ method: 'GET', url: '/health/ready' });
+  assert.equal(ready.statusCode, 200);
+  assert.deepEqual(ready.json<{ store: unknown }>().store, { backend: 'postgres', status: 'down' });
+  assert.doesNotMatch(logs.text(), /MRN-00731942/);
+});
