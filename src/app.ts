@@ -10,7 +10,7 @@ import { predictRoutes } from './api/predict.js';
 import { streamRoutes } from './api/stream.js';
 import './api/scope.js';
 import type { AppConfig } from './config.js';
-import type { ModelFactories, ModelRepository } from './scoring/repository.js';
+import type { ModelFactories, ModelRepository } from './model/repository.js';
 import { fastifyLoggerOption } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import metricsPlugin from './plugins/app/metrics.js';

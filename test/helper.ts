@@ -15,7 +15,7 @@ import { loadConfig, type AppConfig } from '../src/config.js';
 import type { ValidPatient } from '../src/clinical/types.js';
 import { manifestSchema, type Manifest } from '../src/model/manifest.js';
 import { createEngine, type Engine } from '../src/inference/engine.js';
-import type { ModelFiles } from '../src/scoring/repository.js';
+import type { ModelFiles } from '../src/model/repository.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const TINY_MODEL_DIR = join(ROOT, 'test', 'fixtures', 'tiny-model');
