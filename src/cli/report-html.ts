@@ -241,6 +241,21 @@ function thresholdTable(r: ValidationReport): string {
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+function shareTable(r: ValidationReport): string {
+  const head = ['target flagged', 'threshold', 'flagged', 'sensitivity', 'PPV'];
+  const percent = (v: number | null) => (v === null ? '—' : `${(v * 100).toFixed(1)}%`);
+  const rows = r.thresholdsForShare.map((t) => [
+    percent(t.targetShare),
+    fixed(t.threshold, 4),
+    percent(t.flaggedShare),
+    fixed(t.sensitivity),
+    fixed(t.ppv),
+  ]);
+  return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((cells) => `<tr>${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
 const STYLE = `body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222;max-width:1200px}
 figure{display:inline-block;margin:0 1rem 1rem 0;vertical-align:top}
 table{border-collapse:collapse;font-size:.9rem}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}
@@ -286,6 +301,9 @@ ${warnings}
 <h2>Thresholds</h2>
 <p>A stay is flagged when its predicted risk is at or above the threshold; NNE is the number of flagged stays per death among them.</p>
 ${thresholdTable(r)}
+<h2>Thresholds for a share of stays flagged</h2>
+<p>The lowest threshold that flags at most each share of this cohort: a starting point for the alert policy's tiers (ALERT_POLICY), chosen for the workload a unit can take.</p>
+${shareTable(r)}
 </body></html>
 `;
 }

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { validationReport, type Grouping, type ValidationReport } from '../evaluation/report.js';
+import { developmentFigures, validationReport, type Grouping, type ValidationReport } from '../evaluation/report.js';
 import type { Manifest } from '../model/manifest.js';
 import { DEFAULT_WINDOW, scoreInOrder } from '../scoring/pipeline.js';
 import { DEFAULT_MODEL_DIR, openModelRepository } from './model.js';
@@ -195,16 +195,6 @@ export async function scoreCohort(opts: CohortOptions): Promise<ScoredCohort> {
     lease.release();
     await repository.close();
   }
-}
-
-/** The model card's held-out figures (manifest metrics.heldOut), when the model has them. */
-export function developmentFigures(manifest: Manifest): ValidationReport['development'] {
-  const heldOut = manifest.metrics.heldOut as { auroc?: unknown; aurocCi95?: unknown } | undefined;
-  if (typeof heldOut?.auroc !== 'number') return null;
-  const ci = heldOut.aurocCi95;
-  const pair =
-    Array.isArray(ci) && ci.length === 2 && ci.every((v) => typeof v === 'number') ? (ci as [number, number]) : null;
-  return { auroc: heldOut.auroc, aurocCi95: pair };
 }
 
 export function cohortReport(cohort: ScoredCohort): ValidationReport {

@@ -438,6 +438,21 @@ export function thresholdTable(r: Ranked, thresholds: readonly number[]): Thresh
   });
 }
 
+/**
+ * The lowest threshold that flags at most `share` of the stays (flagged when p >= threshold): one
+ * of the cohort's probabilities, so that ties are never split; null when its highest flags more.
+ */
+export function thresholdForShare(r: Ranked, share: number): number | null {
+  const most = share * r.n;
+  let best: number | null = null;
+  for (let g = r.groupEnds.length - 1; g >= 0; g--) {
+    const start = g === 0 ? 0 : (r.groupEnds[g - 1] as number);
+    if (r.n - start > most) break;
+    best = r.p[start] as number;
+  }
+  return best;
+}
+
 /** Net benefit of treating every stay as flagged, at threshold t. */
 export function treatAllNetBenefit(r: Ranked, t: number): number {
   const prevalence = r.n > 0 ? r.positives / r.n : 0;

@@ -10,12 +10,14 @@ import {
   riskGroups,
   rocPoints,
   thresholdTable,
+  thresholdForShare,
   tprAt,
   treatAllNetBenefit,
   type Labelled,
   type RiskGroup,
   type ThresholdRow,
 } from './metrics.js';
+import type { Manifest } from '../model/manifest.js';
 
 /**
  * The validation report of a cohort (report.json of `icu-mortality validate`): the key names
@@ -39,6 +41,8 @@ export const THRESHOLD_GRID = Array.from({ length: 19 }, (_, i) => Math.round((i
 const DECISION_GRID = Array.from({ length: 60 }, (_, i) => (i + 1) / 100);
 const FPR_GRID = Array.from({ length: 101 }, (_, i) => i / 100);
 const DISTRIBUTION_BINS = 20;
+/** Shares of stays a unit may choose to have flagged (the alert workload), for suggested thresholds. */
+export const FLAGGED_SHARE_TARGETS = [0.05, 0.1, 0.15, 0.2, 0.3];
 
 export interface Subgroup {
   by: string;
@@ -67,6 +71,17 @@ export interface ValidationReport {
   };
   decisionThreshold: number;
   thresholds: ThresholdRow[];
+  /**
+   * For each target share of stays flagged, the lowest threshold that flags at most that share
+   * on this cohort, and its figures there; threshold null when no threshold does.
+   */
+  thresholdsForShare: Array<{
+    targetShare: number;
+    threshold: number | null;
+    flaggedShare: number | null;
+    sensitivity: number | null;
+    ppv: number | null;
+  }>;
   subgroups: Subgroup[];
   development: { auroc: number; aurocCi95: [number, number] | null } | null;
   unmatched: { recordsWithoutOutcome: number; outcomesWithoutRecord: number };
@@ -169,6 +184,16 @@ function distribution(data: Labelled): ValidationReport['curves']['distribution'
   return bins;
 }
 
+/** The model card's held-out figures (manifest metrics.heldOut), when the model has them. */
+export function developmentFigures(manifest: Manifest): ValidationReport['development'] {
+  const heldOut = manifest.metrics.heldOut as { auroc?: unknown; aurocCi95?: unknown } | undefined;
+  if (typeof heldOut?.auroc !== 'number') return null;
+  const ci = heldOut.aurocCi95;
+  const pair =
+    Array.isArray(ci) && ci.length === 2 && ci.every((v) => typeof v === 'number') ? (ci as [number, number]) : null;
+  return { auroc: heldOut.auroc, aurocCi95: pair };
+}
+
 export function validationReport(input: ReportInput): ValidationReport {
   const resamples = input.resamples ?? BOOTSTRAP_RESAMPLES;
   const subgroupResamples = input.subgroupResamples ?? SUBGROUP_RESAMPLES;
@@ -194,6 +219,17 @@ export function validationReport(input: ReportInput): ValidationReport {
     },
     decisionThreshold: input.decisionThreshold,
     thresholds: thresholdTable(r, thresholds),
+    thresholdsForShare: FLAGGED_SHARE_TARGETS.map((targetShare) => {
+      const threshold = thresholdForShare(r, targetShare);
+      const row = threshold === null ? undefined : thresholdTable(r, [threshold])[0];
+      return {
+        targetShare,
+        threshold,
+        flaggedShare: row?.flaggedShare ?? null,
+        sensitivity: row?.sensitivity ?? null,
+        ppv: row?.ppv ?? null,
+      };
+    }),
     subgroups: subgroups(input, input.groupings, subgroupResamples, seed),
     development: input.development,
     unmatched: input.unmatched,

@@ -121,7 +121,21 @@ test('validate scores as score does, joins the outcomes, counts ids on one side 
   const json = JSON.parse(await readFile(join(reportDir, 'report.json'), 'utf8')) as Record<string, unknown>;
   for (const key of ['model', 'n', 'deaths', 'auroc', 'aurocCi95', 'auprc', 'brier', 'calibration', 'thresholds'])
     assert.ok(key in json, key);
-  for (const key of ['subgroups', 'development', 'unmatched', 'warnings']) assert.ok(key in json, key);
+  for (const key of ['subgroups', 'development', 'unmatched', 'warnings', 'thresholdsForShare'])
+    assert.ok(key in json, key);
+  // Each suggested threshold flags at most its target share, and the next lower probability would flag more.
+  assert.deepEqual(
+    report.thresholdsForShare.map((s) => s.targetShare),
+    [0.05, 0.1, 0.15, 0.2, 0.3],
+  );
+  for (const s of report.thresholdsForShare) {
+    const t = s.threshold as number;
+    const flagged = p.filter((v) => v >= t).length;
+    assert.ok(flagged <= s.targetShare * 149, `${s.targetShare}: ${flagged} flagged`);
+    assert.equal(s.flaggedShare, flagged / 149);
+    const below = Math.max(...p.filter((v) => v < t));
+    assert.ok(p.filter((v) => v >= below).length > s.targetShare * 149, `${s.targetShare}: not the lowest`);
+  }
   assert.deepEqual([...new Set(report.subgroups.map((s) => s.by))], ['icuType', 'ageBand', 'sex', 'inputProfile']);
   const sexes = report.subgroups.filter((s) => s.by === 'sex');
   assert.equal(
@@ -130,6 +144,7 @@ test('validate scores as score does, joins the outcomes, counts ids on one side 
   );
   const html = await readFile(join(reportDir, 'report.html'), 'utf8');
   assert.equal((html.match(/<figure data-chart=/g) ?? []).length, 6);
+  assert.match(html, /<h2>Thresholds for a share of stays flagged<\/h2>/);
   // Nothing is fetched when the file is opened: no http(s) URL in src or href attributes, no script from elsewhere.
   assert.doesNotMatch(html, /\s(src|href|xlink:href)\s*=\s*["']?\s*(https?:)?\/\//i);
   assert.doesNotMatch(html, /<script[^>]*\ssrc=/i);

@@ -10,6 +10,7 @@ import {
   logisticRecalibration,
   rank,
   riskGroups,
+  thresholdForShare,
   thresholdTable,
   treatAllNetBenefit,
 } from '../../src/evaluation/metrics.js';
@@ -107,6 +108,20 @@ test('a threshold above every probability flags nobody: no PPV, no NNE, net bene
   assert.equal(row?.ppv, null);
   assert.equal(row?.nne, null);
   assert.equal(row?.netBenefit, 0);
+});
+
+test('the threshold for a target share flags at most that share, never splitting tied stays', () => {
+  const r = rank({
+    probabilities: [0.1, 0.2, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
+    outcomes: [0, 0, 1, 0, 0, 1, 0, 1, 1, 1],
+  });
+  // 10 stays: 10% is 1 stay (0.95); 25% is 2.5, so 2 (0.9 and up); 85% is 8.5, but the two
+  // stays at 0.2 would make 9, so 7 (0.3 and up); 5% is half a stay: no threshold flags so few.
+  assert.equal(thresholdForShare(r, 0.1), 0.95);
+  assert.equal(thresholdForShare(r, 0.25), 0.9);
+  assert.equal(thresholdForShare(r, 0.85), 0.3);
+  assert.equal(thresholdForShare(r, 0.05), null);
+  assert.equal(thresholdForShare(r, 1), 0.1);
 });
 
 test('the bootstrap interval is the same for the same seed and brackets the AUROC', () => {
