@@ -71,6 +71,22 @@ export const manifestSchema = z
       /** `note` only for a model with a noteEmbedding: the graph input it is fed to. */
       inputs: z.object({ values: z.string(), statics: z.string(), lengths: z.string(), note: z.string().optional() }),
       output: z.string(),
+      /** The one-step graph (models/README.md, "Step graph"): one hour in, state and carry in and out. */
+      step: z
+        .object({
+          file: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/, 'a file name inside the version folder'),
+          inputs: z.object({
+            values: z.string(),
+            statics: z.string(),
+            state: z.string(),
+            carry: z.string(),
+            note: z.string().optional(),
+          }),
+          outputs: z.object({ probability: z.string(), state: z.string(), carry: z.string() }),
+          stateShape: z.array(z.number().int().positive()),
+          carryShape: z.array(z.number().int().positive()),
+        })
+        .optional(),
     }),
     architecture: z
       .object({

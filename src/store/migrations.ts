@@ -1,5 +1,6 @@
 import type { Migration } from './migrate.js';
 import { predictionsTable } from './predictions.js';
+import { encountersTable } from './encounters.js';
 import { outcomesTable } from './outcomes.js';
 import { alertStateTable } from './alert-state.js';
 
@@ -11,4 +12,5 @@ export const migrations: readonly Migration[] = [
   { version: 1, ...predictionsTable },
   { version: 2, ...outcomesTable },
   { version: 3, ...alertStateTable },
+  { version: 4, ...encountersTable },
 ];
