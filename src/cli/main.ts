@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { CSV_COLUMNS } from './output.js';
 import { parseShard } from './shard.js';
 import { addEvaluationCommands, positiveInt } from './evaluation-commands.js';
+import { addOutcomeCommands } from './outcomes-import.js';
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_MAX_RECORD_BYTES,
@@ -119,6 +120,7 @@ export function buildProgram(): Command {
       },
     );
   addEvaluationCommands(program);
+  addOutcomeCommands(program);
   return program;
 }
 
