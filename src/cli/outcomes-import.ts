@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { storeEnvShape, toStoreConfig } from '../store/config.js';
-import { upsertOutcomes, type OutcomeRow } from '../store/outcomes.js';
+import { upsertOutcomes, type OutcomeInput } from '../store/outcomes.js';
 import { openStore } from '../store/store.js';
 import { readOutcomeRecords, type OutcomeFileOptions } from './outcomes.js';
 import { ScoreCommandError } from './score.js';
@@ -55,11 +55,12 @@ export async function runOutcomesImport(
         );
       }),
     ]).finally(() => clearTimeout(timer));
-    // Without a time column an outcome is taken as known now: it joins each id's latest prediction.
-    const rows: OutcomeRow[] = records.map((r) => ({
+    // Without a time column an outcome is taken as known when first imported: it joins the id's
+    // latest prediction then, and importing the file again changes nothing.
+    const rows: OutcomeInput[] = records.map((r) => ({
       subjectKey: store.subjectKey(r.id),
       died: r.died === 1,
-      at: r.at ?? now.getTime(),
+      ...(r.at === undefined ? {} : { at: r.at }),
     }));
     for (let start = 0; start < rows.length; start += ROWS_PER_TRANSACTION) {
       const written = await upsertOutcomes(
@@ -98,7 +99,7 @@ export function addOutcomeCommands(program: Command): void {
     .option('--outcome-column <name>', 'the outcome column (default In-hospital_death)')
     .option(
       '--at-column <name>',
-      'a column of the times each outcome was known (ISO 8601 with offset); without it, the time of the import',
+      'a column of the times each outcome was known (ISO 8601 with offset); without it, the time an outcome is first imported',
     )
     .option('-q, --quiet', 'no summary')
     .action(async (options: OutcomesImportOptions) => {

@@ -27,6 +27,9 @@ export interface OutcomeRow {
   at: number;
 }
 
+/** An outcome to store; without `at`, the stored outcome's time, or `now` for a new one (a file without times). */
+export type OutcomeInput = Omit<OutcomeRow, 'at'> & { at?: number };
+
 /** What became of one outcome: new, a changed value or time, or the same as stored. */
 export type OutcomeStatus = 'stored' | 'updated' | 'unchanged';
 
@@ -42,17 +45,18 @@ export interface OutcomeWrite {
  */
 export async function upsertOutcomes(
   client: SqlClient,
-  rows: readonly OutcomeRow[],
+  rows: readonly OutcomeInput[],
   now: number,
 ): Promise<OutcomeWrite[]> {
   return client.transaction(async (tx) => {
     const out: OutcomeWrite[] = [];
-    for (const row of rows) {
-      const died = row.died ? 1 : 0;
+    for (const input of rows) {
+      const died = input.died ? 1 : 0;
       const stored = await tx.get<{ died: number; at: number }>(
         'SELECT died, at FROM outcomes WHERE subject_key = $1',
-        [row.subjectKey],
+        [input.subjectKey],
       );
+      const row = { ...input, at: input.at ?? (stored === undefined ? now : Number(stored.at)) };
       let status: OutcomeStatus;
       if (stored === undefined) {
         // ON CONFLICT: another replica may have stored the same subject since the SELECT.

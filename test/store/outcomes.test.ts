@@ -55,6 +55,20 @@ for (const { backend, skip } of BACKENDS) {
       assert.deepEqual(moved, [{ status: 'updated', matched: true }]);
     });
 
+    it('keeps the stored time of an outcome given without one', async (t) => {
+      const client = await openBackend(t, backend);
+      assert.deepEqual(await upsertOutcomes(client, [{ subjectKey: 'k1', died: true }], T0), [
+        { status: 'stored', matched: false },
+      ]);
+      assert.deepEqual(await upsertOutcomes(client, [{ subjectKey: 'k1', died: true }], T0 + HOUR), [
+        { status: 'unchanged', matched: false },
+      ]);
+      assert.deepEqual(await upsertOutcomes(client, [{ subjectKey: 'k1', died: false }], T0 + 2 * HOUR), [
+        { status: 'updated', matched: false },
+      ]);
+      assert.deepEqual(await outcomeOf(client, 'k1'), { subjectKey: 'k1', died: false, at: T0 });
+    });
+
     it('counts an outcome unmatched when its subject has no prediction at or before its time', async (t) => {
       const client = await openBackend(t, backend);
       await insertPredictions(client, [prediction('p1', 'k1', T0 + 10 * HOUR), prediction('p2', null, T0)]);
