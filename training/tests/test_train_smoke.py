@@ -6,7 +6,7 @@ import tarfile
 
 import numpy as np
 
-from training import model_card, train
+from training import evaluate, model_card, train
 from training.make_fixtures import random_stay, record_descriptors, record_text
 
 
@@ -100,10 +100,16 @@ def test_refit_needs_a_fixed_schedule(tmp_path):
         raise AssertionError("--refit with --epochs 0 was accepted")
 
 
-def test_the_gru_trains_end_to_end_with_hiding_and_names_its_scenarios(tmp_path):
+def test_the_gru_trains_end_to_end_with_hiding_and_names_its_scenarios(tmp_path, monkeypatch):
+    plotted = []
+    monkeypatch.setattr(evaluate, "reliability_plot", lambda path, curves, **kw: plotted.append(list(curves)))
     out, metrics = train_on_synthetic_data(tmp_path, "--architecture", "gru", "--no-refit")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["architecture"]["type"] == "gru"
+    # The figures and their labels name the GRU: the plot's legend, the card (no "LSTM" before the alternatives).
+    assert plotted == [["GRU ensemble (calibrated)", "gradient-boosted trees"]]
+    assert "LSTM" not in (out / "model-card.md").read_text().split("## Alternatives considered")[0]
+    assert "lstm" not in json.dumps({k: v for k, v in metrics.items() if k != "alternativesConsidered"})
     assert manifest["provenance"]["training"]["hyperparameters"]["hide"] == 0.5
     assert manifest["provenance"]["training"]["hyperparameters"]["hide_copies"] is True
     names = [s["name"] for s in manifest["scenarios"]]
