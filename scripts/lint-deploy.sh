@@ -77,7 +77,7 @@ fi
 if have promtool; then
   run "promtool check config" promtool check config deploy/prometheus/prometheus.yml
   run "promtool check rules" promtool check rules deploy/prometheus/alerts.yml
-  run "promtool test rules" bash -c 'cd deploy/prometheus && promtool test rules alerts.test.yml alerts-drift.test.yml'
+  run "promtool test rules" bash -c 'cd deploy/prometheus && promtool test rules alerts.test.yml alerts-drift.test.yml alerts-monitoring.test.yml'
 else
   skip promtool "apt-get install prometheus"
 fi

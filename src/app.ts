@@ -17,6 +17,9 @@ import metricsPlugin from './plugins/app/metrics.js';
 import scoringObservers from './plugins/app/scoring-observers.js';
 import modelsPlugin from './plugins/app/models.js';
 import storePlugin from './plugins/app/store.js';
+import monitoringPlugin from './plugins/app/monitoring.js';
+import { outcomeRoutes } from './api/outcomes.js';
+import { monitoringRoutes } from './api/monitoring.js';
 import type { Store } from './store/store.js';
 import swaggerPlugin from './plugins/external/swagger.js';
 import { securityHeaders } from './plugins/external/helmet.js';
@@ -115,6 +118,7 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
     ...(deps.store ? { store: deps.store } : {}),
   });
   await app.register(modelsPlugin, { config, repository: deps.repository, factories: deps.factories });
+  await app.register(monitoringPlugin, { alerting: config.alerting, cdsSilent: config.fhir.cdsSilent });
 
   // --- routes (src/api/) ---
   // Rate limited like any route (fastify/demo): probing unknown paths costs the prober too.
@@ -126,6 +130,8 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
   await app.register(streamRoutes, { config });
   await app.register(fhirRoutes, { prefix: '/fhir', config, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(cdsHooksRoutes, { config, ...(deps.now ? { now: deps.now } : {}) });
+  await app.register(outcomeRoutes, { store: app.store, ...(deps.now ? { now: deps.now } : {}) });
+  await app.register(monitoringRoutes);
   // Other route groups register here.
 
   return app;

@@ -4,6 +4,8 @@ import { VERSION_NAME } from './model/semver.js';
 import { fhirEnvShape, toFhirConfig, type FhirConfig } from './fhir/config.js';
 import { authEnvShape, toAuthConfig, type AuthConfig } from './plugins/app/auth-config.js';
 import { storeEnvShape, toStoreConfig, type StoreConfig } from './store/config.js';
+import { alertingEnvShape, toAlertingConfig, type AlertingConfig } from './plugins/app/alerting-config.js';
+import { policyThresholds } from './clinical/alert-policy.js';
 
 /**
  * Every environment variable the service reads, validated once at start-up. A bad value
@@ -87,6 +89,8 @@ export const envSchema = z.object({
   ...fhirEnvShape,
   // The prediction store: SQLite in DATA_DIR or PostgreSQL at DATABASE_URL (src/store/config.ts).
   ...storeEnvShape,
+  // The alert policy (ALERT_POLICY) and live monitoring (src/plugins/app/alerting-config.ts).
+  ...alertingEnvShape,
 });
 
 export interface AppConfig {
@@ -123,6 +127,7 @@ export interface AppConfig {
   auth: AuthConfig;
   fhir: FhirConfig;
   store: StoreConfig;
+  alerting: AlertingConfig;
 }
 
 export class ConfigError extends Error {
@@ -146,10 +151,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   let auth: AuthConfig;
   let fhir: FhirConfig;
   let store: StoreConfig;
+  let alerting: AlertingConfig;
   try {
     auth = toAuthConfig(e);
     fhir = toFhirConfig(e);
     store = toStoreConfig(e);
+    alerting = toAlertingConfig(e, fhir.thresholds, env);
+    // One definition of the bands: a policy file's tiers are the RiskAssessment's too.
+    fhir = { ...fhir, thresholds: policyThresholds(alerting.policy) };
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
@@ -187,5 +196,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auth,
     fhir,
     store,
+    alerting,
   };
 }

@@ -93,7 +93,13 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
           fetchDeadline.dispose(),
         );
         return reply.send(
-          await cardsFor(app, request, collected, { config, now: now(), signal: signal.signal, cards }),
+          await cardsFor(app, request, collected, {
+            config,
+            now: now(),
+            signal: signal.signal,
+            cards,
+            patientId: body.context.patientId,
+          }),
         );
       } catch (error) {
         if (error instanceof CdsPrefetchError && error.statusCode === 412)
@@ -149,7 +155,7 @@ async function cardsFor(
   app: FastifyInstance,
   request: FastifyRequest,
   collected: Collected,
-  context: { config: AppConfig; now: Date; signal: AbortSignal; cards: CardIds },
+  context: { config: AppConfig; now: Date; signal: AbortSignal; cards: CardIds; patientId: string },
 ): Promise<{ cards: Card[] }> {
   const { config } = context;
   let assessment;
@@ -160,7 +166,7 @@ async function cardsFor(
       staleAfterHours: config.fhir.staleAfterHours,
       thresholds: config.fhir.thresholds,
       signal: context.signal,
-      observe: { to: app.observers, route: 'cds' },
+      observe: { to: app.observers, route: 'cds', silent: config.fhir.cdsSilent },
       caller: rateLimitKey(request),
     });
   } catch (error) {
@@ -174,6 +180,11 @@ async function cardsFor(
   const { result, mapped } = assessment;
   recordAudit(request, { model: `${result.model.name}@${result.model.version}` });
   if (config.fhir.cdsSilent) return { cards: [] };
+  const decision = await app.alerting.decide(context.patientId, result.probability, context.now);
+  if (decision.suppressed) {
+    request.log.info({ cds: 'suppressed', tier: decision.tier.name }, 'CDS card suppressed by the alert policy');
+    return { cards: [] };
+  }
   const cardUrl = modelCardLink(config.fhir.modelCardUrl, result.model);
   const alerts: string[] = [];
   if (mapped.otherSubjects > 0) {
@@ -187,7 +198,7 @@ async function cardsFor(
     uuid: context.cards.issue(),
     alerts,
     result,
-    thresholds: config.fhir.thresholds,
+    policy: app.alerting.policy,
     ...(cardUrl ? { modelCardUrl: cardUrl } : {}),
     bootstrap: app.models.active?.manifest.bootstrap ?? false,
     warnings: mapped.issues.filter((i) => i.severity === 'warning').map((i) => i.message),

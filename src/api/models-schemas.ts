@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { alertPolicySchema } from '../clinical/alert-policy.js';
 
 /** The answer of `GET /v1/models` (src/api/models.ts): each version on disk and how it is served. */
 
@@ -56,4 +57,16 @@ export const modelsResponseSchema = z.object({
   cards: z
     .record(z.string(), z.string())
     .meta({ description: 'URL of the model card of each version on disk that has one, by version' }),
+  cds: z
+    .object({
+      mode: z.enum(['silent', 'cards']).meta({
+        description:
+          'silent (CDS_SILENT=true): CDS Hooks calls are scored and recorded, no card is shown; cards: cards are shown',
+      }),
+      alertPolicy: alertPolicySchema.meta({
+        description:
+          'The alert policy (ALERT_POLICY, or the default from RISK_*_THRESHOLD): tiers and re-alert suppression',
+      }),
+    })
+    .meta({ description: 'How CDS Hooks answers: its mode and alert policy' }),
 });

@@ -18,7 +18,7 @@ const CARD_FILE = 'model-card.md';
 const MARKDOWN = 'text/markdown; charset=utf-8';
 
 export interface ModelRoutesOptions {
-  config: Pick<AppConfig, 'modelDir'>;
+  config: Pick<AppConfig, 'modelDir' | 'fhir' | 'alerting'>;
 }
 
 const reloadResponseSchema = z.object({
@@ -29,6 +29,10 @@ const reloadResponseSchema = z.object({
 
 export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
+  const cds = {
+    mode: opts.config.fhir.cdsSilent ? ('silent' as const) : ('cards' as const),
+    alertPolicy: opts.config.alerting.policy,
+  };
   const cardUrl = (version: string): string => `/v1/models/${encodeURIComponent(version)}/card`;
   // Only names listed from disk by the repository become paths, never one taken from the URL.
   const cardFile = (version: string): string =>
@@ -60,11 +64,12 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
       const model = app.models.active;
       const available = await app.models.versions();
       const cardUrls = Object.fromEntries((await withCards(available)).map((v) => [v, cardUrl(v)]));
-      if (!model) return { models: [], available, cards: cardUrls };
+      if (!model) return { models: [], available, cards: cardUrls, cds };
       const m = model.manifest;
       return {
         available,
         cards: cardUrls,
+        cds,
         models: [
           {
             name: model.name,

@@ -94,6 +94,7 @@ export async function predictRoutes(app: FastifyInstance, opts: { config: AppCon
       // Results are built by the handler from validated data: plain JSON.stringify is enough and fast.
       serializerCompiler: () => (data) => JSON.stringify(data),
       // A caller whose share of the queue is already used up is refused before its body is read and parsed.
+      // The active version's queue is the only one: a body naming another version is answered 404 once read.
       preParsing: async (request: FastifyRequest) => {
         try {
           app.models.active?.batcher.admit(1, rateLimitKey(request));

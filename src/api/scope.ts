@@ -2,8 +2,11 @@
  * Every route declares who may call it in `config.scope`; the auth plugin
  * (src/plugins/app/auth.ts) reads it. Health, metrics and docs are `public`.
  */
-/** `cds`: CDS Hooks services, granted to the EHR issuers allow-listed in CDS_HOOKS_ISSUERS. */
-export type RouteScope = 'predict' | 'models:read' | 'admin' | 'cds' | 'public';
+/**
+ * `cds`: CDS Hooks services, granted to the EHR issuers allow-listed in CDS_HOOKS_ISSUERS.
+ * `outcomes:write`: posting patients' outcomes (POST /v1/outcomes), apart from scoring.
+ */
+export type RouteScope = 'predict' | 'models:read' | 'outcomes:write' | 'admin' | 'cds' | 'public';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -2,6 +2,9 @@ import { rm, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { PatientValidator } from '../clinical/validate.js';
 import type { LogSink } from '../observability/logger.js';
+import { createMetrics } from '../observability/metrics.js';
+import { metricsObserver, predictionCounts } from '../scoring/metrics-observer.js';
+import { ScoringObservers } from '../scoring/observer.js';
 import { DEFAULT_WINDOW, scoreInOrder, type ScoreOutcome } from '../scoring/pipeline.js';
 import type { LoadedModel } from '../model/repository.js';
 import { openModelRepository, type CliModelOptions } from './model.js';
@@ -309,6 +312,14 @@ async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: 
   const showProgress = opts.progress ?? (run.stderr.isTTY === true && !run.quiet);
   const progress: Progress = showProgress ? terminalProgress(source.total, source.unit, run.stderr) : silentProgress;
 
+  // The summary counts what the metrics observer counted, as the service's /metrics would.
+  const metrics = createMetrics({ defaultMetrics: false });
+  const observers = new ScoringObservers((error) =>
+    run.stderr.write(
+      `warning: a scoring observer failed (${error instanceof Error ? error.message : String(error)})\n`,
+    ),
+  );
+  observers.add(metricsObserver(metrics));
   const read = refuseUnclearIds(source.records());
   const records = existing.ids.size > 0 ? skipDone(read, existing.ids, () => tally.skipped++) : read;
   const outcomes = scoreInOrder(records, {
@@ -319,6 +330,7 @@ async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: 
     window: run.window,
     explain: opts.explain === true,
     reportMissing: run.outputFormat === 'ndjson',
+    observe: { to: observers, route: 'cli' },
   });
   try {
     for await (const batch of outcomes) {
@@ -336,8 +348,9 @@ async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: 
         errorSink ??= new Sink(run.errorsPath, false);
         await errorSink.write(errors);
       }
-      tally.scored += rows.length;
-      tally.failed += batch.length - rows.length;
+      const counts = await predictionCounts(metrics);
+      tally.scored = counts.scored;
+      tally.failed = counts.invalid + counts.failed;
       progress.update(source.position(), tally.scored, tally.failed);
       if (opts.signal?.aborted) {
         tally.interrupted = true;

@@ -3,7 +3,7 @@ import type { PredictionResult } from '../clinical/types.js';
 import { MODEL_SYSTEM } from './codes.js';
 import { explanationSentences, percent } from './explain-text.js';
 import { inputProfileText } from './risk-assessment.js';
-import { cardIndicator, riskBand, type RiskThresholds } from './thresholds.js';
+import { policyThresholds, tierOf, type AlertPolicy } from '../clinical/alert-policy.js';
 import { missingForAnswer } from './variables.js';
 
 /**
@@ -83,7 +83,8 @@ export interface CardInput {
   /** From cardIds(): feedback naming any other uuid is refused. */
   uuid: string;
   result: PredictionResult;
-  thresholds: RiskThresholds;
+  /** The alert policy: the probability's tier and its card indicator. */
+  policy: AlertPolicy;
   modelCardUrl?: string;
   bootstrap: boolean;
   /** The mapping's warnings, each already merged by message (IssueCollector): what was not used and why. */
@@ -117,8 +118,10 @@ export function modelCardLink(
 }
 
 export function riskCard(input: CardInput): Card {
-  const { result, thresholds } = input;
-  const band = riskBand(result.probability, thresholds);
+  const { result } = input;
+  const tier = tierOf(input.policy, result.probability);
+  const band = tier.name;
+  const thresholds = policyThresholds(input.policy);
   const modelText = `${result.model.name} ${result.model.version}`;
   const missing = missingForAnswer(result.missingThroughout);
   const lines = [
@@ -139,7 +142,7 @@ export function riskCard(input: CardInput): Card {
     uuid: input.uuid,
     summary: `ICU mortality risk ${percent(result.probability)} (${band})`,
     detail: lines.join('\n'),
-    indicator: cardIndicator(band),
+    indicator: tier.indicator,
     source: {
       label: modelText,
       topic: { system: MODEL_SYSTEM, code: result.model.name, display: modelText },

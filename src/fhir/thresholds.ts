@@ -1,8 +1,10 @@
+import { defaultAlertPolicy, tierOf } from '../clinical/alert-policy.js';
+
 /**
- * Risk bands from configurable probability thresholds. The same two thresholds give the
- * RiskAssessment's qualitativeRisk (low/moderate/high from the HL7 risk-probability code
- * system) and the CDS Hooks card indicator (info/warning/critical), so a clinician sees one
- * judgement in both places.
+ * Risk bands from configurable probability thresholds: the RiskAssessment's qualitativeRisk
+ * (low/moderate/high from the HL7 risk-probability code system). They are the alert policy's
+ * tiers (src/config.ts derives them from ALERT_POLICY), whose indicators the CDS card shows, so
+ * a clinician sees one judgement in both places.
  */
 
 export interface RiskThresholds {
@@ -14,12 +16,7 @@ export interface RiskThresholds {
 
 export type RiskBand = 'low' | 'moderate' | 'high';
 
+/** The band of the default alert policy on these thresholds (src/clinical/alert-policy.ts: one rule for both). */
 export function riskBand(probability: number, t: RiskThresholds): RiskBand {
-  if (probability >= t.high) return 'high';
-  if (probability >= t.moderate) return 'moderate';
-  return 'low';
-}
-
-export function cardIndicator(band: RiskBand): 'info' | 'warning' | 'critical' {
-  return band === 'high' ? 'critical' : band === 'moderate' ? 'warning' : 'info';
+  return tierOf(defaultAlertPolicy(t), probability).name;
 }

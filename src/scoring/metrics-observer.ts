@@ -52,3 +52,13 @@ export function metricsObserver(metrics: Metrics): ScoringObserver {
     },
   };
 }
+
+/** predictions_total by outcome, summed over model versions: what a CLI run's summary reports. */
+export async function predictionCounts(metrics: Metrics): Promise<Record<Outcome, number>> {
+  const counts: Record<Outcome, number> = { scored: 0, invalid: 0, failed: 0 };
+  for (const { labels, value } of (await metrics.predictions.get()).values) {
+    const outcome = labels.outcome;
+    if (outcome === 'scored' || outcome === 'invalid' || outcome === 'failed') counts[outcome] += value;
+  }
+  return counts;
+}

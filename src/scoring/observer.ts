@@ -50,27 +50,21 @@ export interface Observe {
   silent?: boolean;
 }
 
-/** One patient's outcome, a result or why it has none, to `observe`'s observers. */
-export function report(
-  observe: Observe,
-  model: ModelRef,
-  at: Date,
-  outcome: PredictionResult | UnscoredEvent['outcome'],
-): void {
+/** One patient's outcome as observers see it: its result, or why it has none. */
+export type Observed = PredictionResult | UnscoredEvent['outcome'];
+
+/** The outcomes of one core call, in order, to `observe`'s observers, all at one time. */
+export function reportAll(observe: Observe, model: ModelRef, outcomes: Iterable<Observed>): void {
   const { to, route } = observe;
-  if (typeof outcome === 'string') {
-    to.unscored?.({ route, outcome, model, at });
-    return;
+  const at = new Date();
+  const silent = observe.silent === undefined ? {} : { silent: observe.silent };
+  for (const outcome of outcomes) {
+    if (typeof outcome === 'string') to.unscored?.({ route, outcome, model, at });
+    else {
+      const { id } = outcome;
+      to.scored({ route, ...(id === undefined ? {} : { id }), result: outcome, model, at, ...silent });
+    }
   }
-  const { id } = outcome;
-  to.scored({
-    route,
-    ...(id === undefined ? {} : { id }),
-    result: outcome,
-    model,
-    at,
-    ...(observe.silent === undefined ? {} : { silent: observe.silent }),
-  });
 }
 
 /**

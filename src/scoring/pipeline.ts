@@ -1,11 +1,8 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { PatientValidator } from '../clinical/validate.js';
-import type { Explanation } from '../clinical/explain.js';
-import { scoreStays } from './score-stays.js';
-import { predictionResult } from '../clinical/result.js';
+import { scoreValid, type ValidOutcome } from './score.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
-import { isUsableOutput, OUTPUT_NOT_A_PROBABILITY } from './output-check.js';
-import { report, type Observe } from './observer.js';
+import { reportAll, type ModelRef, type Observe, type Observed } from './observer.js';
 
 /**
  * Scores patients of any number in input order with bounded memory (the stream and the CLI):
@@ -29,11 +26,6 @@ export type ScoreOutcome<W> =
   | { where: W; id?: string; ok: true; result: PredictionResult; patient: ValidPatient }
   | { where: W; id?: string; ok: false; failure: RecordFailure };
 
-export interface ModelIdentity {
-  name: string;
-  version: string;
-}
-
 /**
  * Batches in flight for the stream and the CLI: enough for every engine worker to have one running
  * and one queued (src/inference/engine.ts) while the next is read and validated.
@@ -42,7 +34,7 @@ export const DEFAULT_WINDOW = 8;
 
 export interface PipelineOptions {
   validator: PatientValidator;
-  model: ModelIdentity;
+  model: ModelRef;
   /** Scores valid patients, one probability each; may reject (the batch's records then fail). */
   scoreBatch(patients: ValidPatient[]): Promise<ArrayLike<number>>;
   /**
@@ -172,23 +164,29 @@ class IdleTimer {
   }
 }
 
-async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Promise<ScoreOutcome<W>[]> {
+/** A batch's outcomes, and the same as its observers see them. */
+interface ScoredBatch<W> {
+  outcomes: ScoreOutcome<W>[];
+  observed: Observed[];
+}
+
+async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Promise<ScoredBatch<W>> {
   const patients: ValidPatient[] = [];
   for (const e of entries) if ('patient' in e) patients.push(e.patient);
-  let probabilities: ArrayLike<number> | undefined;
-  let explanations: Explanation[] | undefined;
+  let scored: ValidOutcome[] | undefined;
   let failure: RecordFailure | undefined;
   // A batch of invalid records only must still give the event loop a turn, as the engine's
   // answer does for a scored batch: a flood of bad lines would otherwise starve every other request.
   if (patients.length === 0) await nextTurn();
   else {
     try {
-      ({ probabilities, explanations } = await scoreStays(
-        opts.validator.manifest,
-        patients,
-        { submit: (rows) => opts.scoreBatch(rows) },
-        opts.explain === true,
-      ));
+      scored = await scoreValid(patients, {
+        manifest: opts.validator.manifest,
+        model: opts.model,
+        sink: { submit: (rows) => opts.scoreBatch(rows) },
+        explain: opts.explain === true,
+        reportMissing: opts.reportMissing,
+      });
     } catch (error) {
       failure = opts.failureOf?.(error) ?? {
         error: 'inference_failed',
@@ -198,39 +196,34 @@ async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Prom
     }
   }
   let k = 0;
-  const outcomes = entries.map((e): ScoreOutcome<W> => {
+  const observed: Observed[] = new Array(entries.length);
+  const outcomes = entries.map((e, i): ScoreOutcome<W> => {
     const base = e.id === undefined ? { where: e.where } : { where: e.where, id: e.id };
-    if (!('patient' in e)) return { ...base, ok: false, failure: e.failure };
-    const explanation = explanations?.[k];
-    const probability = probabilities?.[k++];
-    if (probability === undefined || failure)
-      return {
-        ...base,
-        ok: false,
-        failure: failure ?? { error: 'inference_failed', message: 'no probability returned', details: [] },
-      };
-    if (!isUsableOutput(probability, explanation))
-      return { ...base, ok: false, failure: { ...OUTPUT_NOT_A_PROBABILITY, details: [] } };
-    const result = predictionResult(opts.validator.manifest, opts.model, e.patient, probability, {
-      reportMissing: opts.reportMissing,
-      ...(explanation ? { explanation } : {}),
-    });
-    return { ...base, ok: true, result, patient: e.patient };
+    if (!('patient' in e)) {
+      observed[i] = 'invalid';
+      return { ...base, ok: false, failure: e.failure };
+    }
+    const outcome = scored?.[k++];
+    if (outcome?.ok) {
+      observed[i] = outcome.result;
+      return { ...base, ok: true, result: outcome.result, patient: e.patient };
+    }
+    // A valid patient without a result failed: the engine failed on its batch, or gave no probability for it.
+    observed[i] = 'failed';
+    return {
+      ...base,
+      ok: false,
+      failure: failure ?? (outcome ? { ...outcome.failure, details: [] } : FAILED_WITHOUT_OUTPUT),
+    };
   });
-  if (opts.observe) {
-    const at = new Date();
-    outcomes.forEach((o, i) =>
-      // A valid patient without a result failed; any other record was invalid (read or validation).
-      report(
-        opts.observe as Observe,
-        opts.model,
-        at,
-        o.ok ? o.result : 'patient' in (entries[i] as Entry<W>) ? 'failed' : 'invalid',
-      ),
-    );
-  }
-  return outcomes;
+  return { outcomes, observed };
 }
+
+const FAILED_WITHOUT_OUTPUT: RecordFailure = {
+  error: 'inference_failed',
+  message: 'no probability returned',
+  details: [],
+};
 
 /** A one-shot wake-up: wait() resolves at the next wake() (or at once if one came since the last wait). */
 class Signal {
@@ -265,7 +258,7 @@ export async function* scoreInOrder<W>(
   opts: PipelineOptions,
 ): AsyncGenerator<ScoreOutcome<W>[]> {
   if (!(opts.batchSize >= 1) || !(opts.window >= 1)) throw new RangeError('batchSize and window must be >= 1');
-  const inFlight: Array<Promise<ScoreOutcome<W>[]>> = [];
+  const inFlight: Array<Promise<ScoredBatch<W>>> = [];
   const toConsumer = new Signal();
   const toProducer = new Signal();
   let stopped = false;
@@ -300,9 +293,12 @@ export async function* scoreInOrder<W>(
         await toConsumer.wait();
         continue;
       }
-      const outcomes = await head;
+      const { outcomes, observed } = await head;
       inFlight.shift();
       toProducer.wake();
+      // Reported as the consumer takes them: a batch dropped unread (a client gone, a CLI run
+      // interrupted) was never answered, and is not counted.
+      if (opts.observe) reportAll(opts.observe, opts.model, observed);
       yield outcomes;
     }
     if (failed) throw failed.error;

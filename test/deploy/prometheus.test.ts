@@ -25,6 +25,8 @@ describe('deploy/prometheus/alerts.yml', () => {
       'IcuMortalityQueueSaturated',
       'IcuMortalityModelNotReady',
       'IcuMortalityPredictionDrift',
+      'IcuMortalityLiveAurocBelowDevelopment',
+      'IcuMortalityLiveCalibrationOff',
     ]) {
       assert.ok(names.includes(required), `missing alert ${required}`);
     }
@@ -70,10 +72,14 @@ describe('deploy/prometheus/alerts.yml', () => {
       encoding: 'utf8',
     });
     assert.equal(check.status, 0, check.stdout + check.stderr);
-    const unit = spawnSync(tool, ['test', 'rules', 'alerts.test.yml', 'alerts-drift.test.yml'], {
-      cwd: repoPath('deploy', 'prometheus'),
-      encoding: 'utf8',
-    });
+    const unit = spawnSync(
+      tool,
+      ['test', 'rules', 'alerts.test.yml', 'alerts-drift.test.yml', 'alerts-monitoring.test.yml'],
+      {
+        cwd: repoPath('deploy', 'prometheus'),
+        encoding: 'utf8',
+      },
+    );
     assert.equal(unit.status, 0, unit.stdout + unit.stderr);
   });
 });

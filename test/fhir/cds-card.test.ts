@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { defaultAlertPolicy } from '../../src/clinical/alert-policy.js';
 import { riskCard } from '../../src/fhir/cds.js';
 
 const result = {
@@ -14,7 +15,7 @@ function detail(warnings: string[]): string {
   return riskCard({
     uuid: 'c0ffee00-0000-8000-8000-000000000000',
     result,
-    thresholds: { moderate: 0.15, high: 0.4 },
+    policy: defaultAlertPolicy({ moderate: 0.15, high: 0.4 }),
     bootstrap: false,
     warnings,
     notes: [],

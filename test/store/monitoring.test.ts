@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { monitoringFigures, type Figures, type Pair } from '../../src/evaluation/monitoring.js';
+import { monitoringFigures, type Pair } from '../../src/evaluation/monitoring.js';
 import { monitoringPairs } from '../../src/store/monitoring.js';
 import { upsertOutcomes, type OutcomeRow } from '../../src/store/outcomes.js';
 import { insertPredictions, type PredictionRow } from '../../src/store/predictions.js';
 import { BACKENDS, openBackend } from './each-backend.js';
+import { assertFiguresMatch, sklearnFigures } from './sklearn-figures.js';
 
 /**
  * Live monitoring's figures on a synthetic cohort in the store, against scikit-learn and numpy
@@ -100,58 +100,6 @@ function cohort(): Cohort {
   return { predictions, outcomes, pairs, unlabelled };
 }
 
-const PYTHON = `
-import json, sys
-import numpy as np
-from scipy.optimize import brentq
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-pairs = json.load(sys.stdin)
-def figures(rows):
-    p = np.array([r["probability"] for r in rows]); y = np.array([r["died"] for r in rows])
-    z = np.log(p / (1 - p))
-    fit = LogisticRegression(penalty=None, tol=1e-10, max_iter=1000).fit(z.reshape(-1, 1), y)
-    intercept = brentq(lambda a: np.sum(y - 1 / (1 + np.exp(-(a + z)))), -5, 5, xtol=1e-14)
-    flagged = p >= ${THRESHOLD}
-    return {"n": int(len(y)), "deaths": int(y.sum()), "auroc": roc_auc_score(y, p),
-            "slope": float(fit.coef_[0][0]), "intercept": float(intercept),
-            "oe": float(y.sum() / p.sum()), "flaggedShare": float(flagged.mean()),
-            "sensitivity": float((flagged & (y == 1)).sum() / (y == 1).sum()),
-            "ppv": float((flagged & (y == 1)).sum() / flagged.sum())}
-out = {"overall": figures(pairs)}
-for key in ("version", "profile"):
-    for g in sorted(set(r[key] for r in pairs)):
-        rows = [r for r in pairs if r[key] == g]
-        if sum(r["died"] for r in rows) >= 100 and sum(1 - r["died"] for r in rows) >= 100:
-            out[key + ":" + g] = figures(rows)
-print(json.dumps(out))
-`;
-
-function reference(pairs: readonly Pair[]): Record<string, Record<string, number>> {
-  const run = spawnSync('/usr/bin/python3', ['-c', PYTHON], { input: JSON.stringify(pairs), encoding: 'utf8' });
-  assert.equal(run.status, 0, run.stderr);
-  return JSON.parse(run.stdout) as Record<string, Record<string, number>>;
-}
-
-function assertClose(actual: number | null, expected: number, what: string, tolerance = 1e-6): void {
-  assert.ok(actual !== null && Math.abs(actual - expected) <= tolerance, `${what}: ${actual} vs ${expected}`);
-}
-
-function compare(f: Figures, ref: Record<string, number>, what: string): void {
-  assert.equal(f.n, ref.n, `${what} n`);
-  assert.equal(f.deaths, ref.deaths, `${what} deaths`);
-  assert.equal(f.withheld, null, `${what} withheld`);
-  assertClose(f.auroc, ref.auroc as number, `${what} auroc`, 1e-12);
-  assertClose(f.calibration.slope, ref.slope as number, `${what} slope`, 1e-5);
-  assertClose(f.calibration.interceptInTheLarge, ref.intercept as number, `${what} intercept`, 1e-8);
-  assertClose(f.observedExpected, ref.oe as number, `${what} O/E`, 1e-12);
-  assertClose(f.flaggedShare, ref.flaggedShare as number, `${what} flagged share`, 1e-12);
-  assertClose(f.sensitivity, ref.sensitivity as number, `${what} sensitivity`, 1e-12);
-  assertClose(f.ppv, ref.ppv as number, `${what} ppv`, 1e-12);
-  const [low, high] = f.aurocCi95 ?? [NaN, NaN];
-  assert.ok(low < (f.auroc as number) && (f.auroc as number) < high && high - low < 0.2, `${what} CI ${low}-${high}`);
-}
-
 for (const { backend, skip } of BACKENDS) {
   describe(`live monitoring figures on ${backend}`, { skip }, () => {
     it('joins each outcome to its latest prediction in the window and matches scikit-learn on those pairs', async (t) => {
@@ -168,17 +116,18 @@ for (const { backend, skip } of BACKENDS) {
       );
 
       const figures = monitoringFigures(read.pairs, read.unlabelled, THRESHOLD);
-      const ref = reference(data.pairs);
-      compare(figures.overall, ref.overall as Record<string, number>, 'overall');
+      const ref = sklearnFigures(data.pairs, THRESHOLD);
+      assertFiguresMatch(figures.overall, ref.overall as Record<string, number>, 'overall');
       const total = [...data.unlabelled.values()].reduce((a, b) => a + b, 0);
       assert.equal(figures.overall.unlabelled, total);
-      for (const v of figures.byVersion) compare(v, ref[`version:${v.version}`] as Record<string, number>, v.version);
+      for (const v of figures.byVersion)
+        assertFiguresMatch(v, ref[`version:${v.version}`] as Record<string, number>, v.version);
       const compared = figures.byProfile.filter((p) => ref[`profile:${p.profile}`]);
       assert.deepEqual(
         compared.map((p) => p.profile),
         ['full', 'vitals'],
       );
-      for (const p of compared) compare(p, ref[`profile:${p.profile}`] as Record<string, number>, p.profile);
+      for (const p of compared) assertFiguresMatch(p, ref[`profile:${p.profile}`] as Record<string, number>, p.profile);
       // 30 stays without a profile: too few deaths and survivors for any outcome-based figure.
       const none = figures.byProfile.find((p) => p.profile === 'none');
       assert.ok(none && none.n > 0 && none.n < 40);

@@ -6,7 +6,7 @@ import { z } from 'zod';
  * route family; nothing configured fails closed.
  */
 
-export const SCOPES = ['predict', 'models:read', 'admin', 'cds'] as const;
+export const SCOPES = ['predict', 'models:read', 'outcomes:write', 'admin', 'cds'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Asymmetric JWS algorithms (RFC 7518, RFC 8037). `none` and the HMAC family can never be enabled. */

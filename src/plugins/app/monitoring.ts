@@ -1,0 +1,203 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { alertThreshold, tierOf, type AlertPolicy, type AlertTier } from '../../clinical/alert-policy.js';
+import { monitoringFigures, type Figures, type MonitoringFigures } from '../../evaluation/monitoring.js';
+import { developmentFigures } from '../../evaluation/report.js';
+import { ALL, createMonitoringMetrics, type MonitoringMetrics } from '../../observability/monitoring-metrics.js';
+import { decideAlert } from '../../store/alert-state.js';
+import { monitoringPairs } from '../../store/monitoring.js';
+import type { Store } from '../../store/store.js';
+import type { AlertingConfig } from './alerting-config.js';
+
+/**
+ * Go-live services over the store: the alert policy's decision for each CDS card (tier,
+ * re-alert suppression, alerts_total), and live performance against outcomes, for
+ * GET /v1/monitoring and as gauges recomputed every MONITORING_INTERVAL_S (never per scrape).
+ */
+
+export interface AlertDecision {
+  tier: AlertTier;
+  suppressed: boolean;
+}
+
+export interface Alerting {
+  readonly policy: AlertPolicy;
+  /** Whether a card for this patient at this probability is shown or suppressed; counted in alerts_total. */
+  decide(patientId: string, probability: number, at: Date): Promise<AlertDecision>;
+}
+
+export interface MonitoringAnswer extends MonitoringFigures {
+  days: number;
+  since: string;
+  alertThreshold: number | null;
+}
+
+export interface Monitoring {
+  figures(days: number, now?: Date): Promise<MonitoringAnswer>;
+  /** Recomputes the gauges now (the schedule calls it; tests await it). */
+  refresh(now?: Date): Promise<void>;
+  readonly metrics: MonitoringMetrics;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    alerting: Alerting;
+    monitoring: Monitoring;
+  }
+}
+
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+}
+
+/** A CDS answer waits at most this long for the suppression state; past it the card is shown. */
+const ALERT_STATE_TIMEOUT_MS = 1000;
+/** GET /v1/monitoring waits at most this long for a store that is still starting. */
+const READY_TIMEOUT_MS = 2000;
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreUnavailableError(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export interface MonitoringPluginOptions {
+  alerting: AlertingConfig;
+  cdsSilent: boolean;
+}
+
+function setFigures(m: MonitoringMetrics, labels: { version: string; profile: string }, f: Figures): void {
+  const set = (gauge: MonitoringMetrics['auroc'], value: number | null | undefined) => {
+    if (value !== null && value !== undefined && Number.isFinite(value)) gauge.set(labels, value);
+  };
+  set(m.pairs, f.n);
+  set(m.deaths, f.deaths);
+  set(m.unlabelled, f.unlabelled);
+  set(m.auroc, f.auroc);
+  set(m.aurocLower, f.aurocCi95?.[0]);
+  set(m.aurocUpper, f.aurocCi95?.[1]);
+  set(m.calibrationIntercept, f.calibration.interceptInTheLarge);
+  set(m.calibrationSlope, f.calibration.slope);
+  set(m.observedExpected, f.observedExpected);
+  set(m.flaggedShare, f.flaggedShare);
+  set(m.sensitivity, f.sensitivity);
+  set(m.ppv, f.ppv);
+}
+
+const FIGURE_GAUGES = [
+  'pairs',
+  'deaths',
+  'unlabelled',
+  'auroc',
+  'aurocLower',
+  'aurocUpper',
+  'calibrationIntercept',
+  'calibrationSlope',
+  'observedExpected',
+  'flaggedShare',
+  'sensitivity',
+  'ppv',
+] as const;
+
+async function monitoringPlugin(app: FastifyInstance, opts: MonitoringPluginOptions): Promise<void> {
+  const store: Store = app.store;
+  const { policy } = opts.alerting;
+  const metrics = createMonitoringMetrics(app.metrics.registry);
+  metrics.cdsMode.set({ mode: opts.cdsSilent ? 'silent' : 'cards' }, 1);
+  metrics.cdsMode.set({ mode: opts.cdsSilent ? 'cards' : 'silent' }, 0);
+
+  const alerting: Alerting = {
+    policy,
+    async decide(patientId, probability, at) {
+      const tier = tierOf(policy, probability);
+      let suppressed = false;
+      if (policy.suppression) {
+        try {
+          suppressed = await within(
+            store.ready().then(() =>
+              decideAlert(store.client, policy, store.subjectKey(patientId), {
+                tier: tier.name,
+                probability,
+                at: at.getTime(),
+              }),
+            ),
+            ALERT_STATE_TIMEOUT_MS,
+            'alert state',
+          );
+        } catch (error) {
+          // A card shown twice is safer than a card lost: with no state, the card is shown.
+          app.log.warn(
+            { store: store.backend, reason: (error as Error).message },
+            'alert state unavailable: card shown',
+          );
+        }
+      }
+      metrics.alerts.inc({ tier: tier.name, suppressed: String(suppressed) });
+      return { tier, suppressed };
+    },
+  };
+
+  const monitoring: Monitoring = {
+    metrics,
+    async figures(days, now = new Date()) {
+      const since = now.getTime() - days * 86_400_000;
+      await within(store.ready(), READY_TIMEOUT_MS, 'store');
+      const { pairs, unlabelled } = await monitoringPairs(store.client, since);
+      const threshold = alertThreshold(policy);
+      return {
+        days,
+        since: new Date(since).toISOString(),
+        alertThreshold: threshold,
+        ...monitoringFigures(pairs, unlabelled, threshold),
+      };
+    },
+    async refresh(now = new Date()) {
+      const answer = await monitoring.figures(opts.alerting.monitoringDays, now);
+      for (const name of FIGURE_GAUGES) metrics[name].reset();
+      setFigures(metrics, { version: ALL, profile: ALL }, answer.overall);
+      for (const v of answer.byVersion) setFigures(metrics, { version: v.version, profile: ALL }, v);
+      for (const p of answer.byProfile) setFigures(metrics, { version: ALL, profile: p.profile }, p);
+      metrics.lastRun.set(now.getTime() / 1000);
+    },
+  };
+
+  const development = () => {
+    const model = app.models.active;
+    const lower = model ? developmentFigures(model.manifest)?.aurocCi95?.[0] : undefined;
+    metrics.developmentAurocLower.reset();
+    if (model && lower !== undefined) metrics.developmentAurocLower.set({ version: model.version }, lower);
+  };
+  development();
+  app.models.on('serving', development);
+
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let closed = false;
+  const tick = () => {
+    running = monitoring
+      .refresh()
+      .catch((error: unknown) =>
+        app.log.warn({ store: store.backend, reason: (error as Error).message }, 'monitoring figures not computed'),
+      )
+      .finally(() => {
+        running = undefined;
+        if (!closed) timer = setTimeout(tick, opts.alerting.monitoringIntervalMs).unref();
+      });
+  };
+  app.addHook('onReady', async () => {
+    timer = setTimeout(tick, 0).unref();
+  });
+  app.addHook('onClose', async () => {
+    closed = true;
+    clearTimeout(timer);
+    app.models.off('serving', development);
+    await running;
+  });
+
+  app.decorate('alerting', alerting);
+  app.decorate('monitoring', monitoring);
+}
+
+export default fp(monitoringPlugin, { name: 'monitoring', dependencies: ['metrics', 'store', 'models'] });
