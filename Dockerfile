@@ -21,10 +21,16 @@ ENV ONNXRUNTIME_NODE_INSTALL=skip \
     npm_config_update_notifier=false \
     npm_config_fund=false \
     npm_config_audit=false
+# python3, make, g++: better-sqlite3 (the embedded prediction store) is compiled from source by
+# `npm run build:sqlite`, as install scripts are off (.npmrc); only node_modules leaves this stage.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json .npmrc ./
 # onnxruntime-node ships binaries for win32, darwin and both Linux arches (~290 MB): keep
 # only this platform's.
 RUN npm ci --omit=dev \
+ && npm run build:sqlite \
  && npm cache clean --force \
  && ORT_ARCH="$([ "$TARGETARCH" = "arm64" ] && echo arm64 || echo x64)" \
  && find node_modules/onnxruntime-node/bin -mindepth 2 -maxdepth 2 -type d ! -name linux -exec rm -rf {} + \
@@ -34,8 +40,12 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \
-    MODEL_DIR=/app/models
+    MODEL_DIR=/app/models \
+    DATA_DIR=/var/lib/icu-mortality
 WORKDIR /app
+# The one folder the service writes: the SQLite prediction store and its site key (mount a
+# volume there to keep them; several replicas share PostgreSQL instead: DATABASE_URL).
+RUN mkdir -p /var/lib/icu-mortality && chown 1000:1000 /var/lib/icu-mortality
 # Files stay owned by root and read-only to the service user: a compromised process
 # cannot rewrite its own code or the baked-in model.
 COPY --from=deps /app/node_modules ./node_modules

@@ -1,12 +1,14 @@
 /**
  * Soak / overload run against the real server on loopback: capacity, 5x overload, recovery,
- * the hostile peers of the outside attack, SIGTERM with requests in flight (phases and failure
- * rules: docs/operations.md, "Soak"). Every loop is bounded and targets 127.0.0.1 only.
+ * the hostile peers of the outside attack, with DATABASE_URL a PostgreSQL outage under the
+ * prediction store, SIGTERM with requests in flight (phases and failure rules:
+ * docs/operations.md, "Soak"). Every loop is bounded and targets 127.0.0.1 only.
  *
  *   npm run soak [-- --short] [--model-dir <dir>] [--factor <n>] [--max-rss-mb <n>] [--json <file>]
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { Agent, type IncomingHttpHeaders } from 'node:http';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +21,7 @@ import {
   startMisbehavingFhirServer,
 } from './hostile-peers.js';
 import { holdRequest, ROOT, startServer } from './server-process.js';
+import { runStoreOutage, type OutageResult } from './store-outage.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -74,6 +77,11 @@ const SERVER_ENV = {
   REQUEST_TIMEOUT_MS: '10000',
   SHUTDOWN_GRACE_MS: '10000',
 };
+/** With DATABASE_URL (and SITE_ID_KEY) the store is PostgreSQL, stopped and started mid-run. */
+const DATABASE_URL = process.env.DATABASE_URL;
+const OUTAGE = SHORT
+  ? { beforeS: 2, downS: 5, afterS: 3, patientsPerRequest: 4 }
+  : { beforeS: 5, downS: 20, afterS: 10, patientsPerRequest: 8 };
 
 function log(msg: string): void {
   process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -190,8 +198,11 @@ async function main(): Promise<number> {
   const model = modelDir();
   log(`model: ${model.label}; plan ${JSON.stringify(PLAN)}, overload x${FACTOR}`);
   const endlessFhir = await startMisbehavingFhirServer('endless');
+  // Without DATABASE_URL the server's SQLite store lives in a temporary folder, not ./data.
+  const dataDir = await mkdtemp(join(tmpdir(), 'icu-soak-data-'));
+  log(`prediction store: ${DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `SQLite in ${dataDir}`}`);
   const server = await startServer({
-    env: { ...SERVER_ENV, CDS_FHIR_SERVERS: endlessFhir.origin },
+    env: { ...SERVER_ENV, CDS_FHIR_SERVERS: endlessFhir.origin, DATA_DIR: dataDir },
     scopes: 'predict cds',
     ...(model.dir ? { modelDir: model.dir } : {}),
   });
@@ -309,6 +320,24 @@ async function main(): Promise<number> {
       `explain flood: ${JSON.stringify(explainFlood)}, peak RSS ${(floodPeakRssKb / 1024).toFixed(1)} MB; hostile inputs: ${JSON.stringify(hostileInputs)}, forged log lines ${forgedLogLines}`,
     );
 
+    // 4c. The prediction store's PostgreSQL stopped and started while scoring goes on (issue 30).
+    let outage: OutageResult | undefined;
+    if (DATABASE_URL) {
+      const template = JSON.parse(requestBody(OUTAGE.patientsPerRequest, PLAN.hours, 13)) as {
+        patients: Array<Record<string, unknown>>;
+      };
+      outage = await runStoreOutage(base, server.apiKey, {
+        databaseUrl: DATABASE_URL,
+        siteKey: process.env.SITE_ID_KEY ?? '',
+        plan: OUTAGE,
+        body: (ids) => JSON.stringify({ patients: template.patients.map((p, i) => ({ ...p, id: ids[i] })) }),
+        log,
+      });
+      log(`store outage: ${JSON.stringify(outage)}`);
+    } else {
+      log('store outage: skipped (DATABASE_URL unset: the embedded SQLite store has no server to stop)');
+    }
+
     // 5. SIGTERM under load: background load at capacity, plus requests the server has
     // provably received (Expect: 100-continue answered) whose bodies are sent after the signal.
     const background = autocannon({
@@ -396,6 +425,7 @@ async function main(): Promise<number> {
       hostile: { ...hostile, peakRssMb: +(hostilePeakRssKb / 1024).toFixed(1) },
       explainFlood: { ...explainFlood, peakRssMb: +(floodPeakRssKb / 1024).toFixed(1) },
       hostileInputs: { ...hostileInputs, forgedLogLines },
+      storeOutage: outage ?? null,
       sigterm: {
         inflightStatuses: drained,
         background: {
@@ -454,6 +484,14 @@ async function main(): Promise<number> {
           `${attack}: answered ${status} after ${Math.round(ms)} ms (expected 4xx within ${MAX_HOSTILE_INPUT_MS} ms)`,
         );
     }
+    if (outage) {
+      if (Object.keys(outage.statuses).some((c) => c !== '200'))
+        failures.push(`scoring during the store outage answered ${JSON.stringify(outage.statuses)}, not 200 alone`);
+      if (Object.keys(outage.readyStatuses).some((c) => c !== '200'))
+        failures.push(`/health/ready during the store outage: ${JSON.stringify(outage.readyStatuses)}, not 200 alone`);
+      if (outage.lost !== 0)
+        failures.push(`${outage.lost} of ${outage.scoredWithId} results scored around the store outage were lost`);
+    }
     if (forgedLogLines > 0) failures.push(`a hostile unit string wrote ${forgedLogLines} forged line(s) into the log`);
     if (drained.some((x) => x !== 200))
       failures.push(`requests in flight at SIGTERM were not all answered 200: ${drained.join(',')}`);
@@ -471,9 +509,11 @@ async function main(): Promise<number> {
         `explain flood (${EXPLAIN_FLOOD.concurrency} x ${EXPLAIN_FLOOD.stays} stays, one key, ${JSON.stringify(explainFlood.floodStatuses)}): other key single-stay p50 ${explainFlood.otherP50Ms} ms p99 ${explainFlood.otherP99Ms} ms ${JSON.stringify(explainFlood.otherStatuses)}, /health/live p99 ${explainFlood.liveP99Ms} ms, peak RSS ${summary.explainFlood.peakRssMb} MB; ` +
         `hostile inputs: ${Object.entries(hostileInputs)
           .map(([attack, { status, ms }]) => `${attack} ${status} in ${Math.round(ms)} ms`)
-          .join(
-            ', ',
-          )}, forged log lines ${forgedLogLines}; SIGTERM: ${drained.length} in-flight answered ${[...new Set(drained)].join('/')}, exit ${summary.sigterm.exitCode} in ${summary.sigterm.exitMs} ms\n`,
+          .join(', ')}, forged log lines ${forgedLogLines}; ${
+          outage
+            ? `store outage: PostgreSQL down ${(outage.downMs / 1000).toFixed(1)} s, ${outage.requests} requests ${JSON.stringify(outage.statuses)}, /health/ready ${JSON.stringify(outage.readyStatuses)}, ${outage.scoredWithId} results with ids, ${outage.recorded} in the store after it, rows lost ${outage.lost} (dropped ${outage.droppedTotal}, failed writes retried ${outage.failedWrites}, drained in ${outage.drainMs} ms)`
+            : 'store outage: skipped (no DATABASE_URL)'
+        }; SIGTERM: ${drained.length} in-flight answered ${[...new Set(drained)].join('/')}, exit ${summary.sigterm.exitCode} in ${summary.sigterm.exitMs} ms\n`,
     );
     if (args.json) await writeFile(args.json, JSON.stringify({ ...summary, failures }, null, 2));
   } catch (error) {
@@ -482,6 +522,7 @@ async function main(): Promise<number> {
     clearInterval(sampler);
     await server.dispose();
     await endlessFhir.close();
+    await rm(dataDir, { recursive: true, force: true });
   }
   if (exit?.signal === 'SIGKILL') failures.push('the server had to be killed');
   if (failures.length > 0) {
