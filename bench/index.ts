@@ -10,6 +10,7 @@ import { measureEngineThroughput, modelPathsByArchitecture, probeRawEngine } fro
 import { measureHttp } from './http.js';
 import { bracketed, formatCliStream, measureCliAndStream } from './cli-stream.js';
 import { measureExplain } from './explain.js';
+import { formatEncounters, measureEncounters } from './encounters.js';
 import { formatValidate, measureValidate } from './validate.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -79,6 +80,9 @@ const explain = await measureExplain({ seconds: Math.min(5, seconds) });
 process.stdout.write(
   `\nscoring core, ${explain.hours} h stays, 64 per call: plain ${fmt(explain.plainStaysPerSecond)} stays/s, explained ${fmt(explain.explainedStaysPerSecond)} stays/s (${fmt(explain.rowsPerExplainedStay, 1)} engine rows per explained stay)\n`,
 );
+
+// Encounters hour by hour: one step per new hour beside rescoring the whole stay, by hour since admission.
+process.stdout.write(`\n${formatEncounters(await measureEncounters({ seconds: Math.min(5, seconds) }))}`);
 
 const rawBest = Math.max(
   ...engine.throughput.map((r) => r.staysPerSecond),

@@ -28,6 +28,7 @@ import { auth } from './plugins/app/auth.js';
 import { audit } from './plugins/app/audit.js';
 import { fhirRoutes } from './api/fhir.js';
 import { cdsHooksRoutes } from './api/cds-hooks.js';
+import { encounterRoutes } from './api/encounters.js';
 import underPressurePlugin from './plugins/external/under-pressure.js';
 import { identityEncoding } from './plugins/app/identity-encoding.js';
 import { corsForCdsHooks } from './plugins/external/cors.js';
@@ -130,6 +131,7 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
   await app.register(streamRoutes, { config });
   await app.register(fhirRoutes, { prefix: '/fhir', config, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(cdsHooksRoutes, { config, ...(deps.now ? { now: deps.now } : {}) });
+  await app.register(encounterRoutes, { config, store: app.store, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(outcomeRoutes, { store: app.store, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(monitoringRoutes);
   // Other route groups register here.

@@ -4,6 +4,7 @@ import { VERSION_NAME } from './model/semver.js';
 import { fhirEnvShape, toFhirConfig, type FhirConfig } from './fhir/config.js';
 import { authEnvShape, toAuthConfig, type AuthConfig } from './plugins/app/auth-config.js';
 import { storeEnvShape, toStoreConfig, type StoreConfig } from './store/config.js';
+import { encounterEnvShape, toEncounterConfig, type EncounterConfig } from './scoring/encounter-config.js';
 import { alertingEnvShape, toAlertingConfig, type AlertingConfig } from './plugins/app/alerting-config.js';
 import { policyThresholds } from './clinical/alert-policy.js';
 
@@ -89,6 +90,8 @@ export const envSchema = z.object({
   ...fhirEnvShape,
   // The prediction store: SQLite in DATA_DIR or PostgreSQL at DATABASE_URL (src/store/config.ts).
   ...storeEnvShape,
+  // Encounters scored hour by hour (src/scoring/encounter-config.ts).
+  ...encounterEnvShape,
   // The alert policy (ALERT_POLICY) and live monitoring (src/plugins/app/alerting-config.ts).
   ...alertingEnvShape,
 });
@@ -127,6 +130,7 @@ export interface AppConfig {
   auth: AuthConfig;
   fhir: FhirConfig;
   store: StoreConfig;
+  encounters: EncounterConfig;
   alerting: AlertingConfig;
 }
 
@@ -196,6 +200,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auth,
     fhir,
     store,
+    encounters: toEncounterConfig(e),
     alerting,
   };
 }

@@ -51,17 +51,20 @@ export async function createStepEngine(init: StepWorkerInit): Promise<StepEngine
     if (message.type !== 'result' && message.type !== 'run-failed') return;
     const run = pending.get(message.id);
     pending.delete(message.id);
+    if (pending.size === 0) worker.unref();
     if (message.type === 'result')
       run?.resolve({ probabilities: message.probabilities, state: message.state, carry: message.carry });
     else run?.reject(new EngineRunError(`step failed: ${message.message}`));
   });
   worker.on('exit', (code) => failAll(`the step worker stopped (exit code ${code})`));
+  // Idle, the worker does not hold the process open; a run in flight does.
   worker.unref();
   return {
     run(input) {
       if (dead !== undefined) return Promise.reject(new EngineRunError(dead));
       const id = nextId++;
       return new Promise<StepOutputs>((resolve, reject) => {
+        if (pending.size === 0) worker.ref();
         pending.set(id, { resolve, reject });
         worker.postMessage({ type: 'steps', id, ...input });
       });
@@ -69,6 +72,7 @@ export async function createStepEngine(init: StepWorkerInit): Promise<StepEngine
     async close() {
       if (dead !== undefined) return;
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.ref();
       worker.postMessage({ type: 'close' });
       await exited;
     },

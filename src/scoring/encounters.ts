@@ -85,6 +85,8 @@ export interface EncounterServiceOptions {
   idleTtlMs: number;
   /** Encounters held at most; a new one past it is refused. */
   maxEncounters: number;
+  /** false: rescore the whole stay at every delivery, never step (the bench's baseline). */
+  stepGraphs?: boolean;
   /** A step graph that failed to open (its encounters are rescored whole instead). */
   onStepGraphError?(reason: string): void;
 }
@@ -231,7 +233,8 @@ export class EncounterService {
     options: ObserveOptions,
   ): Promise<{ result: PredictionResult; state?: StepState }> {
     const { manifest } = model;
-    if (options.explain === true || lastHour >= manifest.maxHours || !this.#steps.has(model))
+    const stepping = this.#opts.stepGraphs !== false && this.#steps.has(model);
+    if (options.explain === true || lastHour >= manifest.maxHours || !stepping)
       return { result: await this.#replay(id, model, header, hours, lastHour, options) };
     const outcome = model.validator.validate(stayInput(manifest, id, header, hours, lastHour));
     if (!outcome.ok) throw invalidStay(outcome.issues);
