@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { openStore } from '../../src/store/store.js';
 import type { SqlClient } from '../../src/store/sql-client.js';
 import type { StoreConfig } from '../../src/store/config.js';
-import { buildTestApp, makeModelRoot } from '../helper.js';
+import { buildTestApp, loadTinyManifest, makeModelRoot, ROOT, samplePatient } from '../helper.js';
+import { recordToBundle } from '../fixtures/fhir/physionet-to-fhir.js';
 import { BACKENDS, TEST_SITE_KEY, storeConfig } from '../store/backends.js';
 
 /** The store variables that point an app at `config`'s location. */
@@ -121,4 +124,44 @@ test('a store that is down leaves the service ready and scoring; /health/ready s
   assert.equal(ready.statusCode, 200);
   assert.deepEqual(ready.json<{ store: unknown }>().store, { backend: 'postgres', status: 'down' });
   assert.doesNotMatch(logs.text(), /MRN-00731942/);
+});
+
+test('results of the stream and of FHIR $predict are recorded under their routes', async (t) => {
+  const config = await storeConfig(t, 'sqlite');
+  const now = new Date('2026-03-15T06:30:00Z');
+  const { app } = await buildTestApp(t, { env: storeEnv(config), deps: { now: () => now } });
+  const lines = [samplePatient(3, 1, 'stream-a'), samplePatient(4, 2, 'stream-b')];
+  const stream = await app.inject({
+    method: 'POST',
+    url: '/v1/predict/stream',
+    headers: { 'content-type': 'application/x-ndjson' },
+    payload: lines.map((l) => JSON.stringify(l)).join('\n'),
+  });
+  assert.equal(stream.statusCode, 200);
+  const text = await readFile(join(ROOT, 'test', 'fixtures', 'fhir', 'records', 'stay-c.txt'), 'utf8');
+  const bundle = recordToBundle(text, await loadTinyManifest(), {
+    admission: new Date('2026-03-13T06:30:00Z'),
+    predictionTime: now,
+  });
+  const fhir = await app.inject({
+    method: 'POST',
+    url: '/fhir/RiskAssessment/$predict',
+    headers: { 'content-type': 'application/fhir+json' },
+    payload: JSON.stringify(bundle),
+  });
+  assert.equal(fhir.statusCode, 200, fhir.body);
+  await app.recorder.flushed();
+  const store = await rowsOf(t, config);
+  const rows = await store.client.all<{ route: string; subject_key: string | null; hours_used: number }>(
+    "SELECT route, subject_key, hours_used FROM predictions WHERE route = 'stream' ORDER BY hours_used",
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.route, r.subject_key, Number(r.hours_used)]),
+    [
+      ['stream', store.subjectKey('stream-a'), 3],
+      ['stream', store.subjectKey('stream-b'), 4],
+    ],
+  );
+  const fhirRows = await store.client.get<{ n: number }>("SELECT COUNT(*) AS n FROM predictions WHERE route = 'fhir'");
+  assert.equal(Number(fhirRows?.n), 1);
 });
