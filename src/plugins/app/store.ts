@@ -19,7 +19,7 @@ export interface StorePluginOptions {
   config: StoreConfig;
   /** The bands that name a result's alert tier (the alert policy's thresholds). */
   thresholds: RiskThresholds;
-  /** How long shutdown waits for buffered results to reach a store that is down. */
+  /** SHUTDOWN_GRACE_MS: shutdown waits at most half of it for buffered results to reach a store that is down. */
   graceMs: number;
   /** A store opened by the caller (tests); otherwise one is opened from config. */
   store?: Store;
@@ -56,7 +56,8 @@ export default fp(
     app.decorate('recorder', recorder);
     app.addHook('onClose', async () => {
       const retentionStopped = stopRetention();
-      const lost = await recorder.close(opts.graceMs);
+      // Half: the grace period also covers in-flight requests and the batcher's drain before this hook.
+      const lost = await recorder.close(opts.graceMs / 2);
       log.info({ lost }, 'prediction recorder flushed');
       await store.close();
       await retentionStopped;
