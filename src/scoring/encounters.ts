@@ -103,6 +103,7 @@ const MAX_ATTEMPTS = 4;
 export class EncounterService {
   readonly #opts: EncounterServiceOptions;
   readonly #steps: EncounterSteps;
+  readonly #queues = new Map<string, Promise<void>>();
 
   constructor(opts: EncounterServiceOptions) {
     this.#opts = opts;
@@ -115,8 +116,22 @@ export class EncounterService {
   }
 
   /** Merges `delivery` into encounter `id` and scores the stay as it now stands. */
-  async observe(id: string, delivery: Delivery, options: ObserveOptions = {}): Promise<PredictionResult> {
+  observe(id: string, delivery: Delivery, options: ObserveOptions = {}): Promise<PredictionResult> {
+    // One delivery of an encounter at a time in this process; the revision check covers other processes.
     const key = this.#opts.subjectKey(id);
+    const run = (this.#queues.get(key) ?? Promise.resolve()).then(() => this.#observe(key, id, delivery, options));
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queues.set(key, tail);
+    void tail.then(() => {
+      if (this.#queues.get(key) === tail) this.#queues.delete(key);
+    });
+    return run;
+  }
+
+  async #observe(key: string, id: string, delivery: Delivery, options: ObserveOptions): Promise<PredictionResult> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const lease = this.#opts.models.acquire();
       try {

@@ -268,6 +268,30 @@ describe('encounter timing, explanation and storage', () => {
     assertSameResult(fresh, await predictOne(app, { id: 'idle', hours: [{}, { HR: 70 }] }), 'after DELETE');
   });
 
+  test('past ENCOUNTER_MAX_HELD a new encounter gets 503, and room returns when one ends', async (t) => {
+    const app = await appOn(t, LSTM, { ENCOUNTER_MAX_HELD: '1' });
+    await observeOk(app, 'first', { hours: [{ hour: 0, HR: 80 }] });
+    const refused = await observe(app, 'second', { hours: [{ hour: 0, HR: 80 }] });
+    assert.equal(refused.statusCode, 503, refused.body);
+    assert.equal(JSON.parse(refused.body).error, 'encounter_limit');
+    // The one held still takes hours.
+    await observeOk(app, 'first', { hours: [{ hour: 1, HR: 82 }] });
+    assert.equal((await app.inject({ method: 'DELETE', url: '/v1/encounters/first' })).statusCode, 204);
+    await observeOk(app, 'second', { hours: [{ hour: 0, HR: 80 }] });
+  });
+
+  test('concurrent deliveries to one encounter all land: the stay holds every hour', async (t) => {
+    const app = await appOn(t, LSTM);
+    const { header, rows } = stay(61, 8, false);
+    await observeOk(app, 'busy', { ...header, hours: [{ hour: 0, ...rows[0] }] });
+    const answers = await Promise.all(
+      rows.slice(1).map((row, k) => observe(app, 'busy', { hours: [{ hour: k + 1, ...row }] })),
+    );
+    for (const a of answers) assert.equal(a.statusCode, 200, a.body);
+    const got = await observeOk(app, 'busy', { hours: [] });
+    assertSameResult(got, await predictOne(app, { id: 'busy', ...header, hours: rows }), 'after concurrent deliveries');
+  });
+
   test('a model reload rescores the stored hours with the new version', async (t) => {
     const modelRoot = await makeModelRoot(t, { '0.0.0-tiny': { from: LSTM } });
     const app = await appOn(t, LSTM, {}, undefined, modelRoot);
@@ -330,7 +354,7 @@ for (const { backend, skip } of BACKENDS) {
     test('continues after a restart and across two app instances', async (t) => {
       const env = await envOf(t);
       const LSTM = FIXTURES[0]!.dir;
-      const { header, rows } = stay(51, 9, false);
+      const { header, rows } = stay(51, 11, false);
       const first = await appOn(t, LSTM, env);
       await observeOk(first, 'shared', { ...header, hours: rows.slice(0, 3).map((r, hour) => ({ hour, ...r })) });
       await first.close();
@@ -346,6 +370,17 @@ for (const { backend, skip } of BACKENDS) {
           `hour ${h}`,
         );
       }
+      // Both instances at once, each a different hour: the revision check makes the loser retry.
+      const both = await Promise.all([
+        observe(second, 'shared', { hours: [{ hour: 9, ...rows[9] }] }),
+        observe(third, 'shared', { hours: [{ hour: 10, ...rows[10] }] }),
+      ]);
+      for (const a of both) assert.equal(a.statusCode, 200, a.body);
+      assertSameResult(
+        await observeOk(second, 'shared', { hours: [] }),
+        await predictOne(second, { id: 'shared', ...header, hours: rows }),
+        'after concurrent deliveries from two instances',
+      );
       if (backend === 'sqlite') {
         // The store holds the HMAC of the id, never the id itself.
         for (const file of ['predictions.sqlite', 'predictions.sqlite-wal']) {
