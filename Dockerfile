@@ -52,6 +52,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
+# The SMART app's page and scripts: bundled with esbuild (tsx's dependency) when first asked for.
+COPY web ./web
 # The default model is baked in; mount a model repository over /app/models (read-only is
 # enough) or point MODEL_DIR elsewhere to serve other versions.
 COPY models ./models

@@ -28,6 +28,7 @@ import { auth } from './plugins/app/auth.js';
 import { audit } from './plugins/app/audit.js';
 import { fhirRoutes } from './api/fhir.js';
 import { cdsHooksRoutes } from './api/cds-hooks.js';
+import { smartAppRoutes } from './api/smart-app.js';
 import { encounterRoutes } from './api/encounters.js';
 import underPressurePlugin from './plugins/external/under-pressure.js';
 import { identityEncoding } from './plugins/app/identity-encoding.js';
@@ -134,6 +135,7 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
   await app.register(encounterRoutes, { config, store: app.store, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(outcomeRoutes, { store: app.store, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(monitoringRoutes);
+  await app.register(smartAppRoutes, { app: config.fhir.smartApp });
   // Other route groups register here.
 
   return app;

@@ -15,6 +15,7 @@ import { ApiError, errorSchema } from '../http/errors.js';
 import { requestSignal } from '../http/request-signal.js';
 import { mapScoringError } from '../http/error-table.js';
 import { cdsPatientViewExample } from './examples.js';
+import { SMART_LAUNCH_PATH } from './smart-app.js';
 import { CALL_DESCRIPTION, callResponseSchema, discoveryResponseSchema, feedbackSchema } from './cds-hooks-schemas.js';
 import './scope.js';
 
@@ -200,6 +201,7 @@ async function cardsFor(
     result,
     policy: app.alerting.policy,
     ...(cardUrl ? { modelCardUrl: cardUrl } : {}),
+    appLaunchUrl: config.fhir.smartApp.launchUrl ?? `${request.protocol}://${request.host}${SMART_LAUNCH_PATH}`,
     bootstrap: app.models.active?.manifest.bootstrap ?? false,
     warnings: mapped.issues.filter((i) => i.severity === 'warning').map((i) => i.message),
     notes: collected.notes,

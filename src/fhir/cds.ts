@@ -76,7 +76,8 @@ export type Card = {
   detail: string;
   indicator: 'info' | 'warning' | 'critical';
   source: { label: string; url?: string; topic?: { system: string; code: string; display: string } };
-  links?: Array<{ label: string; url: string; type: 'absolute' }>;
+  /** CDS Hooks 2.0 Link: a `smart` link's url is the app's launch URL, to which the EHR adds iss and launch. */
+  links?: Array<{ label: string; url: string; type: 'absolute' | 'smart'; appContext?: string }>;
 };
 
 export interface CardInput {
@@ -86,6 +87,8 @@ export interface CardInput {
   /** The alert policy: the probability's tier and its card indicator. */
   policy: AlertPolicy;
   modelCardUrl?: string;
+  /** The SMART app's launch URL (/app/launch): the trend and the measurements behind the estimate. */
+  appLaunchUrl?: string;
   bootstrap: boolean;
   /** The mapping's warnings, each already merged by message (IssueCollector): what was not used and why. */
   warnings: string[];
@@ -136,6 +139,8 @@ export function riskCard(input: CardInput): Card {
   for (const note of input.notes) lines.push('', note);
   if (input.bootstrap)
     lines.push('', '**Warning: the serving model is an untrained placeholder; this number has no clinical meaning.**');
+  if (input.appLaunchUrl)
+    lines.push('', 'Open the ICU mortality app (link below) for the risk hour by hour and the measurements behind it.');
   lines.push('', 'Decision support only: the estimate does not replace clinical judgement.');
   const url = input.modelCardUrl;
   const card: Card = {
@@ -149,6 +154,10 @@ export function riskCard(input: CardInput): Card {
       ...(url ? { url } : {}),
     },
   };
-  if (url) card.links = [{ label: `Model card: ${modelText}`, url, type: 'absolute' }];
+  const links: NonNullable<Card['links']> = [];
+  if (input.appLaunchUrl)
+    links.push({ label: 'ICU mortality app: trend and basis', url: input.appLaunchUrl, type: 'smart' });
+  if (url) links.push({ label: `Model card: ${modelText}`, url, type: 'absolute' });
+  if (links.length > 0) card.links = links;
   return card;
 }

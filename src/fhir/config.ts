@@ -47,6 +47,15 @@ export const fhirEnvShape = {
     .min(1024)
     .max(1 << 30)
     .default(16 * 1024 * 1024),
+  /** The SMART app's client id, as registered in the EHR (README, "SMART on FHIR app"). */
+  SMART_CLIENT_ID: z
+    .string()
+    .regex(/^[\x21-\x7e]{1,128}$/, '1-128 printable ASCII characters')
+    .default('icu-mortality'),
+  /** EHR origins (FHIR server, authorization server) the app's page may call and be framed by; empty: none. */
+  SMART_EHR_ORIGINS: origins.default([]),
+  /** Absolute launch URL of the app for CDS cards' SMART links; unset: this request's own origin + /app/launch. */
+  SMART_LAUNCH_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** Hours after which a request's latest data count as stale (a warning in the answer). */
   FHIR_STALE_AFTER_HOURS: z.coerce
     .number()
@@ -67,6 +76,13 @@ export interface FhirConfig {
   fetchTimeoutMs: number;
   bodyLimitBytes: number;
   staleAfterHours: number;
+  smartApp: SmartAppConfig;
+}
+
+export interface SmartAppConfig {
+  clientId: string;
+  ehrOrigins: string[];
+  launchUrl?: string;
 }
 
 export function toFhirConfig(e: z.infer<typeof fhirEnvSchema>): FhirConfig {
@@ -81,6 +97,11 @@ export function toFhirConfig(e: z.infer<typeof fhirEnvSchema>): FhirConfig {
     fetchTimeoutMs: e.FHIR_FETCH_TIMEOUT_MS,
     bodyLimitBytes: e.FHIR_BODY_LIMIT_BYTES,
     staleAfterHours: e.FHIR_STALE_AFTER_HOURS,
+    smartApp: {
+      clientId: e.SMART_CLIENT_ID,
+      ehrOrigins: e.SMART_EHR_ORIGINS,
+      ...(e.SMART_LAUNCH_URL === undefined ? {} : { launchUrl: e.SMART_LAUNCH_URL }),
+    },
   };
   if (e.MODEL_CARD_URL !== undefined) config.modelCardUrl = e.MODEL_CARD_URL;
   if (e.CDS_CARD_KEY !== undefined) config.cdsCardKey = e.CDS_CARD_KEY;

@@ -143,10 +143,16 @@ describe('CDS Hooks', () => {
     const manifest = await loadTinyManifest();
     assert.equal(card.source.label, `${manifest.name} ${manifest.version}`);
     assert.equal(card.source.url, `https://models.hospital.example/cards/${manifest.name}/${manifest.version}`);
+    // CDS Hooks 2.0: a smart link's url is the app's launch URL (the EHR adds iss and launch);
+    // inject's host is localhost:80.
     assert.deepEqual(
       card.links?.map((l) => [l.type, l.url]),
-      [['absolute', card.source.url]],
+      [
+        ['smart', 'http://localhost:80/app/launch'],
+        ['absolute', card.source.url],
+      ],
     );
+    assert.match(card.detail, /Open the ICU mortality app \(link below\)/);
   });
 
   test('the indicator follows the configured thresholds', async (t) => {

@@ -126,6 +126,11 @@ describe('Dockerfile', () => {
     assert.match(env, /HOST=0\.0\.0\.0/, 'a container must listen beyond loopback');
   });
 
+  it('copies the SMART app (web/), which the service bundles at run time', () => {
+    const copies = runtime.instructions.filter((i) => i.getKeyword() === 'COPY').map(args);
+    assert.ok(copies.includes('web ./web'), 'web/ is not copied into the image: /app/ would answer 500');
+  });
+
   it('copies only files that exist and that .dockerignore lets into the build context', () => {
     for (const s of all) {
       for (const copy of s.instructions.filter((i) => i.getKeyword() === 'COPY')) {

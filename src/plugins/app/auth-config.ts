@@ -97,6 +97,10 @@ export const authEnvShape = {
   CDS_HOOKS_ISSUERS: list.optional(),
   CDS_HOOKS_AUDIENCE: list.optional(),
   CDS_HOOKS_MAX_TOKEN_AGE_S: z.coerce.number().int().min(1).max(3600).default(300),
+  /** EHR authorization servers whose SMART access tokens the API accepts (README, "SMART on FHIR app"). */
+  SMART_ISSUERS: list.optional(),
+  /** The `aud` of those tokens: the EHR's FHIR base URL(s) the app was launched against. */
+  SMART_AUDIENCE: list.optional(),
   JTI_CACHE_SIZE: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
   /** Requests per credential (or per client IP before authentication) per window; 0 turns rate limiting off. */
   RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(600),
@@ -121,6 +125,8 @@ export interface JwtConfig {
   clockToleranceS: number;
   api: TokenTrust;
   cds: TokenTrust;
+  /** SMART access tokens of an EHR, accepted on the API routes (scopes mapped in credentials.ts). */
+  smart: TokenTrust;
   jtiCacheSize: number;
 }
 
@@ -140,18 +146,27 @@ export function toAuthConfig(e: z.infer<typeof authEnvSchema>): AuthConfig {
     problems.push('JWT_JWKS_URL and JWT_JWKS_FILE: give one, not both');
   const api = { issuers: e.JWT_ISSUERS ?? [], audience: e.JWT_AUDIENCE ?? [] };
   const cds = { issuers: e.CDS_HOOKS_ISSUERS ?? [], audience: e.CDS_HOOKS_AUDIENCE ?? [] };
-  if (wantsJwt && api.issuers.length === 0 && cds.issuers.length === 0)
-    problems.push('JWT_ISSUERS or CDS_HOOKS_ISSUERS: required with a JWKS, tokens of any issuer would be accepted');
+  const smart = { issuers: e.SMART_ISSUERS ?? [], audience: e.SMART_AUDIENCE ?? [] };
+  if (wantsJwt && api.issuers.length === 0 && cds.issuers.length === 0 && smart.issuers.length === 0)
+    problems.push(
+      'JWT_ISSUERS, CDS_HOOKS_ISSUERS or SMART_ISSUERS: required with a JWKS, tokens of any issuer would be accepted',
+    );
   if (wantsJwt && api.issuers.length > 0 && api.audience.length === 0)
     problems.push("JWT_AUDIENCE: required with JWT_ISSUERS (the URL(s) this service's API is called at)");
   if (wantsJwt && cds.issuers.length > 0 && cds.audience.length === 0)
     problems.push('CDS_HOOKS_AUDIENCE: required with CDS_HOOKS_ISSUERS (the CDS service URLs the EHR calls)');
+  if (wantsJwt && smart.issuers.length > 0 && smart.audience.length === 0)
+    problems.push("SMART_AUDIENCE: required with SMART_ISSUERS (the EHR's FHIR base URL its access tokens name)");
+  if (smart.issuers.some((i) => api.issuers.includes(i)))
+    problems.push('SMART_ISSUERS: an issuer may not also be in JWT_ISSUERS (its tokens would be read two ways)');
   if (
     !wantsJwt &&
-    [e.JWT_ISSUERS, e.JWT_AUDIENCE, e.CDS_HOOKS_ISSUERS, e.CDS_HOOKS_AUDIENCE].some((v) => v !== undefined)
+    [e.JWT_ISSUERS, e.JWT_AUDIENCE, e.CDS_HOOKS_ISSUERS, e.CDS_HOOKS_AUDIENCE, e.SMART_ISSUERS, e.SMART_AUDIENCE].some(
+      (v) => v !== undefined,
+    )
   ) {
     problems.push(
-      'JWT_ISSUERS/JWT_AUDIENCE/CDS_HOOKS_ISSUERS/CDS_HOOKS_AUDIENCE: set JWT_JWKS_URL or JWT_JWKS_FILE too',
+      'JWT_ISSUERS/JWT_AUDIENCE/CDS_HOOKS_ISSUERS/CDS_HOOKS_AUDIENCE/SMART_ISSUERS/SMART_AUDIENCE: set JWT_JWKS_URL or JWT_JWKS_FILE too',
     );
   }
   if (problems.length > 0) throw new Error(`invalid auth configuration:\n  ${problems.join('\n  ')}`);
@@ -167,6 +182,7 @@ export function toAuthConfig(e: z.infer<typeof authEnvSchema>): AuthConfig {
       clockToleranceS: e.JWT_CLOCK_TOLERANCE_S,
       api: { ...api, maxTokenAgeS: e.JWT_MAX_TOKEN_AGE_S },
       cds: { ...cds, maxTokenAgeS: e.CDS_HOOKS_MAX_TOKEN_AGE_S },
+      smart: { ...smart, maxTokenAgeS: e.JWT_MAX_TOKEN_AGE_S },
       jtiCacheSize: e.JTI_CACHE_SIZE,
     };
     if (e.JWT_JWKS_URL !== undefined) config.jwt.jwksUrl = e.JWT_JWKS_URL;

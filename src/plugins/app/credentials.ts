@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  decodeJwt,
   errors as joseErrors,
   jwtVerify,
   type JSONWebKeySet,
@@ -103,6 +104,28 @@ function scopesOf(payload: JWTPayload): Set<Scope> {
   return new Set(raw.filter((s): s is Scope => typeof s === 'string' && (SCOPES as readonly string[]).includes(s)));
 }
 
+/**
+ * A SMART access token that lets its bearer read this patient's Observations (SMART App Launch
+ * v1 `.read` or v2 `.rs` syntax, patient or user level, or a wildcard) grants scoring them and
+ * reading the model's description and card: the service learns nothing the token does not open.
+ */
+const SMART_OBSERVATION_READ = /^(patient|user)\/(Observation|\*)\.(read|\*|c?r[uds]*)(\?.*)?$/;
+
+export function smartScopesOf(payload: JWTPayload): Set<Scope> {
+  const granted = typeof payload.scope === 'string' ? payload.scope.split(/\s+/) : [];
+  return granted.some((s) => SMART_OBSERVATION_READ.test(s)) ? new Set(['predict', 'models:read']) : new Set();
+}
+
+/** The unverified issuer of a token, only to choose which trust verifies it. */
+function claimedIssuer(token: string): string | undefined {
+  try {
+    const iss = decodeJwt(token).iss;
+    return typeof iss === 'string' ? iss : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function reasonOf(err: unknown): string {
   if (err instanceof joseErrors.JWTClaimValidationFailed || err instanceof joseErrors.JWTExpired)
     return `${err.code} (${err.claim}: ${err.reason})`;
@@ -161,7 +184,9 @@ export async function createCredentialVerifier(
 
   const verifyJwt = async (token: string, family: RouteFamily): Promise<Authentication> => {
     if (!jwt || !getKey) return { ok: false, reason: 'JWT presented but no JWKS is configured' };
-    const trust = jwt[family];
+    const issuer = family === 'api' ? claimedIssuer(token) : undefined;
+    const smart = issuer !== undefined && jwt.smart.issuers.includes(issuer);
+    const trust = smart ? jwt.smart : jwt[family];
     if (trust.issuers.length === 0) return { ok: false, reason: `no JWT issuer is trusted for the ${family} routes` };
     const now = options.clock();
     let payload: JWTPayload;
@@ -194,6 +219,8 @@ export async function createCredentialVerifier(
         return { ok: false, reason: 'replayed jti' };
       }
       scopes = new Set(['cds']);
+    } else if (smart) {
+      scopes = smartScopesOf(payload);
     } else {
       scopes = scopesOf(payload);
       scopes.delete('cds');
