@@ -57,13 +57,16 @@ export type Observed = PredictionResult | UnscoredEvent['outcome'];
 export function reportAll(observe: Observe, model: ModelRef, outcomes: Iterable<Observed>): void {
   const { to, route } = observe;
   const at = new Date();
-  const silent = observe.silent === undefined ? {} : { silent: observe.silent };
   for (const outcome of outcomes) {
-    if (typeof outcome === 'string') to.unscored?.({ route, outcome, model, at });
-    else {
-      const { id } = outcome;
-      to.scored({ route, ...(id === undefined ? {} : { id }), result: outcome, model, at, ...silent });
+    if (typeof outcome === 'string') {
+      to.unscored?.({ route, outcome, model, at });
+      continue;
     }
+    // Built field by field, not spread: this runs once per stay on the main thread.
+    const event: ScoredEvent = { route, result: outcome, model, at };
+    if (outcome.id !== undefined) event.id = outcome.id;
+    if (observe.silent !== undefined) event.silent = observe.silent;
+    to.scored(event);
   }
 }
 
