@@ -128,6 +128,16 @@ describe('GET /v1/monitoring', () => {
     assert.equal(sample(metrics, 'monitoring_auroc', 'version="all",profile="all"'), undefined);
   });
 
+  it('computes one window at a time and refuses a fifth waiting caller', async (t) => {
+    const { app } = await buildTestApp(t, { env: { DATA_DIR: await dataDir(t) } });
+    const settled = await Promise.allSettled(Array.from({ length: 5 }, () => app.monitoring.figures(30)));
+    assert.deepEqual(
+      settled.map((s) => s.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
+    );
+    assert.match(String((settled[4] as PromiseRejectedResult).reason), /MonitoringBusyError/);
+  });
+
   it('refuses a window outside 1-3650 days, naming the field', async (t) => {
     const { app } = await buildTestApp(t, { env: { DATA_DIR: await dataDir(t) } });
     const res = await app.inject({ method: 'GET', url: '/v1/monitoring?days=0' });

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { alertThreshold, tierOf, type AlertPolicy, type AlertTier } from '../../clinical/alert-policy.js';
-import { monitoringFigures, type Figures, type MonitoringFigures } from '../../evaluation/monitoring.js';
+import type { Figures, MonitoringFigures } from '../../evaluation/monitoring.js';
+import type { MonitoringJob } from '../../evaluation/monitoring-worker.js';
+import { newWorker, siblingModule } from '../../inference/ts-worker.js';
 import { developmentFigures } from '../../evaluation/report.js';
 import { ALL, createMonitoringMetrics, type MonitoringMetrics } from '../../observability/monitoring-metrics.js';
 import { decideAlert } from '../../store/alert-state.js';
@@ -50,10 +52,46 @@ export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
 }
 
+/** Too many computations of the figures are waiting: GET /v1/monitoring answers 503. */
+export class MonitoringBusyError extends Error {
+  override readonly name = 'MonitoringBusyError';
+}
+
+/** Computations waiting behind the running one at most (GET /v1/monitoring callers and the schedule). */
+const MAX_WAITING = 4;
+
 /** A CDS answer waits at most this long for the suppression state; past it the card is shown. */
 const ALERT_STATE_TIMEOUT_MS = 1000;
 /** GET /v1/monitoring waits at most this long for a store that is still starting. */
 const READY_TIMEOUT_MS = 2000;
+/** One computation of the figures gets this long in its worker; a worker past it is stopped. */
+const FIGURES_TIMEOUT_MS = 120_000;
+const WORKER_URL = siblingModule(import.meta.url, '../../evaluation/monitoring-worker');
+
+/** The figures of `job` computed in a worker thread, off the event loop. */
+function figuresInWorker(job: MonitoringJob): Promise<MonitoringFigures> {
+  return new Promise((resolve, reject) => {
+    const worker = newWorker(WORKER_URL, job);
+    const timer = setTimeout(() => {
+      reject(new Error(`the monitoring figures took longer than ${FIGURES_TIMEOUT_MS / 1000} s`));
+      void worker.terminate();
+    }, FIGURES_TIMEOUT_MS);
+    worker.once('message', (figures: MonitoringFigures) => {
+      clearTimeout(timer);
+      resolve(figures);
+      void worker.terminate();
+    });
+    worker.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    // After a message this rejects a settled promise: a no-op.
+    worker.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the monitoring worker exited with code ${code}`));
+    });
+  });
+}
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -139,19 +177,40 @@ async function monitoringPlugin(app: FastifyInstance, opts: MonitoringPluginOpti
     },
   };
 
+  // One computation at a time: each takes a core for its bootstrap, and reads the store only
+  // once the one before has finished (never an answer from before the caller's own writes).
+  let queue: Promise<unknown> = Promise.resolve();
+  let waiting = 0;
+  const compute = async (days: number, now: Date): Promise<MonitoringAnswer> => {
+    const since = now.getTime() - days * 86_400_000;
+    let read;
+    try {
+      await within(store.ready(), READY_TIMEOUT_MS, 'store');
+      read = await monitoringPairs(store.client, since);
+    } catch (error) {
+      throw new StoreUnavailableError(`the store did not answer: ${(error as Error).message}`, { cause: error });
+    }
+    const threshold = alertThreshold(policy);
+    return {
+      days,
+      since: new Date(since).toISOString(),
+      alertThreshold: threshold,
+      ...(await figuresInWorker({ ...read, threshold })),
+    };
+  };
+
   const monitoring: Monitoring = {
     metrics,
-    async figures(days, now = new Date()) {
-      const since = now.getTime() - days * 86_400_000;
-      await within(store.ready(), READY_TIMEOUT_MS, 'store');
-      const { pairs, unlabelled } = await monitoringPairs(store.client, since);
-      const threshold = alertThreshold(policy);
-      return {
-        days,
-        since: new Date(since).toISOString(),
-        alertThreshold: threshold,
-        ...monitoringFigures(pairs, unlabelled, threshold),
-      };
+    figures(days, now = new Date()) {
+      if (waiting >= MAX_WAITING)
+        return Promise.reject(new MonitoringBusyError(`${waiting} computations of the figures are waiting`));
+      waiting++;
+      const answer = queue.then(() => {
+        waiting--;
+        return compute(days, now);
+      });
+      queue = answer.catch(() => undefined);
+      return answer;
     },
     async refresh(now = new Date()) {
       const answer = await monitoring.figures(opts.alerting.monitoringDays, now);
