@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { Pair } from '../../src/evaluation/monitoring.js';
 import { buildTestApp, samplePatient } from '../helper.js';
+import { BACKENDS, storeConfig, TEST_SITE_KEY } from '../store/backends.js';
 import { assertFiguresMatch, sklearnFigures } from '../store/sklearn-figures.js';
 
 /**
@@ -55,60 +56,68 @@ function sample(metrics: string, name: string, labels: string): number | undefin
 }
 
 describe('GET /v1/monitoring', () => {
-  it('gives the figures of a replayed cohort as scikit-learn does, after a restart, and as gauges', async (t) => {
-    const dir = await dataDir(t);
-    const first = await buildTestApp(t, { env: { DATA_DIR: dir } });
-    const scored = await scoreCohort(first.app, 240);
-    const outcomes = outcomesOf(scored);
-    await postOutcomes(first.app, outcomes);
-    await first.app.close();
+  for (const { backend, skip } of BACKENDS)
+    it(
+      `gives the figures of a replayed cohort as scikit-learn does, after a restart, and as gauges (${backend})`,
+      { skip },
+      async (t) => {
+        const store = await storeConfig(t, backend);
+        const storeEnv: Record<string, string> = { DATA_DIR: store.dataDir };
+        if (store.databaseUrl !== undefined)
+          Object.assign(storeEnv, { DATABASE_URL: store.databaseUrl, SITE_ID_KEY: TEST_SITE_KEY });
+        const first = await buildTestApp(t, { env: storeEnv });
+        const scored = await scoreCohort(first.app, 240);
+        const outcomes = outcomesOf(scored);
+        await postOutcomes(first.app, outcomes);
+        await first.app.close();
 
-    // The alert threshold between the cohort's quartiles, so that flagged figures have both kinds.
-    const sorted = [...scored.values()].sort((a, b) => a - b);
-    const threshold = sorted[Math.floor(sorted.length * 0.7)] as number;
-    const { app, config } = await buildTestApp(t, {
-      env: { DATA_DIR: dir, RISK_MODERATE_THRESHOLD: String(threshold), RISK_HIGH_THRESHOLD: '0.99' },
-    });
-    const res = await app.inject({ method: 'GET', url: '/v1/monitoring?days=1' });
-    assert.equal(res.statusCode, 200, res.body);
-    const body = res.json() as Record<string, unknown> & {
-      overall: Parameters<typeof assertFiguresMatch>[0];
-      byVersion: Array<Parameters<typeof assertFiguresMatch>[0] & { version: string }>;
-    };
-    assert.equal(body.alertThreshold, threshold);
-    assert.deepEqual(body.minimum, { deaths: 100, survivors: 100 });
-    const version = app.models.active?.version as string;
-    const pairs: Pair[] = [...scored].map(([id, probability]) => ({
-      probability,
-      died: outcomes.get(id) as 0 | 1,
-      version,
-      profile: 'any',
-    }));
-    const ref = sklearnFigures(pairs, threshold);
-    assertFiguresMatch(body.overall, ref.overall as Record<string, number>, 'overall');
-    assert.deepEqual(
-      body.byVersion.map((v) => v.version),
-      [version],
-    );
-    assertFiguresMatch(
-      body.byVersion[0] as Parameters<typeof assertFiguresMatch>[0],
-      ref.overall as Record<string, number>,
-      version,
-    );
-    assert.equal(body.overall.unlabelled, 0);
-    assert.ok(config.alerting.monitoringDays >= 1);
+        // The alert threshold between the cohort's quartiles, so that flagged figures have both kinds.
+        const sorted = [...scored.values()].sort((a, b) => a - b);
+        const threshold = sorted[Math.floor(sorted.length * 0.7)] as number;
+        const { app, config } = await buildTestApp(t, {
+          env: { ...storeEnv, RISK_MODERATE_THRESHOLD: String(threshold), RISK_HIGH_THRESHOLD: '0.99' },
+        });
+        const res = await app.inject({ method: 'GET', url: '/v1/monitoring?days=1' });
+        assert.equal(res.statusCode, 200, res.body);
+        const body = res.json() as Record<string, unknown> & {
+          overall: Parameters<typeof assertFiguresMatch>[0];
+          byVersion: Array<Parameters<typeof assertFiguresMatch>[0] & { version: string }>;
+        };
+        assert.equal(body.alertThreshold, threshold);
+        assert.deepEqual(body.minimum, { deaths: 100, survivors: 100 });
+        const version = app.models.active?.version as string;
+        const pairs: Pair[] = [...scored].map(([id, probability]) => ({
+          probability,
+          died: outcomes.get(id) as 0 | 1,
+          version,
+          profile: 'any',
+        }));
+        const ref = sklearnFigures(pairs, threshold);
+        assertFiguresMatch(body.overall, ref.overall as Record<string, number>, 'overall');
+        assert.deepEqual(
+          body.byVersion.map((v) => v.version),
+          [version],
+        );
+        assertFiguresMatch(
+          body.byVersion[0] as Parameters<typeof assertFiguresMatch>[0],
+          ref.overall as Record<string, number>,
+          version,
+        );
+        assert.equal(body.overall.unlabelled, 0);
+        assert.ok(config.alerting.monitoringDays >= 1);
 
-    await app.monitoring.refresh();
-    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
-    const all = 'version="all",profile="all"';
-    assert.equal(sample(metrics, 'monitoring_outcomes', all), 240);
-    assert.equal(sample(metrics, 'monitoring_auroc', all), body.overall.auroc);
-    assert.equal(sample(metrics, 'monitoring_auroc_ci95_upper', all), body.overall.aurocCi95?.[1]);
-    assert.equal(sample(metrics, 'monitoring_observed_expected', all), body.overall.observedExpected);
-    assert.equal(sample(metrics, 'monitoring_ppv', `version="${version}",profile="all"`), body.overall.ppv);
-    // Labels are versions and profiles only: no id reaches /metrics.
-    assert.doesNotMatch(metrics, /r1[0-9]{2}/);
-  });
+        await app.monitoring.refresh();
+        const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+        const all = 'version="all",profile="all"';
+        assert.equal(sample(metrics, 'monitoring_outcomes', all), 240);
+        assert.equal(sample(metrics, 'monitoring_auroc', all), body.overall.auroc);
+        assert.equal(sample(metrics, 'monitoring_auroc_ci95_upper', all), body.overall.aurocCi95?.[1]);
+        assert.equal(sample(metrics, 'monitoring_observed_expected', all), body.overall.observedExpected);
+        assert.equal(sample(metrics, 'monitoring_ppv', `version="${version}",profile="all"`), body.overall.ppv);
+        // Labels are versions and profiles only: no id reaches /metrics.
+        assert.doesNotMatch(metrics, /r1[0-9]{2}/);
+      },
+    );
 
   it('withholds the outcome-based figures below 100 deaths and 100 survivors, saying so', async (t) => {
     const { app } = await buildTestApp(t, { env: { DATA_DIR: await dataDir(t) } });
