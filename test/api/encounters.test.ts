@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { ScoredEvent } from '../../src/scoring/observer.js';
-import { addVersion, buildTestApp, makeModelRoot, ROOT, samplePatient } from '../helper.js';
+import { addVersion, buildTestApp, makeModelRoot, oneWorkerEngine, ROOT, samplePatient } from '../helper.js';
 import { BACKENDS, storeConfig } from '../store/backends.js';
 
 /**
@@ -266,6 +266,30 @@ describe('encounter timing, explanation and storage', () => {
     assert.equal(JSON.parse(again.body).error, 'encounter_not_found');
     const fresh = await observeOk(app, 'idle', { hours: [{ hour: 1, HR: 70 }] });
     assertSameResult(fresh, await predictOne(app, { id: 'idle', hours: [{}, { HR: 70 }] }), 'after DELETE');
+  });
+
+  test('a new hour inside the window runs no whole-stay scoring; past 48 hours the window is rescored', async (t) => {
+    // Counts the runs of model.onnx (the whole-stay graph); the step graph runs in its own worker.
+    let runs = 0;
+    const { app } = await buildTestApp(t, {
+      modelRoot: await makeModelRoot(t, { '0.0.0-tiny': { from: LSTM } }),
+      env: { DATA_DIR: await tempDir(t) },
+      deps: {
+        factories: {
+          createEngine: async (files) => {
+            const engine = await oneWorkerEngine(files);
+            return { provider: engine.provider, close: () => engine.close(), run: (b) => (runs++, engine.run(b)) };
+          },
+        },
+      },
+    });
+    const { header, rows } = stay(71, 50, false);
+    const afterWarmUp = runs;
+    for (let h = 0; h < 48; h++)
+      await observeOk(app, 'cost', { ...(h === 0 ? header : {}), hours: [{ hour: h, ...rows[h] }] });
+    assert.equal(runs, afterWarmUp, 'hours 0 to 47 were stepped, not rescored');
+    await observeOk(app, 'cost', { hours: [{ hour: 48, ...rows[48] }] });
+    assert.equal(runs, afterWarmUp + 1, 'hour 48 (the 49th) rescored the last 48 hours in one run');
   });
 
   test('past ENCOUNTER_MAX_HELD a new encounter gets 503, and room returns when one ends', async (t) => {
