@@ -78,7 +78,7 @@ await writeFile(
 // Explanations cost a batch per stay: plain and explained scoring through the same core.
 const explain = await measureExplain({ seconds: Math.min(5, seconds) });
 process.stdout.write(
-  `\nscoring core, ${explain.hours} h stays, 64 per call: plain ${fmt(explain.plainStaysPerSecond)} stays/s, explained ${fmt(explain.explainedStaysPerSecond)} stays/s (${fmt(explain.rowsPerExplainedStay, 1)} engine rows per explained stay)\n`,
+  `\nscoring core, ${explain.hours} h stays, 64 per call: plain ${fmt(explain.plainStaysPerSecond)} stays/s, explained ${fmt(explain.explainedStaysPerSecond)} stays/s one pass (${fmt(explain.rowsPerExplainedStay, 1)} engine rows per explained stay), ${fmt(explain.prefixRowsStaysPerSecond)} stays/s by prefix rows (${fmt(explain.rowsPerPrefixExplainedStay, 1)} rows)\n`,
 );
 
 // Encounters hour by hour: one step per new hour beside rescoring the whole stay, by hour since admission.

@@ -5,7 +5,9 @@ import { observedColumns, validPatient, type PatientHeader } from './validate.js
 /**
  * Exact explanations by rescoring: the trajectory is each prefix's probability, a contribution
  * the probability minus that of the stay without the variable. The network is causal and
- * batch-invariant, so each row scored in the stay's batch equals that row scored alone.
+ * batch-invariant, so each row scored in the stay's batch equals that row scored alone. With the
+ * model's per-hour output (`perHour`), the trajectory is read from the stay's own row, one pass
+ * (models/README.md: equal to each prefix scored alone); else one prefix row per hour.
  */
 
 export interface Explanation {
@@ -21,24 +23,27 @@ function presentDescriptors(manifest: Manifest, patient: ValidPatient): Descript
 
 /**
  * Engine rows that scoring the stay costs, without building them: the stay itself and, explained,
- * one prefix per hour before the last and one removal per present variable and descriptor.
+ * one prefix per hour before the last (none with `perHour`) and one removal per present variable and descriptor.
  */
-export function rowCost(manifest: Manifest, patient: ValidPatient, explain: boolean): number {
+export function rowCost(manifest: Manifest, patient: ValidPatient, explain: boolean, perHour = false): number {
   if (!explain) return 1;
   let present = 0;
   for (let j = 0; j < manifest.variables.length; j++) if (patient.observed[j] !== 0) present++;
-  return patient.hoursUsed + present + presentDescriptors(manifest, patient).length;
+  return (perHour ? 1 : patient.hoursUsed) + present + presentDescriptors(manifest, patient).length;
 }
 
 /** The rows to score for one stay's explanation, and how to read their probabilities back. */
 export interface ExplainPlan {
-  /** Prefixes of 1..hoursUsed-1 hours, then the stay without each contributor. */
+  /** Prefixes of 1..hoursUsed-1 hours (none with perHour), then the stay without each contributor. */
   rows: ValidPatient[];
   hoursUsed: number;
+  /** How many of `rows` are prefixes: 0 when the trajectory comes from the stay's per-hour output. */
+  prefixes: number;
   contributors: string[];
 }
 
-export function explainPlan(manifest: Manifest, patient: ValidPatient): ExplainPlan {
+/** `perHour`: the trajectory will come from the stay's own per-hour output, so no prefix rows. */
+export function explainPlan(manifest: Manifest, patient: ValidPatient, perHour = false): ExplainPlan {
   const { values, hoursUsed: hours, observed } = patient;
   const V = manifest.variables.length;
   // A hybrid model's note embedding goes with every row: it is context, not a contributor.
@@ -51,10 +56,11 @@ export function explainPlan(manifest: Manifest, patient: ValidPatient): ExplainP
     noteEmbedding: patient.noteEmbedding,
   };
   const rows: ValidPatient[] = [];
-  for (let h = 1; h < hours; h++) {
+  for (let h = 1; h < (perHour ? 1 : hours); h++) {
     const prefix = values.subarray(0, h * V);
     rows.push(denseRow(header, prefix, h, observedColumns(prefix, h, V)));
   }
+  const prefixes = rows.length;
   const contributors: string[] = [];
   manifest.variables.forEach((variable, j) => {
     if (observed[j] === 0) return;
@@ -69,15 +75,26 @@ export function explainPlan(manifest: Manifest, patient: ValidPatient): ExplainP
     rows.push(denseRow({ ...header, [field]: null }, values, hours, observed));
     contributors.push(field);
   }
-  return { rows, hoursUsed: hours, contributors };
+  return { rows, hoursUsed: hours, prefixes, contributors };
 }
 
-/** The explanation from the plan's probabilities (in `rows` order) and the stay's own. */
-export function explanationOf(plan: ExplainPlan, probabilities: ArrayLike<number>, probability: number): Explanation {
+/**
+ * The explanation from the plan's probabilities (in `rows` order) and the stay's own; `perHour`,
+ * the stay's probability after each hour, for a plan without prefix rows.
+ */
+export function explanationOf(
+  plan: ExplainPlan,
+  probabilities: ArrayLike<number>,
+  probability: number,
+  perHour?: ArrayLike<number>,
+): Explanation {
+  const hourly = plan.prefixes > 0 ? probabilities : perHour;
+  if (hourly === undefined && plan.hoursUsed > 1)
+    throw new Error('a plan without prefix rows needs the per-hour output');
   const trajectory: TrajectoryPoint[] = [];
-  for (let h = 1; h < plan.hoursUsed; h++) trajectory.push({ hour: h, probability: probabilities[h - 1] as number });
+  for (let h = 1; h < plan.hoursUsed; h++) trajectory.push({ hour: h, probability: hourly?.[h - 1] as number });
   trajectory.push({ hour: plan.hoursUsed, probability });
-  const offset = plan.hoursUsed - 1;
+  const offset = plan.prefixes;
   const contributions = plan.contributors.map((variable, k) => ({
     variable,
     effect: probability - (probabilities[offset + k] as number),

@@ -45,6 +45,8 @@ interface Request<P> {
   patients: P[];
   flow: Flow<P>;
   results: Float32Array;
+  /** submitPerHour's: each stay's probability after each of its hours, filled as its batch returns. */
+  perHour: Float32Array[] | undefined;
   /** Stays still in the queue. */
   queued: number;
   /** Stays without a result yet (queued or running). */
@@ -148,6 +150,34 @@ export class Batcher<P> {
    * `caller` names whose share of the engine the stays use (e.g. the authenticated principal).
    */
   submit(patients: P[], signal?: AbortSignal, caller = ''): Promise<Float32Array> {
+    return this.#enqueue(patients, signal, caller, undefined);
+  }
+
+  /** Whether submitPerHour can be used: the engine has the model's per-hour output. */
+  get perHour(): boolean {
+    return this.#engine.runPerHour !== undefined;
+  }
+
+  /**
+   * As submit, and also each stay's probability after each of its hours (lengthOf(patient) of
+   * them), from the same engine rows: their batches fetch the engine's per-hour output.
+   */
+  submitPerHour(
+    patients: P[],
+    signal?: AbortSignal,
+    caller = '',
+  ): Promise<{ probabilities: Float32Array; perHour: Float32Array[] }> {
+    if (!this.perHour) return Promise.reject(new EngineRunError('this model has no per-hour output'));
+    const perHour = new Array<Float32Array>(patients.length);
+    return this.#enqueue(patients, signal, caller, perHour).then((probabilities) => ({ probabilities, perHour }));
+  }
+
+  #enqueue(
+    patients: P[],
+    signal: AbortSignal | undefined,
+    caller: string,
+    perHour: Float32Array[] | undefined,
+  ): Promise<Float32Array> {
     const n = patients.length;
     if (!this.#draining && signal?.aborted) return Promise.reject(abortError());
     if (!this.#draining && n === 0) return Promise.resolve(new Float32Array(0));
@@ -173,6 +203,7 @@ export class Batcher<P> {
         patients,
         flow,
         results: new Float32Array(n),
+        perHour,
         queued: n,
         unresolved: n,
         submittedAt: now,
@@ -382,14 +413,20 @@ export class Batcher<P> {
         this.#staysPerSecond = this.#staysPerSecond === 0 ? rate : 0.8 * this.#staysPerSecond + 0.2 * rate;
       }
     };
-    let run: Promise<Float32Array>;
+    // Per-hour output only for batches that hold a submitPerHour stay; the others skip its copy.
+    const runPerHour = items.some((item) => item.request.perHour !== undefined) ? this.#engine.runPerHour : undefined;
+    const time = batch.time;
+    let run: Promise<{ probabilities: Float32Array; perHour?: Float32Array }>;
     try {
-      run = this.#engine.run(batch);
+      run =
+        runPerHour === undefined
+          ? this.#engine.run(batch).then((probabilities) => ({ probabilities }))
+          : runPerHour.call(this.#engine, batch);
     } catch (error) {
       run = Promise.reject(error);
     }
     run.then(
-      (probabilities) => {
+      ({ probabilities, perHour }) => {
         finish();
         if (probabilities.length !== items.length) {
           this.#failBatch(
@@ -402,6 +439,8 @@ export class Batcher<P> {
             const request = item.request;
             if (request.settled) continue;
             request.results[item.index] = probabilities[k] as number;
+            if (request.perHour !== undefined && perHour !== undefined)
+              request.perHour[item.index] = perHour.slice(k * time, k * time + item.length);
             request.unresolved--;
             if (request.unresolved === 0) this.#settle(request);
           }

@@ -29,6 +29,8 @@ export interface EngineOptions {
   /** Manifest onnx.inputs; with `note` (a hybrid model) every batch must carry note embeddings. */
   inputNames: InputNames;
   outputName: string;
+  /** The graph's per-hour output (manifest onnx.outputs.perHour), when it has one: enables runPerHour. */
+  perHourOutputName?: string;
   /** Preference order; unavailable providers are skipped with a warning and `cpu` is always the last resort. */
   providers: ProviderName[];
   /** Intra-op threads of each worker's session. Keep workers x intraOpThreads <= cores. */
@@ -52,6 +54,11 @@ export interface Engine {
    * Rejects with EngineRunError when the batch is malformed or the run fails.
    */
   run(batch: EngineBatch): Promise<Float32Array>;
+  /**
+   * As run, and also the probability after each hour of each stay [batch x time] (NaN past a
+   * stay's length), fetched only here; present when the model has the output (perHourOutputName).
+   */
+  runPerHour?(batch: EngineBatch): Promise<EngineResult>;
   /** The execution provider actually in use. */
   readonly provider: string;
   /** How many batches can run at once (workers); the batcher keeps one more prepared. */
@@ -64,6 +71,12 @@ export interface Engine {
   allocate?(length: number): Float64Array;
   /** Finishes the runs already accepted, then releases the sessions and stops the workers. */
   close(): Promise<void>;
+}
+
+export interface EngineResult {
+  probabilities: Float32Array;
+  /** Batch-major [batch x time], time being the batch's padded length. */
+  perHour: Float32Array;
 }
 
 /** The engine's allocate() bound to it, when it has one (engines behind narrower interfaces, test doubles). */
@@ -179,7 +192,7 @@ interface PendingRun {
   batch: EngineBatch;
   /** Posted behind another run as a copy: batch.values is still ours (to run again elsewhere, then to reuse). */
   copied?: boolean;
-  resolve(probabilities: Float32Array): void;
+  resolve(result: { probabilities: Float32Array; perHour?: Float32Array | undefined }): void;
   reject(error: Error): void;
 }
 
@@ -239,6 +252,7 @@ class BufferPool {
 class WorkerPoolEngine implements Engine {
   readonly provider: ProviderName;
   readonly concurrency: number;
+  readonly runPerHour: ((batch: EngineBatch) => Promise<EngineResult>) | undefined;
   readonly #opts: EngineOptions;
   readonly #buffers = new BufferPool();
   readonly #slots: Slot[] = [];
@@ -251,6 +265,14 @@ class WorkerPoolEngine implements Engine {
     this.#opts = opts;
     this.provider = provider;
     this.concurrency = opts.workers;
+    this.runPerHour =
+      opts.perHourOutputName === undefined
+        ? undefined
+        : (batch) =>
+            this.#submit({ ...batch, perHour: true }).then(({ probabilities, perHour }) => {
+              if (perHour === undefined) throw new EngineRunError('the inference worker returned no per-hour output');
+              return { probabilities, perHour };
+            });
   }
 
   static async start(opts: EngineOptions): Promise<WorkerPoolEngine> {
@@ -300,10 +322,14 @@ class WorkerPoolEngine implements Engine {
   }
 
   run(batch: EngineBatch): Promise<Float32Array> {
+    return this.#submit({ ...batch, perHour: false }).then((result) => result.probabilities);
+  }
+
+  #submit(batch: EngineBatch): Promise<{ probabilities: Float32Array; perHour?: Float32Array | undefined }> {
     if (this.#closing) return Promise.reject(new EngineRunError('the inference engine is closed'));
     const problem = batchProblem(batch);
     if (problem !== undefined) return Promise.reject(new EngineRunError(`malformed batch: ${problem}`));
-    return new Promise<Float32Array>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       this.#pending.push({ id: this.#nextId++, batch, resolve, reject });
       this.#pump();
     });
@@ -339,7 +365,7 @@ class WorkerPoolEngine implements Engine {
         slot.runs.shift();
         if (message.type === 'result' && message.values !== undefined) this.#buffers.give(message.values);
         if (run.copied && isWhole(run.batch.values)) this.#buffers.give(run.batch.values);
-        if (message.type === 'result') run.resolve(message.probabilities);
+        if (message.type === 'result') run.resolve(message);
         else run.reject(new EngineRunError(`inference failed: ${message.message}`));
         this.#pump();
       }
@@ -444,6 +470,7 @@ class WorkerPoolEngine implements Engine {
           nVariables: batch.nVariables,
           nStatics: batch.nStatics,
           ...(note === undefined ? {} : { note, noteDim: batch.noteDim }),
+          ...(batch.perHour === true ? { perHour: true } : {}),
         };
         const transfer = [values.buffer, lengths.buffer, statics.buffer];
         slot.worker.postMessage(message, note === undefined ? transfer : [...transfer, note.buffer]);
@@ -465,6 +492,7 @@ function spawn(opts: EngineOptions, providers: ProviderName[]): Worker {
     modelPath: opts.modelPath,
     inputNames: opts.inputNames,
     outputName: opts.outputName,
+    ...(opts.perHourOutputName === undefined ? {} : { perHourOutputName: opts.perHourOutputName }),
     providers,
     intraOpThreads: opts.intraOpThreads,
     allowSpinning: opts.allowSpinning ?? false,

@@ -22,6 +22,8 @@ export interface WorkerInit {
   modelPath: string;
   inputNames: InputNames;
   outputName: string;
+  /** The per-hour output (manifest onnx.outputs.perHour), fetched only for batches that ask for it. */
+  perHourOutputName?: string;
   /** Preference order; the worker tries each and ends on `cpu`. */
   providers: ProviderName[];
   intraOpThreads: number;
@@ -44,6 +46,8 @@ export interface BatchInputs {
   /** A hybrid model's note embeddings [batch x noteDim], batch-major. */
   note?: Float32Array;
   noteDim?: number;
+  /** Also fetch the per-hour output [batch, time] (explanations' trajectories). */
+  perHour?: boolean;
 }
 
 export interface RunRequest extends BatchInputs {
@@ -72,6 +76,8 @@ export interface RunResult {
   type: 'result';
   id: number;
   probabilities: Float32Array;
+  /** With a request's `perHour`: the probability after each hour [batch x time], NaN past each length. */
+  perHour?: Float32Array;
   /** The run's values tensor, handed back (by transfer) for the engine to reuse. */
   values?: Float64Array;
 }

@@ -61,6 +61,7 @@ async function runOne(
   let lengths: ort.Tensor | undefined;
   let note: ort.Tensor | undefined;
   let output: ort.Tensor | undefined;
+  let perHourOutput: ort.Tensor | undefined;
   try {
     hooks.beforeRun?.(request);
     values = new ort.Tensor('float64', request.values, [batch, time, request.nVariables]);
@@ -76,23 +77,44 @@ async function runOne(
       note = new ort.Tensor('float32', request.note, [batch, request.noteDim ?? 0]);
       feeds[names.note] = note;
     }
-    const outputs = await session.run(feeds, [init.outputName]);
+    const perHourName = request.perHour === true ? init.perHourOutputName : undefined;
+    if (request.perHour === true && perHourName === undefined) throw new Error('this model has no per-hour output');
+    const outputs = await session.run(
+      feeds,
+      perHourName === undefined ? [init.outputName] : [init.outputName, perHourName],
+    );
     output = outputs[init.outputName];
     if (output === undefined || output.type !== 'float32' || output.data.length !== batch) {
       throw new Error(`output "${init.outputName}" is not float32[${batch}]`);
     }
     // A fresh copy (batch floats, tiny) that we own and can transfer; ORT owns the tensor's memory.
     const probabilities = new Float32Array(output.data as Float32Array);
+    let perHour: Float32Array | undefined;
+    if (perHourName !== undefined) {
+      perHourOutput = outputs[perHourName];
+      if (perHourOutput === undefined || perHourOutput.type !== 'float32' || perHourOutput.data.length !== batch * time)
+        throw new Error(`output "${perHourName}" is not float32[${batch}, ${time}]`);
+      perHour = new Float32Array(perHourOutput.data as Float32Array);
+    }
     // Done with the input: hand its buffer back so the main thread can fill it again rather
     // than allocate (and fault in) a new one per batch.
     values.dispose();
     values = undefined;
     const input = request.values;
     const giveBack = isWhole(input);
+    const transfer: ArrayBuffer[] = [probabilities.buffer as ArrayBuffer];
+    if (giveBack) transfer.push(input.buffer);
+    if (perHour !== undefined) transfer.push(perHour.buffer as ArrayBuffer);
     post(
       port,
-      giveBack ? { type: 'result', id, probabilities, values: input } : { type: 'result', id, probabilities },
-      giveBack ? [probabilities.buffer, input.buffer] : [probabilities.buffer],
+      {
+        type: 'result',
+        id,
+        probabilities,
+        ...(giveBack ? { values: input } : {}),
+        ...(perHour === undefined ? {} : { perHour }),
+      },
+      transfer,
     );
   } catch (error) {
     post(port, { type: 'run-failed', id, message: conciseReason(error) });
@@ -102,5 +124,6 @@ async function runOne(
     lengths?.dispose();
     note?.dispose();
     output?.dispose();
+    perHourOutput?.dispose();
   }
 }

@@ -71,6 +71,8 @@ export const manifestSchema = z
       /** `note` only for a model with a noteEmbedding: the graph input it is fed to. */
       inputs: z.object({ values: z.string(), statics: z.string(), lengths: z.string(), note: z.string().optional() }),
       output: z.string(),
+      /** Further outputs: perHour, the probability after each hour [batch, time] (models/README.md). */
+      outputs: z.object({ perHour: z.string().optional() }).passthrough().optional(),
       /** The one-step graph (models/README.md, "Step graph"): one hour in, state and carry in and out. */
       step: z
         .object({

@@ -34,6 +34,9 @@ export function modelFactories(options: RuntimeOptions): ModelFactories {
         modelPath: files.modelPath,
         inputNames: files.manifest.onnx.inputs,
         outputName: files.manifest.onnx.output,
+        ...(files.manifest.onnx.outputs?.perHour === undefined
+          ? {}
+          : { perHourOutputName: files.manifest.onnx.outputs.perHour }),
         providers: options.providers,
         intraOpThreads: options.intraOpThreads,
         workers: options.workers,

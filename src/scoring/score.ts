@@ -1,4 +1,4 @@
-import { scoreStays, type RowSink } from './score-stays.js';
+import { batcherSink, scoreStays, type RowSink } from './score-stays.js';
 import { predictionResult } from '../clinical/result.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
 import { ScannedPatient } from '../clinical/validate.js';
@@ -114,10 +114,7 @@ export async function scorePatients(
       const scored = await scoreValid(valid, {
         manifest: model.manifest,
         model: ref,
-        sink: {
-          submit: (rows) => model.batcher.submit(rows, options.signal, options.caller),
-          admit: (rows) => model.batcher.admit(rows, options.caller),
-        },
+        sink: batcherSink(model.batcher, options.signal, options.caller),
         explain: options.explain === true,
       });
       scored.forEach((outcome, k) => {
