@@ -5,7 +5,8 @@
  * compiler (@fastify/ajv-compiler) on the patient's JSON Schema from zod (z.toJSONSchema),
  * and the whole zod schema; then batch building (the graph's inputs) into fresh buffers and into a
  * reused one (what the engine's buffer pool saves: a fresh buffer's pages are faulted in as it is written).
- * Run pinned to one core for steadier figures:
+ * The two reading steps also give the main thread's CPU time (bench/cpu.ts). Run pinned to one core
+ * for steadier figures:
  *   taskset -c 0 node --import tsx bench/main-thread.ts [--stays 4096] [--batch 64]
  */
 import { parseArgs } from 'node:util';
@@ -17,6 +18,7 @@ import type { ValidPatient } from '../src/clinical/types.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { manifestSchema } from '../src/model/manifest.js';
+import { threadCpuMs } from './cpu.js';
 import { defaultModelPath } from './engine.js';
 import { syntheticPatient } from './payload.js';
 
@@ -46,12 +48,14 @@ const us = (ms: number): string => ((ms * 1000) / N).toFixed(1).padStart(6);
 
 for (let round = 0; round < Number(values.rounds); round++) {
   let t = performance.now();
+  let cpu = threadCpuMs();
   const parsed: ValidPatient[] = lines.map((line) => {
     const outcome = validator.validate(JSON.parse(line));
     if (!outcome.ok) throw new Error('a synthetic stay failed validation');
     return outcome.patient;
   });
   const parseValidate = performance.now() - t;
+  const parseValidateCpu = threadCpuMs() - cpu;
 
   t = performance.now();
   const objects = lines.map((line) => JSON.parse(line) as unknown);
@@ -67,12 +71,14 @@ for (let round = 0; round < Number(values.rounds); round++) {
   const zodFull = performance.now() - t;
 
   t = performance.now();
+  cpu = threadCpuMs();
   const scanned: ValidPatient[] = lineBytes.map((line) => {
     const s = validator.scanText(line);
     if (s === undefined) throw new Error('the scanner declined a synthetic stay');
     return s.patient;
   });
   const scan = performance.now() - t;
+  const scanCpu = threadCpuMs() - cpu;
 
   t = performance.now();
   for (let i = 0; i < N; i += B) buildBatch(manifest, scanned.slice(i, i + B));
@@ -85,6 +91,6 @@ for (let round = 0; round < Number(values.rounds); round++) {
   const buildReused = performance.now() - t;
 
   process.stdout.write(
-    `round ${round}: JSON.parse+validate ${us(parseValidate)} | scan ${us(scan)} | JSON.parse ${us(parseOnly)} | Fastify schema ${us(ajv)} | zod whole ${us(zodFull)} | buildBatch fresh ${us(buildFresh)} | reused ${us(buildReused)}  (us per stay; ${parsed.length} stays, batch ${B})\n`,
+    `round ${round}: JSON.parse+validate ${us(parseValidate)} (cpu ${us(parseValidateCpu)}) | scan ${us(scan)} (cpu ${us(scanCpu)}) | JSON.parse ${us(parseOnly)} | Fastify schema ${us(ajv)} | zod whole ${us(zodFull)} | buildBatch fresh ${us(buildFresh)} | reused ${us(buildReused)}  (us per stay; ${parsed.length} stays, batch ${B})\n`,
   );
 }

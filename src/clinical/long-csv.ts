@@ -1,7 +1,8 @@
-import { descriptorField, type Manifest } from '../model/manifest.js';
-import { hourOf, TimeOrderedBins } from './binning.js';
+import type { Manifest } from '../model/manifest.js';
+import { hourOf } from './binning.js';
 import { MAX_HOURS_RECEIVED } from './schemas.js';
-import type { FieldIssue, PatientInput, Sex } from './types.js';
+import { BuiltStay, StayBuilder } from './stay.js';
+import type { FieldIssue } from './types.js';
 
 /**
  * Long-form CSV, one measurement a row (`id,time,variable,value[,unit]`; README.md, "Long-form CSV").
@@ -12,7 +13,8 @@ export interface LongCsvPatient {
   id: string;
   /** 1-based CSV record number of the id's first data row (the header is record 1). */
   firstRow: number;
-  patient: PatientInput;
+  /** Built and validated: the scoring core takes it as it is. */
+  stay: BuiltStay;
 }
 
 export interface LongCsvFailure {
@@ -86,99 +88,75 @@ function readHeader(header: readonly string[]): Columns {
   };
 }
 
-/** Bins one id's rows as they come and turns them into a patient. */
-class PatientBuilder {
-  readonly bins: TimeOrderedBins;
-  readonly patient: Omit<PatientInput, 'hours'> & { units: Record<string, string> } = { units: {} };
-  readonly details: FieldIssue[] = [];
+/** Only the first problems of an id are reported: one is enough to fix a record, thousands flood the report. */
+const MAX_DETAILS = 5;
+
+/** Feeds one id's rows to the stay builder as they come, problems located at `row <n>` and the column. */
+class PatientRows {
+  readonly stay: StayBuilder;
 
   constructor(
     readonly id: string,
     readonly firstRow: number,
-    private readonly variables: ReadonlySet<string>,
     private readonly manifest: Manifest,
   ) {
-    this.bins = new TimeOrderedBins(manifest);
+    this.stay = new StayBuilder(manifest, {
+      outOfRange: 'reject',
+      maxIssues: MAX_DETAILS,
+      locate: (row, column) => [`row ${row}`, column],
+    });
+    this.stay.header.id = id;
   }
 
   /** A problem found before the row could be read (a record over the size limit). */
   problem(row: number, message: string): void {
-    if (this.details.length < 5) this.details.push({ path: [`row ${row}`], message });
+    this.stay.fail([`row ${row}`], message);
   }
 
   add(row: number, time: string, variable: string, valueText: string, unit: string | undefined): void {
-    // Only the first problems are reported: one is enough to fix a record, thousands flood the report.
-    if (this.details.length >= 5) return;
-    const fail = (column: string, message: string): void => {
-      this.details.push({ path: [`row ${row}`, column], message });
-    };
+    const stay = this.stay;
+    if (stay.issueCount >= MAX_DETAILS) return;
+    const fail = (column: string, message: string): void => stay.fail([`row ${row}`, column], message);
     const value = valueText.trim();
-    const descriptor = variable === 'Sex' ? 'sex' : descriptorField(variable);
-    if (descriptor === 'sex') {
-      const sex = parseSex(value);
-      if (sex === undefined)
-        fail('value', `${variable} must be female, male, 0 (female) or 1 (male), got ${excerptOf(value)}`);
-      else this.patient.sex = sex;
+    const j = stay.column(variable);
+    if (j < 0) {
+      // Not a time series: a descriptor (the time is not read), a note embedding, or unknown.
+      if (variable === 'noteEmbedding') {
+        const numbers = parseNumberList(value);
+        if (numbers === undefined)
+          return fail('value', 'noteEmbedding must be numbers separated by spaces, or a JSON array of numbers');
+        stay.header.noteEmbedding = numbers;
+        return;
+      }
+      if (!stay.descriptor(variable, value, row)) fail('variable', `unknown variable ${excerptOf(variable)}`);
       return;
     }
-    if (descriptor !== undefined) {
-      const n = Number(value);
-      if (value === '' || !Number.isFinite(n))
-        return fail('value', `${variable} value ${excerptOf(value)} is not a number`);
-      // The type is checked by validation, which names the accepted codes.
-      if (descriptor === 'icuType') this.patient.icuType = n as PatientInput['icuType'];
-      else this.patient[descriptor] = n;
-      return;
-    }
-    if (variable === 'noteEmbedding') {
-      const numbers = parseNumberList(value);
-      if (numbers === undefined)
-        return fail('value', 'noteEmbedding must be numbers separated by spaces, or a JSON array of numbers');
-      this.patient.noteEmbedding = numbers;
-      return;
-    }
-    if (!this.variables.has(variable)) return fail('variable', `unknown variable ${excerptOf(variable)}`);
     const minutes = parseElapsedTime(time);
     if (minutes === undefined)
       return fail('time', `time ${excerptOf(time)} is not hh:mm or a number of hours since admission`);
-    // Checked before binning: the rows of a stay are built up to its last hour.
+    // Checked here to quote the time: the builder refuses the hour too.
     if (hourOf(minutes, this.manifest) >= MAX_HOURS_RECEIVED)
       return fail('time', `time ${excerptOf(time)} is after the longest stay read, ${MAX_HOURS_RECEIVED} hours`);
     const n = Number(value);
     if (value === '' || !Number.isFinite(n))
       return fail('value', `value ${excerptOf(value)} of ${variable} is not a number`);
-    if (unit !== undefined && unit.trim() !== '') {
-      const previous = this.patient.units[variable];
-      if (previous !== undefined && previous !== unit.trim()) {
-        return fail(
-          'unit',
-          `${variable} is given in both ${excerptOf(previous)} and ${excerptOf(unit.trim())}; use one unit per variable and patient`,
-        );
-      }
-      this.patient.units[variable] = unit.trim();
-    }
-    this.bins.add({ minutes, variable, value: n });
+    if (unit !== undefined && unit.trim() !== '' && !stay.unit(variable, unit.trim(), row)) return;
+    // "Last value of the hour" means the latest time, then file order.
+    stay.addAt(hourOf(minutes, this.manifest), j, n, row, minutes);
   }
 
   finish(): LongCsvItem {
-    if (this.details.length > 0) {
+    const built = this.stay.build();
+    if (!built.ok) {
       return {
         ok: false,
         id: this.id,
         firstRow: this.firstRow,
         message: 'the rows of this id cannot be read',
-        details: this.details,
+        details: built.issues,
       };
     }
-    // "Last value of the hour" means the latest time, then file order (TimeOrderedBins).
-    const { units, ...rest } = this.patient;
-    const patient: PatientInput = {
-      id: this.id,
-      ...rest,
-      ...(Object.keys(units).length > 0 ? { units } : {}),
-      hours: this.bins.rows(),
-    };
-    return { ok: true, id: this.id, firstRow: this.firstRow, patient };
+    return { ok: true, id: this.id, firstRow: this.firstRow, stay: new BuiltStay(this.manifest, built.patient) };
   }
 }
 
@@ -204,13 +182,6 @@ function parseNumberList(text: string): number[] | undefined {
     : undefined;
 }
 
-function parseSex(value: string): Sex | undefined {
-  const v = value.toLowerCase();
-  if (v === 'female' || v === '0') return 'female';
-  if (v === 'male' || v === '1') return 'male';
-  return undefined;
-}
-
 /**
  * Groups CSV records (arrays of fields, header first, as csv-parse yields them) into
  * patients, one at a time. Throws LongCsvHeaderError when the header is unusable; every
@@ -220,9 +191,8 @@ export async function* readLongCsv(
   records: AsyncIterable<string[] | OversizedRecord>,
   manifest: Manifest,
 ): AsyncGenerator<LongCsvItem> {
-  const variables = new Set(manifest.variables.map((v) => v.name));
   let columns: Columns | undefined;
-  let current: PatientBuilder | undefined;
+  let current: PatientRows | undefined;
   // Ids already finished: a second block of rows for one of them means the file is not grouped.
   const finished = new Set<string>();
   // The id of a repeated block being skipped (reported once, at its first row).
@@ -274,7 +244,7 @@ export async function* readLongCsv(
         };
         continue;
       }
-      current = new PatientBuilder(id, row, variables, manifest);
+      current = new PatientRows(id, row, manifest);
     }
     if (oversized) {
       current.problem(row, oversized.message);

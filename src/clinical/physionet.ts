@@ -1,13 +1,7 @@
-import {
-  categoricalDescriptor,
-  descriptorField,
-  DESCRIPTORS,
-  type Manifest,
-  type StaticSpec,
-  type VariableSpec,
-} from '../model/manifest.js';
-import { binObservations, type TimedObservation } from './binning.js';
-import type { PatientInput } from './types.js';
+import { descriptorField, type Manifest, type VariableSpec } from '../model/manifest.js';
+import { hourOf } from './binning.js';
+import { BuiltStay, patientJson, StayBuilder } from './stay.js';
+import type { FieldIssue, PatientInput, ValidPatient } from './types.js';
 
 /**
  * Challenge 2012 records (`Time,Parameter,Value`) cleaned as training/physionet.py cleans them, so a
@@ -18,17 +12,6 @@ import type { PatientInput } from './types.js';
 /** A file in which not one line reads as a challenge record line: not a record at all. */
 export class UnreadableRecordError extends Error {
   override readonly name = 'UnreadableRecordError';
-}
-
-export interface PhysionetRecord {
-  /** The RecordID line's value, when there is one. */
-  recordId: string | undefined;
-  /** Cleaned descriptors by static name (null = unknown); absent ones are unknown too. */
-  statics: Map<string, number | null>;
-  /** Cleaned observations in canonical units, in file order. */
-  observations: TimedObservation[];
-  /** Lines that parsed as time, parameter and number (known parameter or not). */
-  readableLines: number;
 }
 
 // Python's str.splitlines() boundaries, so that both pipelines see the same lines.
@@ -53,33 +36,26 @@ function parseValue(text: string): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
-/** Rules 5 and 6 for one raw value of a time series: its canonical value, or undefined when dropped. */
-export function cleanRawValue(variable: VariableSpec, raw: number): number | undefined {
-  let value = raw;
-  for (const slip of variable.rawUnitSlips) {
-    if (value > slip.above) {
-      value = (value + slip.offset) * slip.scale;
-      break;
-    }
-  }
-  if (value < variable.bounds.min || value > variable.bounds.max) return undefined;
-  return value;
+/** Rule 5 for one raw value of a time series: a recording slip corrected to the canonical unit. */
+function corrected(variable: VariableSpec, raw: number): number {
+  for (const slip of variable.rawUnitSlips) if (raw > slip.above) return (raw + slip.offset) * slip.scale;
+  return raw;
 }
 
-function cleanStatic(spec: StaticSpec, value: number): number | null {
-  if (value === -1) return null;
-  if (spec.kind === 'numeric') return value >= spec.bounds.min && value <= spec.bounds.max ? value : null;
-  return spec.categories.includes(value) ? value : null;
-}
-
-/** Reads and cleans one record (rules 1-6); binning (rule 7) is left to physionetRecordToPatient. */
-export function parsePhysionetRecord(text: string, manifest: Manifest): PhysionetRecord {
-  const variables = new Map(manifest.variables.map((v) => [v.name, v]));
-  const staticSpecs = new Map(manifest.statics.map((s) => [s.name, s]));
+/**
+ * One record as a validated stay (rules 1-8): lines read, slips corrected, fed to the stay builder,
+ * which drops impossible values (rule 6, each noted at its line) and bins by hour. The id is the
+ * RecordID, else `fallbackId` (the file name). Throws UnreadableRecordError when no line reads as
+ * a record line.
+ */
+export function readPhysionetRecord(
+  text: string,
+  manifest: Manifest,
+  fallbackId?: string,
+): { patient: ValidPatient; dropped: FieldIssue[] } {
+  const stay = new StayBuilder(manifest, { outOfRange: 'drop', locate: (i) => [`line ${i + 1}`, 'Value'] });
   const lastMinute = manifest.maxHours * 60;
-  const statics = new Map<string, number | null>();
   const seen = new Set<string>();
-  const observations: TimedObservation[] = [];
   let recordId: string | undefined;
   let readableLines = 0;
   const lines = text.split(LINE_BREAK);
@@ -94,54 +70,39 @@ export function parsePhysionetRecord(text: string, manifest: Manifest): Physione
     if (minutes === undefined || value === undefined) continue;
     readableLines++;
     if (name === 'RecordID' || descriptorField(name) !== undefined) {
+      // A descriptor's first line counts; -1 is the challenge's "unknown".
       if (seen.has(name)) continue;
       seen.add(name);
-      if (name === 'RecordID') {
-        // As Python's str(int(v)): 132539.0 -> "132539".
-        if (value !== -1) recordId = String(value);
-      } else {
-        const spec = staticSpecs.get(name);
-        if (spec) statics.set(name, cleanStatic(spec, value));
-      }
+      // As Python's str(int(v)): 132539.0 -> "132539".
+      if (name === 'RecordID') recordId = value === -1 ? undefined : String(value);
+      else stay.descriptor(name, value === -1 ? null : value, i);
       continue;
     }
-    const spec = variables.get(name);
-    if (!spec || minutes > lastMinute) continue;
-    const cleaned = cleanRawValue(spec, value);
-    if (cleaned !== undefined) observations.push({ minutes, variable: name, value: cleaned });
+    const j = stay.column(name);
+    if (j < 0 || minutes > lastMinute) continue;
+    stay.addAt(hourOf(minutes, manifest), j, corrected(manifest.variables[j] as VariableSpec, value), i);
   }
-  return { recordId, statics, observations, readableLines };
-}
-
-/** The label of a categorical descriptor's code (sex 0 -> "female"), as the API names it. */
-function labelOf(manifest: Manifest, field: 'sex' | 'icuType', code: number | null | undefined): string | null {
-  if (code === null || code === undefined) return null;
-  const spec = categoricalDescriptor(manifest, field);
-  if (!spec) return null;
-  return spec.labels[spec.categories.indexOf(code)] ?? null;
-}
-
-/**
- * A record as the patient the service validates: cleaned, then binned into hourly rows by
- * the service's own binning. The id is the RecordID, else `fallbackId` (the file name).
- * Throws UnreadableRecordError when no line of the file reads as a record line.
- */
-export function physionetRecordToPatient(text: string, manifest: Manifest, fallbackId?: string): PatientInput {
-  const record = parsePhysionetRecord(text, manifest);
-  if (record.readableLines === 0) {
+  if (readableLines === 0) {
     throw new UnreadableRecordError(
       'no line reads as Time,Parameter,Value (hh:mm, a name, a number): not a PhysioNet 2012 record',
     );
   }
-  const sex = labelOf(manifest, 'sex', record.statics.get(DESCRIPTORS.sex));
-  const icuType = record.statics.get(DESCRIPTORS.icuType) ?? null;
-  const id = record.recordId ?? fallbackId;
-  return {
-    ...(id === undefined ? {} : { id }),
-    age: record.statics.get(DESCRIPTORS.age) ?? null,
-    sex: sex === 'female' || sex === 'male' ? sex : null,
-    icuType: icuType === 1 || icuType === 2 || icuType === 3 || icuType === 4 ? icuType : null,
-    height: record.statics.get(DESCRIPTORS.height) ?? null,
-    hours: binObservations(record.observations, manifest),
-  };
+  stay.header.id = recordId ?? fallbackId;
+  const built = stay.build();
+  // Nothing fails a dropping builder; a failure here is a bug, not a record problem.
+  if (!built.ok) throw new Error(`a PhysioNet record failed its build: ${built.issues[0]?.message ?? ''}`);
+  return { patient: built.patient, dropped: built.dropped };
+}
+
+/**
+ * readPhysionetRecord as a stay the scoring core takes without validating it again. Dropped values
+ * are the cleaning rules at work, as in training: the CLI does not report them.
+ */
+export function physionetStay(text: string, manifest: Manifest, fallbackId?: string): BuiltStay {
+  return new BuiltStay(manifest, readPhysionetRecord(text, manifest, fallbackId).patient);
+}
+
+/** A record as the JSON body POST /v1/predict takes for it (values canonical): for tests and scripts. */
+export function physionetRecordToPatient(text: string, manifest: Manifest, fallbackId?: string): PatientInput {
+  return patientJson(manifest, readPhysionetRecord(text, manifest, fallbackId).patient);
 }

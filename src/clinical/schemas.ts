@@ -296,7 +296,7 @@ function noteEmbeddingIssue(manifest: Manifest, value: unknown): string | undefi
 
 const identity = (v: number) => v;
 
-function boundsMessage(variable: VariableSpec, converted: boolean, unitDeclared: boolean): string {
+export function boundsMessage(variable: VariableSpec, converted: boolean, unitDeclared: boolean): string {
   // The value itself is not repeated: messages may reach logs, values must not.
   const range = `${variable.label} outside the plausible range ${variable.bounds.min} to ${variable.bounds.max} ${variable.unit}`;
   if (converted) return `${range} (after unit conversion)`;

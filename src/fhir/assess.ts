@@ -12,7 +12,7 @@ import { parseFhirDateTime } from './time.js';
 import { missingForAnswer } from './variables.js';
 
 /**
- * FHIR resources -> RiskAssessment: map to a PatientInput with the serving model's manifest,
+ * FHIR resources -> RiskAssessment: map to a built stay with the serving model's manifest,
  * then score through the same validate-and-score function as POST /v1/predict (so both give
  * the same probability for the same stay), pinned to the version the mapping used.
  */
@@ -61,7 +61,7 @@ export async function assess(gathered: Gathered, options: AssessOptions): Promis
     staleAfterHours: options.staleAfterHours,
     ...(given ? { predictionTime: given } : {}),
   });
-  const scored = await scorePatients(options.models, [mapped.input], {
+  const scored = await scorePatients(options.models, [mapped.stay], {
     model: model.name,
     version: model.version,
     explain: true,

@@ -1,5 +1,6 @@
-import { binObservations, hourOf, type TimedObservation } from '../clinical/binning.js';
-import { MAX_HOURS_RECEIVED } from '../clinical/schemas.js';
+import { hourOf } from '../clinical/binning.js';
+import { MAX_HOURS_RECEIVED, MAX_ID_LENGTH } from '../clinical/schemas.js';
+import { BuiltStay, patientJson, StayBuilder } from '../clinical/stay.js';
 import type { PatientInput, Sex } from '../clinical/types.js';
 import { numericDescriptor, type Manifest } from '../model/manifest.js';
 import { ICU_TYPE_SYSTEM, LOINC, VENTILATOR_OBSERVATION_CODES } from './codes.js';
@@ -20,7 +21,7 @@ import { resolveUnit, ucumCodeOf } from './ucum.js';
 import { codeIndex, resolveCode, type CodeIndex } from './variables.js';
 
 /**
- * One patient's FHIR resources -> the PatientInput every other entry point produces. The rules
+ * One patient's FHIR resources -> the stay builder every other reader ends in. The rules
  * (time zero, prediction time, binning, which observations count) are the OpenAPI description in
  * src/api/fhir.ts; every observation not used is reported, never dropped silently.
  */
@@ -39,7 +40,10 @@ export interface MappingOptions {
 }
 
 export interface MappedPatient {
-  input: PatientInput;
+  /** The built stay, for the scoring core. */
+  stay: BuiltStay;
+  /** The same as the JSON body POST /v1/predict takes for it. */
+  readonly input: PatientInput;
   /** Reference to the Patient, for RiskAssessment.subject. */
   subject: { reference?: string; display?: string };
   encounter?: { reference: string };
@@ -247,6 +251,8 @@ function effectiveTime(obs: Observation): { ms?: number; problem?: string; where
 }
 
 interface MeasurementSink {
+  /** The stay the measurements go to: its range check decides which are used. */
+  stay: StayBuilder;
   measurements: Measurement[];
   heights: Array<{ ms: number; value: number; ref: string | undefined }>;
   otherSubjects: number;
@@ -339,7 +345,7 @@ function readValue(
   }
   const value = unit.convert(q.value);
   const bounds = resolution.kind === 'variable' ? resolution.variable.bounds : resolution.height.bounds;
-  if (value < bounds.min || value > bounds.max) {
+  if (!sink.stay.inRange(name, value)) {
     // The value itself stays out of the message: issues are logged as well as returned.
     issues.add({
       severity: 'warning',
@@ -593,7 +599,9 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
   const { patient, entry: patientEntry } = requireOnePatient(gathered.resources);
   const chosen = chooseEncounter(gathered.resources, patientEntry, new Date(limit), issues);
 
-  const sink: MeasurementSink = { measurements: [], heights: [], otherSubjects: 0 };
+  // Values outside their range are reported here, by the mapping, in FHIR's terms.
+  const stay = new StayBuilder(manifest, { outOfRange: 'drop' });
+  const sink: MeasurementSink = { stay, measurements: [], heights: [], otherSubjects: 0 };
   const ignoredTypes = new Map<string, string[]>();
   gathered.resources.forEach((entry, order) => {
     const type = entry.resource.resourceType;
@@ -660,13 +668,9 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
   // Binning keeps the last value of an hour "in input order": for FHIR that is time order
   // (a searchset is usually newest first), with the request's order breaking ties.
   measurements.sort((a, b) => a.ms - b.ms || a.order - b.order);
-  const timed: TimedObservation[] = measurements.map((m) => ({
-    minutes: (m.ms - timeZero) / 60_000,
-    variable: m.variable,
-    value: m.value,
-  }));
-  const hours = binObservations(timed, manifest);
-  const firstHourUsed = Math.max(0, hours.length - manifest.maxHours);
+  const hoursOf = measurements.map((m) => hourOf((m.ms - timeZero) / 60_000, manifest));
+  measurements.forEach((m, i) => stay.add(hoursOf[i] as number, m.variable, m.value, i));
+  const firstHourUsed = Math.max(0, stay.hours - manifest.maxHours);
 
   const basis: string[] = [];
   const seen = new Set<string>();
@@ -678,8 +682,8 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
   addBasis(firstRef(patientEntry));
   if (chosen) addBasis(firstRef(chosen.entry));
   let measurementsUsed = 0;
-  timed.forEach((t, i) => {
-    if (hourOf(t.minutes, manifest) < firstHourUsed) return;
+  hoursOf.forEach((hour, i) => {
+    if (hour < firstHourUsed) return;
     measurementsUsed++;
     addBasis((measurements[i] as Measurement).ref);
   });
@@ -687,17 +691,25 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
   const height = heights.at(-1);
   if (height) addBasis(height.ref);
 
-  const input: PatientInput = {
-    age: ageAt(patient, patientEntry, when.time, manifest, issues),
-    sex: sexOf(patient),
-    icuType: icuTypeOf(chosen?.encounter),
-    height: height?.value ?? null,
-    hours,
-  };
+  const { header } = stay;
+  // The Patient's logical id keys its recorded result, so an outcome posted under that id joins it
+  // (as a /v1/predict id); one longer than an API id (FHIR's are at most 64) stays unkeyed.
+  if (patient.id !== undefined && patient.id.length <= MAX_ID_LENGTH) header.id = patient.id;
+  header.age = ageAt(patient, patientEntry, when.time, manifest, issues);
+  header.sex = sexOf(patient);
+  header.icuType = icuTypeOf(chosen?.encounter);
+  header.height = height?.value ?? null;
+  const built = stay.build();
+  // The values were checked as they were read: nothing is left to fail.
+  if (!built.ok) throw new Error(`a FHIR stay failed its build: ${built.issues[0]?.message ?? ''}`);
+  const valid = built.patient;
   const subjectRef = firstRef(patientEntry);
   const encounterRef = chosen ? firstRef(chosen.entry) : undefined;
   return {
-    input,
+    stay: new BuiltStay(manifest, valid),
+    get input() {
+      return patientJson(manifest, valid);
+    },
     subject:
       subjectRef === undefined
         ? { display: 'the Patient of the request (no id or fullUrl)' }

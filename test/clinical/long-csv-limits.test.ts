@@ -32,13 +32,13 @@ test('a time beyond 8,784 hours fails its id naming the row, without building th
     { path: ['row 3', 'time'], message: 'time "100000000" is after the longest stay read, 8784 hours' },
   ]);
   assert.ok(b?.ok);
-  assert.deepEqual(b.patient.hours, [{ HR: 70 }]);
+  assert.deepEqual(b.stay.raw().hours, [{ HR: 70 }]);
 });
 
 test('the last hour read is hour 8,783: 8783:59 is read, 8784:00 is refused', async () => {
   const [ok] = await read([HEADER, ['a', '8783:59', 'HR', '80']]);
   assert.ok(ok?.ok);
-  assert.equal(ok.patient.hours.length, 8784);
+  assert.equal(ok.stay.patient.hoursReceived, 8784);
   const [refused] = await read([HEADER, ['a', '8784:00', 'HR', '80']]);
   assert.ok(refused && !refused.ok);
 });
@@ -59,14 +59,15 @@ test('200,000 rows of one id give the hourly rows computed by hand (last value b
   }
   const [a] = await read(rows());
   assert.ok(a?.ok);
-  assert.equal(a.patient.hours.length, 48);
+  const hours = a.stay.raw().hours;
+  assert.equal(hours.length, 48);
   for (let h = 0; h < 48; h++) {
     const minute = 60 * h + 59;
     const lastK = minute + 2880 * Math.floor((N - 1 - minute) / 2880);
     // Rows with k % 2880 in [60h, 60h + 59]: 60 minutes, each seen floor((N - 1 - m) / 2880) + 1 times.
     let urine = 0;
     for (let m = 60 * h; m < 60 * h + 60; m++) urine += Math.floor((N - 1 - m) / 2880) + 1;
-    assert.deepEqual(a.patient.hours[h], { HR: lastK % 250, Urine: urine }, `hour ${h}`);
+    assert.deepEqual(hours[h], { HR: lastK % 250, Urine: urine }, `hour ${h}`);
   }
 });
 

@@ -49,15 +49,14 @@ test('rows of one id become one patient with hourly rows, descriptors and units'
   const [a, b] = items;
   assert.ok(a?.ok && b?.ok);
   assert.equal(a.firstRow, 2);
-  assert.deepEqual(a.patient, {
-    id: 'a',
-    age: 67,
-    sex: 'female',
-    icuType: 2,
-    units: { Temp: '[degF]' },
-    hours: [{ Temp: 99.5 }, { HR: 95, Urine: 50 }, { HR: 80 }],
-  });
-  assert.deepEqual(b.patient, { id: 'b', sex: 'male', hours: [{ HR: 70 }] });
+  // 99.5 degF is 37.5 degC: (99.5 - 32) * 5 / 9.
+  const [first, ...rest] = a.stay.raw().hours;
+  assert.ok(Math.abs((first?.Temp ?? 0) - 37.5) < 1e-9);
+  assert.deepEqual(
+    { ...a.stay.raw(), hours: rest },
+    { id: 'a', age: 67, sex: 'female', icuType: 2, height: null, hours: [{ HR: 95, Urine: 50 }, { HR: 80 }] },
+  );
+  assert.deepEqual(b.stay.raw(), { id: 'b', age: null, sex: 'male', icuType: null, height: null, hours: [{ HR: 70 }] });
 });
 
 test('a bad row fails its id only, naming the row and column', async () => {
@@ -121,4 +120,28 @@ test('a unit that changes within a patient is an error, not a silent mix', async
     ['a', '00:20', 'Temp', '99', '[degF]'],
   ]);
   assert.equal(items[0]?.ok, false);
+});
+
+test('a value outside its range, a unit not accepted and a descriptor out of range are named by row and column', async () => {
+  const items = await read([
+    ['id', 'time', 'variable', 'value', 'unit'],
+    ['a', '00:00', 'Age', '130', ''],
+    ['a', '00:10', 'HR', '80', ''],
+    ['a', '00:20', 'HR', '301', ''],
+    ['a', '00:30', 'Temp', '37', 'mm[Hg]'],
+    ['b', '00:10', 'HR', '80', ''],
+  ]);
+  const [a, b] = items;
+  assert.ok(a && !a.ok && b?.ok);
+  assert.deepEqual(
+    a.details.map((d) => d.path),
+    [
+      ['row 2', 'value'],
+      ['row 4', 'value'],
+      ['row 5', 'unit'],
+    ],
+  );
+  // HR's bounds in the tiny manifest: 0 to 300 /min.
+  assert.match(a.details[1]!.message, /outside the plausible range 0 to 300 \/min/);
+  assert.match(a.details[2]!.message, /not a UCUM unit convertible to Cel/);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { UnreadableRecordError, parsePhysionetRecord, physionetRecordToPatient } from '../../src/clinical/physionet.js';
+import { UnreadableRecordError, physionetRecordToPatient, readPhysionetRecord } from '../../src/clinical/physionet.js';
 import { readFile } from 'node:fs/promises';
 import { manifestSchema, type Manifest } from '../../src/model/manifest.js';
 
@@ -118,20 +118,32 @@ test('a file in which no line reads as a record is refused', async () => {
 
 test('CRLF records as in the challenge files read the same', async () => {
   const manifest = await loadTinyManifest();
-  const raw = parsePhysionetRecord(
+  const crlf = physionetRecordToPatient(
     'Time,Parameter,Value\r\n00:00,RecordID,132539\r\n00:00,Age,54\r\n00:00,Gender,0\r\n00:00,Height,-1\r\n00:00,ICUType,4\r\n00:00,Weight,-1\r\n00:07,GCS,15\r\n00:07,HR,73\r\n',
     manifest,
   );
-  assert.equal(raw.recordId, '132539');
-  assert.equal(raw.statics.get('Height'), null);
-  assert.deepEqual(raw.observations, [
-    { minutes: 7, variable: 'GCS', value: 15 },
-    { minutes: 7, variable: 'HR', value: 73 },
-  ]);
+  assert.equal(crlf.id, '132539');
+  assert.equal(crlf.age, 54);
+  assert.equal(crlf.height, null);
+  assert.equal(crlf.icuType, 4);
+  assert.deepEqual(crlf.hours, [{ GCS: 15, HR: 73 }]);
   const patient = physionetRecordToPatient(
     'Time,Parameter,Value\n00:00,RecordID,132539\n00:00,Age,54\n00:00,Gender,0\n00:00,Weight,-1\n00:07,HR,73\n',
     manifest,
   );
   assert.equal(patient.sex, 'female');
   assert.deepEqual(patient.hours, [{ HR: 73 }]);
+});
+
+test('impossible values are noted at their record line, as the reader dropped them', async () => {
+  const { dropped } = readPhysionetRecord(RECORD, await loadTinyManifest());
+  // Lines 16-18 of RECORD (the header is line 1): HR 350, Temp -17.8, MAP 0; Height -1 (line 5) is unknown, kept.
+  assert.deepEqual(
+    dropped.map((d) => d.path),
+    [
+      ['line 16', 'Value'],
+      ['line 17', 'Value'],
+      ['line 18', 'Value'],
+    ],
+  );
 });

@@ -120,7 +120,7 @@ try {
       gatherResources(bundle(start, [observation('o1', HR, 80, '/min', '2026-01-01T23:59:00Z')])),
       { manifest, predictionTime: AT },
     );
-    assert.equal(last.input.hours.length, 8784);
+    assert.equal(last.stay.patient.hoursReceived, 8784);
     assert.deepEqual(last.input.hours.at(-1), { HR: 80 });
     const error = refusal(() =>
       mapToPatientInput(gatherResources(bundle(start, [observation('o1', HR, 80, '/min', '2026-01-02T00:00:00Z')])), {

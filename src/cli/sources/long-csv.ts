@@ -56,7 +56,7 @@ export async function longCsvSource(
           const where = { file: path, line: item.firstRow };
           const id = item.id ?? `row-${item.firstRow}`;
           if (!inShard(shard, id)) continue;
-          if (item.ok) yield { where, id, input: item.patient };
+          if (item.ok) yield { where, id, input: item.stay };
           else
             yield { where, id, failure: { error: 'unreadable_record', message: item.message, details: item.details } };
         }

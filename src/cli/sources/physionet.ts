@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
-import { UnreadableRecordError, physionetRecordToPatient } from '../../clinical/physionet.js';
+import { UnreadableRecordError, physionetStay } from '../../clinical/physionet.js';
 import type { Manifest } from '../../model/manifest.js';
 import { inShard, type Shard } from '../shard.js';
 import type { RecordSource, SourceRecord } from './types.js';
@@ -37,8 +37,9 @@ function tooLong(file: string, bytes: number, maxRecordBytes: number): SourceRec
 function toRecord(text: string, file: string, manifest: Manifest): SourceRecord {
   const stem = recordStem(file);
   try {
-    const patient = physionetRecordToPatient(text, manifest, stem);
-    return { where: { file }, id: patient.id ?? stem, input: patient };
+    // Built and validated here, once: the scoring core takes the stay as it is.
+    const stay = physionetStay(text, manifest, stem);
+    return { where: { file }, id: stay.id ?? stem, input: stay };
   } catch (error) {
     if (!(error instanceof UnreadableRecordError)) throw error;
     return { where: { file }, id: stem, failure: { error: 'unreadable_record', message: error.message, details: [] } };
