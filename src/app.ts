@@ -18,6 +18,7 @@ import scoringObservers from './plugins/app/scoring-observers.js';
 import modelsPlugin from './plugins/app/models.js';
 import storePlugin from './plugins/app/store.js';
 import monitoringPlugin from './plugins/app/monitoring.js';
+import { tierOf } from './clinical/alert-policy.js';
 import { outcomeRoutes } from './api/outcomes.js';
 import { monitoringRoutes } from './api/monitoring.js';
 import type { Store } from './store/store.js';
@@ -116,6 +117,8 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
   await app.register(storePlugin, {
     config: config.store,
     thresholds: config.fhir.thresholds,
+    // Each recorded result's tier is the alert policy's, as on the CDS card.
+    tierOf: (probability) => tierOf(config.alerting.policy, probability).name,
     graceMs: config.shutdownGraceMs,
     ...(deps.store ? { store: deps.store } : {}),
   });

@@ -129,6 +129,13 @@ describe('CDS Hooks under the alert policy', () => {
     const [card] = await cards(app, await hookRequest());
     assert.equal(card?.indicator, 'critical');
     assert.match(card?.summary ?? '', /\(high\)$/);
+    // The store records the same tier.
+    await app.recorder.flushed();
+    const recorded = await app.store.client.all<{ tier: string }>("SELECT tier FROM predictions WHERE route = 'cds'");
+    assert.deepEqual(
+      recorded.map((r) => r.tier),
+      ['high'],
+    );
     const models = (await app.inject({ method: 'GET', url: '/v1/models' })).json() as {
       cds: { mode: string; alertPolicy: { tiers: Array<{ from: number }> } };
     };
