@@ -103,9 +103,16 @@ export async function runRecalibrate(opts: RecalibrateOptions): Promise<Recalibr
 
   const manifest = cohort.manifest;
   let folded: Uint8Array;
+  // The step graph (models/README.md) gives the same probability hour by hour: it is folded alike.
+  const step = manifest.onnx.step;
+  let foldedStep: Uint8Array | undefined;
   try {
     const graph = await readFile(join(cohort.modelDir, manifest.onnx.file));
     folded = foldRecalibration(graph, { ...recalibration, requiredOutput: manifest.onnx.output }).bytes;
+    if (step !== undefined) {
+      const stepGraph = await readFile(join(cohort.modelDir, step.file));
+      foldedStep = foldRecalibration(stepGraph, { ...recalibration, requiredOutput: step.outputs.probability }).bytes;
+    }
   } catch (error) {
     if (error instanceof GraphFoldError) throw new ScoreCommandError(error.message);
     throw error;
@@ -114,6 +121,7 @@ export async function runRecalibrate(opts: RecalibrateOptions): Promise<Recalibr
   try {
     await cp(cohort.modelDir, target, { recursive: true, dereference: true, errorOnExist: true, force: false });
     await writeFile(join(target, manifest.onnx.file), folded);
+    if (step !== undefined && foldedStep !== undefined) await writeFile(join(target, step.file), foldedStep);
     const raw = JSON.parse(await readFile(join(cohort.modelDir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
     const written = { ...raw, version: opts.version, createdAt: recalibration.fittedOn.at, recalibration };
     await writeFile(join(target, 'manifest.json'), `${JSON.stringify(written, null, 2)}\n`);

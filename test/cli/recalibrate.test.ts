@@ -7,6 +7,8 @@ import { runRecalibrate } from '../../src/cli/recalibrate.js';
 import { runScore, ScoreCommandError } from '../../src/cli/score.js';
 import { runValidate } from '../../src/cli/validate.js';
 import { seededRandom } from '../../src/evaluation/random.js';
+import ort from 'onnxruntime-node';
+import type { Manifest } from '../../src/model/manifest.js';
 import { buildTestApp, makeModelRoot, ROOT, samplePatient } from '../helper.js';
 
 /**
@@ -34,6 +36,49 @@ async function scores(input: string, modelDir: string, dir: string): Promise<Map
   return new Map(
     rows.map((l) => JSON.parse(l) as { id: string; probability: number }).map((r) => [r.id, r.probability]),
   );
+}
+
+/** The recalibrated step graph, stepped over a stay, follows the recalibrated model.onnx's per-hour output. */
+async function assertStepGraphFollows(dir: string): Promise<void> {
+  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+  const step = manifest.onnx.step;
+  assert.ok(step);
+  const V = manifest.variables.length;
+  const hours = 5;
+  const values = new Float64Array(hours * V).fill(Number.NaN);
+  for (let t = 0; t < hours; t++) values[t * V + (t % V)] = manifest.variables[t % V]?.mean as number;
+  const statics = Float64Array.from([70, 175, 1, 3]);
+  const model = await ort.InferenceSession.create(join(dir, manifest.onnx.file));
+  const stepper = await ort.InferenceSession.create(join(dir, step.file));
+  try {
+    const whole = await model.run({
+      values: new ort.Tensor('float64', values, [1, hours, V]),
+      statics: new ort.Tensor('float64', statics, [1, 4]),
+      lengths: new ort.Tensor('int32', Int32Array.from([hours]), [1]),
+    });
+    let state: ort.Tensor = new ort.Tensor(
+      'float32',
+      new Float32Array((step.stateShape[0] ?? 0) * (step.stateShape[1] ?? 0)),
+      [1, ...step.stateShape],
+    );
+    let carry: ort.Tensor = new ort.Tensor('float32', new Float32Array(2 * V), [1, ...step.carryShape]);
+    for (let t = 0; t < hours; t++) {
+      const out = await stepper.run({
+        values: new ort.Tensor('float64', values.slice(t * V, (t + 1) * V), [1, 1, V]),
+        statics: new ort.Tensor('float64', statics, [1, 4]),
+        state,
+        carry,
+      });
+      state = out.state_out as ort.Tensor;
+      carry = out.carry_out as ort.Tensor;
+      const perHour = (whole.probability_per_hour as ort.Tensor).data[t] as number;
+      assert.ok(Math.abs(((out.probability as ort.Tensor).data[0] as number) - perHour) <= 1e-5, `hour ${t}`);
+    }
+    assert.equal((whole.probability_per_hour as ort.Tensor).data[hours - 1], (whole.probability as ort.Tensor).data[0]);
+  } finally {
+    await model.release();
+    await stepper.release();
+  }
 }
 
 async function site(t: TestContext) {
@@ -119,6 +164,8 @@ test('recalibrated on half a shifted site, the other half is calibrated, ranked 
     const expected = sigmoid(intercept + slope * logit(s.before.get(id) as number));
     assert.ok(Math.abs(p - expected) < 1e-5, `${id}: ${p} vs ${expected}`);
   }
+
+  await assertStepGraphFollows(result.dir);
 
   const manifest = JSON.parse(await readFile(join(result.dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
   assert.equal(manifest.version, '1.6.0-site');
