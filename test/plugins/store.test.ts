@@ -6,7 +6,7 @@ import { openStore } from '../../src/store/store.js';
 import type { SqlClient } from '../../src/store/sql-client.js';
 import type { StoreConfig } from '../../src/store/config.js';
 import { buildTestApp, loadTinyManifest, makeModelRoot, ROOT, samplePatient } from '../helper.js';
-import { recordToBundle } from '../fixtures/fhir/physionet-to-fhir.js';
+import { recordToBundle, type Json } from '../fixtures/fhir/physionet-to-fhir.js';
 import { BACKENDS, TEST_SITE_KEY, storeConfig } from '../store/backends.js';
 
 /** The store variables that point an app at `config`'s location. */
@@ -165,3 +165,115 @@ test('results of the stream and of FHIR $predict are recorded under their routes
   const fhirRows = await store.client.get<{ n: number }>("SELECT COUNT(*) AS n FROM predictions WHERE route = 'fhir'");
   assert.equal(Number(fhirRows?.n), 1);
 });
+
+/**
+ * stay-c as the resources an EHR holds for Patient `id`, admitted 49 hours before now: the store
+ * stamps a result with the real clock, and an outcome joins only predictions at or before its time.
+ */
+async function stayOf(id: string): Promise<Json[]> {
+  const text = await readFile(join(ROOT, 'test', 'fixtures', 'fhir', 'records', 'stay-c.txt'), 'utf8');
+  const now = Date.now();
+  const bundle = recordToBundle(text, await loadTinyManifest(), {
+    admission: new Date(now - 49 * 3_600_000),
+    predictionTime: new Date(now),
+  }) as { entry: Array<{ resource: Json }> };
+  const resources = bundle.entry.map((e) => e.resource);
+  return JSON.parse(
+    JSON.stringify(resources).replaceAll('"p1"', JSON.stringify(id)).replaceAll('Patient/p1', `Patient/${id}`),
+  ) as Json[];
+}
+
+/** POST /v1/outcomes of a death, now, for each of `ids`. */
+async function postOutcomes(app: Awaited<ReturnType<typeof buildTestApp>>['app'], ids: string[]) {
+  const at = new Date().toISOString();
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/outcomes',
+    payload: { outcomes: ids.map((id) => ({ id, died: true, at })) },
+  });
+  assert.equal(res.statusCode, 200, res.body);
+  return res.json<{ stored: number; unmatched: number; failed: number }>();
+}
+
+const FHIR_ID = 'MRN-00815263';
+
+for (const { backend, skip } of BACKENDS) {
+  test(
+    `${backend}: a FHIR $predict result is recorded under its Patient id: an outcome posted for that id joins it`,
+    { skip },
+    async (t) => {
+      const config = await storeConfig(t, backend);
+      const { app, logs } = await buildTestApp(t, { env: storeEnv(config) });
+      const fhir = await app.inject({
+        method: 'POST',
+        url: '/fhir/RiskAssessment/$predict',
+        headers: { 'content-type': 'application/fhir+json' },
+        payload: JSON.stringify({
+          resourceType: 'Bundle',
+          type: 'collection',
+          entry: (await stayOf(FHIR_ID)).map((resource) => ({ resource })),
+        }),
+      });
+      assert.equal(fhir.statusCode, 200, fhir.body);
+      await app.recorder.flushed();
+      const store = await rowsOf(t, config);
+      const rows = await store.client.all<{ route: string; subject_key: string | null }>(
+        'SELECT route, subject_key FROM predictions',
+      );
+      assert.deepEqual(
+        rows.map((r) => [r.route, r.subject_key]),
+        [['fhir', store.subjectKey(FHIR_ID)]],
+      );
+      const joined = await postOutcomes(app, [FHIR_ID, 'never-scored']);
+      assert.deepEqual([joined.stored, joined.unmatched, joined.failed], [2, 1, 0]);
+      assert.doesNotMatch(logs.text(), /00815263/);
+    },
+  );
+
+  test(
+    `${backend}: a CDS Hooks result is recorded under context.patientId: an outcome posted for that id joins it`,
+    { skip },
+    async (t) => {
+      const config = await storeConfig(t, backend);
+      const { app, logs } = await buildTestApp(t, { env: storeEnv(config) });
+      const resources = await stayOf(FHIR_ID);
+      const category = (r: Json): string =>
+        (r.category as Array<{ coding: Array<{ code: string }> }> | undefined)?.[0]?.coding[0]?.code ?? '';
+      const searchset = (wanted: string): Json => ({
+        resourceType: 'Bundle',
+        type: 'searchset',
+        entry: resources
+          .filter((r) => r.resourceType === 'Observation' && category(r) === wanted)
+          .map((resource) => ({ resource })),
+      });
+      const cds = await app.inject({
+        method: 'POST',
+        url: '/cds-services/icu-mortality',
+        payload: {
+          hook: 'patient-view',
+          hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea',
+          context: { userId: 'Practitioner/123', patientId: FHIR_ID },
+          prefetch: {
+            patient: resources.find((r) => r.resourceType === 'Patient'),
+            vitals: searchset('vital-signs'),
+            labs: searchset('laboratory'),
+          },
+        },
+      });
+      assert.equal(cds.statusCode, 200, cds.body);
+      assert.equal(cds.json<{ cards: unknown[] }>().cards.length, 1);
+      await app.recorder.flushed();
+      const store = await rowsOf(t, config);
+      const rows = await store.client.all<{ route: string; subject_key: string | null }>(
+        'SELECT route, subject_key FROM predictions',
+      );
+      assert.deepEqual(
+        rows.map((r) => [r.route, r.subject_key]),
+        [['cds', store.subjectKey(FHIR_ID)]],
+      );
+      const joined = await postOutcomes(app, [FHIR_ID, 'never-scored']);
+      assert.deepEqual([joined.stored, joined.unmatched, joined.failed], [2, 1, 0]);
+      assert.doesNotMatch(logs.text(), /00815263/);
+    },
+  );
+}
