@@ -17,7 +17,7 @@ function promtool(): string | undefined {
 describe('deploy/prometheus/alerts.yml', () => {
   const rules = alertRules();
 
-  it('has the alerts the runbook names: error rate, p99 latency, queue saturation, model not ready, drift', () => {
+  it('has the alerts the runbook names: error rate, p99 latency, queue saturation, model not ready, drift, store drops', () => {
     const names = rules.flatMap((r) => (r.alert ? [r.alert] : []));
     for (const required of [
       'IcuMortalityHighErrorRate',
@@ -27,6 +27,7 @@ describe('deploy/prometheus/alerts.yml', () => {
       'IcuMortalityPredictionDrift',
       'IcuMortalityLiveAurocBelowDevelopment',
       'IcuMortalityLiveCalibrationOff',
+      'IcuMortalityPredictionsDropped',
     ]) {
       assert.ok(names.includes(required), `missing alert ${required}`);
     }
