@@ -1,7 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { alertThreshold, tierOf, type AlertPolicy, type AlertTier } from '../../clinical/alert-policy.js';
-import type { Figures, MonitoringFigures } from '../../evaluation/monitoring.js';
+import {
+  MIN_DEATHS,
+  MIN_SURVIVORS,
+  monitoringFigures,
+  type Figures,
+  type MonitoringFigures,
+} from '../../evaluation/monitoring.js';
 import type { MonitoringJob } from '../../evaluation/monitoring-worker.js';
 import { newWorker, siblingModule } from '../../inference/ts-worker.js';
 import { developmentFigures } from '../../evaluation/report.js';
@@ -67,6 +73,8 @@ const READY_TIMEOUT_MS = 2000;
 /** One computation of the figures gets this long in its worker; a worker past it is stopped. */
 const FIGURES_TIMEOUT_MS = 120_000;
 const WORKER_URL = siblingModule(import.meta.url, '../../evaluation/monitoring-worker');
+/** Fewer pairs give no group its minimum of deaths and survivors, so no bootstrap: computed in place. */
+const INLINE_MAX_PAIRS = MIN_DEATHS + MIN_SURVIVORS;
 
 /** The figures of `job` computed in a worker thread, off the event loop. */
 function figuresInWorker(job: MonitoringJob): Promise<MonitoringFigures> {
@@ -195,7 +203,9 @@ async function monitoringPlugin(app: FastifyInstance, opts: MonitoringPluginOpti
       days,
       since: new Date(since).toISOString(),
       alertThreshold: threshold,
-      ...(await figuresInWorker({ ...read, threshold })),
+      ...(read.pairs.length < INLINE_MAX_PAIRS
+        ? monitoringFigures(read.pairs, read.unlabelled, threshold)
+        : await figuresInWorker({ ...read, threshold })),
     };
   };
 
