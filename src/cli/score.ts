@@ -6,6 +6,7 @@ import { createMetrics } from '../observability/metrics.js';
 import { metricsObserver, predictionCounts } from '../scoring/metrics-observer.js';
 import { ScoringObservers } from '../scoring/observer.js';
 import { DEFAULT_WINDOW, scoreInOrder, type ScoreOutcome } from '../scoring/pipeline.js';
+import { batcherSink } from '../scoring/score-stays.js';
 import type { LoadedModel } from '../model/repository.js';
 import { openModelRepository, type CliModelOptions } from './model.js';
 import { csvHeader, formatRows, readExistingOutput, Sink, type OutputFormat, type ScoreRow } from './output.js';
@@ -322,10 +323,13 @@ async function scoreRecords(opts: ScoreCommandOptions, run: RunSettings, model: 
   observers.add(metricsObserver(metrics));
   const read = refuseUnclearIds(source.records());
   const records = existing.ids.size > 0 ? skipDone(read, existing.ids, () => tally.skipped++) : read;
+  // The model's per-hour output, when it has one: explained trajectories in one pass (src/scoring/score-stays.ts).
+  const perHour = batcherSink(model.batcher).submitPerHour;
   const outcomes = scoreInOrder(records, {
     validator: model.validator,
     model: identity,
     scoreBatch: (patients) => model.batcher.submit(patients),
+    ...(perHour === undefined ? {} : { scoreBatchPerHour: perHour }),
     batchSize: run.recordsPerBatch,
     window: run.window,
     explain: opts.explain === true,

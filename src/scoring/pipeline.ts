@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { PatientValidator } from '../clinical/validate.js';
 import { scoreValid, type ValidOutcome } from './score.js';
+import type { RowSink } from './score-stays.js';
 import type { FieldIssue, PredictionResult, ValidPatient } from '../clinical/types.js';
 import { reportAll, type ModelRef, type Observe, type Observed } from './observer.js';
 
@@ -37,6 +38,8 @@ export interface PipelineOptions {
   model: ModelRef;
   /** Scores valid patients, one probability each; may reject (the batch's records then fail). */
   scoreBatch(patients: ValidPatient[]): Promise<ArrayLike<number>>;
+  /** As scoreBatch, with each patient's probability after each hour: explanations read their trajectory from it. */
+  scoreBatchPerHour?: RowSink['submitPerHour'];
   /**
    * The failure reported for each record of a batch whose scoring threw (default: inference_failed with the error's
    * message).
@@ -183,7 +186,10 @@ async function scoreEntries<W>(entries: Entry<W>[], opts: PipelineOptions): Prom
       scored = await scoreValid(patients, {
         manifest: opts.validator.manifest,
         model: opts.model,
-        sink: { submit: (rows) => opts.scoreBatch(rows) },
+        sink: {
+          submit: (rows) => opts.scoreBatch(rows),
+          ...(opts.scoreBatchPerHour === undefined ? {} : { submitPerHour: opts.scoreBatchPerHour }),
+        },
         explain: opts.explain === true,
         reportMissing: opts.reportMissing,
       });
