@@ -4,7 +4,7 @@ import { parseAlertPolicy, tierOf } from '../../src/clinical/alert-policy.js';
 import { decideAlert, lastAlert } from '../../src/store/alert-state.js';
 import { openStore } from '../../src/store/store.js';
 import { storeConfig } from './backends.js';
-import { BACKENDS, openBackend } from './each-backend.js';
+import { BACKENDS, openBackend } from './backends.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 0, 1);

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import pg from 'pg';
 import type { StoreConfig } from '../../src/store/config.js';
+import type { SqlClient } from '../../src/store/sql-client.js';
+import { openStore } from '../../src/store/store.js';
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
 export const PG_SKIP = TEST_DATABASE_URL
@@ -64,4 +66,12 @@ export async function storeConfig(
     retentionDays: 365,
     ...overrides,
   };
+}
+
+/** The client of a fresh store on `backend`, its migrations applied; closed when the test ends. */
+export async function openBackend(t: TestContext, backend: Backend): Promise<SqlClient> {
+  const store = openStore(await storeConfig(t, backend));
+  t.after(() => store.close());
+  await store.ready();
+  return store.client;
 }

@@ -4,7 +4,7 @@ import { monitoringFigures, type Pair } from '../../src/evaluation/monitoring.js
 import { monitoringPairs } from '../../src/store/monitoring.js';
 import { upsertOutcomes, type OutcomeRow } from '../../src/store/outcomes.js';
 import { insertPredictions, type PredictionRow } from '../../src/store/predictions.js';
-import { BACKENDS, openBackend } from './each-backend.js';
+import { BACKENDS, openBackend } from './backends.js';
 import { assertFiguresMatch, sklearnFigures } from './sklearn-figures.js';
 
 /**

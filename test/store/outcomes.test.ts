@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { outcomeOf, upsertOutcomes } from '../../src/store/outcomes.js';
 import { insertPredictions, type PredictionRow } from '../../src/store/predictions.js';
-import { BACKENDS, openBackend } from './each-backend.js';
+import { BACKENDS, openBackend } from './backends.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
