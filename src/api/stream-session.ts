@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ScoreOutcome } from '../scoring/pipeline.js';
 import type { ModelLease } from '../model/repository.js';
 import { recordAudit } from '../plugins/app/audit.js';
@@ -20,7 +20,6 @@ export class StreamSession {
   #finished = false;
 
   constructor(
-    private readonly app: FastifyInstance,
     private readonly request: FastifyRequest,
     private readonly reply: FastifyReply,
     private readonly body: Readable,

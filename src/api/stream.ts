@@ -134,7 +134,7 @@ export async function streamRoutes(app: FastifyInstance, opts: { config: AppConf
         body.resume();
         throw mapScoringError(error, undefined, app.metrics);
       }
-      const session = new StreamSession(app, request, reply, body, lease, openStreams);
+      const session = new StreamSession(request, reply, body, lease, openStreams);
       const { model } = lease;
       const explain = query.explain === 'true';
       const outcomes = scoreInOrder(
