@@ -157,8 +157,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   let store: StoreConfig;
   let alerting: AlertingConfig;
   try {
-    auth = toAuthConfig(e);
     fhir = toFhirConfig(e);
+    auth = toAuthConfig(e, fhir.smartApp.clientId);
     store = toStoreConfig(e);
     alerting = toAlertingConfig(e, fhir.thresholds, env);
     // One definition of the bands: a policy file's tiers are the RiskAssessment's too.

@@ -37,6 +37,11 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
   const { config } = opts;
   const now = opts.now ?? (() => new Date());
   const cards = cardIds(config.fhir.cdsCardKey);
+  if (config.fhir.smartApp.launchUrl === undefined && (config.auth.jwt?.cds.issuers.length ?? 0) > 0)
+    app.log.warn(
+      { smartLaunchUrl: 'unset' },
+      'SMART_LAUNCH_URL unset: CDS cards carry no SMART app link except on a loopback host',
+    );
 
   app.get(
     '/cds-services',
@@ -152,6 +157,16 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
 }
 
 /** The hook's answer for the collected resources: the risk card, or no card when the data cannot be scored. */
+/**
+ * The card's SMART link: SMART_LAUNCH_URL, or this request's origin only on a loopback host (a
+ * local run). Elsewhere Host is the caller's to choose and, behind a proxy, an internal name: no link.
+ */
+function launchLink(configured: string | undefined, request: FastifyRequest): { appLaunchUrl?: string } {
+  if (configured !== undefined) return { appLaunchUrl: configured };
+  const loopback = /^(localhost|127(\.\d{1,3}){3}|\[::1\]|::1)$/i.test(request.hostname);
+  return loopback ? { appLaunchUrl: `${request.protocol}://${request.host}${SMART_LAUNCH_PATH}` } : {};
+}
+
 async function cardsFor(
   app: FastifyInstance,
   request: FastifyRequest,
@@ -201,7 +216,7 @@ async function cardsFor(
     result,
     policy: app.alerting.policy,
     ...(cardUrl ? { modelCardUrl: cardUrl } : {}),
-    appLaunchUrl: config.fhir.smartApp.launchUrl ?? `${request.protocol}://${request.host}${SMART_LAUNCH_PATH}`,
+    ...launchLink(config.fhir.smartApp.launchUrl, request),
     bootstrap: app.models.active?.manifest.bootstrap ?? false,
     warnings: mapped.issues.filter((i) => i.severity === 'warning').map((i) => i.message),
     notes: collected.notes,

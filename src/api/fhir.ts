@@ -153,7 +153,7 @@ export async function fhirRoutes(app: FastifyInstance, opts: FhirRoutesOptions):
   app.post(
     '/RiskAssessment/$predict',
     {
-      config: { scope: 'predict', bodyLimitSetting: 'FHIR_BODY_LIMIT_BYTES' },
+      config: { scope: 'predict', smartApp: true, bodyLimitSetting: 'FHIR_BODY_LIMIT_BYTES' },
       bodyLimit: config.fhir.bodyLimitBytes,
       schema: {
         operationId: 'predictRiskAssessment',

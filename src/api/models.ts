@@ -52,7 +52,7 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
   routes.get(
     '/v1/models',
     {
-      config: { scope: 'models:read' },
+      config: { scope: 'models:read', smartApp: true },
       schema: {
         operationId: 'listModels',
         tags: ['models'],
@@ -116,7 +116,7 @@ export async function modelRoutes(app: FastifyInstance, opts: ModelRoutesOptions
   routes.get(
     '/v1/models/:version/card',
     {
-      config: { scope: 'models:read' },
+      config: { scope: 'models:read', smartApp: true },
       schema: {
         operationId: 'getModelCard',
         tags: ['models'],

@@ -11,5 +11,10 @@ export type RouteScope = 'predict' | 'models:read' | 'outcomes:write' | 'admin' 
 declare module 'fastify' {
   interface FastifyContextConfig {
     scope?: RouteScope;
+    /**
+     * Also open to the `smart-app` scope of a SMART_ISSUERS token: only the routes the SMART app
+     * (web/smart-app/page.ts) calls, none that store, delete or monitor.
+     */
+    smartApp?: true;
   }
 }

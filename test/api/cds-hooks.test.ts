@@ -155,6 +155,28 @@ describe('CDS Hooks', () => {
     assert.match(card.detail, /Open the ICU mortality app \(link below\)/);
   });
 
+  test('the SMART link is SMART_LAUNCH_URL when set, else the request origin on a loopback host only', async (t) => {
+    const smartLink = async (app: Awaited<ReturnType<typeof buildTestApp>>['app'], host: string) => {
+      const r = await stay(app);
+      const res = await app.inject({
+        method: 'POST',
+        url: '/cds-services/icu-mortality',
+        headers: { host },
+        payload: hookRequest({ patient: r.patient, vitals: searchset(r.vitals), labs: searchset(r.labs) }),
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      return (res.json() as { cards: Card[] }).cards[0]?.links?.find((l) => l.type === 'smart')?.url;
+    };
+    const configured = await appWith(t, { SMART_LAUNCH_URL: 'https://risk.hospital.example/app/launch' });
+    assert.equal(await smartLink(configured.app, 'evil.example'), 'https://risk.hospital.example/app/launch');
+    const { app } = await appWith(t);
+    // Host is the caller's to choose, and behind a proxy an internal name: no link rather than a wrong one.
+    assert.equal(await smartLink(app, 'evil.example'), undefined);
+    assert.equal(await smartLink(app, 'risk-svc.icu.svc.cluster.local:8080'), undefined);
+    assert.equal(await smartLink(app, '127.0.0.1:8080'), 'http://127.0.0.1:8080/app/launch');
+    assert.equal(await smartLink(app, '[::1]:8080'), 'http://[::1]:8080/app/launch');
+  });
+
   test('the indicator follows the configured thresholds', async (t) => {
     const { app } = await appWith(t, { RISK_MODERATE_THRESHOLD: '0.000001', RISK_HIGH_THRESHOLD: '0.000002' });
     const r = await stay(app);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -8,7 +8,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { loadConfig } from '../../src/config.js';
 import { smartScopesOf } from '../../src/plugins/app/credentials.js';
 import { recordToBundle } from '../fixtures/fhir/physionet-to-fhir.js';
-import { buildTestApp, loadTinyManifest, ROOT } from '../helper.js';
+import { buildTestApp, loadTinyManifest, makeModelRoot, ROOT } from '../helper.js';
 
 /**
  * The EHR's SMART access token on this service's API (SMART_ISSUERS/SMART_AUDIENCE): what the
@@ -19,6 +19,7 @@ const API_ISSUER = 'https://auth.hospital.example';
 const EHR_ISSUER = 'https://ehr.hospital.example/auth';
 const EHR_FHIR = 'https://ehr.hospital.example/fhir';
 const API_AUDIENCE = 'https://risk.hospital.example';
+const CLIENT_ID = 'icu-mortality-app';
 
 let key: CryptoKey;
 let dir: string;
@@ -39,10 +40,16 @@ const env = (): Record<string, string> => ({
   JWT_AUDIENCE: API_AUDIENCE,
   SMART_ISSUERS: EHR_ISSUER,
   SMART_AUDIENCE: EHR_FHIR,
+  SMART_CLIENT_ID: CLIENT_ID,
 });
 
-async function smartToken(scope: string, o: { iss?: string; aud?: string } = {}): Promise<string> {
-  return new SignJWT({ scope })
+type ClientClaim = { client_id: string } | { azp: string } | Record<string, never>;
+
+async function smartToken(
+  scope: string,
+  o: { iss?: string; aud?: string; client?: ClientClaim } = {},
+): Promise<string> {
+  return new SignJWT({ scope, ...(o.client ?? { client_id: CLIENT_ID }) })
     .setProtectedHeader({ alg: 'ES256', kid: 'ehr' })
     .setIssuer(o.iss ?? EHR_ISSUER)
     .setAudience(o.aud ?? EHR_FHIR)
@@ -64,28 +71,80 @@ async function stayBundle(): Promise<string> {
   );
 }
 
-async function call(t: TestContext, token: string) {
-  const { app } = await buildTestApp(t, { env: env() });
+/** The three calls web/smart-app/page.ts makes: $predict, GET /v1/models, the model card it links. */
+async function appCalls(t: TestContext, token: string) {
+  // A serving version with a card (1.6.0's), as test/api/model-card.test.ts builds it.
+  const root = await makeModelRoot(t, { '0.0.0-tiny': { copy: true } });
+  await copyFile(
+    join(ROOT, 'models', 'icu-mortality', '1.6.0', 'model-card.md'),
+    join(root, 'icu-mortality', '0.0.0-tiny', 'model-card.md'),
+  );
+  const { app } = await buildTestApp(t, { modelRoot: root, env: { ...env(), MODEL_VERSION: '0.0.0-tiny' } });
+  const authorization = `Bearer ${token}`;
   const predict = await app.inject({
     method: 'POST',
     url: '/fhir/RiskAssessment/$predict',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+    headers: { authorization, 'content-type': 'application/fhir+json' },
     payload: await stayBundle(),
   });
-  const models = await app.inject({ url: '/v1/models', headers: { authorization: `Bearer ${token}` } });
+  const models = await app.inject({ url: '/v1/models', headers: { authorization } });
+  const card = await app.inject({ url: '/v1/models/0.0.0-tiny/card', headers: { authorization } });
+  return { app, codes: { predict: predict.statusCode, models: models.statusCode, card: card.statusCode } };
+}
+
+async function call(t: TestContext, token: string) {
+  const { app, codes } = await appCalls(t, token);
   const reload = await app.inject({
     method: 'POST',
     url: '/admin/models/reload',
     headers: { authorization: `Bearer ${token}` },
     payload: {},
   });
-  return { predict: predict.statusCode, models: models.statusCode, reload: reload.statusCode };
+  return { predict: codes.predict, models: codes.models, reload: reload.statusCode };
 }
 
 describe('SMART access tokens of a configured EHR', () => {
   test('a token that reads the patient’s Observations may score them and read the model, nothing more', async (t) => {
     const token = await smartToken('launch patient/Patient.read patient/Encounter.read patient/Observation.read');
     assert.deepEqual(await call(t, token), { predict: 200, models: 200, reload: 403 });
+  });
+
+  test('the token opens the app’s calls and none of the routes that store, delete or monitor', async (t) => {
+    const token = await smartToken('launch patient/Patient.read patient/Encounter.read patient/Observation.read');
+    const { app, codes } = await appCalls(t, token);
+    assert.deepEqual(codes, { predict: 200, models: 200, card: 200 });
+    const authorization = `Bearer ${token}`;
+    const refused = [
+      { method: 'POST', url: '/v1/predict', payload: { patients: [{ id: 'p1', hours: [] }] } },
+      { method: 'POST', url: '/v1/encounters/x/observations', payload: { observations: [] } },
+      { method: 'DELETE', url: '/v1/encounters/x' },
+      { method: 'POST', url: '/v1/outcomes', payload: { outcomes: [] } },
+      { method: 'GET', url: '/v1/monitoring' },
+      { method: 'POST', url: '/admin/models/reload', payload: {} },
+    ] as const;
+    for (const r of refused) {
+      const res = await app.inject({ ...r, headers: { authorization } });
+      assert.equal(res.statusCode, 403, `${r.method} ${r.url}: ${res.body}`);
+    }
+  });
+
+  test('a token issued to another client, or saying to none, is 401; azp names the client too', async (t) => {
+    const scope = 'launch patient/Observation.read';
+    const other = await smartToken(scope, { client: { client_id: 'another-app' } });
+    assert.deepEqual((await appCalls(t, other)).codes, { predict: 401, models: 401, card: 401 });
+    const otherAzp = await smartToken(scope, { client: { azp: 'another-app' } });
+    assert.deepEqual((await appCalls(t, otherAzp)).codes, { predict: 401, models: 401, card: 401 });
+    const none = await smartToken(scope, { client: {} });
+    assert.deepEqual((await appCalls(t, none)).codes, { predict: 401, models: 401, card: 401 });
+    const azp = await smartToken(scope, { client: { azp: CLIENT_ID } });
+    assert.deepEqual((await appCalls(t, azp)).codes, { predict: 200, models: 200, card: 200 });
+    // The default SMART_CLIENT_ID is the one the app registers with unless told otherwise.
+    const byDefault = await smartToken(scope, { client: { client_id: 'icu-mortality' } });
+    const withoutClientId = env();
+    delete withoutClientId.SMART_CLIENT_ID;
+    const { app } = await buildTestApp(t, { env: withoutClientId });
+    const res = await app.inject({ url: '/v1/models', headers: { authorization: `Bearer ${byDefault}` } });
+    assert.equal(res.statusCode, 200);
   });
 
   test('a token without Observation read access is 403, whatever else it claims', async (t) => {
@@ -104,7 +163,7 @@ describe('SMART access tokens of a configured EHR', () => {
   });
 
   test('SMART v1 and v2 read scopes grant scoring; write-only, other resources and system scopes do not', () => {
-    const grants = (scope: string): boolean => smartScopesOf({ scope }).has('predict');
+    const grants = (scope: string): boolean => smartScopesOf({ scope }).has('smart-app');
     for (const s of [
       'patient/Observation.read',
       'patient/Observation.rs',
@@ -125,7 +184,7 @@ describe('SMART access tokens of a configured EHR', () => {
       'predict',
     ])
       assert.equal(grants(`launch ${s}`), false, s);
-    assert.deepEqual([...smartScopesOf({ scope: 'patient/Observation.rs' })].sort(), ['models:read', 'predict']);
+    assert.deepEqual([...smartScopesOf({ scope: 'patient/Observation.rs' })], ['smart-app']);
   });
 
   test('SMART_ISSUERS needs SMART_AUDIENCE and a JWKS, and may not repeat a JWT_ISSUERS issuer', () => {

@@ -6,8 +6,13 @@ import { z } from 'zod';
  * route family; nothing configured fails closed.
  */
 
+/** The scopes an API key or a JWT_ISSUERS token may carry. */
 export const SCOPES = ['predict', 'models:read', 'outcomes:write', 'admin', 'cds'] as const;
-export type Scope = (typeof SCOPES)[number];
+/**
+ * `smart-app`: granted only to a SMART_ISSUERS access token (credentials.ts), never configurable;
+ * it opens only the routes the SMART app calls (routes marked `smartApp`, src/api/scope.ts).
+ */
+export type Scope = (typeof SCOPES)[number] | 'smart-app';
 
 /** Asymmetric JWS algorithms (RFC 7518, RFC 8037). `none` and the HMAC family can never be enabled. */
 export const ASYMMETRIC_ALGORITHMS = [
@@ -118,6 +123,12 @@ export interface TokenTrust {
 
 export type RouteFamily = 'api' | 'cds';
 
+/** SMART access tokens must also have been issued to this service's app. */
+export interface SmartTrust extends TokenTrust {
+  /** SMART_CLIENT_ID: the token's `client_id` (RFC 9068) or `azp` (OpenID Connect) must equal it. */
+  clientId: string;
+}
+
 export interface JwtConfig {
   jwksUrl?: string;
   jwksFile?: string;
@@ -126,7 +137,7 @@ export interface JwtConfig {
   api: TokenTrust;
   cds: TokenTrust;
   /** SMART access tokens of an EHR, accepted on the API routes (scopes mapped in credentials.ts). */
-  smart: TokenTrust;
+  smart: SmartTrust;
   jtiCacheSize: number;
 }
 
@@ -139,7 +150,7 @@ export interface AuthConfig {
 }
 
 /** Env -> AuthConfig; throws an Error naming the variables when the combination is incomplete. */
-export function toAuthConfig(e: z.infer<typeof authEnvSchema>): AuthConfig {
+export function toAuthConfig(e: z.infer<typeof authEnvSchema>, smartClientId: string): AuthConfig {
   const problems: string[] = [];
   const wantsJwt = e.JWT_JWKS_URL !== undefined || e.JWT_JWKS_FILE !== undefined;
   if (e.JWT_JWKS_URL !== undefined && e.JWT_JWKS_FILE !== undefined)
@@ -182,7 +193,7 @@ export function toAuthConfig(e: z.infer<typeof authEnvSchema>): AuthConfig {
       clockToleranceS: e.JWT_CLOCK_TOLERANCE_S,
       api: { ...api, maxTokenAgeS: e.JWT_MAX_TOKEN_AGE_S },
       cds: { ...cds, maxTokenAgeS: e.CDS_HOOKS_MAX_TOKEN_AGE_S },
-      smart: { ...smart, maxTokenAgeS: e.JWT_MAX_TOKEN_AGE_S },
+      smart: { ...smart, maxTokenAgeS: e.JWT_MAX_TOKEN_AGE_S, clientId: smartClientId },
       jtiCacheSize: e.JTI_CACHE_SIZE,
     };
     if (e.JWT_JWKS_URL !== undefined) config.jwt.jwksUrl = e.JWT_JWKS_URL;

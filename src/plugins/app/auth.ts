@@ -107,8 +107,9 @@ async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions): Promis
       request.log.info({ authFailure: request.authFailure ?? 'no credential' }, 'authentication failed');
       throw unauthorized(reply, request.authFailure !== 'no credential');
     }
-    const required = request.routeOptions.config?.scope;
+    const { scope: required, smartApp } = request.routeOptions.config ?? {};
     if (required === undefined || principal.scopes.has('admin') || principal.scopes.has(required as Scope)) return;
+    if (smartApp === true && principal.scopes.has('smart-app')) return;
     request.log.info({ principal: principal.id, requiredScope: required }, 'authorisation failed: scope missing');
     throw forbidden(reply);
   });

@@ -106,14 +106,24 @@ function scopesOf(payload: JWTPayload): Set<Scope> {
 
 /**
  * A SMART access token that lets its bearer read this patient's Observations (SMART App Launch
- * v1 `.read` or v2 `.rs` syntax, patient or user level, or a wildcard) grants scoring them and
- * reading the model's description and card: the service learns nothing the token does not open.
+ * v1 `.read` or v2 `.rs` syntax, patient or user level, or a wildcard) grants `smart-app` alone:
+ * the stateless calls the app makes ($predict, the model and its card), never the routes that
+ * store or delete (encounters, /v1/predict's records, outcomes) nor monitoring.
  */
 const SMART_OBSERVATION_READ = /^(patient|user)\/(Observation|\*)\.(read|\*|c?r[uds]*)(\?.*)?$/;
 
 export function smartScopesOf(payload: JWTPayload): Set<Scope> {
   const granted = typeof payload.scope === 'string' ? payload.scope.split(/\s+/) : [];
-  return granted.some((s) => SMART_OBSERVATION_READ.test(s)) ? new Set(['predict', 'models:read']) : new Set();
+  return granted.some((s) => SMART_OBSERVATION_READ.test(s)) ? new Set(['smart-app']) : new Set();
+}
+
+/**
+ * The client a SMART token was issued to: `client_id` (RFC 9068 section 2.2, required there) or
+ * OpenID Connect's `azp`. The SMART audience is the EHR's FHIR base, shared by all its apps.
+ */
+function smartClientOf(payload: JWTPayload): string | undefined {
+  if (typeof payload.client_id === 'string') return payload.client_id;
+  return typeof payload.azp === 'string' ? payload.azp : undefined;
 }
 
 /** The unverified issuer of a token, only to choose which trust verifies it. */
@@ -220,6 +230,8 @@ export async function createCredentialVerifier(
       }
       scopes = new Set(['cds']);
     } else if (smart) {
+      // No client claim is refused too: a token that does not say whose it is may be another app's.
+      if (smartClientOf(payload) !== jwt.smart.clientId) return { ok: false, reason: 'SMART token of another client' };
       scopes = smartScopesOf(payload);
     } else {
       scopes = scopesOf(payload);
