@@ -48,7 +48,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
       return {
         status: 'ready' as const,
         model: { name: model.name, version: model.version, provider: model.provider },
-        store: await app.store.health(),
+        store: app.store.health(),
       };
     },
   );

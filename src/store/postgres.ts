@@ -13,6 +13,8 @@ export interface PostgresOptions {
   max?: number;
   /** Milliseconds to wait for a connection before an operation fails (the store is down). */
   connectionTimeoutMs?: number;
+  /** Milliseconds a query may wait for its answer before it fails and its connection is dropped. */
+  queryTimeoutMs?: number;
   /** Called when an idle connection errors (server restarted); the pool drops it and reconnects. */
   onIdleError?: (error: Error) => void;
 }
@@ -43,10 +45,19 @@ function clientOver(q: Queryable, transaction: SqlClient['transaction']): SqlCli
 }
 
 export function openPostgres(connectionString: string, options: PostgresOptions = {}): SqlClient {
+  const queryTimeout = options.queryTimeoutMs ?? 15_000;
   const pool = new pg.Pool({
     connectionString,
     max: options.max ?? 4,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
+    // A server that stops answering without closing (a partition) would hold a query forever:
+    // pg's client-side timer fails it, the server cancels its own statements a second earlier,
+    // and TCP keep-alive lets the kernel notice a dead peer on idle connections.
+    query_timeout: queryTimeout,
+    statement_timeout: Math.max(1, queryTimeout - 1000),
+    idle_in_transaction_session_timeout: 2 * queryTimeout,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     types,
   });
   // Without a listener an idle client's error (the server stopped) is an uncaught 'error' event.
@@ -62,8 +73,10 @@ export function openPostgres(connectionString: string, options: PostgresOptions 
       await connection.query('COMMIT');
       return value;
     } catch (error) {
+      // After a read timeout the connection is stuck behind the unanswered query: drop it.
+      broken = (error as Error).message === 'Query read timeout';
       try {
-        await connection.query('ROLLBACK');
+        if (!broken) await connection.query('ROLLBACK');
       } catch {
         broken = true; // the connection itself failed: do not return it to the pool
       }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { migrate, type Migration } from './migrate.js';
 import { migrations as allMigrations } from './migrations.js';
-import { openPostgres } from './postgres.js';
+import { openPostgres, type PostgresOptions } from './postgres.js';
 import { openSqlite } from './sqlite.js';
 import type { SqlClient } from './sql-client.js';
 import type { StoreConfig } from './config.js';
@@ -35,8 +35,11 @@ export interface Store {
   readonly config: StoreConfig;
   /** Resolves once the migrations are applied; rejects if the store is closed first, or SQLite's fail. */
   ready(): Promise<void>;
-  /** Whether the store answered its last probe (a `SELECT 1`, at most every few seconds). */
-  health(): Promise<StoreHealth>;
+  /**
+   * The last known status, at once: a stale one starts a background probe (a `SELECT 1` bounded by
+   * probeTimeoutMs) whose answer the next call sees, so a stalled server never holds readiness.
+   */
+  health(): StoreHealth;
   /** Writers report here, so health follows what they saw between probes. */
   report(ok: boolean): void;
   close(): Promise<void>;
@@ -49,6 +52,10 @@ export interface StoreOptions {
   retryMs?: number;
   /** Milliseconds a probe result stays fresh. */
   probeTtlMs?: number;
+  /** Milliseconds a probe may take before the store counts as down. */
+  probeTimeoutMs?: number;
+  /** PostgreSQL pool timeouts (tests shorten them). */
+  postgres?: Pick<PostgresOptions, 'queryTimeoutMs' | 'connectionTimeoutMs'>;
 }
 
 const noLog: StoreLog = { info: () => undefined, warn: () => undefined };
@@ -65,6 +72,7 @@ export function openStore(config: StoreConfig, options: StoreOptions = {}): Stor
       : loadOrCreateSiteKey(join(config.dataDir, 'site-key'));
   } else {
     client = openPostgres(config.databaseUrl, {
+      ...options.postgres,
       // The message only: pg's error objects can carry the connection string.
       onIdleError: (error) => log.warn({ store: backend, error: error.message }, 'store connection lost'),
     });
@@ -104,12 +112,19 @@ export function openStore(config: StoreConfig, options: StoreOptions = {}): Stor
   const ttl = options.probeTtlMs ?? 5000;
   let probedAt = -Infinity;
   let probing: Promise<void> | undefined;
+  const probeTimeout = options.probeTimeoutMs ?? 2000;
   const probe = async (): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('store probe timed out')), probeTimeout);
+    });
     try {
-      await client.get('SELECT 1 AS one');
+      await Promise.race([client.get('SELECT 1 AS one'), late]);
       if (status !== 'starting') status = 'up';
     } catch {
       if (status !== 'starting') status = 'down';
+    } finally {
+      clearTimeout(timer);
     }
     probedAt = performance.now();
   };
@@ -120,10 +135,9 @@ export function openStore(config: StoreConfig, options: StoreOptions = {}): Stor
     subjectKey,
     config,
     ready: () => migrated,
-    async health() {
-      if (status !== 'starting' && performance.now() - probedAt > ttl) {
+    health() {
+      if (!closed && status !== 'starting' && performance.now() - probedAt > ttl) {
         probing ??= probe().finally(() => (probing = undefined));
-        await probing;
       }
       return { backend, status };
     },
