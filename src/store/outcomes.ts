@@ -1,5 +1,5 @@
 import type { Migration } from './migrate.js';
-import type { SqlClient } from './sql-client.js';
+import type { SqlClient, SqlValue } from './sql-client.js';
 
 /**
  * Outcomes: whether a patient (or encounter) died in hospital, and when that was known, one row
@@ -39,9 +39,14 @@ export interface OutcomeWrite {
   matched: boolean;
 }
 
+/** Subjects per statement: 3 statements per chunk, and a yield between chunks (below). */
+const CHUNK = 500;
+
 /**
  * Stores `rows` in one transaction, in order (a subject repeated in `rows` ends at its last
- * value). Idempotent: a repeat of the stored outcome writes nothing.
+ * value). Idempotent: a repeat of the stored outcome writes nothing. Set-based, chunk by chunk
+ * with a yield between chunks: SQLite's statements are synchronous and would otherwise hold the
+ * event loop for the whole batch (bench/outcomes.ts).
  */
 export async function upsertOutcomes(
   client: SqlClient,
@@ -50,38 +55,60 @@ export async function upsertOutcomes(
 ): Promise<OutcomeWrite[]> {
   return client.transaction(async (tx) => {
     const out: OutcomeWrite[] = [];
-    for (const input of rows) {
-      const died = input.died ? 1 : 0;
-      const stored = await tx.get<{ died: number; at: number }>(
-        'SELECT died, at FROM outcomes WHERE subject_key = $1',
-        [input.subjectKey],
+    // What is stored for each subject seen so far, this call's earlier rows included.
+    const current = new Map<string, { died: number; at: number } | undefined>();
+    for (let from = 0; from < rows.length; from += CHUNK) {
+      if (from > 0) await new Promise((resolve) => setImmediate(resolve));
+      const chunk = rows.slice(from, from + CHUNK);
+      const fresh = [...new Set(chunk.map((r) => r.subjectKey))].filter((k) => !current.has(k));
+      const inList = (keys: readonly string[]) => keys.map((_, i) => `$${i + 1}`).join(', ');
+      if (fresh.length > 0) {
+        for (const k of fresh) current.set(k, undefined);
+        const stored = await tx.all<{ subject_key: string; died: number; at: number }>(
+          `SELECT subject_key, died, at FROM outcomes WHERE subject_key IN (${inList(fresh)})`,
+          fresh,
+        );
+        for (const r of stored) current.set(r.subject_key, { died: Number(r.died), at: Number(r.at) });
+      }
+      const keys = [...new Set(chunk.map((r) => r.subjectKey))];
+      // A prediction at or before `at` exists exactly when the subject's earliest one is.
+      const first = new Map(
+        (
+          await tx.all<{ subject_key: string; first: number }>(
+            `SELECT subject_key, MIN(at) AS first FROM predictions WHERE subject_key IN (${inList(keys)}) GROUP BY subject_key`,
+            keys,
+          )
+        ).map((r) => [r.subject_key, Number(r.first)]),
       );
-      const row = { ...input, at: input.at ?? (stored === undefined ? now : Number(stored.at)) };
-      let status: OutcomeStatus;
-      if (stored === undefined) {
+      const changed = new Map<string, { died: number; at: number }>();
+      for (const input of chunk) {
+        const stored = current.get(input.subjectKey);
+        const value = { died: input.died ? 1 : 0, at: input.at ?? stored?.at ?? now };
+        let status: OutcomeStatus;
+        if (stored === undefined) status = 'stored';
+        else if (stored.died === value.died && stored.at === value.at) status = 'unchanged';
+        else status = 'updated';
+        if (status !== 'unchanged') {
+          current.set(input.subjectKey, value);
+          changed.set(input.subjectKey, value);
+        }
+        const earliest = first.get(input.subjectKey);
+        out.push({ status, matched: earliest !== undefined && earliest <= value.at });
+      }
+      if (changed.size > 0) {
+        const params: SqlValue[] = [];
+        const values = [...changed].map(([key, v]) => {
+          params.push(key, v.died, v.at, now);
+          const n = params.length;
+          return `($${n - 3}, $${n - 2}, $${n - 1}, $${n})`;
+        });
         // ON CONFLICT: another replica may have stored the same subject since the SELECT.
         await tx.run(
-          `INSERT INTO outcomes (subject_key, died, at, recorded_at) VALUES ($1, $2, $3, $4)
+          `INSERT INTO outcomes (subject_key, died, at, recorded_at) VALUES ${values.join(', ')}
            ON CONFLICT (subject_key) DO UPDATE SET died = excluded.died, at = excluded.at, recorded_at = excluded.recorded_at`,
-          [row.subjectKey, died, row.at, now],
+          params,
         );
-        status = 'stored';
-      } else if (Number(stored.died) === died && Number(stored.at) === row.at) {
-        status = 'unchanged';
-      } else {
-        await tx.run('UPDATE outcomes SET died = $2, at = $3, recorded_at = $4 WHERE subject_key = $1', [
-          row.subjectKey,
-          died,
-          row.at,
-          now,
-        ]);
-        status = 'updated';
       }
-      const prediction = await tx.get('SELECT 1 AS one FROM predictions WHERE subject_key = $1 AND at <= $2 LIMIT 1', [
-        row.subjectKey,
-        row.at,
-      ]);
-      out.push({ status, matched: prediction !== undefined });
     }
     return out;
   });

@@ -87,5 +87,19 @@ for (const { backend, skip } of BACKENDS) {
         { status: 'updated', matched: true },
       ]);
     });
+
+    it('keeps order and repeats across a call of more than a thousand outcomes', async (t) => {
+      const client = await openBackend(t, backend);
+      await insertPredictions(client, [prediction('p1', 'c700', T0)]);
+      const rows = Array.from({ length: 1000 }, (_, i) => ({ subjectKey: `c${i}`, died: false, at: T0 + HOUR }));
+      rows.push({ subjectKey: 'c0', died: true, at: T0 + HOUR }, { subjectKey: 'c700', died: false, at: T0 + HOUR });
+      const written = await upsertOutcomes(client, rows, T0 + 2 * HOUR);
+      assert.equal(written.length, 1002);
+      assert.deepEqual(written[700], { status: 'stored', matched: true });
+      assert.deepEqual(written[999], { status: 'stored', matched: false });
+      assert.deepEqual(written[1000], { status: 'updated', matched: false });
+      assert.deepEqual(written[1001], { status: 'unchanged', matched: true });
+      assert.deepEqual(await outcomeOf(client, 'c0'), { subjectKey: 'c0', died: true, at: T0 + HOUR });
+    });
   });
 }
