@@ -1,21 +1,23 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { freePort, startServer } from '../../scripts/server-process.js';
-import { dashboardExpressions, readYaml, repoPath } from './files.js';
+import { samplePatient } from '../helper.js';
+import { dashboardExpressions, readJson, readYaml, repoPath } from './files.js';
 
 /**
  * The dashboard against a live Prometheus (Debian's), as an operator's would run: Prometheus
  * scrapes the running service every second with deploy/prometheus/alerts.yml loaded, a short
- * load goes through the service, and then every expression of the dashboard (panels and
- * variables) must return data. A healthy service must not leave panels empty. .ci/run installs
- * prometheus; without it the test is skipped.
+ * load goes through the service, with a scored cohort and its outcomes for the live-performance
+ * row, and then every expression of the dashboard (panels and variables) must return data. A
+ * healthy service must not leave panels empty. .ci/run installs prometheus; without it the test
+ * is skipped.
  */
 
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -34,13 +36,33 @@ test(
   'every dashboard expression returns data from a live Prometheus scraping the service',
   { skip: existsSync(PROMETHEUS) ? false : 'no prometheus (apt-get install prometheus)', timeout: 120_000 },
   async (t) => {
-    const server = await startServer({
-      env: { RATE_LIMIT_MAX: '30', RATE_LIMIT_WINDOW_MS: '60000' },
-      scopes: 'predict models:read',
-    });
-    t.after(() => server.dispose());
     const dir = await mkdtemp(join(tmpdir(), 'prometheus-live-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
+
+    // The tiny fixture is untrained, so its manifest has no held-out figures, which every trained
+    // model's card has (training writes metrics.heldOut); without them the development lower bound
+    // (model_development_auroc_ci95_lower) is rightly absent. Serve it with a card's figures.
+    const tiny = repoPath('test', 'fixtures', 'tiny-model');
+    const modelDir = join(dir, 'models', 'icu-mortality', '0.0.0-tiny');
+    await mkdir(modelDir, { recursive: true });
+    for (const file of await readdir(tiny))
+      if (file !== 'manifest.json') await symlink(join(tiny, file), join(modelDir, file));
+    const manifest = readJson<{ metrics: Record<string, unknown> }>('test', 'fixtures', 'tiny-model', 'manifest.json');
+    manifest.metrics.heldOut = { n: 1200, deaths: 170, auroc: 0.86, aurocCi95: [0.84, 0.89] };
+    await writeFile(join(modelDir, 'manifest.json'), JSON.stringify(manifest));
+
+    // The store in the test's own directory; the gauges recomputed every 10 s (the least allowed).
+    const server = await startServer({
+      env: {
+        RATE_LIMIT_MAX: '30',
+        RATE_LIMIT_WINDOW_MS: '60000',
+        DATA_DIR: join(dir, 'store'),
+        MONITORING_INTERVAL_S: '10',
+      },
+      modelDir: join(dir, 'models'),
+      scopes: 'predict models:read outcomes:write',
+    });
+    t.after(() => server.dispose());
 
     // The shipped configuration, pointed at this server and scraped every second.
     const shipped = readYaml<{ rule_files: string[]; scrape_configs: Array<Record<string, unknown>> }>(
@@ -91,8 +113,38 @@ test(
       30_000,
     );
 
-    // A short load: valid and invalid patients, a stream, FHIR, and enough calls on one key to be rate limited.
     const headers = { 'content-type': 'application/json', 'x-api-key': server.apiKey };
+
+    // A cohort scored with ids and its outcomes, as a site's replay would post them (see
+    // test/api/monitoring.test.ts): 120 deaths and 120 survivors, over the minimum of 100 each below
+    // which the live figures are withheld. Deaths mostly above the median risk, every fifth the other way.
+    const scored = new Map<string, number>();
+    for (let batch = 0; batch < 4; batch++) {
+      const patients = Array.from({ length: 60 }, (_, j) => {
+        const i = batch * 60 + j;
+        return samplePatient(3 + (i % 22), i + 1, `r${i}`);
+      });
+      const res = await fetch(`${server.base}/v1/predict`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ patients }),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      const { results } = (await res.json()) as { results: Array<{ index: number; probability: number }> };
+      for (const r of results) scored.set(`r${batch * 60 + r.index}`, r.probability);
+    }
+    const median = [...scored.values()].sort((a, b) => a - b)[scored.size / 2] as number;
+    const at = new Date(Date.now() + 1000).toISOString();
+    const posted = await fetch(`${server.base}/v1/outcomes`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        outcomes: [...scored].map(([id, p], i) => ({ id, died: p > median !== (i % 5 === 0), at })),
+      }),
+    });
+    assert.equal(posted.status, 200, await posted.text());
+
+    // A short load: valid and invalid patients, a stream, FHIR, and enough calls on one key to be rate limited.
     const patient = {
       age: 70,
       sex: 'male',
@@ -121,9 +173,21 @@ test(
       await fetch(`${server.base}/v1/models`, { headers });
       await sleep(1000);
     }
-    // 24 calls so far; this burst goes past RATE_LIMIT_MAX.
+    // 29 calls so far; this burst goes past RATE_LIMIT_MAX.
     await Promise.all(Array.from({ length: 12 }, () => fetch(`${server.base}/v1/models`, { headers })));
     await sleep(3000);
+    // The scheduled recomputation after the outcomes, then one more scrape.
+    await waitFor(
+      'the live figures',
+      async () => {
+        const r = (await (
+          await fetch(`${api}/query?query=${encodeURIComponent('monitoring_auroc{version="all",profile="all"}')}`)
+        ).json()) as { data: { result: unknown[] } };
+        return r.data.result.length > 0 ? true : undefined;
+      },
+      30_000,
+    );
+    await sleep(1500);
 
     const empty: string[] = [];
     for (const { where, expr } of dashboardExpressions()) {
