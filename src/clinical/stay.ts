@@ -158,10 +158,12 @@ export class StayBuilder {
     }
     const conversion = unitConversion(spec, unit);
     if (!conversion.ok) {
+      // The message names the variable: a reader's location (a CSV row and column) may not.
       this.fail(
         this.#locate(at, 'unit'),
-        conversion.problem ??
-          `unit not accepted for ${variable}: not a UCUM unit convertible to ${spec.unit} (e.g. ${acceptedUnits(spec).join(', ')})`,
+        `unit not accepted for ${variable}: ${
+          conversion.problem ?? `not a UCUM unit convertible to ${spec.unit} (e.g. ${acceptedUnits(spec).join(', ')})`
+        }`,
       );
       return false;
     }

@@ -10,7 +10,7 @@ import { FORGED_MARKER, FORGING_UNIT, LIBRARY_MARKER, recordStdout, THROWING_UNI
 /** A CSV field, quoted as RFC 4180 says (the forging unit holds line breaks and double quotes). */
 const field = (text: string): string => `"${text.replaceAll('"', '""')}"`;
 
-test('hostile units in the long-form CSV unit column fail their ids with units.Temp named, and nothing is printed', async (t) => {
+test('hostile units in the long-form CSV unit column fail their ids at their row, Temp named, and nothing is printed', async (t) => {
   const modelRoot = await makeModelRoot(t);
   const dir = await mkdtemp(join(tmpdir(), 'icu-cli-units-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -42,11 +42,15 @@ test('hostile units in the long-form CSV unit column fail their ids with units.T
     .split('\n')
     .map((l) => JSON.parse(l) as { id: string; details: Array<{ path: string; message: string }> });
   assert.deepEqual(
-    report.map((r) => [r.id, r.details.map((d) => [d.path, d.message.split(':')[0]])]),
+    report.map((r) => [r.id, r.details.map((d) => [d.path, d.message.split(': ').slice(0, 2).join(': ')])]),
     [
-      ['long', [['units.Temp', 'unit string longer than 64 characters']]],
-      ['forging', [['units.Temp', 'unit string longer than 64 characters']]],
-      ['throwing', [['units.Temp', 'unit not accepted for Temp']]],
+      // CSV rows counted from the header as row 1; the row names the line, the message the variable.
+      ['long', [['row 2.unit', 'unit not accepted for Temp: unit string longer than 64 characters']]],
+      ['forging', [['row 4.unit', 'unit not accepted for Temp: unit string longer than 64 characters']]],
+      [
+        'throwing',
+        [['row 6.unit', 'unit not accepted for Temp: not a UCUM unit convertible to Cel (e.g. Cel, [degF])']],
+      ],
     ],
   );
   const printed = out.text();
