@@ -279,8 +279,11 @@ function noteEmbeddingSchema(manifest: Manifest) {
     });
 }
 
-/** What is wrong with a patient's noteEmbedding for this model, if anything (types and size are the schema's). */
-function noteEmbeddingIssue(manifest: Manifest, value: unknown): string | undefined {
+/**
+ * What is wrong with a patient's noteEmbedding for this model, if anything: for a JSON array the
+ * types and the upper size are the schema's; a built stay's Float32Array is held to the exact size.
+ */
+export function noteEmbeddingIssue(manifest: Manifest, value: unknown): string | undefined {
   const note = manifest.noteEmbedding;
   const model = `model ${manifest.name} ${manifest.version}`;
   if (note === undefined)
@@ -289,7 +292,10 @@ function noteEmbeddingIssue(manifest: Manifest, value: unknown): string | undefi
       : `${model} reads no note embedding: send noteEmbedding only to a hybrid model`;
   if (value === undefined || value === null)
     return `${model} needs noteEmbedding: ${note.dimension} numbers from ${note.encoder}`;
-  if (Array.isArray(value) && value.length < note.dimension)
+  if (
+    (Array.isArray(value) && value.length < note.dimension) ||
+    (value instanceof Float32Array && value.length !== note.dimension)
+  )
     return `noteEmbedding has ${value.length} numbers; ${model} needs ${note.dimension} (from ${note.encoder})`;
   return undefined;
 }

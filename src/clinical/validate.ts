@@ -1,7 +1,12 @@
 import type { z } from 'zod';
 import type { Manifest } from '../model/manifest.js';
 import type { FieldIssue, PatientInput, ValidPatient } from './types.js';
-import { patientInputSchema, unknownMeasurementMessage, type PatientInputSchema } from './schemas.js';
+import {
+  noteEmbeddingIssue,
+  patientInputSchema,
+  unknownMeasurementMessage,
+  type PatientInputSchema,
+} from './schemas.js';
 import { createPatientScanner, type ScanResult } from './scan.js';
 import { StayBuilder, stayFromMatrix, ValidatedStay, type StayOutcome } from './stay.js';
 
@@ -76,7 +81,13 @@ export function createPatientValidator(manifest: Manifest): PatientValidator {
     schema,
     validate(input: unknown): ValidationOutcome {
       if (input instanceof ValidatedStay) {
-        if (input.manifest === manifest) return { ok: true, patient: input.patient };
+        if (input.manifest === manifest) {
+          // Readers other than JSON (FHIR, PhysioNet, long-form CSV) build stays without the schema, which
+          // holds the note embedding rule: a hybrid model's stay without one must be refused, not scored.
+          const note = noteEmbeddingIssue(manifest, input.patient.noteEmbedding);
+          if (note === undefined) return { ok: true, patient: input.patient };
+          return { ok: false, issues: [{ path: ['noteEmbedding'], message: note }] };
+        }
         input = input.raw();
       }
       const header = headerSchema.safeParse(input);

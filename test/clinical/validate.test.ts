@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { before, test } from 'node:test';
+import { BuiltStay, StayBuilder } from '../../src/clinical/stay.js';
+import { manifestSchema } from '../../src/model/manifest.js';
 import {
   createPatientValidator,
   missingThroughout,
@@ -219,4 +222,36 @@ test('the fast path and the full zod schema agree on which patients are valid (p
     }),
     { numRuns: 3000, seed: 20261125 },
   );
+});
+
+test('a stay built by another reader for a hybrid model is refused at noteEmbedding unless its embedding has the model’s size', async () => {
+  const raw: unknown = JSON.parse(await readFile('test/fixtures/tiny-hybrid-model/manifest.json', 'utf8'));
+  const manifest = manifestSchema.parse(raw);
+  const hybrid = createPatientValidator(manifest);
+  const dimension = manifest.noteEmbedding?.dimension ?? assert.fail('the fixture is a hybrid model');
+  const built = (noteEmbedding?: number[]): BuiltStay => {
+    const stay = new StayBuilder(manifest, { outOfRange: 'drop' });
+    const v = manifest.variables[0] as (typeof manifest.variables)[number];
+    stay.add(0, v.name, (v.bounds.min + v.bounds.max) / 2);
+    stay.header.noteEmbedding = noteEmbedding;
+    const outcome = stay.build();
+    if (!outcome.ok) assert.fail(JSON.stringify(outcome.issues));
+    return new BuiltStay(manifest, outcome.patient);
+  };
+  // As FHIR, a PhysioNet record or a CSV without a noteEmbedding row builds it: no embedding.
+  assert.deepEqual(issues(hybrid.validate(built())), [
+    {
+      path: 'noteEmbedding',
+      message: `model ${manifest.name} ${manifest.version} needs noteEmbedding: ${dimension} numbers from ${manifest.noteEmbedding?.encoder}`,
+    },
+  ]);
+  assert.deepEqual(
+    issues(hybrid.validate(built(new Array<number>(dimension + 1).fill(0)))).map((i) => i.path),
+    ['noteEmbedding'],
+  );
+  assert.match(
+    issues(hybrid.validate(built([0.5])))[0]?.message ?? '',
+    new RegExp(`has 1 numbers; .* needs ${dimension}`),
+  );
+  assert.equal(valid(hybrid.validate(built(new Array<number>(dimension).fill(0)))).noteEmbedding?.length, dimension);
 });
