@@ -66,6 +66,12 @@ export function openPostgres(connectionString: string, options: PostgresOptions 
   const transaction = async <T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> => {
     const connection = await pool.connect();
     let broken = false;
+    // A checked-out client whose server goes away between two queries emits 'error' on itself
+    // (pg-pool listens only while it is idle): without this listener that is an uncaught error.
+    const onError = (): void => {
+      broken = true;
+    };
+    connection.on('error', onError);
     try {
       await connection.query('BEGIN');
       const tx: SqlClient = clientOver(connection, (inner) => inner(tx));
@@ -74,7 +80,7 @@ export function openPostgres(connectionString: string, options: PostgresOptions 
       return value;
     } catch (error) {
       // After a read timeout the connection is stuck behind the unanswered query: drop it.
-      broken = (error as Error).message === 'Query read timeout';
+      broken ||= (error as Error).message === 'Query read timeout';
       try {
         if (!broken) await connection.query('ROLLBACK');
       } catch {
@@ -82,6 +88,7 @@ export function openPostgres(connectionString: string, options: PostgresOptions 
       }
       throw error;
     } finally {
+      connection.off('error', onError);
       connection.release(broken);
     }
   };
