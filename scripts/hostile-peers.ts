@@ -70,6 +70,8 @@ export interface HostileFigures {
   floods: number;
   /** Floods whose stream ended with its error_limit line. */
   floodsCut: number;
+  /** How the floods that were not cut ended: an HTTP status and the stream's last line, or the fetch error's code. */
+  floodOthers: Record<string, number>;
   floodLines: number;
   badKeyRequests: number;
   badKeyStatuses: Record<string, number>;
@@ -113,14 +115,21 @@ async function cdsCall(base: string, apiKey: string, fhirOrigin: string): Promis
   return r.status;
 }
 
-async function flood(base: string, apiKey: string, lines: number): Promise<boolean> {
-  const r = await fetch(`${base}/v1/predict/stream`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-ndjson', 'x-api-key': apiKey },
-    body: '{}\n'.repeat(lines),
-  });
-  const text = await r.text();
-  return r.status === 200 && text.includes('"reason":"error_limit"');
+/** `cut` when the stream answered 200 and ended with its error_limit line; otherwise how it ended. */
+async function flood(base: string, apiKey: string, lines: number): Promise<string> {
+  try {
+    const r = await fetch(`${base}/v1/predict/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson', 'x-api-key': apiKey },
+      body: '{}\n'.repeat(lines),
+    });
+    const text = await r.text();
+    if (r.status === 200 && text.includes('"reason":"error_limit"')) return 'cut';
+    return `${r.status} ${text.trimEnd().split('\n').at(-1)?.slice(0, 200) ?? ''}`;
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    return `fetch failed: ${cause?.code ?? cause?.message ?? (error as Error).message}`;
+  }
 }
 
 async function badKey(base: string, i: number): Promise<number> {
@@ -148,6 +157,7 @@ export async function runHostilePeers(
     cdsStatuses: {},
     floods: 0,
     floodsCut: 0,
+    floodOthers: {},
     floodLines,
     badKeyRequests: 0,
     badKeyStatuses: {},
@@ -168,7 +178,9 @@ export async function runHostilePeers(
   });
   const floods = loop(async () => {
     figures.floods++;
-    if (await flood(base, apiKey, floodLines).catch(() => false)) figures.floodsCut++;
+    const ending = await flood(base, apiKey, floodLines);
+    if (ending === 'cut') figures.floodsCut++;
+    else count(figures.floodOthers, ending);
   });
   let k = 0;
   const keys = loop(async () => {

@@ -458,7 +458,7 @@ async function main(): Promise<number> {
       );
     if (hostile.floodsCut !== hostile.floods)
       failures.push(
-        `${hostile.floods - hostile.floodsCut} of ${hostile.floods} invalid-line floods did not end with their error_limit line`,
+        `${hostile.floods - hostile.floodsCut} of ${hostile.floods} invalid-line floods did not end with their error_limit line: ${JSON.stringify(hostile.floodOthers)}`,
       );
     if (Object.keys(hostile.badKeyStatuses).some((c) => c !== '401'))
       failures.push(`bad keys answered ${JSON.stringify(hostile.badKeyStatuses)}, not 401 alone`);
