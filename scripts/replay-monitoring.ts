@@ -25,6 +25,7 @@ import { buildApp } from '../src/app.js';
 import { physionetRecordToPatient } from '../src/clinical/physionet.js';
 import { loadConfig } from '../src/config.js';
 import { manifestSchema } from '../src/model/manifest.js';
+import type { Figures as ServiceFigures } from '../src/evaluation/monitoring.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MODELS = join(ROOT, 'models');
@@ -176,20 +177,6 @@ function gauges(text: string): Map<string, Row> {
     rows.set(key, { ...rows.get(key), [figure]: Number(m[4]) });
   }
   return rows;
-}
-
-interface ServiceFigures {
-  n: number;
-  deaths: number;
-  unlabelled: number;
-  auroc: number | null;
-  aurocCi95: [number, number] | null;
-  calibration: { interceptInTheLarge: number | null; slope: number | null };
-  observedExpected: number | null;
-  flaggedShare: number | null;
-  sensitivity: number | null;
-  ppv: number | null;
-  withheld: string | null;
 }
 
 function rowOf(f: ServiceFigures): Row {
