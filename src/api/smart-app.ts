@@ -76,7 +76,7 @@ const manifestWithoutSideEffects: Plugin = {
   },
 };
 
-/** esbuild is tsx's own dependency (a production dependency): one in-memory bundle per entry, built once. */
+/** One in-memory esbuild bundle per entry (esbuild is a declared dependency), built once. */
 async function bundle(entry: string): Promise<string> {
   const { build } = await import('esbuild');
   const out = await build({
