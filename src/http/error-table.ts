@@ -6,6 +6,7 @@ import { FhirInputError, type InputIssue } from '../fhir/outcome.js';
 import { EngineRunError, QueueFullError, RequestExceedsQueueError } from '../inference/errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ModelLoadError, ModelNotFoundError } from '../model/repository.js';
+import { EncounterInputError } from '../scoring/encounters.js';
 import type { RequestSignal } from './request-signal.js';
 
 /**
@@ -159,6 +160,8 @@ export function describeError(thrown: unknown, request?: FastifyRequest, reply?:
     return { ...answer(thrown.statusCode, code, thrown.message, details), issues: thrown.issues };
   }
   if (thrown instanceof CdsPrefetchError) return answer(thrown.statusCode, thrown.code, thrown.message, thrown.details);
+  if (thrown instanceof EncounterInputError)
+    return answer(thrown.status, thrown.code, thrown.message, issuesToDetails(thrown.issues));
   if (thrown instanceof ModelNotFoundError) return answer(404, 'model_not_found', thrown.message);
   if (thrown instanceof ModelLoadError) return answer(422, 'model_load_failed', thrown.message);
   if (thrown instanceof RequestExceedsQueueError) return answer(413, 'request_too_large', thrown.message);
@@ -202,7 +205,9 @@ export function describeError(thrown: unknown, request?: FastifyRequest, reply?:
 /** describeError, and a 5xx logged once with the request (its own message is only in the log). */
 export function errorAnswer(thrown: unknown, request: FastifyRequest, reply: FastifyReply): ErrorAnswer {
   const out = describeError(thrown, request, reply);
-  if (out.status >= 500 && !(thrown instanceof ApiError) && !(thrown instanceof QueueFullError)) {
+  // A refusal for load (a full queue, ENCOUNTER_MAX_HELD) is not a fault: counted, not logged as one.
+  const refusal = thrown instanceof QueueFullError || (thrown instanceof EncounterInputError && out.status === 503);
+  if (out.status >= 500 && !(thrown instanceof ApiError) && !refusal) {
     request.log.error({ err: thrown }, thrown instanceof EngineRunError ? 'inference batch failed' : 'request failed');
   }
   return out;

@@ -5,6 +5,8 @@ import { cdsPatientViewExample, fhirBundleExample } from '../../src/api/examples
 import { EngineRunError, QueueFullError, RequestExceedsQueueError } from '../../src/inference/errors.js';
 import { ModelNotFoundError, type ModelBatcher } from '../../src/model/repository.js';
 import { modelFactories } from '../../src/model/runtime.js';
+import { describeError } from '../../src/http/error-table.js';
+import { EncounterInputError } from '../../src/scoring/encounters.js';
 import { r4Errors } from '../fhir/r4-schema.js';
 import { buildTestApp, postFhirPredict, samplePatient } from '../helper.js';
 
@@ -159,5 +161,20 @@ describe('one error table for every route', () => {
     const outcome = await postFhirPredict(app, { resourceType: 'Patient' });
     assertOutcome(outcome, expected);
     assert.match(outcome.body, /resourceType/);
+  });
+
+  test('an encounter the service refuses answers from the table: its status, code and field paths', () => {
+    const refused = describeError(
+      new EncounterInputError(400, 'validation_failed', 'hours.0.HR: too high', [
+        { path: ['hours', 0, 'HR'], message: 'Heart rate outside the plausible range 0 to 300 /min' },
+      ]),
+    );
+    assert.deepEqual(refused, {
+      status: 400,
+      code: 'validation_failed',
+      message: 'hours.0.HR: too high',
+      details: [{ path: 'hours.0.HR', message: 'Heart rate outside the plausible range 0 to 300 /min' }],
+    });
+    assert.equal(describeError(new EncounterInputError(503, 'encounter_limit', 'full')).status, 503);
   });
 });
