@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import type { AppConfig } from '../config.js';
 import { assess } from '../fhir/assess.js';
 import { hookRequestSchema, modelCardLink, riskCard, serviceDescription, SERVICE_ID, type Card } from '../fhir/cds.js';
@@ -16,7 +15,8 @@ import { requestSignal } from '../http/request-signal.js';
 import { mapScoringError } from '../http/error-table.js';
 import { cdsPatientViewExample } from './examples.js';
 import { SMART_LAUNCH_PATH } from './smart-app.js';
-import { CALL_DESCRIPTION, callResponseSchema, discoveryResponseSchema, feedbackSchema } from './cds-hooks-schemas.js';
+import { CALL_DESCRIPTION, callResponseSchema, discoveryResponseSchema } from './cds-hooks-schemas.js';
+import { cdsFeedbackRoute } from './cds-feedback.js';
 import './scope.js';
 
 /**
@@ -24,9 +24,6 @@ import './scope.js';
  * fetched from an allow-listed `fhirServer`; a null key means the EHR has no such data; what is
  * omitted and cannot be fetched is a 412, as the specification asks.
  */
-
-/** Feedback is a few small JSON objects; the service's 64 MiB default is for batches of stays. */
-export const FEEDBACK_BODY_LIMIT_BYTES = 64 * 1024;
 
 export interface CdsHooksRoutesOptions {
   config: AppConfig;
@@ -117,46 +114,9 @@ export async function cdsHooksRoutes(app: FastifyInstance, opts: CdsHooksRoutesO
     },
   );
 
-  app.withTypeProvider<ZodTypeProvider>().post(
-    `/cds-services/${SERVICE_ID}/feedback`,
-    {
-      config: { scope: 'cds' },
-      bodyLimit: FEEDBACK_BODY_LIMIT_BYTES,
-      schema: {
-        operationId: 'sendCdsFeedback',
-        tags: ['cds-hooks'],
-        summary: 'CDS Hooks 2.0 feedback: whether a card was accepted or overridden',
-        body: z.object({ feedback: z.array(feedbackSchema).min(1).max(1000) }),
-        response: {
-          200: z.strictObject({}).meta({ description: 'Feedback recorded (counts only are logged)' }),
-          400: errorSchema,
-          413: errorSchema,
-        },
-      },
-    },
-    async (request, reply) => {
-      const { feedback } = request.body;
-      const unknown = feedback.flatMap((f, i) =>
-        cards.verify(f.card)
-          ? []
-          : [{ path: `feedback.${i}.card`, message: 'is not the uuid of a card this service issued' }],
-      );
-      if (unknown.length > 0)
-        throw new ApiError(
-          400,
-          'unknown_card',
-          'feedback names a card this service did not issue',
-          unknown.slice(0, 20),
-        );
-      // Counts only: card ids and reasons may identify a patient encounter.
-      const accepted = feedback.filter((f) => f.outcome === 'accepted').length;
-      request.log.info({ cds: 'feedback', accepted, overridden: feedback.length - accepted }, 'CDS card feedback');
-      return reply.code(200).send({});
-    },
-  );
+  cdsFeedbackRoute(app, cards);
 }
 
-/** The hook's answer for the collected resources: the risk card, or no card when the data cannot be scored. */
 /**
  * The card's SMART link: SMART_LAUNCH_URL, or this request's origin only on a loopback host (a
  * local run). Elsewhere Host is the caller's to choose and, behind a proxy, an internal name: no link.
@@ -167,6 +127,7 @@ function launchLink(configured: string | undefined, request: FastifyRequest): { 
   return loopback ? { appLaunchUrl: `${request.protocol}://${request.host}${SMART_LAUNCH_PATH}` } : {};
 }
 
+/** The hook's answer for the collected resources: the risk card, or no card when the data cannot be scored. */
 async function cardsFor(
   app: FastifyInstance,
   request: FastifyRequest,

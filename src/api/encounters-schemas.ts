@@ -81,7 +81,7 @@ export const envelopeSchema = z.strictObject({
 
 export type Envelope = z.output<typeof envelopeSchema>;
 
-/** The body as documented, with the model's names, units and bounds; it is checked as the envelope (see envelopeSchema). */
+/** The body as documented, with the model's names, units and bounds; checked as the envelope (envelopeSchema). */
 export function documentedBody(manifest: Manifest): ZodType<Envelope> {
   const patient = patientInputSchema(manifest);
   return z
