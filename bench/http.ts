@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +58,8 @@ export async function startServer(
 ): Promise<RunningServer> {
   const port = await freePort();
   const models = env.MODEL_DIR ? { dir: env.MODEL_DIR } : await benchModelDir();
+  // The prediction store of a bench server is its own: a run must not fill the checkout's ./data.
+  const dataDir = env.DATA_DIR === undefined ? await mkdtemp(join(tmpdir(), 'bench-store-')) : undefined;
   const apiKey = randomBytes(24).toString('hex');
   const hash = createHash('sha256').update(apiKey).digest('hex');
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
@@ -72,6 +74,7 @@ export async function startServer(
       RATE_LIMIT_MAX: '0',
       // The load generator shares the machine: do not shed load on event-loop lag.
       MAX_EVENT_LOOP_DELAY_MS: '0',
+      ...(dataDir === undefined ? {} : { DATA_DIR: dataDir }),
       ...env,
     },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -100,6 +103,7 @@ export async function startServer(
     stop: async () => {
       child.kill('SIGTERM');
       await exited;
+      if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
