@@ -21,6 +21,9 @@ export const alertStateTable: Omit<Migration, 'version'> = {
   ],
 };
 
+/** The retention sweep's index (src/store/retention.ts). */
+export const alertStateAtIndex = 'CREATE INDEX alert_state_at ON alert_state (at)';
+
 /** Attempts at the compare-and-set before the card is shown anyway (a lost update shows one card too many). */
 const ATTEMPTS = 5;
 
@@ -61,4 +64,12 @@ export async function decideAlert(
     if (changes === 1) return false;
   }
   return false;
+}
+
+/**
+ * Deletes the last alerts shown before `before` (epoch ms); returns how many. A subject without
+ * one gets its next card (isSuppressed), so a suppression window longer than the retention is cut to it.
+ */
+export async function deleteAlertStatesBefore(client: SqlClient, before: number): Promise<number> {
+  return (await client.run('DELETE FROM alert_state WHERE at < $1', [before])).changes;
 }

@@ -1,8 +1,8 @@
 import type { Migration } from './migrate.js';
 import { predictionsTable } from './predictions.js';
 import { encountersTable } from './encounters.js';
-import { outcomesTable } from './outcomes.js';
-import { alertStateTable } from './alert-state.js';
+import { outcomesAtIndex, outcomesTable } from './outcomes.js';
+import { alertStateAtIndex, alertStateTable } from './alert-state.js';
 
 /**
  * Every migration of the store, in the order applied. Feature modules own their SQL; a new one
@@ -13,4 +13,5 @@ export const migrations: readonly Migration[] = [
   { version: 2, ...outcomesTable },
   { version: 3, ...alertStateTable },
   { version: 4, ...encountersTable },
+  { version: 5, name: 'retention_indexes', up: [outcomesAtIndex, alertStateAtIndex] },
 ];

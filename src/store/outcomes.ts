@@ -20,6 +20,13 @@ export const outcomesTable: Omit<Migration, 'version'> = {
   ],
 };
 
+/**
+ * The retention sweep's index (src/store/retention.ts). On `at`, not `recorded_at`: the join takes
+ * predictions at or before `at`, so once `at` is past the retention every prediction the outcome
+ * can label is gone too, while `recorded_at` can lag `at` by a late import for as long as it likes.
+ */
+export const outcomesAtIndex = 'CREATE INDEX outcomes_at ON outcomes (at)';
+
 export interface OutcomeRow {
   subjectKey: string;
   died: boolean;
@@ -120,4 +127,12 @@ export async function outcomeOf(client: SqlClient, subjectKey: string): Promise<
     subjectKey,
   ]);
   return row === undefined ? undefined : { subjectKey, died: Number(row.died) === 1, at: Number(row.at) };
+}
+
+/**
+ * Deletes outcomes known before `before` (epoch ms); returns how many. Every prediction such an
+ * outcome can label (at or before its `at`) is older still, so no monitoring pair is lost.
+ */
+export async function deleteOutcomesBefore(client: SqlClient, before: number): Promise<number> {
+  return (await client.run('DELETE FROM outcomes WHERE at < $1', [before])).changes;
 }
