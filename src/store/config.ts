@@ -22,7 +22,7 @@ export const storeEnvShape = {
   STORE_BUFFER_ROWS: int(1, 10_000_000).default(100_000),
   /** Rows per write transaction. */
   STORE_BATCH_ROWS: int(1, 100_000).default(500),
-  /** Predictions older than this are deleted by a sweep every hour. */
+  /** Predictions, outcomes and last alerts older than this are deleted hourly (src/store/retention.ts). */
   PREDICTION_RETENTION_DAYS: int(1, 36_500).default(365),
 };
 
