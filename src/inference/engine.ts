@@ -3,7 +3,7 @@
  * session.run() blocks its thread for the whole batch. Batches move by transfer, not copy; a
  * worker that dies fails only the batch it was running and is replaced.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { usableCores } from './cpu-budget.js';
 import { EngineRunError } from './errors.js';
 import {
@@ -17,6 +17,7 @@ import {
   type WorkerInit,
 } from './protocol.js';
 import { PROVIDER_NAMES, type ProviderName, providerOrder } from './providers.js';
+import { newWorker, siblingModule } from './ts-worker.js';
 import type { LogSink } from '../observability/logger.js';
 
 export { EngineRunError } from './errors.js';
@@ -150,20 +151,6 @@ export function batchProblem(batch: EngineBatch): string | undefined {
     if (len < 1 || len > time) return `lengths[${i}] = ${len} is outside 1..${time}`;
   }
   return undefined;
-}
-
-function defaultWorkerUrl(): URL {
-  const here = new URL(import.meta.url);
-  // From src/ through tsx this file is engine.ts; compiled, it is engine.js beside worker.js.
-  return new URL(here.pathname.endsWith('.ts') ? './worker.ts' : './worker.js', here);
-}
-
-/** Node 20 workers do not inherit `--import tsx` ("Unknown file extension .ts"): a .ts worker registers it first. */
-function newWorker(url: URL, workerData: WorkerInit): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
-  const api = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData });
 }
 
 /** Transfers the view's buffer when it owns it alone; copies otherwise (a view into a larger or shared buffer). */
@@ -487,7 +474,7 @@ class WorkerPoolEngine implements Engine {
 }
 
 function spawn(opts: EngineOptions, providers: ProviderName[]): Worker {
-  const url = opts.workerUrl ?? defaultWorkerUrl();
+  const url = opts.workerUrl ?? siblingModule(import.meta.url, 'worker');
   const init: WorkerInit = {
     modelPath: opts.modelPath,
     inputNames: opts.inputNames,

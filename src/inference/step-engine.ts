@@ -3,8 +3,8 @@
  * step of the recurrent state, not a rerun of the stay. A worker that dies fails its runs; the
  * caller falls back to rescoring the stay (src/scoring/encounters.ts).
  */
-import { Worker } from 'node:worker_threads';
 import { EngineRunError } from './errors.js';
+import { newWorker, siblingModule } from './ts-worker.js';
 import type { FromStepWorker, StepInputs, StepOutputs, StepWorkerInit } from './step-protocol.js';
 
 export type { StepInputs, StepOutputs, StepGraphNames } from './step-protocol.js';
@@ -14,21 +14,8 @@ export interface StepEngine {
   close(): Promise<void>;
 }
 
-function workerUrl(): URL {
-  const here = new URL(import.meta.url);
-  return new URL(here.pathname.endsWith('.ts') ? './step-worker.ts' : './step-worker.js', here);
-}
-
-/** As engine.ts: Node 20 workers do not inherit `--import tsx`, so a .ts worker registers it first. */
-function newWorker(url: URL, workerData: StepWorkerInit): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
-  const api = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData });
-}
-
 export async function createStepEngine(init: StepWorkerInit): Promise<StepEngine> {
-  const worker = newWorker(workerUrl(), init);
+  const worker = newWorker(siblingModule(import.meta.url, 'step-worker'), init);
   const pending = new Map<number, { resolve(out: StepOutputs): void; reject(error: Error): void }>();
   let nextId = 1;
   let dead: string | undefined;
