@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { PredictionResult } from '../clinical/types.js';
 import { insertPredictions, type PredictionRow } from './predictions.js';
 import type { Store, StoreLog } from './store.js';
+import { uuidv7 } from './uuid7.js';
 
 /**
  * Records every scored result in the predictions table, off the request path: scored() only
@@ -101,7 +101,8 @@ export class PredictionRecorder {
     }
     const { result } = event;
     this.#rows.push({
-      id: randomUUID(),
+      // Time-ordered: the primary-key index is appended to rather than written at random pages.
+      id: uuidv7(),
       at: event.at.getTime(),
       subjectKey: event.id === undefined ? null : this.#o.store.subjectKey(event.id),
       route: event.route,

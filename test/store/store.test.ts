@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { migrate, type Migration } from '../../src/store/migrate.js';
 import { migrations } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/store.js';
-import { toSqlite } from '../../src/store/sqlite.js';
+import { toSqlite } from '../../src/store/sqlite-host.js';
 import { BACKENDS, TEST_SITE_KEY, storeConfig } from './backends.js';
 
 test('$n placeholders become ? with the values in the order they appear', () => {
