@@ -11,8 +11,9 @@ import { loadOrCreateSiteKey, subjectKeyer, type SubjectKey } from './subject-ke
  * openStore(config): the SQL client (SQLite in DATA_DIR, or PostgreSQL with DATABASE_URL), the
  * subject keyer, and the migrations applied in the background. A PostgreSQL that is down at
  * start does not stop the service: scoring starts, migrations are retried with backoff, and
- * writers wait for ready(). SQLite opens synchronously and ready() rejects when its migrations fail:
- * a DATA_DIR that cannot be written or a schema from a newer release stops start-up.
+ * writers wait for ready(). SQLite (its connection in a worker thread, src/store/sqlite.ts) makes
+ * ready() reject when it cannot open or migrate: a DATA_DIR that cannot be written or a schema
+ * from a newer release stops start-up.
  */
 
 export interface StoreLog {
