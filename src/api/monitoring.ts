@@ -2,8 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { MIN_DEATHS, MIN_SURVIVORS } from '../evaluation/monitoring.js';
-import { ApiError, errorSchema } from '../http/errors.js';
-import { MonitoringBusyError, StoreUnavailableError } from '../plugins/app/monitoring.js';
+import { errorSchema } from '../http/errors.js';
 import './scope.js';
 
 /** `GET /v1/monitoring`: the model's live performance against the outcomes posted to /v1/outcomes. */
@@ -76,22 +75,8 @@ export async function monitoringRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      try {
-        const answer = await app.monitoring.figures(request.query.days);
-        return { ...answer, minimum: { deaths: MIN_DEATHS, survivors: MIN_SURVIVORS } };
-      } catch (error) {
-        if (error instanceof MonitoringBusyError)
-          throw new ApiError(
-            503,
-            'monitoring_busy',
-            'the figures are being computed for other callers; retry later',
-            [],
-            5,
-          );
-        if (!(error instanceof StoreUnavailableError)) throw error;
-        request.log.warn({ reason: error.message }, 'monitoring figures not read');
-        throw new ApiError(503, 'store_unavailable', 'the store is unavailable; retry later', [], 5);
-      }
+      const answer = await app.monitoring.figures(request.query.days);
+      return { ...answer, minimum: { deaths: MIN_DEATHS, survivors: MIN_SURVIVORS } };
     },
   );
 }

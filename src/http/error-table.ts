@@ -7,6 +7,7 @@ import { EngineRunError, QueueFullError, RequestExceedsQueueError } from '../inf
 import type { Metrics } from '../observability/metrics.js';
 import { ModelLoadError, ModelNotFoundError } from '../model/repository.js';
 import { EncounterInputError } from '../scoring/encounters.js';
+import { MonitoringBusyError, StoreUnavailableError } from '../store/errors.js';
 import type { RequestSignal } from './request-signal.js';
 
 /**
@@ -163,6 +164,12 @@ export function describeError(thrown: unknown, request?: FastifyRequest, reply?:
   if (thrown instanceof EncounterInputError)
     return answer(thrown.status, thrown.code, thrown.message, issuesToDetails(thrown.issues));
   if (thrown instanceof ModelNotFoundError) return answer(404, 'model_not_found', thrown.message);
+  if (thrown instanceof MonitoringBusyError) {
+    const out = answer(503, 'monitoring_busy', 'the figures are being computed for other callers; retry later');
+    return { ...out, retryAfterSeconds: 5 };
+  }
+  if (thrown instanceof StoreUnavailableError)
+    return { ...answer(503, 'store_unavailable', 'the store is unavailable; retry later'), retryAfterSeconds: 5 };
   if (thrown instanceof ModelLoadError) return answer(422, 'model_load_failed', thrown.message);
   if (thrown instanceof RequestExceedsQueueError) return answer(413, 'request_too_large', thrown.message);
   if (thrown instanceof QueueFullError) {
@@ -206,7 +213,10 @@ export function describeError(thrown: unknown, request?: FastifyRequest, reply?:
 export function errorAnswer(thrown: unknown, request: FastifyRequest, reply: FastifyReply): ErrorAnswer {
   const out = describeError(thrown, request, reply);
   // A refusal for load (a full queue, ENCOUNTER_MAX_HELD) is not a fault: counted, not logged as one.
-  const refusal = thrown instanceof QueueFullError || (thrown instanceof EncounterInputError && out.status === 503);
+  const refusal =
+    thrown instanceof QueueFullError ||
+    thrown instanceof MonitoringBusyError ||
+    (thrown instanceof EncounterInputError && out.status === 503);
   if (out.status >= 500 && !(thrown instanceof ApiError) && !refusal) {
     request.log.error({ err: thrown }, thrown instanceof EngineRunError ? 'inference batch failed' : 'request failed');
   }

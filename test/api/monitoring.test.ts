@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { Pair } from '../../src/evaluation/monitoring.js';
+import { MonitoringBusyError, StoreUnavailableError } from '../../src/store/errors.js';
 import { buildTestApp, samplePatient } from '../helper.js';
 import { BACKENDS, storeConfig, TEST_SITE_KEY } from '../store/backends.js';
 import { assertFiguresMatch, sklearnFigures } from '../store/sklearn-figures.js';
@@ -145,6 +146,22 @@ describe('GET /v1/monitoring', () => {
       ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
     );
     assert.match(String((settled[4] as PromiseRejectedResult).reason), /MonitoringBusyError/);
+    // Over HTTP the refusal is a 503 to retry.
+    app.monitoring.figures = () => Promise.reject(new MonitoringBusyError('4 computations of the figures are waiting'));
+    const busy = await app.inject({ method: 'GET', url: '/v1/monitoring' });
+    assert.equal(busy.statusCode, 503, busy.body);
+    assert.equal(busy.json<{ error: string }>().error, 'monitoring_busy');
+    assert.equal(busy.headers['retry-after'], '5');
+  });
+
+  it('answers 503 store_unavailable, with Retry-After and without the store’s own words, when the store does not answer', async (t) => {
+    const { app } = await buildTestApp(t, { env: { DATA_DIR: await dataDir(t) } });
+    app.monitoring.figures = () => Promise.reject(new StoreUnavailableError('connect ECONNREFUSED 10.1.2.3:5432'));
+    const res = await app.inject({ method: 'GET', url: '/v1/monitoring' });
+    assert.equal(res.statusCode, 503, res.body);
+    assert.equal(res.json<{ error: string }>().error, 'store_unavailable');
+    assert.equal(res.headers['retry-after'], '5');
+    assert.ok(!res.body.includes('10.1.2.3'), res.body);
   });
 
   it('refuses a window outside 1-3650 days, naming the field', async (t) => {

@@ -16,6 +16,7 @@ import { decideAlert } from '../../store/alert-state.js';
 import { monitoringPairs } from '../../store/monitoring.js';
 import type { Store } from '../../store/store.js';
 import type { AlertingConfig } from './alerting-config.js';
+import { MonitoringBusyError, StoreUnavailableError } from '../../store/errors.js';
 
 /**
  * Go-live services over the store: the alert policy's decision for each CDS card (tier,
@@ -52,15 +53,6 @@ declare module 'fastify' {
     alerting: Alerting;
     monitoring: Monitoring;
   }
-}
-
-export class StoreUnavailableError extends Error {
-  override readonly name = 'StoreUnavailableError';
-}
-
-/** Too many computations of the figures are waiting: GET /v1/monitoring answers 503. */
-export class MonitoringBusyError extends Error {
-  override readonly name = 'MonitoringBusyError';
 }
 
 /** Computations waiting behind the running one at most (GET /v1/monitoring callers and the schedule). */
