@@ -83,7 +83,10 @@ export async function startServer(
   const exited = once(child, 'exit');
   const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with code ${child.exitCode} before it was ready`);
+    if (child.exitCode !== null) {
+      if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
+      throw new Error(`server exited with code ${child.exitCode} before it was ready`);
+    }
     try {
       const res = await fetch(`${url}/health/ready`);
       if (res.status === 200) break;
@@ -92,6 +95,7 @@ export async function startServer(
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
+      if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
       throw new Error('server was not ready in time');
     }
     await new Promise((resolve) => setTimeout(resolve, 200));

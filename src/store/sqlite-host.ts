@@ -56,6 +56,8 @@ function open(init: SqliteInit): Database.Database {
   db.pragma('journal_mode = WAL');
   db.pragma(`busy_timeout = ${Math.trunc(init.busyTimeoutMs)}`);
   db.pragma('synchronous = NORMAL');
+  // Retention deletes personal data (src/store/retention.ts): overwrite it, do not leave it in free pages.
+  db.pragma('secure_delete = ON');
   return db;
 }
 

@@ -30,10 +30,16 @@ export interface SqliteOptions {
   busyTimeoutMs?: number;
   /** Another worker entry (tests use an instrumented one); defaults to ./sqlite-worker.{ts,js}. */
   workerUrl?: URL;
+  /** Told once per crashed worker (no SQL, no values in `why`). */
+  onWorkerCrash?: (why: string) => void;
+  /** A crashed worker is replaced at the first call this long after the crash (default 1000 ms): no restart loop. */
+  restartIntervalMs?: number;
 }
 
-/** The code of the error every call gets once the worker has stopped without close(). */
+/** The code of the error the calls of a worker that stopped without close() get (it is replaced, see openSqlite). */
 export const WORKER_EXITED = 'ERR_SQLITE_WORKER_EXITED';
+/** The code of the error every call gets after close(). */
+export const STORE_CLOSED = 'ERR_SQLITE_CLOSED';
 
 type Ask =
   { op: 'run' | 'all'; sql: string; params: readonly SqlValue[] } | { op: 'begin' | 'commit' | 'rollback' | 'close' };
@@ -59,13 +65,21 @@ function revive(rows: Row[]): Row[] {
   return rows;
 }
 
-/** The connection's thread: requests answered in order; calls fail, not hang, once it has stopped. */
-function connect(init: SqliteInit, url: URL): (ask: Ask) => Promise<Answer> {
+/** One connection's thread: requests answered in order; calls fail, not hang, once it has stopped. */
+interface Connection {
+  ask(ask: Ask): Promise<Answer>;
+  /** Stopped without close(): a crash. */
+  crashed(): boolean;
+}
+
+function connect(init: SqliteInit, url: URL, onCrash: (why: string) => void): Connection {
   const worker: Worker = newWorker(url, init);
   const pending = new Map<number, { resolve(answer: Answer): void; reject(error: Error): void }>();
   let nextId = 1;
   let stopped: SqliteErrorData | undefined;
+  let closing = false;
   const stop = (why: SqliteErrorData): void => {
+    if (stopped === undefined && !closing) onCrash(why.message);
     stopped ??= why;
     for (const call of pending.values()) call.reject(toError(stopped));
     pending.clear();
@@ -87,28 +101,52 @@ function connect(init: SqliteInit, url: URL): (ask: Ask) => Promise<Answer> {
   // Held only while a call waits on it: an idle or forgotten store never keeps the process alive.
   // After the listeners: adding a 'message' listener refs the worker again.
   worker.unref();
-  return (ask) => {
+  const send = (ask: Ask): Promise<Answer> => {
     if (stopped !== undefined) return Promise.reject(toError(stopped));
     const id = nextId++;
     const answer = new Promise<Answer>((resolve, reject) => {
+      try {
+        worker.postMessage({ ...ask, id } satisfies SqliteRequest);
+      } catch {
+        // A value that cannot be cloned (DataCloneError): its message quotes the value, so it is not passed on.
+        reject(new TypeError(`a parameter of this ${ask.op} cannot be sent to the SQLite worker`));
+        return;
+      }
       pending.set(id, { resolve, reject });
       if (pending.size === 1) worker.ref();
-      worker.postMessage({ ...ask, id } satisfies SqliteRequest);
     });
     if (ask.op !== 'close') return answer;
+    closing = true;
     return answer.finally(async () => {
-      stopped ??= { name: 'Error', message: 'the SQLite store is closed' };
+      stopped ??= { name: 'Error', message: 'the SQLite store is closed', code: STORE_CLOSED };
       await worker.terminate();
     });
   };
+  return { ask: send, crashed: () => stopped !== undefined && !closing };
 }
 
 export function openSqlite(file: string, options: SqliteOptions = {}): SqlClient {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const ask = connect(
-    { file, busyTimeoutMs: options.busyTimeoutMs ?? 5000 },
-    options.workerUrl ?? siblingModule(import.meta.url, 'sqlite-worker'),
-  );
+  const init = { file, busyTimeoutMs: options.busyTimeoutMs ?? 5000 };
+  const url = options.workerUrl ?? siblingModule(import.meta.url, 'sqlite-worker');
+  const onCrash = options.onWorkerCrash ?? (() => undefined);
+  const restartIntervalMs = options.restartIntervalMs ?? 1000;
+  // A crash (native fault, out of memory) fails the calls it held, and the first call after
+  // restartIntervalMs opens a new connection: the store recovers without a process restart.
+  // An in-memory database does not survive its worker, so it is not reopened empty.
+  let connection = connect(init, url, onCrash);
+  let crashedAt = 0;
+  const current = (): Connection => {
+    if (connection.crashed() && file !== ':memory:') {
+      crashedAt ||= Date.now();
+      if (Date.now() - crashedAt >= restartIntervalMs) {
+        connection = connect(init, url, onCrash);
+        crashedAt = 0;
+      }
+    }
+    return connection;
+  };
+  const ask = (request: Ask): Promise<Answer> => current().ask(request);
 
   // A promise chain: a transaction holds it across its awaits, plain statements queue behind it.
   // Shared by every connection of this process to the file, so that a second one's BEGIN does not
@@ -120,24 +158,30 @@ export function openSqlite(file: string, options: SqliteOptions = {}): SqlClient
     return result;
   };
 
-  const direct = {
+  const on = (conn: Pick<Connection, 'ask'>) => ({
     run: async (sql: string, params: readonly SqlValue[] = []): Promise<RunResult> => ({
-      changes: (await ask({ op: 'run', sql, params })).changes ?? 0,
+      changes: (await conn.ask({ op: 'run', sql, params })).changes ?? 0,
     }),
     all: async <T extends Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> =>
-      revive((await ask({ op: 'all', sql, params })).rows ?? []) as T[],
-  };
+      revive((await conn.ask({ op: 'all', sql, params })).rows ?? []) as T[],
+  });
+  const direct = on({ ask });
 
-  const inTransaction: SqlClient = {
-    dialect: 'sqlite',
-    run: direct.run,
-    all: direct.all,
-    get: async <T extends Row>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> =>
-      (await direct.all<T>(sql, params))[0],
-    transaction: (fn) => fn(inTransaction),
-    close: async () => {
-      throw new Error('close() inside a transaction');
-    },
+  /** A transaction's client: its statements go to the worker that began it, never to a replacement. */
+  const inTransaction = (conn: Connection): SqlClient => {
+    const bound = on(conn);
+    const tx: SqlClient = {
+      dialect: 'sqlite',
+      run: bound.run,
+      all: bound.all,
+      get: async <T extends Row>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> =>
+        (await bound.all<T>(sql, params))[0],
+      transaction: (fn) => fn(tx),
+      close: async () => {
+        throw new Error('close() inside a transaction');
+      },
+    };
+    return tx;
   };
 
   let closed = false;
@@ -149,14 +193,15 @@ export function openSqlite(file: string, options: SqliteOptions = {}): SqlClient
       locked(async () => (await direct.all<T>(sql, params))[0]),
     transaction: <T>(fn: (tx: SqlClient) => Promise<T>) =>
       locked(async () => {
-        await ask({ op: 'begin' });
+        const conn = current();
+        await conn.ask({ op: 'begin' });
         try {
-          const value = await fn(inTransaction);
-          await ask({ op: 'commit' });
+          const value = await fn(inTransaction(conn));
+          await conn.ask({ op: 'commit' });
           return value;
         } catch (error) {
           // The worker rolls back only if SQLite still holds the transaction (a failed COMMIT may not).
-          await ask({ op: 'rollback' }).catch(() => undefined);
+          await conn.ask({ op: 'rollback' }).catch(() => undefined);
           throw error;
         }
       }),
@@ -164,7 +209,7 @@ export function openSqlite(file: string, options: SqliteOptions = {}): SqlClient
       locked(async () => {
         if (closed) return;
         closed = true;
-        await ask({ op: 'close' }).catch(() => undefined);
+        await connection.ask({ op: 'close' }).catch(() => undefined);
       }),
   };
 }

@@ -67,7 +67,10 @@ export function openStore(config: StoreConfig, options: StoreOptions = {}): Stor
   let client: SqlClient;
   let key: Buffer;
   if (config.databaseUrl === undefined) {
-    client = openSqlite(join(config.dataDir, 'predictions.sqlite'));
+    client = openSqlite(join(config.dataDir, 'predictions.sqlite'), {
+      onWorkerCrash: (why) =>
+        log.warn({ store: 'sqlite', error: why }, 'SQLite worker stopped: reopening at the next call'),
+    });
     key = config.siteIdKey
       ? Buffer.from(config.siteIdKey, 'utf8')
       : loadOrCreateSiteKey(join(config.dataDir, 'site-key'));

@@ -23,6 +23,7 @@ function randomTen(): Uint8Array {
 /** A UUIDv7 for epoch milliseconds `ms`; `random` (10 bytes) supplies its random bits (tests pass their own). */
 export function uuidv7(ms: number = Date.now(), random: Uint8Array = randomTen()): string {
   if (!Number.isInteger(ms) || ms < 0 || ms >= 2 ** 48) throw new RangeError(`UUIDv7 time ${ms} is not 48-bit ms`);
+  if (random.length < 10) throw new RangeError(`UUIDv7 needs 10 random bytes, got ${random.length}`);
   const high = Math.floor(ms / 2 ** 16);
   const b = [
     (high >>> 24) & 0xff,

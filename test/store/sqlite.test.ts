@@ -110,10 +110,13 @@ test('the event loop turns while a large write runs: a setImmediate queued with 
 
 // The timeout turns a hang (a call left waiting on a dead worker) into a failure.
 test(
-  'a worker that dies fails the calls waiting on it and every later one, without hanging',
+  'a worker that dies fails the calls waiting on it and every later one until it is replaced, without hanging',
   { timeout: 20_000 },
   async (t) => {
-    const client = await fileClient(t, { workerUrl: new URL('./fixtures/crashing-sqlite-worker.ts', import.meta.url) });
+    const client = await fileClient(t, {
+      workerUrl: new URL('./fixtures/crashing-sqlite-worker.ts', import.meta.url),
+      restartIntervalMs: 3_600_000,
+    });
     await client.run('CREATE TABLE c (n INTEGER)');
     const transaction = client.transaction(async (tx) => {
       await tx.run('INSERT INTO c (n) VALUES ($1)', [1]);
@@ -131,11 +134,52 @@ test(
   },
 );
 
+test('a crashed worker is replaced at the next call: committed rows are there, the crashed transaction is not', async (t) => {
+  const crashes: string[] = [];
+  const client = await fileClient(t, {
+    workerUrl: new URL('./fixtures/crashing-sqlite-worker.ts', import.meta.url),
+    restartIntervalMs: 0,
+    onWorkerCrash: (why) => crashes.push(why),
+  });
+  await client.run('CREATE TABLE c (n INTEGER)');
+  await client.run('INSERT INTO c (n) VALUES ($1)', [1]);
+  await assert.rejects(
+    client.transaction(async (tx) => {
+      await tx.run('INSERT INTO c (n) VALUES ($1)', [2]);
+      await tx.run(CRASH_SQL);
+    }),
+    { code: WORKER_EXITED },
+  );
+  assert.deepEqual(await client.all('SELECT n FROM c ORDER BY n'), [{ n: 1 }]);
+  await client.transaction((tx) => tx.run('INSERT INTO c (n) VALUES ($1)', [3]));
+  assert.deepEqual(await client.all('SELECT n FROM c ORDER BY n'), [{ n: 1 }, { n: 3 }]);
+  assert.deepEqual(crashes, ['the SQLite worker stopped (exit code 70)']);
+});
+
+test(
+  'a parameter that cannot be sent is refused without its value, and the store goes on',
+  { timeout: 20_000 },
+  async (t) => {
+    const client = await fileClient(t);
+    await client.run('CREATE TABLE c (n INTEGER)');
+    const secret = () => 'patient 4711';
+    await assert.rejects(client.run('INSERT INTO c (n) VALUES ($1)', [secret as unknown as number]), (error: Error) => {
+      assert.ok(!error.message.includes('4711'), error.message);
+      return true;
+    });
+    await client.run('INSERT INTO c (n) VALUES ($1)', [5]);
+    assert.deepEqual(await client.all('SELECT n FROM c'), [{ n: 5 }]);
+  },
+);
+
 test(
   'the recorder counts a dead worker as a failed write and drops its rows at shutdown',
   { timeout: 20_000 },
   async (t) => {
-    const client = await fileClient(t, { workerUrl: new URL('./fixtures/crashing-sqlite-worker.ts', import.meta.url) });
+    const client = await fileClient(t, {
+      workerUrl: new URL('./fixtures/crashing-sqlite-worker.ts', import.meta.url),
+      restartIntervalMs: 3_600_000,
+    });
     await migrate(client, migrations);
     await assert.rejects(client.run(CRASH_SQL), { code: WORKER_EXITED });
     const registry = new Registry();

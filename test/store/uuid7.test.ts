@@ -22,4 +22,5 @@ test('a time outside 48-bit milliseconds is refused', () => {
   assert.throws(() => uuidv7(-1), RangeError);
   assert.throws(() => uuidv7(2 ** 48), RangeError);
   assert.throws(() => uuidv7(1.5), RangeError);
+  assert.throws(() => uuidv7(1, new Uint8Array(3)), RangeError);
 });

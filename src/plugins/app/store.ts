@@ -59,6 +59,7 @@ export default fp(
       // Half: the grace period also covers in-flight requests and the batcher's drain before this hook.
       const lost = await recorder.close(opts.graceMs / 2);
       log.info({ lost }, 'prediction recorder flushed');
+      // Closed first: a sweep still waiting for a store that never became ready ends with it.
       await store.close();
       await retentionStopped;
     });
