@@ -26,6 +26,7 @@ import { physionetRecordToPatient } from '../src/clinical/physionet.js';
 import { loadConfig } from '../src/config.js';
 import { manifestSchema } from '../src/model/manifest.js';
 import type { Figures as ServiceFigures } from '../src/evaluation/monitoring.js';
+import { readOutcomes } from '../src/cli/outcomes.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MODELS = join(ROOT, 'models');
@@ -104,22 +105,6 @@ function independent(pairs: Pair[], threshold: number): Record<string, Row> {
   });
   if (run.status !== 0) throw new Error(`python3 failed: ${run.stderr}`);
   return JSON.parse(run.stdout) as Record<string, Row>;
-}
-
-/** In-hospital deaths of the outcome files: RecordID -> 0 or 1. */
-async function readOutcomes(files: string[]): Promise<Map<string, 0 | 1>> {
-  const died = new Map<string, 0 | 1>();
-  for (const file of files) {
-    const lines = (await readFile(file, 'utf8')).trim().split(/\r?\n/);
-    const header = (lines.shift() ?? '').split(',');
-    const id = header.indexOf('RecordID');
-    const death = header.indexOf('In-hospital_death');
-    for (const line of lines) {
-      const cells = line.split(',');
-      died.set(cells[id] as string, cells[death] === '1' ? 1 : 0);
-    }
-  }
-  return died;
 }
 
 /** The text of the records `wanted` in the .tar.gz archives, by RecordID. */
@@ -227,7 +212,10 @@ async function main(): Promise<void> {
   const versions = values.versions.split(',').filter(Boolean);
   const splitFile = values.split ?? join(MODELS, 'icu-mortality', versions[0] as string, 'split.json');
   const testIds = (JSON.parse(await readFile(splitFile, 'utf8')) as { test: string[] }).test;
-  const died = await readOutcomes(['a', 'c'].map((s) => join(values.data, `Outcomes-${s}.txt`)));
+  const died = new Map<string, 0 | 1>();
+  for (const set of ['a', 'c'])
+    for (const [id, d] of await readOutcomes(join(values.data, `Outcomes-${set}.txt`), { idColumn: 'RecordID' }))
+      died.set(id, d);
   const texts = await readArchives(
     ['a', 'c'].map((s) => join(values.data, `set-${s}.tar.gz`)),
     new Set(testIds),

@@ -116,7 +116,6 @@ export async function buildApp(config: AppConfig, deps: AppDeps = {}): Promise<F
   // Before models: its onClose runs after the batcher drains, so drained results are recorded.
   await app.register(storePlugin, {
     config: config.store,
-    thresholds: config.fhir.thresholds,
     // Each recorded result's tier is the alert policy's, as on the CDS card.
     tierOf: (probability) => tierOf(config.alerting.policy, probability).name,
     graceMs: config.shutdownGraceMs,

@@ -1,69 +1,36 @@
 import type { Manifest } from '../model/manifest.js';
 
-/** One timed measurement, already in the manifest's canonical unit. */
-export interface TimedObservation {
-  /** Minutes since ICU admission (or since the stay's reference time). */
-  minutes: number;
-  variable: string;
-  value: number;
-}
-
 /** The hour an observation falls in: floor(minutes / 60), except that 48:00 (maxHours * 60) is in the last hour. */
 export function hourOf(minutes: number, manifest: Manifest): number {
   return minutes === manifest.maxHours * 60 ? manifest.maxHours - 1 : Math.floor(minutes / 60);
 }
 
-/**
- * Hourly rows from irregular observations by the rule training/ bins the challenge records with
- * (models/README.md, "Raw record cleaning", rule 8). Negative minutes are the caller's to drop.
- */
-export function binObservations(
-  observations: readonly TimedObservation[],
-  manifest: Manifest,
-): Array<Record<string, number | null>> {
-  const bins = new TimeOrderedBins(manifest);
-  // Ordered by arrival alone: an hour's last value is the last in input order.
-  observations.forEach((obs, i) => bins.add(obs, i));
-  return bins.rows();
-}
-
-/** Per manifest, once: each variable's column, and which are summed. */
-const layouts = new WeakMap<Manifest, { columns: ReadonlyMap<string, number>; sum: Uint8Array }>();
+/** Per manifest, once: which variables are summed. */
+const sumFlags = new WeakMap<Manifest, Uint8Array>();
 
 /**
- * Hourly binning for values arriving in any order, as if stably sorted by `order` first (time by
- * default; the later arrival wins a tie) for a `last` variable, summed in arrival order for a `sum`
- * one. Cells are written straight into the dense [hours x variables] matrix the model reads (NaN =
- * missing), one typed array per stay rather than an object per hour.
+ * Hourly binning by the rule training/ bins the challenge records with (models/README.md, "Raw
+ * record cleaning", rule 8), for values arriving in any order: a `last` variable keeps the value of
+ * highest `order` (ties: the later arrival), a `sum` one adds them. Cells go straight into the dense
+ * [hours x variables] matrix the model reads (NaN = missing).
  */
 export class TimeOrderedBins {
-  readonly #columns: ReadonlyMap<string, number>;
   readonly #sum: Uint8Array;
   readonly #width: number;
   #values: Float64Array;
   #order: Float64Array;
   #hours = 1;
 
-  constructor(readonly manifest: Manifest) {
-    let layout = layouts.get(manifest);
-    if (layout === undefined) {
-      layout = {
-        columns: new Map(manifest.variables.map((v, j) => [v.name, j])),
-        sum: Uint8Array.from(manifest.variables, (v) => (v.aggregation === 'sum' ? 1 : 0)),
-      };
-      layouts.set(manifest, layout);
+  constructor(manifest: Manifest) {
+    let sum = sumFlags.get(manifest);
+    if (sum === undefined) {
+      sum = Uint8Array.from(manifest.variables, (v) => (v.aggregation === 'sum' ? 1 : 0));
+      sumFlags.set(manifest, sum);
     }
-    this.#columns = layout.columns;
-    this.#sum = layout.sum;
+    this.#sum = sum;
     this.#width = manifest.variables.length;
     this.#values = new Float64Array(manifest.maxHours * this.#width).fill(Number.NaN);
     this.#order = new Float64Array(manifest.maxHours * this.#width);
-  }
-
-  /** `order` ranks an hour's values of a `last` variable (ties: the later arrival); time by default. */
-  add(obs: TimedObservation, order: number = obs.minutes): void {
-    const j = this.#columns.get(obs.variable);
-    if (j !== undefined) this.set(hourOf(obs.minutes, this.manifest), j, obs.value, order);
   }
 
   /** The value of column `j` (manifest order) in `hour` (0-based, below the caller's limit). */
@@ -96,11 +63,6 @@ export class TimeOrderedBins {
   matrix(): Float64Array {
     const length = this.#hours * this.#width;
     return length === this.#values.length ? this.#values : this.#values.slice(0, length);
-  }
-
-  /** The same as hourly rows keyed by variable name (the JSON body's `hours`). */
-  rows(): Array<Record<string, number | null>> {
-    return matrixRows(this.manifest, this.matrix(), this.#hours);
   }
 
   #grow(hours: number): void {

@@ -134,15 +134,16 @@ class PatientRows {
     const minutes = parseElapsedTime(time);
     if (minutes === undefined)
       return fail('time', `time ${excerptOf(time)} is not hh:mm or a number of hours since admission`);
+    const hour = hourOf(minutes, this.manifest);
     // Checked here to quote the time: the builder refuses the hour too.
-    if (hourOf(minutes, this.manifest) >= MAX_HOURS_RECEIVED)
+    if (hour >= MAX_HOURS_RECEIVED)
       return fail('time', `time ${excerptOf(time)} is after the longest stay read, ${MAX_HOURS_RECEIVED} hours`);
     const n = Number(value);
     if (value === '' || !Number.isFinite(n))
       return fail('value', `value ${excerptOf(value)} of ${variable} is not a number`);
     if (unit !== undefined && unit.trim() !== '' && !stay.unit(variable, unit.trim(), row)) return;
     // "Last value of the hour" means the latest time, then file order.
-    stay.addAt(hourOf(minutes, this.manifest), j, n, row, minutes);
+    stay.addAt(hour, j, n, row, minutes);
   }
 
   finish(): LongCsvItem {

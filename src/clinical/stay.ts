@@ -13,10 +13,11 @@ import type { FieldIssue, PatientInput, Sex, ValidPatient } from './types.js';
 import { unitConversion, acceptedUnits, type UnitConverter } from './units.js';
 
 /**
- * The one stay builder every reader ends in (JSON body, NDJSON line, PhysioNet record, long-form
- * CSV, FHIR): measurements (hour, variable, value, unit) and descriptors in, unit conversion, hourly
- * binning, one range check, the ValidPatient out. Problems are located in the reader's own terms
- * by its `locate` (a JSON path, a CSV row, a record line, a FHIR expression).
+ * The stay builder the readers end in (JSON body, NDJSON line, PhysioNet record, long-form CSV,
+ * FHIR): measurements (hour, variable, value, unit) and descriptors in, unit conversion, hourly
+ * binning, one range check, the ValidPatient out; the JSON byte scanner (scan.ts), the fast path,
+ * checks the same bounds as it reads and ends in stayFromMatrix. Problems are located in the
+ * reader's own terms by its `locate` (a JSON path, a CSV row, a record line, a FHIR expression).
  */
 
 export interface StayOptions {
@@ -268,6 +269,8 @@ export class StayBuilder {
   }
 
   #outOfRange(j: number, at: number): void {
+    // A dropped value past the cap of noted ones costs no message (PhysioNet records drop many).
+    if (!this.#reject && this.#dropped.length >= MAX_ISSUES) return;
     const spec = this.#manifest.variables[j] as VariableSpec;
     const unit = this.#units?.get(j);
     const message = boundsMessage(spec, unit !== undefined && unit !== spec.unit, unit !== undefined);

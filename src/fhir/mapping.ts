@@ -1,6 +1,6 @@
 import { hourOf } from '../clinical/binning.js';
 import { MAX_HOURS_RECEIVED, MAX_ID_LENGTH } from '../clinical/schemas.js';
-import { BuiltStay, patientJson, StayBuilder } from '../clinical/stay.js';
+import { BuiltStay, StayBuilder } from '../clinical/stay.js';
 import type { PatientInput, Sex } from '../clinical/types.js';
 import { numericDescriptor, type Manifest } from '../model/manifest.js';
 import { ICU_TYPE_SYSTEM, LOINC, VENTILATOR_OBSERVATION_CODES } from './codes.js';
@@ -42,8 +42,6 @@ export interface MappingOptions {
 export interface MappedPatient {
   /** The built stay, for the scoring core. */
   stay: BuiltStay;
-  /** The same as the JSON body POST /v1/predict takes for it. */
-  readonly input: PatientInput;
   /** Reference to the Patient, for RiskAssessment.subject. */
   subject: { reference?: string; display?: string };
   encounter?: { reference: string };
@@ -707,9 +705,6 @@ export function mapToPatientInput(gathered: Gathered, options: MappingOptions): 
   const encounterRef = chosen ? firstRef(chosen.entry) : undefined;
   return {
     stay: new BuiltStay(manifest, valid),
-    get input() {
-      return patientJson(manifest, valid);
-    },
     subject:
       subjectRef === undefined
         ? { display: 'the Patient of the request (no id or fullUrl)' }

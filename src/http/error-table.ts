@@ -28,6 +28,8 @@ export interface ErrorAnswer {
   message: string;
   details: ErrorDetail[];
   retryAfterSeconds?: number;
+  /** A refusal for load (a full queue, a limit reached): counted by its caller, not logged as a fault. */
+  refusal?: true;
   /** The FHIR issues an error carries itself (FhirInputError); an OperationOutcome lists them as they are. */
   issues?: InputIssue[];
 }
@@ -161,12 +163,15 @@ export function describeError(thrown: unknown, request?: FastifyRequest, reply?:
     return { ...answer(thrown.statusCode, code, thrown.message, details), issues: thrown.issues };
   }
   if (thrown instanceof CdsPrefetchError) return answer(thrown.statusCode, thrown.code, thrown.message, thrown.details);
-  if (thrown instanceof EncounterInputError)
-    return answer(thrown.status, thrown.code, thrown.message, issuesToDetails(thrown.issues));
+  if (thrown instanceof EncounterInputError) {
+    const out = answer(thrown.status, thrown.code, thrown.message, issuesToDetails(thrown.issues));
+    // Its 503 is ENCOUNTER_MAX_HELD reached.
+    return thrown.status === 503 ? { ...out, refusal: true } : out;
+  }
   if (thrown instanceof ModelNotFoundError) return answer(404, 'model_not_found', thrown.message);
   if (thrown instanceof MonitoringBusyError) {
     const out = answer(503, 'monitoring_busy', 'the figures are being computed for other callers; retry later');
-    return { ...out, retryAfterSeconds: 5 };
+    return { ...out, retryAfterSeconds: 5, refusal: true };
   }
   if (thrown instanceof StoreUnavailableError)
     return { ...answer(503, 'store_unavailable', 'the store is unavailable; retry later'), retryAfterSeconds: 5 };
@@ -174,7 +179,7 @@ export function describeError(thrown: unknown, request?: FastifyRequest, reply?:
   if (thrown instanceof RequestExceedsQueueError) return answer(413, 'request_too_large', thrown.message);
   if (thrown instanceof QueueFullError) {
     const code = thrown.name === 'BatcherDrainingError' ? 'shutting_down' : 'queue_full';
-    return { ...answer(503, code, thrown.message), retryAfterSeconds: thrown.retryAfterSeconds };
+    return { ...answer(503, code, thrown.message), retryAfterSeconds: thrown.retryAfterSeconds, refusal: true };
   }
   if (thrown instanceof EngineRunError) {
     // Only the requests of the failed batch get this; the engine's own message stays in the log.
@@ -212,12 +217,7 @@ export function describeError(thrown: unknown, request?: FastifyRequest, reply?:
 /** describeError, and a 5xx logged once with the request (its own message is only in the log). */
 export function errorAnswer(thrown: unknown, request: FastifyRequest, reply: FastifyReply): ErrorAnswer {
   const out = describeError(thrown, request, reply);
-  // A refusal for load (a full queue, ENCOUNTER_MAX_HELD) is not a fault: counted, not logged as one.
-  const refusal =
-    thrown instanceof QueueFullError ||
-    thrown instanceof MonitoringBusyError ||
-    (thrown instanceof EncounterInputError && out.status === 503);
-  if (out.status >= 500 && !(thrown instanceof ApiError) && !refusal) {
+  if (out.status >= 500 && !(thrown instanceof ApiError) && out.refusal !== true) {
     request.log.error({ err: thrown }, thrown instanceof EngineRunError ? 'inference batch failed' : 'request failed');
   }
   return out;

@@ -440,7 +440,8 @@ export class Batcher<P> {
             if (request.settled) continue;
             request.results[item.index] = probabilities[k] as number;
             if (request.perHour !== undefined && perHour !== undefined)
-              request.perHour[item.index] = perHour.slice(k * time, k * time + item.length);
+              // A view: the worker's fresh buffer, never pooled or refilled.
+              request.perHour[item.index] = perHour.subarray(k * time, k * time + item.length);
             request.unresolved--;
             if (request.unresolved === 0) this.#settle(request);
           }

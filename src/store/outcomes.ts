@@ -62,10 +62,11 @@ export async function upsertOutcomes(
     const out: OutcomeWrite[] = [];
     // What is stored for each subject seen so far, this call's earlier rows included.
     const current = new Map<string, { died: number; at: number } | undefined>();
+    const inList = (keys: readonly string[]) => keys.map((_, i) => `$${i + 1}`).join(', ');
     for (let from = 0; from < rows.length; from += CHUNK) {
       const chunk = rows.slice(from, from + CHUNK);
-      const fresh = [...new Set(chunk.map((r) => r.subjectKey))].filter((k) => !current.has(k));
-      const inList = (keys: readonly string[]) => keys.map((_, i) => `$${i + 1}`).join(', ');
+      const keys = [...new Set(chunk.map((r) => r.subjectKey))];
+      const fresh = keys.filter((k) => !current.has(k));
       if (fresh.length > 0) {
         for (const k of fresh) current.set(k, undefined);
         const stored = await tx.all<{ subject_key: string; died: number; at: number }>(
@@ -74,7 +75,6 @@ export async function upsertOutcomes(
         );
         for (const r of stored) current.set(r.subject_key, { died: Number(r.died), at: Number(r.at) });
       }
-      const keys = [...new Set(chunk.map((r) => r.subjectKey))];
       // A prediction at or before `at` exists exactly when the subject's earliest one is.
       const first = new Map(
         (

@@ -6,6 +6,7 @@ import { openSqlite } from './sqlite.js';
 import type { SqlClient } from './sql-client.js';
 import type { StoreConfig } from './config.js';
 import { loadOrCreateSiteKey, subjectKeyer, type SubjectKey } from './subject-key.js';
+import { within } from './errors.js';
 
 /**
  * openStore(config): the SQL client (SQLite in DATA_DIR, or PostgreSQL with DATABASE_URL), the
@@ -118,17 +119,11 @@ export function openStore(config: StoreConfig, options: StoreOptions = {}): Stor
   let probing: Promise<void> | undefined;
   const probeTimeout = options.probeTimeoutMs ?? 2000;
   const probe = async (): Promise<void> => {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('store probe timed out')), probeTimeout);
-    });
     try {
-      await Promise.race([client.get('SELECT 1 AS one'), late]);
+      await within(client.get('SELECT 1 AS one'), probeTimeout, 'store probe');
       if (status !== 'starting') status = 'up';
     } catch {
       if (status !== 'starting') status = 'down';
-    } finally {
-      clearTimeout(timer);
     }
     probedAt = performance.now();
   };

@@ -40,11 +40,11 @@ describe('FHIR Bundle -> patient input', () => {
         gatherResources(recordToBundle(text, manifest, { admission: ADMISSION, predictionTime: AT })),
         { manifest, predictionTime: AT },
       );
-      assert.deepEqual(mapped.input.hours, expected.hours);
-      assert.equal(mapped.input.age, expected.age);
-      assert.equal(mapped.input.sex, expected.sex);
-      assert.equal(mapped.input.icuType, expected.icuType);
-      assert.equal(mapped.input.height, expected.height);
+      assert.deepEqual(mapped.stay.raw().hours, expected.hours);
+      assert.equal(mapped.stay.raw().age, expected.age);
+      assert.equal(mapped.stay.raw().sex, expected.sex);
+      assert.equal(mapped.stay.raw().icuType, expected.icuType);
+      assert.equal(mapped.stay.raw().height, expected.height);
       assert.equal(mapped.timeZeroSource, 'encounter');
     });
   }
@@ -56,7 +56,7 @@ describe('FHIR Bundle -> patient input', () => {
     const reversed = { ...bundle, type: 'searchset', entry: [...(bundle.entry as Json[])].reverse() };
     const a = mapToPatientInput(gatherResources(bundle), { manifest, predictionTime: AT });
     const b = mapToPatientInput(gatherResources(reversed), { manifest, predictionTime: AT });
-    assert.deepEqual(b.input.hours, a.input.hours);
+    assert.deepEqual(b.stay.raw().hours, a.stay.raw().hours);
   });
 
   test('several values of one hour: the latest in time is kept, whatever the order of the entries', async () => {
@@ -65,9 +65,10 @@ describe('FHIR Bundle -> patient input', () => {
       observation('late', [{ system: LOINC, code: '8867-4' }], 100, '/min', '2026-03-15T01:50:00Z'),
       observation('early', [{ system: LOINC, code: '8867-4' }], 80, '/min', '2026-03-15T01:10:00Z'),
     ]);
-    assert.deepEqual(mapToPatientInput(gatherResources(newestFirst), { manifest, predictionTime: AT }).input.hours, [
-      { HR: 100 },
-    ]);
+    assert.deepEqual(
+      mapToPatientInput(gatherResources(newestFirst), { manifest, predictionTime: AT }).stay.raw().hours,
+      [{ HR: 100 }],
+    );
   });
 
   test('the impossible heart rate of the record is listed as a warning and not used', async () => {
@@ -96,14 +97,17 @@ describe('FHIR Bundle -> patient input', () => {
       ],
     });
     assert.equal(
-      mapToPatientInput(gatherResources(bundle('1960-03-15')), { manifest, predictionTime: AT }).input.age,
+      mapToPatientInput(gatherResources(bundle('1960-03-15')), { manifest, predictionTime: AT }).stay.raw().age,
       66,
     );
     assert.equal(
-      mapToPatientInput(gatherResources(bundle('1960-03-16')), { manifest, predictionTime: AT }).input.age,
+      mapToPatientInput(gatherResources(bundle('1960-03-16')), { manifest, predictionTime: AT }).stay.raw().age,
       65,
     );
-    assert.equal(mapToPatientInput(gatherResources(bundle('1960')), { manifest, predictionTime: AT }).input.age, 66);
+    assert.equal(
+      mapToPatientInput(gatherResources(bundle('1960')), { manifest, predictionTime: AT }).stay.raw().age,
+      66,
+    );
   });
 
   test('without an Encounter, time zero is the earliest usable observation', async () => {
@@ -120,7 +124,7 @@ describe('FHIR Bundle -> patient input', () => {
     assert.equal(mapped.timeZeroSource, 'earliest-observation');
     assert.equal(mapped.timeZero.toISOString(), '2026-03-14T10:20:00.000Z');
     // 10:20 -> hour 0; 12:10 is 110 minutes later -> hour 1.
-    assert.deepEqual(mapped.input.hours, [{ HR: 80 }, { HR: 90 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{ HR: 80 }, { HR: 90 }]);
   });
 
   test('observations before the ICU admission or after the prediction time are warned about and not used', async () => {
@@ -147,7 +151,7 @@ describe('FHIR Bundle -> patient input', () => {
       { manifest, predictionTime: AT },
     );
     // 02:30+01:00 is 01:30Z: hour 1 after admission at 00:00Z.
-    assert.deepEqual(mapped.input.hours, [{}, { HR: 90 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{}, { HR: 90 }]);
     assert.ok(
       mapped.issues.some(
         (i) => i.message.includes('before the ICU admission') && i.expression?.[0] === 'Bundle.entry[2].resource',
@@ -182,7 +186,7 @@ describe('FHIR Bundle -> patient input', () => {
       ],
     };
     const mapped = mapToPatientInput(gatherResources(minimalBundle([panel])), { manifest, predictionTime: AT });
-    assert.deepEqual(mapped.input.hours, [{ NISysABP: 120, NIDiasABP: 70 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{ NISysABP: 120, NIDiasABP: 70 }]);
     // Nothing is refused; the answer says which variable each method-less code was read as.
     assert.deepEqual(
       mapped.issues.map((i) => [i.severity, i.message.split(':')[0], i.expression]),
@@ -222,7 +226,7 @@ describe('FHIR Bundle -> patient input', () => {
       ),
       { manifest, predictionTime: AT },
     );
-    const row = mapped.input.hours[0] as Record<string, number>;
+    const row = mapped.stay.raw().hours[0] as Record<string, number>;
     assert.equal(row.HR, 80);
     assert.ok(Math.abs((row.Temp as number) - 37) < 1e-9, 'degF converted through the manifest');
     assert.ok(
@@ -267,7 +271,7 @@ describe('FHIR Bundle -> patient input', () => {
       ),
       { manifest, predictionTime: AT },
     );
-    assert.deepEqual(mapped.input.hours, [{ HR: 80, GCS: 9 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{ HR: 80, GCS: 9 }]);
   });
 
   test('a Bundle with no usable observation cannot be scored (422), with every warning listed', async () => {
@@ -322,7 +326,7 @@ describe('FHIR Bundle -> patient input', () => {
       ),
       { manifest, predictionTime: AT },
     );
-    assert.deepEqual(mapped.input.hours, [{ HR: 80 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{ HR: 80 }]);
     assert.ok(mapped.issues.some((i) => i.message.includes('subject is not the Patient')));
   });
 
@@ -337,7 +341,7 @@ describe('FHIR Bundle -> patient input', () => {
       ),
       { manifest, predictionTime: AT },
     );
-    assert.deepEqual(mapped.input.hours, [{ HR: 80 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{ HR: 80 }]);
     assert.ok(
       mapped.issues.some(
         (i) => i.message.includes('time zone') && i.expression?.[0] === 'Bundle.entry[2].resource.effectiveDateTime',
@@ -365,7 +369,7 @@ describe('the prediction time when the request gives none', () => {
     const mapped = mapToPatientInput(gatherResources(bundle), { manifest, now: NOW, staleAfterHours: 24 });
     assert.equal(mapped.predictionTime.toISOString(), '2020-05-01T11:40:00.000Z');
     assert.equal(mapped.predictionTimeSource, 'latest-observation');
-    assert.equal(mapped.input.age, 69);
+    assert.equal(mapped.stay.raw().age, 69);
     const stale = mapped.issues.find((i) => /the data end/.test(i.message));
     assert.ok(stale, JSON.stringify(mapped.issues));
     assert.match(stale.message, /2409 days before now \(more than the 24-hour window\)/);
@@ -388,7 +392,7 @@ describe('the prediction time when the request gives none', () => {
     const mapped = mapToPatientInput(gatherResources(bundle), { manifest, now: NOW, staleAfterHours: 24 });
     assert.equal(mapped.predictionTime.toISOString(), '2026-12-04T20:00:00.000Z');
     assert.equal(mapped.predictionTimeSource, 'encounter-end');
-    assert.deepEqual(mapped.input.hours.length, 3);
+    assert.deepEqual(mapped.stay.raw().hours.length, 3);
     assert.ok(mapped.issues.some((i) => /observed after the prediction time/.test(i.message)));
     assert.ok(!mapped.issues.some((i) => /the data end/.test(i.message)), '16 hours old is inside the window');
   });
@@ -423,7 +427,7 @@ describe('public codes for the invasive pressures and for mechanical ventilation
       observation('n', [{ system: LOINC, code: '8478-0' }], 75, 'mm[Hg]', at),
     ]);
     const mapped = mapToPatientInput(gatherResources(bundle), { manifest, predictionTime: AT2 });
-    assert.deepEqual(mapped.input.hours, [{ SysABP: 120, DiasABP: 60, MAP: 80, NIMAP: 75 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{ SysABP: 120, DiasABP: 60, MAP: 80, NIMAP: 75 }]);
   });
 
   test('every LOINC code the service reads has a valid check digit (LOINC mod 10, computed here)', async () => {
@@ -458,7 +462,7 @@ describe('public codes for the invasive pressures and for mechanical ventilation
       observation('hr2', [{ system: LOINC, code: '8867-4' }], 92, '/min', '2026-12-05T10:15:00Z'),
     ]);
     const mapped = mapToPatientInput(gatherResources(bundle), { manifest, predictionTime: AT2 });
-    assert.deepEqual(mapped.input.hours, [{ HR: 88 }, { MechVent: 1 }, { HR: 92 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{ HR: 88 }, { MechVent: 1 }, { HR: 92 }]);
     assert.ok(
       !mapped.issues.some((i) => i.expression?.some((e) => e.includes('entry[2]'))),
       JSON.stringify(mapped.issues),
@@ -483,7 +487,7 @@ test('SI units and their LOINC codes, as European EHRs send them, map to the can
     manifest,
     predictionTime: new Date('2026-12-05T12:00:00Z'),
   });
-  const row = mapped.input.hours[0] as Record<string, number>;
+  const row = mapped.stay.raw().hours[0] as Record<string, number>;
   const expected: Record<string, number> = {
     Creatinine: (88.4 * 113.12) / 10_000,
     Glucose: (5.5 * 180.156) / 10,

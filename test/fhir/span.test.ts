@@ -121,7 +121,7 @@ try {
       { manifest, predictionTime: AT },
     );
     assert.equal(last.stay.patient.hoursReceived, 8784);
-    assert.deepEqual(last.input.hours.at(-1), { HR: 80 });
+    assert.deepEqual(last.stay.raw().hours.at(-1), { HR: 80 });
     const error = refusal(() =>
       mapToPatientInput(gatherResources(bundle(start, [observation('o1', HR, 80, '/min', '2026-01-02T00:00:00Z')])), {
         manifest,

@@ -46,7 +46,7 @@ describe('Observations count only for the Patient of the request', () => {
       { manifest, predictionTime: AT },
     );
     // Time zero is the first usable value (01:00); 02:10 is in hour 1.
-    assert.deepEqual(mapped.input.hours, [{ HR: 80 }, { HR: 90 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{ HR: 80 }, { HR: 90 }]);
     assert.equal(mapped.otherSubjects, 3);
     const other = mapped.issues.find((i) => i.message.includes('subject is not the Patient in the request'));
     assert.equal(other?.severity, 'warning');
@@ -68,7 +68,7 @@ describe('Observations count only for the Patient of the request', () => {
       gatherResources(bundle([entry(PATIENT), entry(hr('own', 80, '2026-03-15T01:00:00Z')), foreign])),
       { manifest, predictionTime: AT },
     );
-    assert.deepEqual(mapped.input.hours, [{ HR: 80 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{ HR: 80 }]);
     assert.equal(mapped.otherSubjects, 1);
   });
 
@@ -86,7 +86,7 @@ describe('Observations count only for the Patient of the request', () => {
       ),
       { manifest, predictionTime: AT },
     );
-    assert.deepEqual(mapped.input.hours, [{ HR: 80 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{ HR: 80 }]);
     assert.equal(mapped.otherSubjects, 1);
   });
 
@@ -130,7 +130,7 @@ describe('values that cannot both be true', () => {
       ),
       { manifest, predictionTime: AT },
     );
-    assert.deepEqual(mapped.input.hours, [{ HR: 70 }, { RespRate: 20, Urine: 150 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{ HR: 70 }, { RespRate: 20, Urine: 150 }]);
     const warnings = mapped.issues.filter((i) => i.severity === 'warning');
     assert.equal(warnings.length, 1, JSON.stringify(mapped.issues));
     assert.match(warnings[0]?.message ?? '', /^HR not used at one instant/);
@@ -154,7 +154,7 @@ describe('values that cannot both be true', () => {
       ),
       { manifest, predictionTime: AT },
     );
-    assert.deepEqual(mapped.input.hours, [{ HR: 100 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{ HR: 100 }]);
     const inverted = mapped.issues.find((i) => /effectivePeriod\.end is before effectivePeriod\.start/.test(i.message));
     assert.equal(inverted?.severity, 'warning');
     assert.match(inverted?.message ?? '', /^Observation not used/);
@@ -172,7 +172,7 @@ describe('the generic mean pressure, LOINC 8478-0', () => {
       gatherResources(bundle([entry(PATIENT), entry(map('m', [{ system: LOINC, code: '8478-0' }]))])),
       { manifest, predictionTime: AT },
     );
-    assert.deepEqual(mapped.input.hours, [{ NIMAP: 75 }]);
+    assert.deepEqual(mapped.stay.raw().hours, [{ NIMAP: 75 }]);
     assert.deepEqual(mapped.issues, [
       {
         severity: 'information',
@@ -193,7 +193,7 @@ describe('the generic mean pressure, LOINC 8478-0', () => {
         gatherResources(bundle([entry(PATIENT), entry(map('m', [{ system: LOINC, code: '8478-0' }, extra]))])),
         { manifest, predictionTime: AT },
       );
-      assert.deepEqual(mapped.input.hours, [{ MAP: 75 }], extra.code);
+      assert.deepEqual(mapped.stay.raw().hours, [{ MAP: 75 }], extra.code);
       assert.deepEqual(mapped.issues, [], extra.code);
     }
   });

@@ -197,6 +197,26 @@ async function postOutcomes(app: Awaited<ReturnType<typeof buildTestApp>>['app']
 
 const FHIR_ID = 'MRN-00815263';
 
+/** The one prediction of `route` is stored under FHIR_ID's HMAC, and an outcome posted for that id joins it. */
+async function assertRecordedUnderPatientId(
+  t: TestContext,
+  app: Awaited<ReturnType<typeof buildTestApp>>['app'],
+  config: StoreConfig,
+  route: string,
+): Promise<void> {
+  await app.recorder.flushed();
+  const store = await rowsOf(t, config);
+  const rows = await store.client.all<{ route: string; subject_key: string | null }>(
+    'SELECT route, subject_key FROM predictions',
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.route, r.subject_key]),
+    [[route, store.subjectKey(FHIR_ID)]],
+  );
+  const joined = await postOutcomes(app, [FHIR_ID, 'never-scored']);
+  assert.deepEqual([joined.stored, joined.unmatched, joined.failed], [2, 1, 0]);
+}
+
 for (const { backend, skip } of BACKENDS) {
   test(
     `${backend}: a FHIR $predict result is recorded under its Patient id: an outcome posted for that id joins it`,
@@ -215,17 +235,7 @@ for (const { backend, skip } of BACKENDS) {
         }),
       });
       assert.equal(fhir.statusCode, 200, fhir.body);
-      await app.recorder.flushed();
-      const store = await rowsOf(t, config);
-      const rows = await store.client.all<{ route: string; subject_key: string | null }>(
-        'SELECT route, subject_key FROM predictions',
-      );
-      assert.deepEqual(
-        rows.map((r) => [r.route, r.subject_key]),
-        [['fhir', store.subjectKey(FHIR_ID)]],
-      );
-      const joined = await postOutcomes(app, [FHIR_ID, 'never-scored']);
-      assert.deepEqual([joined.stored, joined.unmatched, joined.failed], [2, 1, 0]);
+      await assertRecordedUnderPatientId(t, app, config, 'fhir');
       assert.doesNotMatch(logs.text(), /00815263/);
     },
   );
@@ -262,17 +272,7 @@ for (const { backend, skip } of BACKENDS) {
       });
       assert.equal(cds.statusCode, 200, cds.body);
       assert.equal(cds.json<{ cards: unknown[] }>().cards.length, 1);
-      await app.recorder.flushed();
-      const store = await rowsOf(t, config);
-      const rows = await store.client.all<{ route: string; subject_key: string | null }>(
-        'SELECT route, subject_key FROM predictions',
-      );
-      assert.deepEqual(
-        rows.map((r) => [r.route, r.subject_key]),
-        [['cds', store.subjectKey(FHIR_ID)]],
-      );
-      const joined = await postOutcomes(app, [FHIR_ID, 'never-scored']);
-      assert.deepEqual([joined.stored, joined.unmatched, joined.failed], [2, 1, 0]);
+      await assertRecordedUnderPatientId(t, app, config, 'cds');
       assert.doesNotMatch(logs.text(), /00815263/);
     },
   );

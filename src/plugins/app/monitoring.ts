@@ -16,7 +16,7 @@ import { decideAlert } from '../../store/alert-state.js';
 import { monitoringPairs } from '../../store/monitoring.js';
 import type { Store } from '../../store/store.js';
 import type { AlertingConfig } from './alerting-config.js';
-import { MonitoringBusyError, StoreUnavailableError } from '../../store/errors.js';
+import { MonitoringBusyError, StoreUnavailableError, within } from '../../store/errors.js';
 
 /**
  * Go-live services over the store: the alert policy's decision for each CDS card (tier,
@@ -91,14 +91,6 @@ function figuresInWorker(job: MonitoringJob): Promise<MonitoringFigures> {
       reject(new Error(`the monitoring worker exited with code ${code}`));
     });
   });
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 export interface MonitoringPluginOptions {

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { riskBand, type RiskThresholds } from '../../fhir/thresholds.js';
 import type { StoreConfig } from '../../store/config.js';
 import { PredictionRecorder, recorderMetrics } from '../../store/recorder.js';
 import { startRetention } from '../../store/retention.js';
@@ -17,13 +16,12 @@ declare module 'fastify' {
 
 export interface StorePluginOptions {
   config: StoreConfig;
-  /** The bands that name a result's alert tier (the alert policy's thresholds). */
-  thresholds: RiskThresholds;
   /** SHUTDOWN_GRACE_MS: shutdown waits at most half of it for buffered results to reach a store that is down. */
   graceMs: number;
   /** A store opened by the caller (tests); otherwise one is opened from config. */
   store?: Store;
-  tierOf?: (probability: number) => string;
+  /** The alert tier recorded with a result (the alert policy's, as on the CDS card). */
+  tierOf: (probability: number) => string;
 }
 
 /**
@@ -40,7 +38,7 @@ export default fp(
     if (store.backend === 'sqlite') await store.ready();
     const recorder = new PredictionRecorder({
       store,
-      tierOf: opts.tierOf ?? ((p) => riskBand(p, opts.thresholds)),
+      tierOf: opts.tierOf,
       bufferRows: opts.config.bufferRows,
       batchRows: opts.config.batchRows,
       metrics: recorderMetrics(app.metrics.registry),
